@@ -1,0 +1,112 @@
+// Package retry runs an operation again after transient failures, with
+// full-jitter exponential backoff that honours a server's Retry-After.
+//
+// Whether an error is worth retrying is decided by the error itself: it (or an
+// error it wraps) reports Temporary() == true. Everything else stops at once,
+// so a permanent failure is never repeated.
+package retry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Policy says how often and how patiently to retry.
+type Policy struct {
+	// Attempts is the total number of calls, the first included.
+	Attempts int
+	// Base is the backoff ceiling before the second attempt; it doubles per attempt.
+	Base time.Duration
+	// Max caps the computed backoff. A server's Retry-After may exceed it up to
+	// four times, beyond which the server's wish is clipped so one call cannot
+	// stall a job for minutes.
+	Max time.Duration
+	// Sleep waits for d or until ctx ends. Nil means a real timer; tests pass
+	// an instant one.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Default suits a call made inside a queued job: a few quick tries, then the
+// queue's own redelivery takes over.
+var Default = Policy{Attempts: 4, Base: 100 * time.Millisecond, Max: 5 * time.Second}
+
+// Do calls fn until it succeeds, returns an error that is not temporary, the
+// attempts run out, or ctx ends. It returns the last error from fn, or ctx's
+// error wrapped with the last one when the context ended first.
+func (p Policy) Do(ctx context.Context, fn func(ctx context.Context) error) error {
+	p = p.withDefaults()
+	var err error
+	for attempt := 0; attempt < p.Attempts; attempt++ {
+		if attempt > 0 {
+			if serr := p.Sleep(ctx, p.delay(attempt, err)); serr != nil {
+				return fmt.Errorf("%w (last error: %w)", serr, err)
+			}
+		}
+		err = fn(ctx)
+		if err == nil || !Temporary(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (last error: %w)", ctx.Err(), err)
+		}
+	}
+	return err
+}
+
+// Temporary reports whether err, or an error it wraps, says it is worth retrying.
+func Temporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// RetryAfter returns the wait a server asked for through err, or zero.
+func RetryAfter(err error) time.Duration {
+	var r interface{ RetryAfter() time.Duration }
+	if errors.As(err, &r) {
+		return r.RetryAfter()
+	}
+	return 0
+}
+
+func (p Policy) withDefaults() Policy {
+	if p.Attempts <= 0 {
+		p.Attempts = Default.Attempts
+	}
+	if p.Base <= 0 {
+		p.Base = Default.Base
+	}
+	if p.Max <= 0 {
+		p.Max = Default.Max
+	}
+	if p.Sleep == nil {
+		p.Sleep = sleep
+	}
+	return p
+}
+
+// delay is the wait before the given attempt (1 = the second call).
+func (p Policy) delay(attempt int, err error) time.Duration {
+	if d := RetryAfter(err); d > 0 {
+		return min(d, 4*p.Max)
+	}
+	ceiling := p.Base << min(attempt-1, 30)
+	if ceiling <= 0 || ceiling > p.Max {
+		ceiling = p.Max
+	}
+	// Full jitter spreads a crowd of retrying workers across the whole window.
+	return rand.N(ceiling) + 1
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
