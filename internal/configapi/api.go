@@ -1,0 +1,174 @@
+// Package configapi is hubsend's source configuration API: the handler behind
+// API Gateway (HTTP API, payload format 2.0) that lets a workspace's admins
+// create, read, change, enable, disable and delete Contactsend sources, look
+// up the fields and subscription systems they can map, and test credentials.
+// It enforces the source rules of package source with live lookups in
+// Contacthub and Contactsend, and stores through package configstore.
+package configapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/contacthub"
+	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/source"
+)
+
+// Store is where sources and workspace connections live.
+type Store interface {
+	Create(ctx context.Context, src source.Source) (source.Source, error)
+	Get(ctx context.Context, workspace, id string) (source.Source, error)
+	List(ctx context.Context, workspace string, opts configstore.ListOptions) (configstore.Page, error)
+	Replace(ctx context.Context, updated source.Source, expected int64) (source.Source, error)
+	SetEnabled(ctx context.Context, workspace, id string, enabled bool) (source.Source, error)
+	Delete(ctx context.Context, workspace, id string) error
+	Connection(ctx context.Context, workspace string) (configstore.Connection, error)
+	PutConnection(ctx context.Context, c configstore.Connection) (configstore.Connection, error)
+}
+
+// Hub is what the API asks Contacthub.
+type Hub interface {
+	Node(ctx context.Context, id string) (contacthub.Node, error)
+	CountCustomers(ctx context.Context, nodeID string) (int64, error)
+	Fields(ctx context.Context) ([]contacthub.Field, error)
+}
+
+// Send is what the API asks Contactsend.
+type Send interface {
+	CheckCredentials(ctx context.Context, cred contactsend.Credentials) error
+	SubscriberSource(ctx context.Context, cred contactsend.Credentials, userDBID int64) (contactsend.SubscriberSource, error)
+	CountSubscribers(ctx context.Context, cred contactsend.Credentials, userDBID int64) (int64, error)
+	Subscriptions(ctx context.Context, cred contactsend.Credentials, userDBID int64) ([]contactsend.Subscription, error)
+}
+
+// HubFactory opens Contacthub for a workspace's stored connection.
+type HubFactory func(conn configstore.Connection) (Hub, error)
+
+// Config wires an API.
+type Config struct {
+	Store Store
+	Hub   HubFactory
+	Send  Send
+	// WorkspaceClaim is the JWT claim naming the caller's workspace.
+	WorkspaceClaim string
+	Logger         *slog.Logger
+	// NewID makes source ids; nil means random 128-bit hex.
+	NewID func() string
+	// AllowInsecureHub lets a workspace connect to Contacthub over plain
+	// http, which only a local stack with simulators needs.
+	AllowInsecureHub bool
+}
+
+// API handles configuration requests.
+type API struct {
+	cfg    Config
+	routes []route
+}
+
+// New returns an API.
+func New(cfg Config) *API {
+	if cfg.WorkspaceClaim == "" {
+		cfg.WorkspaceClaim = "custom:workspace"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.NewID == nil {
+		cfg.NewID = randomID
+	}
+	a := &API{cfg: cfg}
+	a.routes = a.table()
+	return a
+}
+
+func randomID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// request is one call as the handlers see it.
+type request struct {
+	event     *events.APIGatewayV2HTTPRequest
+	workspace string
+	params    map[string]string
+	body      []byte
+}
+
+func (r *request) header(name string) string {
+	for k, v := range r.event.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+func (r *request) query(name string) string { return r.event.QueryStringParameters[name] }
+
+// Handle serves one API Gateway request. It never returns an error: every
+// failure is an HTTP answer, so API Gateway never turns one into a bare 500.
+func (a *API) Handle(ctx context.Context, event events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	start := time.Now()
+	resp, routeKey, workspace := a.serve(ctx, &event)
+	level := slog.LevelInfo
+	if resp.StatusCode >= 500 {
+		level = slog.LevelError
+	}
+	a.cfg.Logger.LogAttrs(ctx, level, "request",
+		slog.String("route", routeKey),
+		slog.String("path", event.RawPath),
+		slog.String("workspace", workspace),
+		slog.Int("status", resp.StatusCode),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("requestId", event.RequestContext.RequestID),
+	)
+	return resp, nil
+}
+
+func (a *API) serve(ctx context.Context, event *events.APIGatewayV2HTTPRequest) (resp events.APIGatewayV2HTTPResponse, routeKey, workspace string) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.cfg.Logger.ErrorContext(ctx, "handler panic", slog.Any("panic", p))
+			resp = problem(http.StatusInternalServerError, "internal error")
+		}
+	}()
+	rt, params, allowed := a.match(event)
+	if rt == nil {
+		if len(allowed) > 0 {
+			resp = problem(http.StatusMethodNotAllowed, "method "+event.RequestContext.HTTP.Method+" not allowed here")
+			resp.Headers["Allow"] = strings.Join(allowed, ", ")
+			return resp, "", ""
+		}
+		return problem(http.StatusNotFound, "no such endpoint"), "", ""
+	}
+	req := &request{event: event, params: params}
+	if !rt.public {
+		req.workspace = a.workspaceOf(event)
+		if req.workspace == "" {
+			return problem(http.StatusUnauthorized, "the request carries no workspace; sign in with a token of your workspace"), rt.key, ""
+		}
+	}
+	body, errResp := readBody(event)
+	if errResp != nil {
+		return *errResp, rt.key, req.workspace
+	}
+	req.body = body
+	return rt.handle(ctx, req), rt.key, req.workspace
+}
+
+func (a *API) workspaceOf(event *events.APIGatewayV2HTTPRequest) string {
+	if event.RequestContext.Authorizer == nil || event.RequestContext.Authorizer.JWT == nil {
+		return ""
+	}
+	return strings.TrimSpace(event.RequestContext.Authorizer.JWT.Claims[a.cfg.WorkspaceClaim])
+}

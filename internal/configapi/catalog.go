@@ -1,0 +1,231 @@
+package configapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/contacthub"
+	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/mapping"
+	"github.com/hubsend/hubsend/internal/source"
+)
+
+// upstreamError is a lookup that failed for a reason the caller cannot fix
+// in the request: the answer is an HTTP error, not a validation problem.
+type upstreamError struct {
+	status  int
+	message string
+}
+
+func (e *upstreamError) Error() string { return e.message }
+
+func (e *upstreamError) response() events.APIGatewayV2HTTPResponse {
+	return problem(e.status, e.message)
+}
+
+func respond(err error) events.APIGatewayV2HTTPResponse {
+	var up *upstreamError
+	if errors.As(err, &up) {
+		return up.response()
+	}
+	return problem(http.StatusInternalServerError, "internal error")
+}
+
+// hubFor opens the workspace's Contacthub.
+func (a *API) hubFor(ctx context.Context, workspace string) (Hub, error) {
+	conn, err := a.cfg.Store.Connection(ctx, workspace)
+	if errors.Is(err, configstore.ErrNotFound) {
+		return nil, &upstreamError{http.StatusConflict, "this workspace is not connected to Contacthub yet; set its connection with PUT /v1/workspace"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read workspace connection: %w", err)
+	}
+	hub, err := a.cfg.Hub(conn)
+	if err != nil {
+		return nil, &upstreamError{http.StatusConflict, "the workspace's Contacthub connection is unusable: " + err.Error()}
+	}
+	return hub, nil
+}
+
+// hubFailure turns a Contacthub error into the answer the caller gets.
+func hubFailure(what string, err error) error {
+	switch {
+	case errors.Is(err, contacthub.ErrUnauthorized), errors.Is(err, contacthub.ErrForbidden):
+		return &upstreamError{http.StatusBadGateway, "Contacthub refused the workspace's token while " + what + "; update it with PUT /v1/workspace"}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &upstreamError{http.StatusGatewayTimeout, "Contacthub did not answer in time while " + what}
+	}
+	return &upstreamError{http.StatusBadGateway, "Contacthub failed while " + what + ": " + err.Error()}
+}
+
+// sendFailure turns a Contactsend error into the answer the caller gets.
+func sendFailure(what string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &upstreamError{http.StatusGatewayTimeout, "Contactsend did not answer in time while " + what}
+	}
+	return &upstreamError{http.StatusBadGateway, "Contactsend failed while " + what + ": " + err.Error()}
+}
+
+func credentials(src source.Source) contactsend.Credentials {
+	return contactsend.Credentials{APIKey: src.Properties.APIKey, UserKey: src.Properties.UserKey}
+}
+
+// userDB is what Contactsend says about a source's userdb.
+type userDB struct {
+	source        contactsend.SubscriberSource
+	subscriptions []contactsend.Subscription
+}
+
+// lookupUserDB reads the userdb's fields and subscription systems. Refused
+// credentials and unknown userdbs are problems of the request; anything else
+// is an upstreamError.
+func (a *API) lookupUserDB(ctx context.Context, src source.Source) (*userDB, source.Problems, error) {
+	cred := credentials(src)
+	id := src.Properties.UserDBID
+	ss, err := a.cfg.Send.SubscriberSource(ctx, cred, id)
+	switch {
+	case errors.Is(err, contactsend.ErrBadCredentials):
+		return nil, source.Problems{
+			{Path: "properties.apiKey", Message: "Contactsend refused this apiKey and userKey"},
+			{Path: "properties.userKey", Message: "Contactsend refused this apiKey and userKey"},
+		}, nil
+	case errors.Is(err, contactsend.ErrUnknownUserDB):
+		return nil, source.Problems{{Path: "properties.userDbId", Message: "userdb " + strconv.FormatInt(id, 10) + " does not exist for these credentials"}}, nil
+	case err != nil:
+		return nil, nil, sendFailure("reading userdb "+strconv.FormatInt(id, 10), err)
+	}
+	subs, err := a.cfg.Send.Subscriptions(ctx, cred, id)
+	if err != nil {
+		return nil, nil, sendFailure("listing the subscription systems of userdb "+strconv.FormatInt(id, 10), err)
+	}
+	return &userDB{source: ss, subscriptions: subs}, nil, nil
+}
+
+// catalog looks up, in both systems at once, what a source refers to.
+func (a *API) catalog(ctx context.Context, workspace string, src source.Source) (source.Catalog, source.Problems, error) {
+	var (
+		wg                  sync.WaitGroup
+		catalog             source.Catalog
+		hubErr, sendErr     error
+		sendProblems        source.Problems
+		db                  *userDB
+		needHub, needUserDB = len(src.Nodes) == 1, src.Properties.UserDBID > 0 && src.Properties.APIKey != "" && src.Properties.UserKey != ""
+	)
+	if needHub {
+		wg.Go(func() {
+			hub, err := a.hubFor(ctx, workspace)
+			if err != nil {
+				hubErr = err
+				return
+			}
+			node, err := hub.Node(ctx, src.Nodes[0])
+			switch {
+			case errors.Is(err, contacthub.ErrNotFound):
+			case err != nil:
+				hubErr = hubFailure("looking up node "+src.Nodes[0], err)
+				return
+			default:
+				catalog.NodeFound = true
+				catalog.NodeKind = nodeKind(node.Kind)
+			}
+			fields, err := hub.Fields(ctx)
+			if err != nil {
+				hubErr = hubFailure("listing the workspace's customer fields", err)
+				return
+			}
+			catalog.HubFields = hubFields(fields)
+		})
+	}
+	if needUserDB {
+		wg.Go(func() { db, sendProblems, sendErr = a.lookupUserDB(ctx, src) })
+	}
+	wg.Wait()
+	if err := errors.Join(hubErr, sendErr); err != nil {
+		return source.Catalog{}, nil, err
+	}
+	if db != nil {
+		catalog.SendFields = sendFields(db.source.Fields)
+		catalog.Subscriptions = subscriptionSystems(db.subscriptions)
+	}
+	if !needHub {
+		catalog.NodeFound = true // Check already reported the node problem
+	}
+	return catalog, sendProblems, nil
+}
+
+func nodeKind(k contacthub.NodeKind) source.NodeKind {
+	if k == contacthub.AggregateNode {
+		return source.AggregateNode
+	}
+	return source.EntryNode
+}
+
+func hubFields(fields []contacthub.Field) []mapping.HubField {
+	out := make([]mapping.HubField, 0, len(fields))
+	for _, f := range fields {
+		out = append(out, mapping.HubField{Path: f.Path, Type: mapping.HubType(f.Type), Label: f.Label})
+	}
+	return out
+}
+
+func sendFields(fields []contactsend.Field) []mapping.SendField {
+	out := make([]mapping.SendField, 0, len(fields))
+	for _, f := range fields {
+		out = append(out, mapping.SendField{Name: f.Name, Type: mapping.SendType(f.Type), EmailField: f.EmailField})
+	}
+	return out
+}
+
+func subscriptionSystems(subs []contactsend.Subscription) []source.SendSubscriptionSystem {
+	out := make([]source.SendSubscriptionSystem, 0, len(subs))
+	for _, s := range subs {
+		out = append(out, source.SendSubscriptionSystem{ID: s.ID, Name: s.Name, RegistrationField: s.RegistrationField, WebformCode: s.WebformCode})
+	}
+	return out
+}
+
+// facts looks up, live, the requirements a change needs and nothing more.
+func (a *API) facts(ctx context.Context, workspace string, current, updated source.Source, needed []source.Requirement) (source.Facts, error) {
+	facts := source.Facts{SourceDisabled: !current.Enabled}
+	var hub Hub
+	nodeEmpty := func(node string) (bool, error) {
+		if hub == nil {
+			var err error
+			if hub, err = a.hubFor(ctx, workspace); err != nil {
+				return false, err
+			}
+		}
+		n, err := hub.CountCustomers(ctx, node)
+		if err != nil {
+			return false, hubFailure("counting the customers of node "+node, err)
+		}
+		return n == 0, nil
+	}
+	for _, r := range needed {
+		var err error
+		switch r {
+		case source.CurrentNodeEmpty:
+			facts.CurrentNodeEmpty, err = nodeEmpty(current.Node())
+		case source.NewNodeEmpty:
+			facts.NewNodeEmpty, err = nodeEmpty(updated.Node())
+		case source.UserDBEmpty:
+			var n int64
+			n, err = a.cfg.Send.CountSubscribers(ctx, credentials(updated), updated.Properties.UserDBID)
+			if err != nil {
+				err = sendFailure("counting the subscribers of the userdb", err)
+			}
+			facts.UserDBEmpty = n == 0
+		}
+		if err != nil {
+			return source.Facts{}, err
+		}
+	}
+	return facts, nil
+}

@@ -1,0 +1,139 @@
+package configapi
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/hubsend/hubsend/internal/secret"
+	"github.com/hubsend/hubsend/internal/source"
+)
+
+// sourceJSON is a source as the API shows it, shaped like Contacthub's
+// SourceConfiguration. Secrets only ever leave masked.
+type sourceJSON struct {
+	ID          string         `json:"id"`
+	Provider    string         `json:"provider"`
+	Name        string         `json:"name"`
+	Description string         `json:"description"`
+	Nodes       []string       `json:"nodes"`
+	Enabled     bool           `json:"enabled"`
+	Version     int64          `json:"version"`
+	Properties  propertiesJSON `json:"properties"`
+	CreatedAt   time.Time      `json:"createdAt"`
+	UpdatedAt   time.Time      `json:"updatedAt"`
+}
+
+type propertiesJSON struct {
+	UserKey       string             `json:"userKey"`
+	APIKey        string             `json:"apiKey"`
+	UserDBID      int64              `json:"userDbId"`
+	FieldMapping  []fieldMappingJSON `json:"fieldMapping"`
+	Subscriptions []subscriptionJSON `json:"subscriptions"`
+}
+
+type fieldMappingJSON struct {
+	HubField  string `json:"hubField"`
+	SendField string `json:"sendField"`
+	Match     bool   `json:"match"`
+}
+
+type subscriptionJSON struct {
+	HubSubscriptionID  string `json:"hubSubscriptionId"`
+	SendSubscriptionID int64  `json:"sendSubscriptionId"`
+	WebformCode        string `json:"webformCode"`
+}
+
+func present(src source.Source) sourceJSON {
+	out := sourceJSON{
+		ID: src.ID, Provider: source.Provider, Name: src.Name, Description: src.Description,
+		Nodes: src.Nodes, Enabled: src.Enabled, Version: src.Version,
+		CreatedAt: src.CreatedAt, UpdatedAt: src.UpdatedAt,
+		Properties: propertiesJSON{
+			UserKey:       secret.Mask(src.Properties.UserKey),
+			APIKey:        secret.Mask(src.Properties.APIKey),
+			UserDBID:      src.Properties.UserDBID,
+			FieldMapping:  []fieldMappingJSON{},
+			Subscriptions: []subscriptionJSON{},
+		},
+	}
+	if out.Nodes == nil {
+		out.Nodes = []string{}
+	}
+	for _, m := range src.Properties.FieldMapping {
+		out.Properties.FieldMapping = append(out.Properties.FieldMapping, fieldMappingJSON(m))
+	}
+	for _, s := range src.Properties.Subscriptions {
+		out.Properties.Subscriptions = append(out.Properties.Subscriptions, subscriptionJSON(s))
+	}
+	return out
+}
+
+// sourceInput is what a client sends to create or replace a source. The
+// read-only fields are accepted so a client can send back what it read; they
+// are checked, never written.
+type sourceInput struct {
+	ID          *string          `json:"id"`
+	Provider    *string          `json:"provider"`
+	Name        string           `json:"name"`
+	Description string           `json:"description"`
+	Nodes       []string         `json:"nodes"`
+	Enabled     *bool            `json:"enabled"`
+	Version     *int64           `json:"version"`
+	Properties  *propertiesInput `json:"properties"`
+	CreatedAt   *string          `json:"createdAt"`
+	UpdatedAt   *string          `json:"updatedAt"`
+}
+
+type propertiesInput struct {
+	UserKey       *string            `json:"userKey"`
+	APIKey        *string            `json:"apiKey"`
+	UserDBID      int64              `json:"userDbId"`
+	FieldMapping  []fieldMappingJSON `json:"fieldMapping"`
+	Subscriptions []subscriptionJSON `json:"subscriptions"`
+}
+
+// toSource turns input into a source. keep supplies the stored secrets that
+// an omitted or masked secret keeps (nil on create, where both are required).
+func (in sourceInput) toSource(keep *source.Source) (source.Source, source.Problems) {
+	var problems source.Problems
+	if in.Provider != nil && *in.Provider != source.Provider {
+		problems = append(problems, source.Problem{Path: "provider", Message: "must be " + source.Provider})
+	}
+	src := source.Source{Name: in.Name, Description: in.Description, Nodes: in.Nodes}
+	if in.Properties == nil {
+		problems = append(problems, source.Problem{Path: "properties", Message: "is required"})
+		return src, problems
+	}
+	p := in.Properties
+	src.Properties.UserDBID = p.UserDBID
+	for _, m := range p.FieldMapping {
+		src.Properties.FieldMapping = append(src.Properties.FieldMapping, source.FieldMapping(m))
+	}
+	for _, s := range p.Subscriptions {
+		src.Properties.Subscriptions = append(src.Properties.Subscriptions, source.Subscription(s))
+	}
+	var err *source.Problem
+	src.Properties.UserKey, err = secretInput("properties.userKey", p.UserKey, keep, func(s source.Source) string { return s.Properties.UserKey })
+	if err != nil {
+		problems = append(problems, *err)
+	}
+	src.Properties.APIKey, err = secretInput("properties.apiKey", p.APIKey, keep, func(s source.Source) string { return s.Properties.APIKey })
+	if err != nil {
+		problems = append(problems, *err)
+	}
+	return src, problems
+}
+
+func secretInput(path string, given *string, keep *source.Source, stored func(source.Source) string) (string, *source.Problem) {
+	switch {
+	case given != nil && !secret.IsMask(*given):
+		return *given, nil
+	case keep != nil:
+		return stored(*keep), nil
+	case given != nil:
+		return "", &source.Problem{Path: path, Message: "send the key itself, not its masked form"}
+	}
+	return "", nil // Check reports it as required
+}
+
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }

@@ -1,0 +1,100 @@
+package configapi
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+type route struct {
+	key    string // API Gateway route key, e.g. "GET /v1/sources/{id}"
+	public bool   // served without a workspace (no JWT authorizer)
+	handle func(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse
+}
+
+func (a *API) table() []route {
+	return []route{
+		{key: "GET /v1/openapi.json", public: true, handle: a.openAPI},
+		{key: "GET /v1/workspace", handle: a.getWorkspace},
+		{key: "PUT /v1/workspace", handle: a.putWorkspace},
+		{key: "GET /v1/sources", handle: a.listSources},
+		{key: "POST /v1/sources", handle: a.createSource},
+		{key: "GET /v1/sources/{id}", handle: a.getSource},
+		{key: "PUT /v1/sources/{id}", handle: a.replaceSource},
+		{key: "DELETE /v1/sources/{id}", handle: a.deleteSource},
+		{key: "POST /v1/sources/{id}/enable", handle: a.enableSource},
+		{key: "POST /v1/sources/{id}/disable", handle: a.disableSource},
+		{key: "GET /v1/sources/{id}/field-options", handle: a.sourceFieldOptions},
+		{key: "POST /v1/field-options", handle: a.draftFieldOptions},
+		{key: "GET /v1/sources/{id}/subscription-systems", handle: a.sourceSubscriptionSystems},
+		{key: "POST /v1/subscription-systems", handle: a.draftSubscriptionSystems},
+		{key: "POST /v1/connection-tests", handle: a.connectionTest},
+	}
+}
+
+// RouteKeys lists the API Gateway route keys this API serves, with whether
+// each is public, so the deployment template can be checked against them.
+func (a *API) RouteKeys() map[string]bool {
+	keys := make(map[string]bool, len(a.routes))
+	for _, rt := range a.routes {
+		keys[rt.key] = rt.public
+	}
+	return keys
+}
+
+// match finds the route for an event: by its route key when API Gateway
+// matched one of ours, else by method and path (behind a catch-all route or
+// a local gateway). It returns the methods the path allows when only the
+// method is wrong.
+func (a *API) match(event *events.APIGatewayV2HTTPRequest) (*route, map[string]string, []string) {
+	for i := range a.routes {
+		if a.routes[i].key == event.RouteKey && event.RouteKey != "" {
+			return &a.routes[i], event.PathParameters, nil
+		}
+	}
+	method := event.RequestContext.HTTP.Method
+	path := event.RawPath
+	if path == "" {
+		path = event.RequestContext.HTTP.Path
+	}
+	var allowed []string
+	for i := range a.routes {
+		rtMethod, pattern, _ := strings.Cut(a.routes[i].key, " ")
+		params, ok := matchPath(pattern, path)
+		if !ok {
+			continue
+		}
+		if rtMethod == method {
+			return &a.routes[i], params, nil
+		}
+		if !slices.Contains(allowed, rtMethod) {
+			allowed = append(allowed, rtMethod)
+		}
+	}
+	return nil, nil, allowed
+}
+
+// matchPath matches a path against a pattern with {name} segments.
+func matchPath(pattern, path string) (map[string]string, bool) {
+	want := strings.Split(strings.Trim(pattern, "/"), "/")
+	got := strings.Split(strings.Trim(path, "/"), "/")
+	if len(want) != len(got) {
+		return nil, false
+	}
+	params := map[string]string{}
+	for i, seg := range want {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			if got[i] == "" {
+				return nil, false
+			}
+			params[seg[1:len(seg)-1]] = got[i]
+			continue
+		}
+		if seg != got[i] {
+			return nil, false
+		}
+	}
+	return params, true
+}

@@ -1,0 +1,210 @@
+package configapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/source"
+)
+
+func (a *API) createSource(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	var in sourceInput
+	if resp := decodeJSON(r, &in); resp != nil {
+		return *resp
+	}
+	src, problems := in.toSource(nil)
+	if in.ID != nil {
+		problems = append(problems, source.Problem{Path: "id", Message: "is assigned by hubsend; leave it out"})
+	}
+	src.ID = a.cfg.NewID()
+	src.WorkspaceID = r.workspace
+	src.Enabled = in.Enabled == nil || *in.Enabled
+	if resp := a.validate(ctx, r.workspace, src, problems); resp != nil {
+		return *resp
+	}
+	created, err := a.cfg.Store.Create(ctx, src)
+	if err != nil {
+		return a.storeFailure(ctx, err)
+	}
+	resp := jsonResponse(http.StatusCreated, present(created))
+	resp.Headers["Location"] = "/v1/sources/" + created.ID
+	resp.Headers["ETag"] = etag(created.Version)
+	return resp
+}
+
+// validate checks a source on its own and against both systems, and answers
+// with every problem at once.
+func (a *API) validate(ctx context.Context, workspace string, src source.Source, problems source.Problems) *events.APIGatewayV2HTTPResponse {
+	problems = append(problems, source.Check(src)...)
+	catalog, lookupProblems, err := a.catalog(ctx, workspace, src)
+	if err != nil {
+		resp := respond(err)
+		return &resp
+	}
+	problems = append(problems, lookupProblems...)
+	problems = append(problems, source.CheckAgainst(src, catalog)...)
+	if len(problems) > 0 {
+		resp := problem(http.StatusUnprocessableEntity, "the source is not valid", problems...)
+		return &resp
+	}
+	return nil
+}
+
+func (a *API) storeFailure(ctx context.Context, err error) events.APIGatewayV2HTTPResponse {
+	var conflict *configstore.ConflictError
+	switch {
+	case errors.As(err, &conflict):
+		path := "nodes[0]"
+		if conflict.Resource == "userdb" {
+			path = "properties.userDbId"
+		}
+		return jsonResponse(http.StatusConflict, errorBody{
+			Message: conflict.Error() + "; one source : one node : one userdb",
+			Errors:  []source.Problem{{Path: path, Message: conflict.Error()}},
+			Owner:   conflict.Owner,
+		})
+	case errors.Is(err, configstore.ErrNotFound):
+		return problem(http.StatusNotFound, "source not found")
+	case errors.Is(err, configstore.ErrVersionMismatch):
+		return problem(http.StatusPreconditionFailed, "the source changed since you read it; read it again and reapply your change")
+	case errors.Is(err, configstore.ErrEnabled):
+		return problem(http.StatusConflict, "disable the source before deleting it")
+	case errors.Is(err, configstore.ErrBadCursor):
+		return problem(http.StatusBadRequest, "invalid cursor", source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"})
+	}
+	a.cfg.Logger.ErrorContext(ctx, "store failure", "error", err)
+	return problem(http.StatusInternalServerError, "internal error")
+}
+
+func (a *API) getSource(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	src, err := a.cfg.Store.Get(ctx, r.workspace, r.params["id"])
+	if err != nil {
+		return a.storeFailure(ctx, err)
+	}
+	resp := jsonResponse(http.StatusOK, present(src))
+	resp.Headers["ETag"] = etag(src.Version)
+	return resp
+}
+
+type listJSON struct {
+	Elements   []sourceJSON `json:"elements"`
+	NextCursor string       `json:"nextCursor,omitempty"`
+}
+
+func (a *API) listSources(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	opts := configstore.ListOptions{Node: r.query("nodeId"), Cursor: r.query("cursor")}
+	var problems source.Problems
+	if v := r.query("enabled"); v != "" {
+		enabled, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, source.Problem{Path: "enabled", Message: "must be true or false"})
+		}
+		opts.Enabled = &enabled
+	}
+	if v := r.query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			problems = append(problems, source.Problem{Path: "limit", Message: "must be an integer from 1 to 100"})
+		}
+		opts.Limit = n
+	}
+	if len(problems) > 0 {
+		return problem(http.StatusBadRequest, "invalid query", problems...)
+	}
+	page, err := a.cfg.Store.List(ctx, r.workspace, opts)
+	if err != nil {
+		return a.storeFailure(ctx, err)
+	}
+	out := listJSON{Elements: []sourceJSON{}, NextCursor: page.Next}
+	for _, src := range page.Sources {
+		out.Elements = append(out.Elements, present(src))
+	}
+	return jsonResponse(http.StatusOK, out)
+}
+
+func (a *API) replaceSource(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	ifMatch := r.header("If-Match")
+	if ifMatch == "" {
+		return problem(http.StatusPreconditionRequired, "send If-Match with the ETag you read, so a concurrent change is not overwritten")
+	}
+	expected, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(ifMatch, "W/"), `"`), 10, 64)
+	if err != nil {
+		return problem(http.StatusPreconditionFailed, "If-Match is not an ETag of this source")
+	}
+	current, err := a.cfg.Store.Get(ctx, r.workspace, r.params["id"])
+	if err != nil {
+		return a.storeFailure(ctx, err)
+	}
+	if current.Version != expected {
+		return a.storeFailure(ctx, configstore.ErrVersionMismatch)
+	}
+	var in sourceInput
+	if resp := decodeJSON(r, &in); resp != nil {
+		return *resp
+	}
+	updated, problems := in.toSource(&current)
+	if in.ID != nil && *in.ID != current.ID {
+		problems = append(problems, source.Problem{Path: "id", Message: "does not match the source in the path"})
+	}
+	if in.Enabled != nil && *in.Enabled != current.Enabled {
+		problems = append(problems, source.Problem{Path: "enabled", Message: "switch a source with POST /v1/sources/{id}/enable or /disable"})
+	}
+	updated.ID, updated.WorkspaceID, updated.Enabled = current.ID, current.WorkspaceID, current.Enabled
+	if resp := a.validate(ctx, r.workspace, updated, problems); resp != nil {
+		return *resp
+	}
+
+	changes := source.Diff(current, updated)
+	facts, err := a.facts(ctx, r.workspace, current, updated, source.Requirements(changes))
+	if err != nil {
+		return respond(err)
+	}
+	if err := source.Allow(changes, facts); err != nil {
+		var unmet *source.Unmet
+		errors.As(err, &unmet)
+		body := errorBody{Message: "this change is refused: " + err.Error(), Changes: unmet.Changes}
+		for _, req := range unmet.Missing {
+			body.Requirements = append(body.Requirements, requirement{Requirement: req, Message: req.Describe()})
+			body.Errors = append(body.Errors, source.Problem{Path: "requirements." + string(req), Message: req.Describe()})
+		}
+		return jsonResponse(http.StatusConflict, body)
+	}
+	saved, err := a.cfg.Store.Replace(ctx, updated, expected)
+	if err != nil {
+		return a.storeFailure(ctx, err)
+	}
+	resp := jsonResponse(http.StatusOK, present(saved))
+	resp.Headers["ETag"] = etag(saved.Version)
+	return resp
+}
+
+func (a *API) enableSource(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	return a.setEnabled(ctx, r, true)
+}
+
+func (a *API) disableSource(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	return a.setEnabled(ctx, r, false)
+}
+
+func (a *API) setEnabled(ctx context.Context, r *request, enabled bool) events.APIGatewayV2HTTPResponse {
+	src, err := a.cfg.Store.SetEnabled(ctx, r.workspace, r.params["id"], enabled)
+	if err != nil {
+		return a.storeFailure(ctx, err)
+	}
+	resp := jsonResponse(http.StatusOK, present(src))
+	resp.Headers["ETag"] = etag(src.Version)
+	return resp
+}
+
+func (a *API) deleteSource(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	if err := a.cfg.Store.Delete(ctx, r.workspace, r.params["id"]); err != nil {
+		return a.storeFailure(ctx, err)
+	}
+	return noContent()
+}

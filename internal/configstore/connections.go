@@ -1,0 +1,83 @@
+package configstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+)
+
+// Connection is how hubsend reaches a workspace's Contacthub: the API base
+// URL, the Contacthub workspace id, and the token of a Contacthub source with
+// read and write access to the nodes hubsend serves.
+type Connection struct {
+	Workspace             string
+	ContacthubBaseURL     string
+	ContacthubWorkspaceID string
+	ContacthubToken       string
+	UpdatedAt             time.Time
+}
+
+type connectionItem struct {
+	PK                    string    `dynamodbav:"pk"`
+	SK                    string    `dynamodbav:"sk"`
+	Type                  string    `dynamodbav:"type"`
+	Workspace             string    `dynamodbav:"workspace"`
+	ContacthubBaseURL     string    `dynamodbav:"contacthubBaseUrl"`
+	ContacthubWorkspaceID string    `dynamodbav:"contacthubWorkspaceId"`
+	ContacthubToken       []byte    `dynamodbav:"contacthubToken"`
+	UpdatedAt             time.Time `dynamodbav:"updatedAt"`
+}
+
+func connectionKey(workspace string) string { return "WORKSPACE#" + workspace }
+
+// Connection returns the workspace's Contacthub connection, or ErrNotFound.
+func (s *Store) Connection(ctx context.Context, workspace string) (Connection, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      &s.table,
+		Key:            itemKey(connectionKey(workspace)),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return Connection{}, fmt.Errorf("get connection: %w", err)
+	}
+	if out.Item == nil {
+		return Connection{}, fmt.Errorf("connection of workspace %s: %w", workspace, ErrNotFound)
+	}
+	var item connectionItem
+	if err := attributevalue.UnmarshalMap(out.Item, &item); err != nil {
+		return Connection{}, fmt.Errorf("decode connection: %w", err)
+	}
+	token, err := s.box.Open(ctx, item.ContacthubToken, "workspace/"+workspace+"/contacthubToken")
+	if err != nil {
+		return Connection{}, fmt.Errorf("open Contacthub token of workspace %s: %w", workspace, err)
+	}
+	return Connection{
+		Workspace: item.Workspace, ContacthubBaseURL: item.ContacthubBaseURL,
+		ContacthubWorkspaceID: item.ContacthubWorkspaceID, ContacthubToken: token, UpdatedAt: item.UpdatedAt,
+	}, nil
+}
+
+// PutConnection stores the workspace's Contacthub connection.
+func (s *Store) PutConnection(ctx context.Context, c Connection) (Connection, error) {
+	token, err := s.box.Seal(ctx, c.ContacthubToken, "workspace/"+c.Workspace+"/contacthubToken")
+	if err != nil {
+		return Connection{}, fmt.Errorf("seal Contacthub token: %w", err)
+	}
+	c.UpdatedAt = s.now().UTC()
+	av, err := attributevalue.MarshalMap(connectionItem{
+		PK: connectionKey(c.Workspace), SK: itemSK, Type: typeConnect, Workspace: c.Workspace,
+		ContacthubBaseURL: c.ContacthubBaseURL, ContacthubWorkspaceID: c.ContacthubWorkspaceID,
+		ContacthubToken: token, UpdatedAt: c.UpdatedAt,
+	})
+	if err != nil {
+		return Connection{}, fmt.Errorf("encode connection: %w", err)
+	}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: av}); err != nil {
+		return Connection{}, fmt.Errorf("put connection: %w", err)
+	}
+	return c, nil
+}

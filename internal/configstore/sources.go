@@ -1,0 +1,501 @@
+package configstore
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/hubsend/hubsend/internal/source"
+)
+
+type sourceItem struct {
+	PK     string `dynamodbav:"pk"`
+	SK     string `dynamodbav:"sk"`
+	GSI1PK string `dynamodbav:"gsi1pk"`
+	GSI1SK string `dynamodbav:"gsi1sk"`
+	Type   string `dynamodbav:"type"`
+
+	ID            string             `dynamodbav:"id"`
+	Workspace     string             `dynamodbav:"workspace"`
+	Name          string             `dynamodbav:"name"`
+	Description   string             `dynamodbav:"description"`
+	Node          string             `dynamodbav:"node"`
+	Enabled       bool               `dynamodbav:"enabled"`
+	Version       int64              `dynamodbav:"version"`
+	UserKey       []byte             `dynamodbav:"userKey"`
+	APIKey        []byte             `dynamodbav:"apiKey"`
+	UserDBID      int64              `dynamodbav:"userDbId"`
+	UserDBGuard   string             `dynamodbav:"userDbGuard"`
+	FieldMapping  []fieldMappingItem `dynamodbav:"fieldMapping"`
+	Subscriptions []subscriptionItem `dynamodbav:"subscriptions"`
+	CreatedAt     time.Time          `dynamodbav:"createdAt"`
+	UpdatedAt     time.Time          `dynamodbav:"updatedAt"`
+}
+
+type fieldMappingItem struct {
+	HubField  string `dynamodbav:"hubField"`
+	SendField string `dynamodbav:"sendField"`
+	Match     bool   `dynamodbav:"match"`
+}
+
+type subscriptionItem struct {
+	HubSubscriptionID  string `dynamodbav:"hubSubscriptionId"`
+	SendSubscriptionID int64  `dynamodbav:"sendSubscriptionId"`
+	WebformCode        string `dynamodbav:"webformCode"`
+}
+
+func (s *Store) encode(ctx context.Context, src source.Source) (*sourceItem, error) {
+	userKey, err := s.box.Seal(ctx, src.Properties.UserKey, purpose(src.ID, "userKey"))
+	if err != nil {
+		return nil, fmt.Errorf("seal userKey: %w", err)
+	}
+	apiKey, err := s.box.Seal(ctx, src.Properties.APIKey, purpose(src.ID, "apiKey"))
+	if err != nil {
+		return nil, fmt.Errorf("seal apiKey: %w", err)
+	}
+	item := &sourceItem{
+		PK: sourceKey(src.ID), SK: itemSK, Type: typeSource,
+		GSI1PK: workspaceKey(src.WorkspaceID),
+		GSI1SK: "SOURCE#" + src.CreatedAt.UTC().Format(time.RFC3339Nano) + "#" + src.ID,
+		ID:     src.ID, Workspace: src.WorkspaceID, Name: src.Name, Description: src.Description,
+		Node: src.Node(), Enabled: src.Enabled, Version: src.Version,
+		UserKey: userKey, APIKey: apiKey, UserDBID: src.Properties.UserDBID,
+		UserDBGuard: userDBGuardKey(src.Properties.APIKey, src.Properties.UserDBID),
+		CreatedAt:   src.CreatedAt.UTC(), UpdatedAt: src.UpdatedAt.UTC(),
+	}
+	for _, m := range src.Properties.FieldMapping {
+		item.FieldMapping = append(item.FieldMapping, fieldMappingItem(m))
+	}
+	for _, sub := range src.Properties.Subscriptions {
+		item.Subscriptions = append(item.Subscriptions, subscriptionItem(sub))
+	}
+	return item, nil
+}
+
+func (s *Store) decode(ctx context.Context, item *sourceItem) (source.Source, error) {
+	userKey, err := s.box.Open(ctx, item.UserKey, purpose(item.ID, "userKey"))
+	if err != nil {
+		return source.Source{}, fmt.Errorf("open userKey of source %s: %w", item.ID, err)
+	}
+	apiKey, err := s.box.Open(ctx, item.APIKey, purpose(item.ID, "apiKey"))
+	if err != nil {
+		return source.Source{}, fmt.Errorf("open apiKey of source %s: %w", item.ID, err)
+	}
+	src := source.Source{
+		ID: item.ID, WorkspaceID: item.Workspace, Name: item.Name, Description: item.Description,
+		Nodes: []string{item.Node}, Enabled: item.Enabled, Version: item.Version,
+		CreatedAt: item.CreatedAt, UpdatedAt: item.UpdatedAt,
+		Properties: source.Properties{UserKey: userKey, APIKey: apiKey, UserDBID: item.UserDBID},
+	}
+	for _, m := range item.FieldMapping {
+		src.Properties.FieldMapping = append(src.Properties.FieldMapping, source.FieldMapping(m))
+	}
+	for _, sub := range item.Subscriptions {
+		src.Properties.Subscriptions = append(src.Properties.Subscriptions, source.Subscription(sub))
+	}
+	return src, nil
+}
+
+// Create stores a new source, reserving its node and userdb. src.ID must be
+// set and unused. It returns a *ConflictError when the node or the userdb
+// already belongs to another source.
+func (s *Store) Create(ctx context.Context, src source.Source) (source.Source, error) {
+	now := s.now().UTC()
+	src.Version = 1
+	src.CreatedAt, src.UpdatedAt = now, now
+	item, err := s.encode(ctx, src)
+	if err != nil {
+		return source.Source{}, err
+	}
+	guards := s.guardsFor(item)
+	var claimed []guard
+	undo := func() {
+		for _, g := range claimed {
+			_ = s.release(context.WithoutCancel(ctx), g.pk, src.ID)
+		}
+	}
+	for _, g := range guards {
+		if err := s.claim(ctx, g, src.ID, src.WorkspaceID); err != nil {
+			undo()
+			return source.Source{}, err
+		}
+		claimed = append(claimed, g)
+	}
+	if err := s.putNew(ctx, item); err != nil {
+		undo()
+		return source.Source{}, err
+	}
+	// A claim outlived by a very slow write may have been taken over; the
+	// source must not exist without its guards.
+	for _, g := range guards {
+		current, found, err := s.readGuard(ctx, g.pk)
+		if err == nil && found && current.Owner == src.ID {
+			continue
+		}
+		_ = s.deleteItem(context.WithoutCancel(ctx), item.PK)
+		undo()
+		if err != nil {
+			return source.Source{}, err
+		}
+		return source.Source{}, &ConflictError{Resource: g.resource, Key: g.key}
+	}
+	return src, nil
+}
+
+func (s *Store) putNew(ctx context.Context, item *sourceItem) error {
+	av, err := attributevalue.MarshalMap(item)
+	if err != nil {
+		return fmt.Errorf("encode source: %w", err)
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:           &s.table,
+		Item:                av,
+		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	})
+	if conditionFailed(err) {
+		return fmt.Errorf("source %s already exists", item.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("put source: %w", err)
+	}
+	return nil
+}
+
+// Get returns a source of the workspace. A source of another workspace is
+// ErrNotFound, exactly like a missing one.
+func (s *Store) Get(ctx context.Context, workspace, id string) (source.Source, error) {
+	item, err := s.readSource(ctx, id)
+	if err != nil {
+		return source.Source{}, err
+	}
+	if item.Workspace != workspace {
+		return source.Source{}, fmt.Errorf("source %s: %w", id, ErrNotFound)
+	}
+	return s.decode(ctx, item)
+}
+
+// GetByID returns a source whatever its workspace, for callers that know a
+// source only by id (webhooks, queued jobs) and check the workspace themselves.
+func (s *Store) GetByID(ctx context.Context, id string) (source.Source, error) {
+	item, err := s.readSource(ctx, id)
+	if err != nil {
+		return source.Source{}, err
+	}
+	return s.decode(ctx, item)
+}
+
+func (s *Store) readSource(ctx context.Context, id string) (*sourceItem, error) {
+	if id == "" {
+		return nil, fmt.Errorf("source: %w", ErrNotFound)
+	}
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      &s.table,
+		Key:            itemKey(sourceKey(id)),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get source %s: %w", id, err)
+	}
+	if out.Item == nil {
+		return nil, fmt.Errorf("source %s: %w", id, ErrNotFound)
+	}
+	var item sourceItem
+	if err := attributevalue.UnmarshalMap(out.Item, &item); err != nil {
+		return nil, fmt.Errorf("decode source %s: %w", id, err)
+	}
+	if item.Type != typeSource {
+		return nil, fmt.Errorf("source %s: %w", id, ErrNotFound)
+	}
+	return &item, nil
+}
+
+// ListOptions filters and pages a listing.
+type ListOptions struct {
+	Node    string
+	Enabled *bool
+	Limit   int
+	Cursor  string
+}
+
+// Page is one page of sources; Next is empty on the last page.
+type Page struct {
+	Sources []source.Source
+	Next    string
+}
+
+// ErrBadCursor means a cursor was not one this store handed out.
+var ErrBadCursor = errors.New("invalid cursor")
+
+// List returns the workspace's sources, oldest first. A page may hold fewer
+// than Limit sources when filters apply; follow Next until it is empty.
+func (s *Store) List(ctx context.Context, workspace string, opts ListOptions) (Page, error) {
+	limit := opts.Limit
+	if limit <= 0 || limit > 100 {
+		limit = 50
+	}
+	key := expression.Key("gsi1pk").Equal(expression.Value(workspaceKey(workspace)))
+	builder := expression.NewBuilder().WithKeyCondition(key)
+	var filter expression.ConditionBuilder
+	hasFilter := false
+	if opts.Node != "" {
+		filter, hasFilter = expression.Name("node").Equal(expression.Value(opts.Node)), true
+	}
+	if opts.Enabled != nil {
+		cond := expression.Name("enabled").Equal(expression.Value(*opts.Enabled))
+		if hasFilter {
+			filter = filter.And(cond)
+		} else {
+			filter, hasFilter = cond, true
+		}
+	}
+	if hasFilter {
+		builder = builder.WithFilter(filter)
+	}
+	expr, err := builder.Build()
+	if err != nil {
+		return Page{}, fmt.Errorf("build list query: %w", err)
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		IndexName:                 aws.String("gsi1"),
+		KeyConditionExpression:    expr.KeyCondition(),
+		FilterExpression:          expr.Filter(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+		Limit:                     aws.Int32(int32(limit)),
+	}
+	if opts.Cursor != "" {
+		start, err := decodeCursor(opts.Cursor, workspaceKey(workspace))
+		if err != nil {
+			return Page{}, err
+		}
+		in.ExclusiveStartKey = start
+	}
+	out, err := s.db.Query(ctx, in)
+	if err != nil {
+		return Page{}, fmt.Errorf("list sources: %w", err)
+	}
+	var page Page
+	for _, av := range out.Items {
+		var item sourceItem
+		if err := attributevalue.UnmarshalMap(av, &item); err != nil {
+			return Page{}, fmt.Errorf("decode source: %w", err)
+		}
+		src, err := s.decode(ctx, &item)
+		if err != nil {
+			return Page{}, err
+		}
+		page.Sources = append(page.Sources, src)
+	}
+	if len(out.LastEvaluatedKey) > 0 {
+		page.Next, err = encodeCursor(out.LastEvaluatedKey)
+		if err != nil {
+			return Page{}, err
+		}
+	}
+	return page, nil
+}
+
+type cursor struct {
+	PK     string `json:"p"`
+	SK     string `json:"s"`
+	GSI1PK string `json:"g"`
+	GSI1SK string `json:"h"`
+}
+
+func encodeCursor(key map[string]types.AttributeValue) (string, error) {
+	var c cursor
+	if err := attributevalue.UnmarshalMap(key, &struct {
+		PK     *string `dynamodbav:"pk"`
+		SK     *string `dynamodbav:"sk"`
+		GSI1PK *string `dynamodbav:"gsi1pk"`
+		GSI1SK *string `dynamodbav:"gsi1sk"`
+	}{&c.PK, &c.SK, &c.GSI1PK, &c.GSI1SK}); err != nil {
+		return "", fmt.Errorf("encode cursor: %w", err)
+	}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("encode cursor: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(raw), nil
+}
+
+func decodeCursor(text, gsi1pk string) (map[string]types.AttributeValue, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(text)
+	if err != nil {
+		return nil, ErrBadCursor
+	}
+	var c cursor
+	if err := json.Unmarshal(raw, &c); err != nil || c.PK == "" || c.GSI1PK != gsi1pk {
+		return nil, ErrBadCursor
+	}
+	return map[string]types.AttributeValue{
+		"pk":     &types.AttributeValueMemberS{Value: c.PK},
+		"sk":     &types.AttributeValueMemberS{Value: c.SK},
+		"gsi1pk": &types.AttributeValueMemberS{Value: c.GSI1PK},
+		"gsi1sk": &types.AttributeValueMemberS{Value: c.GSI1SK},
+	}, nil
+}
+
+// Replace stores updated in place of the source it names, if the stored
+// version is still expected. When the node or the userdb changes, the new
+// ones are reserved first and the old ones released after.
+func (s *Store) Replace(ctx context.Context, updated source.Source, expected int64) (source.Source, error) {
+	current, err := s.readSource(ctx, updated.ID)
+	if err != nil {
+		return source.Source{}, err
+	}
+	if current.Workspace != updated.WorkspaceID {
+		return source.Source{}, fmt.Errorf("source %s: %w", updated.ID, ErrNotFound)
+	}
+	if current.Version != expected {
+		return source.Source{}, ErrVersionMismatch
+	}
+	updated.Version = expected + 1
+	updated.CreatedAt = current.CreatedAt
+	updated.UpdatedAt = s.now().UTC()
+	item, err := s.encode(ctx, updated)
+	if err != nil {
+		return source.Source{}, err
+	}
+
+	oldGuards := s.guardsFor(current)
+	var claimed []guard
+	undo := func() {
+		for _, g := range claimed {
+			_ = s.release(context.WithoutCancel(ctx), g.pk, updated.ID)
+		}
+	}
+	for _, g := range s.guardsFor(item) {
+		if slices.ContainsFunc(oldGuards, func(old guard) bool { return old.pk == g.pk }) {
+			continue
+		}
+		if err := s.claim(ctx, g, updated.ID, updated.WorkspaceID); err != nil {
+			undo()
+			return source.Source{}, err
+		}
+		claimed = append(claimed, g)
+	}
+
+	av, err := attributevalue.MarshalMap(item)
+	if err != nil {
+		undo()
+		return source.Source{}, fmt.Errorf("encode source: %w", err)
+	}
+	cond, err := expression.NewBuilder().
+		WithCondition(expression.Name("version").Equal(expression.Value(expected))).Build()
+	if err != nil {
+		undo()
+		return source.Source{}, fmt.Errorf("build replace: %w", err)
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 &s.table,
+		Item:                      av,
+		ConditionExpression:       cond.Condition(),
+		ExpressionAttributeNames:  cond.Names(),
+		ExpressionAttributeValues: cond.Values(),
+	})
+	if err != nil {
+		undo()
+		if conditionFailed(err) {
+			return source.Source{}, ErrVersionMismatch
+		}
+		return source.Source{}, fmt.Errorf("replace source: %w", err)
+	}
+	for _, g := range oldGuards {
+		if !slices.ContainsFunc(s.guardsFor(item), func(now guard) bool { return now.pk == g.pk }) {
+			_ = s.release(ctx, g.pk, updated.ID)
+		}
+	}
+	return updated, nil
+}
+
+// SetEnabled switches a source on or off and returns it. Switching to the
+// state it is already in changes nothing.
+func (s *Store) SetEnabled(ctx context.Context, workspace, id string, enabled bool) (source.Source, error) {
+	src, err := s.Get(ctx, workspace, id)
+	if err != nil {
+		return source.Source{}, err
+	}
+	if src.Enabled == enabled {
+		return src, nil
+	}
+	now := s.now().UTC()
+	update := expression.Set(expression.Name("enabled"), expression.Value(enabled)).
+		Set(expression.Name("updatedAt"), expression.Value(now)).
+		Add(expression.Name("version"), expression.Value(1))
+	cond := expression.Name("workspace").Equal(expression.Value(workspace))
+	expr, err := expression.NewBuilder().WithUpdate(update).WithCondition(cond).Build()
+	if err != nil {
+		return source.Source{}, fmt.Errorf("build enable: %w", err)
+	}
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       itemKey(sourceKey(id)),
+		UpdateExpression:          expr.Update(),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if conditionFailed(err) {
+		return source.Source{}, fmt.Errorf("source %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return source.Source{}, fmt.Errorf("set enabled: %w", err)
+	}
+	var item sourceItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &item); err != nil {
+		return source.Source{}, fmt.Errorf("decode source: %w", err)
+	}
+	return s.decode(ctx, &item)
+}
+
+// Delete removes a disabled source and releases its node and userdb.
+func (s *Store) Delete(ctx context.Context, workspace, id string) error {
+	item, err := s.readSource(ctx, id)
+	if err != nil {
+		return err
+	}
+	if item.Workspace != workspace {
+		return fmt.Errorf("source %s: %w", id, ErrNotFound)
+	}
+	cond := expression.Name("enabled").Equal(expression.Value(false)).
+		And(expression.Name("workspace").Equal(expression.Value(workspace)))
+	expr, err := expression.NewBuilder().WithCondition(cond).Build()
+	if err != nil {
+		return fmt.Errorf("build delete: %w", err)
+	}
+	_, err = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 &s.table,
+		Key:                       itemKey(sourceKey(id)),
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	})
+	if conditionFailed(err) {
+		return ErrEnabled
+	}
+	if err != nil {
+		return fmt.Errorf("delete source: %w", err)
+	}
+	for _, g := range s.guardsFor(item) {
+		_ = s.release(ctx, g.pk, id)
+	}
+	return nil
+}
+
+func (s *Store) deleteItem(ctx context.Context, pk string) error {
+	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: itemKey(pk)})
+	return err
+}

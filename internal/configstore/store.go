@@ -1,0 +1,111 @@
+// Package configstore keeps hubsend's configuration in DynamoDB: sources,
+// the guard items that make "one source : one node : one userdb" hold under
+// concurrency, and each workspace's Contacthub connection. Every write is a
+// single-item conditional write, so it works the same on DynamoDB and on
+// emulators without transactions, and a crash between two writes never
+// leaves a node or userdb blocked: a guard whose owner does not hold it any
+// more is stale and can be taken over.
+package configstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/hubsend/hubsend/internal/secret"
+)
+
+// DynamoDB is the part of the DynamoDB client the store uses.
+type DynamoDB interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// Errors callers branch on.
+var (
+	ErrNotFound        = errors.New("not found")
+	ErrVersionMismatch = errors.New("version does not match the stored one")
+	ErrEnabled         = errors.New("source is enabled")
+)
+
+// ConflictError says a node or userdb already belongs to another source.
+type ConflictError struct {
+	// Resource is "node" or "userdb".
+	Resource string
+	// Key is the node id or userdb id that is taken.
+	Key string
+	// Owner is the owning source's id, empty when it belongs to another
+	// workspace (whose sources this caller must not learn about).
+	Owner string
+}
+
+func (e *ConflictError) Error() string {
+	if e.Owner == "" {
+		return fmt.Sprintf("%s %s is already served by a source of another workspace", e.Resource, e.Key)
+	}
+	return fmt.Sprintf("%s %s is already served by source %s", e.Resource, e.Key, e.Owner)
+}
+
+// DefaultLease is how long a guard claimed by an unfinished write protects
+// its claim. It only needs to outlast one create or replace.
+const DefaultLease = 30 * time.Second
+
+// Store reads and writes configuration items.
+type Store struct {
+	db    DynamoDB
+	table string
+	box   *secret.Box
+	now   func() time.Time
+	lease time.Duration
+}
+
+// Option adjusts a Store.
+type Option func(*Store)
+
+// WithClock makes the store read time from now (tests move it past leases).
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// WithLease sets how long an unfinished claim protects a guard.
+func WithLease(d time.Duration) Option { return func(s *Store) { s.lease = d } }
+
+// New returns a store on table, sealing secrets with box.
+func New(db DynamoDB, table string, box *secret.Box, opts ...Option) *Store {
+	s := &Store{db: db, table: table, box: box, now: time.Now, lease: DefaultLease}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Keys of the single-table design.
+func sourceKey(id string) string          { return "SOURCE#" + id }
+func workspaceKey(workspace string) string { return "WS#" + workspace }
+func nodeGuardKey(workspace, node string) string {
+	return "GUARD#NODE#" + workspace + "#" + node
+}
+
+// userDBGuardKey names a userdb across the whole deployment. A userdb id is
+// unique within one Contactsend account, and the account is identified by
+// its apiKey; the key is hashed so the guard item holds no secret.
+func userDBGuardKey(apiKey string, userDB int64) string {
+	sum := sha256.Sum256([]byte("hubsend userdb account:" + apiKey))
+	return "GUARD#USERDB#" + hex.EncodeToString(sum[:16]) + "#" + strconv.FormatInt(userDB, 10)
+}
+
+func purpose(sourceID, field string) string { return "source/" + sourceID + "/" + field }
+
+const (
+	itemSK      = "ITEM"
+	typeSource  = "source"
+	typeGuard   = "guard"
+	typeConnect = "connection"
+)

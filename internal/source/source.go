@@ -1,0 +1,72 @@
+// Package source holds hubsend's central object, the Contactsend source, and
+// its rules: what a valid source is, and which live conditions a change to a
+// source must meet ("one source : one node : one userdb"). It does no I/O;
+// callers bring the facts (the node, the userdb's fields, whether a node is
+// empty) and this package decides.
+package source
+
+import (
+	"time"
+)
+
+// Provider is the only provider hubsend serves, named as Contacthub names it.
+const Provider = "CONTACTSEND"
+
+// Source mirrors Contacthub's SourceConfiguration for the CONTACTSEND provider.
+type Source struct {
+	ID          string
+	WorkspaceID string
+	Name        string
+	Description string
+	Nodes       []string
+	Enabled     bool
+	// Version counts accepted writes; a replace must name the version it read.
+	Version    int64
+	Properties Properties
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Properties are the provider options of a Contactsend source.
+type Properties struct {
+	UserKey       string
+	APIKey        string
+	UserDBID      int64
+	FieldMapping  []FieldMapping
+	Subscriptions []Subscription
+}
+
+// FieldMapping sends one Contacthub field to one Contactsend field. Match
+// fields are how a Contacthub customer finds its Contactsend subscriber.
+type FieldMapping struct {
+	HubField  string
+	SendField string
+	Match     bool
+}
+
+// Subscription links a Contacthub subscription to a Contactsend subscription
+// system and the web form code that changes it.
+type Subscription struct {
+	HubSubscriptionID  string
+	SendSubscriptionID int64
+	WebformCode        string
+}
+
+// Node returns the source's active node, or "" if it has none.
+func (s Source) Node() string {
+	if len(s.Nodes) == 0 {
+		return ""
+	}
+	return s.Nodes[0]
+}
+
+// MatchFields returns the mappings used to find a subscriber.
+func (s Source) MatchFields() []FieldMapping {
+	var out []FieldMapping
+	for _, m := range s.Properties.FieldMapping {
+		if m.Match {
+			out = append(out, m)
+		}
+	}
+	return out
+}
