@@ -42,6 +42,7 @@ func (a *API) createSource(ctx context.Context, r *request) events.APIGatewayV2H
 // with every problem at once.
 func (a *API) validate(ctx context.Context, workspace string, src source.Source, problems source.Problems) *events.APIGatewayV2HTTPResponse {
 	problems = append(problems, source.Check(src)...)
+	problems = firstPerPath(problems)
 	catalog, lookupProblems, err := a.catalog(ctx, workspace, src)
 	if err != nil {
 		resp := respond(err)
@@ -207,4 +208,19 @@ func (a *API) deleteSource(ctx context.Context, r *request) events.APIGatewayV2H
 		return a.storeFailure(ctx, err)
 	}
 	return noContent()
+}
+
+// firstPerPath keeps the first problem of each field: a masked key sent on
+// create is one mistake, not also a missing key.
+func firstPerPath(problems source.Problems) source.Problems {
+	seen := make(map[string]bool, len(problems))
+	out := problems[:0]
+	for _, p := range problems {
+		if p.Path != "" && seen[p.Path] {
+			continue
+		}
+		seen[p.Path] = true
+		out = append(out, p)
+	}
+	return out
 }

@@ -1,0 +1,274 @@
+package configapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/hubsend/hubsend/internal/awslocal"
+	"github.com/hubsend/hubsend/internal/configapi"
+	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/contacthub"
+	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
+	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
+	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/secret"
+)
+
+var stack *awslocal.Stack
+
+func TestMain(m *testing.M) {
+	var err error
+	stack, err = awslocal.Start(context.Background(), awslocal.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "configapi tests need the local AWS emulators:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	stack.Close()
+	os.Exit(code)
+}
+
+// Secrets of the fixtures; no response or log line may contain them.
+const (
+	hubToken    = "hub-token-0123456789abcdef"
+	sendAPIKey  = "send-api-key-0123456789"
+	sendUserKey = "send-user-key-0123456789"
+)
+
+// syncBuffer collects log output from concurrent requests.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// env is one API with its own table, simulators and captured output.
+type env struct {
+	api    *configapi.API
+	hub    *hubsim.Server
+	send   *sendsim.Server
+	logs   *syncBuffer
+	spec   routers.Router
+	t      *testing.T
+	mu     sync.Mutex
+	bodies []string // every response body, to look for leaked secrets
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	hubSeed, err := hubsim.LoadSeed("testdata/contacthub.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendSeed, err := sendsim.LoadSeed("testdata/contactsend.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, logs: &syncBuffer{}, spec: loadSpec(t)}
+	e.hub = hubsim.New(hubsim.Options{Seed: hubSeed, RandomSeed: 1})
+	e.send = sendsim.New(sendsim.Options{Seed: sendSeed, FaultSeed: 1})
+	hubServer := httptest.NewServer(e.hub)
+	sendServer := httptest.NewServer(e.send)
+	t.Cleanup(hubServer.Close)
+	t.Cleanup(sendServer.Close)
+
+	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := configstore.New(stack.DynamoDB(), awslocal.NewTableT(t, stack), secret.NewBox(keys))
+	noWait := retry.Policy{Attempts: 2, Sleep: func(context.Context, time.Duration) error { return nil }}
+	send, err := contactsend.New(contactsend.Config{Endpoint: sendServer.URL + "/soap/services", Retry: noWait, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.api = configapi.New(configapi.Config{
+		Store: store,
+		Hub: func(conn configstore.Connection) (configapi.Hub, error) {
+			return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken, Retry: noWait})
+		},
+		Send:             send,
+		Logger:           logger,
+		AllowInsecureHub: true,
+	})
+	for _, ws := range []string{"ws1", "ws2"} {
+		e.expect(e.call(ws, "PUT", "/v1/workspace", map[string]any{
+			"contacthub": map[string]any{"baseUrl": hubServer.URL + "/hub/v1", "workspaceId": "hub-ws", "token": hubToken},
+		}, nil), http.StatusOK)
+	}
+	t.Cleanup(e.checkNoSecretsLeaked)
+	return e
+}
+
+// response is a decoded API answer.
+type response struct {
+	status  int
+	headers map[string]string
+	body    map[string]any
+	raw     string
+}
+
+// call sends one request as API Gateway would, as the given workspace ("" =
+// no token), checks the answer against the OpenAPI description, and decodes it.
+func (e *env) call(workspace, method, path string, body any, headers map[string]string) response {
+	e.t.Helper()
+	var raw string
+	switch b := body.(type) {
+	case nil:
+	case string:
+		raw = b
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		raw = string(data)
+	}
+	u, err := url.Parse(path)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	event := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: "$default", RawPath: u.Path, RawQueryString: u.RawQuery,
+		Headers: map[string]string{"content-type": "application/json"},
+		Body:    raw,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			RequestID: "req-1",
+			HTTP:      events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: u.Path},
+		},
+	}
+	if len(u.Query()) > 0 {
+		event.QueryStringParameters = map[string]string{}
+		for k, v := range u.Query() {
+			event.QueryStringParameters[k] = v[0]
+		}
+	}
+	for k, v := range headers {
+		event.Headers[strings.ToLower(k)] = v
+	}
+	if workspace != "" {
+		event.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"custom:workspace": workspace}},
+		}
+	}
+	resp, err := e.api.Handle(context.Background(), event)
+	if err != nil {
+		e.t.Fatalf("%s %s: Handle returned an error: %v", method, path, err)
+	}
+	e.mu.Lock()
+	e.bodies = append(e.bodies, resp.Body)
+	e.mu.Unlock()
+	e.validate(method, path, raw, resp)
+	out := response{status: resp.StatusCode, headers: resp.Headers, raw: resp.Body}
+	if resp.Body != "" && strings.HasPrefix(resp.Headers["Content-Type"], "application/json") {
+		if err := json.Unmarshal([]byte(resp.Body), &out.body); err != nil {
+			e.t.Fatalf("%s %s: answer is not JSON: %v\n%s", method, path, err, resp.Body)
+		}
+	}
+	return out
+}
+
+func (e *env) expect(r response, status int) response {
+	e.t.Helper()
+	if r.status != status {
+		e.t.Fatalf("status %d, want %d: %s", r.status, status, r.raw)
+	}
+	return r
+}
+
+// errorPaths lists the paths of an error answer's problems.
+func (r response) errorPaths() []string {
+	var paths []string
+	items, _ := r.body["errors"].([]any)
+	for _, item := range items {
+		paths = append(paths, item.(map[string]any)["path"].(string))
+	}
+	return paths
+}
+
+func (e *env) checkNoSecretsLeaked() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	all := strings.Join(e.bodies, "\n") + e.logs.String()
+	for _, s := range []string{hubToken, sendAPIKey, sendUserKey, "fresh-api-key-0123456789", "fresh-user-key-0123456789"} {
+		if strings.Contains(all, s) {
+			e.t.Errorf("secret %q appeared in a response or a log line", s)
+		}
+	}
+}
+
+func loadSpec(t *testing.T) routers.Router {
+	t.Helper()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(configapi.OpenAPI)
+	if err != nil {
+		t.Fatalf("load OpenAPI description: %v", err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatalf("OpenAPI description is invalid: %v", err)
+	}
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatalf("route OpenAPI description: %v", err)
+	}
+	return router
+}
+
+// validate checks a real answer against the OpenAPI description.
+func (e *env) validate(method, path, body string, resp events.APIGatewayV2HTTPResponse) {
+	e.t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	route, params, err := e.spec.FindRoute(req)
+	if err != nil {
+		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+			return // not an endpoint of the API: nothing to describe
+		}
+		e.t.Errorf("%s %s is not in the OpenAPI description: %v", method, path, err)
+		return
+	}
+	header := http.Header{}
+	for k, v := range resp.Headers {
+		header.Set(k, v)
+	}
+	err = openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
+		Status:                 resp.StatusCode,
+		Header:                 header,
+		Body:                   io.NopCloser(strings.NewReader(resp.Body)),
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true},
+	})
+	if err != nil {
+		e.t.Errorf("%s %s → %d does not match the OpenAPI description: %v\n%s", method, path, resp.StatusCode, err, resp.Body)
+	}
+}
