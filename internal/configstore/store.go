@@ -87,7 +87,7 @@ func New(db DynamoDB, table string, box *secret.Box, opts ...Option) *Store {
 }
 
 // Keys of the single-table design.
-func sourceKey(id string) string          { return "SOURCE#" + id }
+func sourceKey(id string) string           { return "SOURCE#" + id }
 func workspaceKey(workspace string) string { return "WS#" + workspace }
 func nodeGuardKey(workspace, node string) string {
 	return "GUARD#NODE#" + workspace + "#" + node

@@ -95,13 +95,18 @@ func TestCheckAgainst(t *testing.T) {
 		{"node missing", func(_ *Source, c *Catalog) { c.NodeFound = false }, []string{"nodes[0]"}, "node n1 not found"},
 		{"unknown hub field", func(s *Source, _ *Catalog) { s.Properties.FieldMapping[1].HubField = "base.nope" }, []string{"properties.fieldMapping[1].hubField"}, "does not exist"},
 		{"unknown send field", func(s *Source, _ *Catalog) { s.Properties.FieldMapping[1].SendField = "NOPE" }, []string{"properties.fieldMapping[1].sendField"}, "does not exist in userdb 6"},
-		{"incompatible types", func(s *Source, _ *Catalog) { s.Properties.FieldMapping[1] = FieldMapping{HubField: "base.dob", SendField: "PRIVACY"} },
+		{"incompatible types", func(s *Source, _ *Catalog) {
+			s.Properties.FieldMapping[1] = FieldMapping{HubField: "base.dob", SendField: "PRIVACY"}
+		},
 			[]string{"properties.fieldMapping[1].sendField"}, "is FLAG and cannot hold Contacthub date values"},
 		{"aggregate node with subscriptions", func(_ *Source, c *Catalog) { c.NodeKind = AggregateNode }, []string{"properties.subscriptions"}, "aggregate"},
 		{"aggregate node without subscriptions", func(s *Source, c *Catalog) { c.NodeKind = AggregateNode; s.Properties.Subscriptions = nil }, nil, ""},
 		{"unknown subscription system", func(s *Source, _ *Catalog) { s.Properties.Subscriptions[0].SendSubscriptionID = 7 }, []string{"properties.subscriptions[0].sendSubscriptionId"}, "does not exist"},
 		{"webform of another system", func(s *Source, _ *Catalog) { s.Properties.Subscriptions[0].WebformCode = "wf9" }, []string{"properties.subscriptions[0].webformCode"}, "does not belong"},
-		{"userdb not looked up", func(s *Source, c *Catalog) { c.SendFields, c.Subscriptions = nil, nil; s.Properties.FieldMapping[1].SendField = "NOPE" }, nil, ""},
+		{"userdb not looked up", func(s *Source, c *Catalog) {
+			c.SendFields, c.Subscriptions = nil, nil
+			s.Properties.FieldMapping[1].SendField = "NOPE"
+		}, nil, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,80 @@
+# hubsend — build, test and run.
+#
+#   make test         unit and integration tests (starts the emulators itself)
+#   make fuzz-short   every fuzz target in the module for 10 s each
+#   make lint         go vet + staticcheck
+#   make build        Lambda zips in .build/ (linux/arm64, provided.al2023)
+#   make run          the whole system locally (ARGS=... passes flags)
+#   make bench        benchmarks
+#
+# sam build calls the build-<LogicalId> targets (Metadata BuildMethod: makefile).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO            ?= go
+STATICCHECK   := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME      ?= 10s
+BUILD_DIR     := .build
+
+# Lambda's provided.al2023 runtime on Graviton: a static linux/arm64 binary
+# named bootstrap, without the RPC shim only the go1.x runtime used.
+LAMBDA_ENV    := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
+LAMBDA_FLAGS  := -tags lambda.norpc -trimpath -ldflags='-s -w'
+
+# Function folders that have code; a folder without main.go is skipped.
+FUNCTIONS     := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go))
+
+# One target per function resource in template.yaml; the logical id
+# lower-cased without "Function" names its folder (a samtemplate test checks
+# the list against the template).
+SAM_TARGETS   := build-ConfigApiFunction build-WebhookFunction build-SyncWorkerFunction build-SchedulerFunction
+
+.PHONY: help test fuzz-short lint build run bench clean $(SAM_TARGETS)
+.PRECIOUS: $(BUILD_DIR)/%/bootstrap
+
+help:
+	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
+
+# npm ci rewrites node_modules/.package-lock.json, so it is older than
+# package-lock.json exactly when the installed emulators are stale.
+node_modules/.package-lock.json: package-lock.json package.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+test: node_modules/.package-lock.json
+	$(GO) test -count=1 -timeout 14m ./...
+
+fuzz-short: node_modules/.package-lock.json
+	./tools/fuzz-short.sh $(FUZZTIME)
+
+lint:
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+build: $(FUNCTIONS:%=$(BUILD_DIR)/%.zip)
+
+# Always rebuilt: the Go build cache decides what is stale.
+$(BUILD_DIR)/%/bootstrap: FORCE
+	@mkdir -p $(@D)
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $@ ./functions/$*
+
+$(BUILD_DIR)/%.zip: $(BUILD_DIR)/%/bootstrap
+	rm -f $@
+	cd $(BUILD_DIR)/$* && zip -q -X ../$*.zip bootstrap
+
+$(SAM_TARGETS): build-%Function:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set; sam build sets it" >&2; exit 1; }
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o "$(ARTIFACTS_DIR)/bootstrap" ./functions/$(shell echo '$*' | tr '[:upper:]' '[:lower:]')
+
+run: node_modules/.package-lock.json
+	$(GO) run ./cmd/hubsend-local $(ARGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf $(BUILD_DIR)
+
+FORCE:

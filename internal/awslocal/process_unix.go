@@ -1,0 +1,13 @@
+//go:build unix && !linux
+
+package awslocal
+
+import "syscall"
+
+func processGroupAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
+
+func signalGroup(pid int, sig syscall.Signal) {
+	syscall.Kill(-pid, sig)
+}

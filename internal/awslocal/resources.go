@@ -1,0 +1,122 @@
+package awslocal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// Logical ids in template.yaml that the local resources are built from.
+const (
+	TableID               = "Table"
+	SyncQueueID           = "SyncQueue"
+	SyncDeadLetterQueueID = "SyncDeadLetterQueue"
+)
+
+// CreateTable creates the template's Table under name. An existing table of
+// that name is left as it is.
+//
+// The TTL declared in the template is not applied: dynalite has no
+// UpdateTimeToLive, and hubsend treats expired items as absent anyway.
+func (s *Stack) CreateTable(ctx context.Context, name string) error {
+	tbl, ok := s.template.Tables[TableID]
+	if !ok {
+		return fmt.Errorf("create table %s: template has no %s resource", name, TableID)
+	}
+	_, err := s.dynamoClient.CreateTable(ctx, tbl.CreateTableInput(name))
+	var inUse *types.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return fmt.Errorf("create table %s: %w", name, err)
+	}
+	if err := s.waitActive(ctx, name); err != nil {
+		return fmt.Errorf("create table %s: %w", name, err)
+	}
+	return nil
+}
+
+// waitActive polls until the table is ACTIVE. Even with --createTableMs 0,
+// dynalite answers CreateTable with CREATING and activates the table a tick
+// later; a write in between fails with ResourceNotFoundException.
+func (s *Stack) waitActive(ctx context.Context, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		out, err := s.dynamoClient.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+		var notFound *types.ResourceNotFoundException
+		switch {
+		case err == nil && out.Table.TableStatus == types.TableStatusActive:
+			return nil
+		case err != nil && !errors.As(err, &notFound):
+			return fmt.Errorf("wait for ACTIVE: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for ACTIVE: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// Queues are the URLs of the sync queue and its dead-letter queue.
+type Queues struct {
+	SyncURL       string
+	DeadLetterURL string
+}
+
+// CreateQueues creates the template's SyncDeadLetterQueue, then its
+// SyncQueue with the template's attributes and redrive policy, named
+// prefix-SyncDeadLetterQueue and prefix-SyncQueue. Like SQS CreateQueue it
+// succeeds for queues that already exist with the same attributes.
+func (s *Stack) CreateQueues(ctx context.Context, prefix string) (Queues, error) {
+	syncQueue, ok := s.template.Queues[SyncQueueID]
+	if !ok {
+		return Queues{}, fmt.Errorf("create queues: template has no %s resource", SyncQueueID)
+	}
+	if syncQueue.DeadLetterQueue == "" {
+		return Queues{}, fmt.Errorf("create queues: %s has no redrive policy in the template", SyncQueueID)
+	}
+	deadLetter := s.template.Queues[syncQueue.DeadLetterQueue]
+
+	var q Queues
+	var err error
+	q.DeadLetterURL, err = s.createQueue(ctx, prefix+"-"+deadLetter.LogicalID, deadLetter.Attributes())
+	if err != nil {
+		return Queues{}, err
+	}
+	attrs, err := s.SQS().GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(q.DeadLetterURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return Queues{}, fmt.Errorf("create queues: dead-letter queue ARN: %w", err)
+	}
+	deadLetterARN := attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	if deadLetterARN == "" {
+		return Queues{}, fmt.Errorf("create queues: %s has no QueueArn attribute", q.DeadLetterURL)
+	}
+
+	syncAttrs := syncQueue.Attributes()
+	syncAttrs[string(sqstypes.QueueAttributeNameRedrivePolicy)] = syncQueue.RedrivePolicy(deadLetterARN)
+	q.SyncURL, err = s.createQueue(ctx, prefix+"-"+syncQueue.LogicalID, syncAttrs)
+	if err != nil {
+		return Queues{}, err
+	}
+	return q, nil
+}
+
+func (s *Stack) createQueue(ctx context.Context, name string, attrs map[string]string) (string, error) {
+	out, err := s.SQS().CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		return "", fmt.Errorf("create queue %s: %w", name, err)
+	}
+	return aws.ToString(out.QueueUrl), nil
+}

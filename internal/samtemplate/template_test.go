@@ -1,0 +1,537 @@
+package samtemplate
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// loadProjectTemplate parses the module's real template.yaml.
+func loadProjectTemplate(t *testing.T) (*Template, string) {
+	t.Helper()
+	path, err := Locate(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tmpl, filepath.Dir(path)
+}
+
+var (
+	tableResources = []any{GetAtt("Table", "Arn"), Sub("${Table.Arn}/index/*")}
+	tableOnly      = []any{GetAtt("Table", "Arn")}
+)
+
+func TestTemplateFunctions(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+
+	type grant struct {
+		actions   []string
+		resources []any
+	}
+	tests := []struct {
+		id      string
+		dir     string
+		timeout time.Duration
+		env     map[string]any
+		grants  []grant
+		// denied lists actions the function must not have on the table.
+		denied []string
+	}{
+		{
+			id: "ConfigApiFunction", dir: "functions/configapi", timeout: 30 * time.Second,
+			env: map[string]any{
+				"KMS_KEY_ID": Ref("SecretsKey"), "SYNC_QUEUE_URL": Ref("SyncQueue"),
+				"CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint"), "WORKSPACE_CLAIM": Ref("WorkspaceClaim"),
+			},
+			grants: []grant{
+				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchWriteItem"}, tableResources},
+				{[]string{"kms:GenerateDataKey", "kms:Decrypt"}, []any{GetAtt("SecretsKey", "Arn")}},
+				{[]string{"sqs:SendMessage"}, []any{GetAtt("SyncQueue", "Arn")}},
+			},
+			denied: []string{"dynamodb:Scan"},
+		},
+		{
+			id: "WebhookFunction", dir: "functions/webhook", timeout: 30 * time.Second,
+			env: map[string]any{"KMS_KEY_ID": Ref("SecretsKey"), "SYNC_QUEUE_URL": Ref("SyncQueue")},
+			grants: []grant{
+				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, tableOnly},
+				{[]string{"kms:Decrypt"}, []any{GetAtt("SecretsKey", "Arn")}},
+				{[]string{"sqs:SendMessage"}, []any{GetAtt("SyncQueue", "Arn")}},
+			},
+			denied: []string{"dynamodb:Scan", "dynamodb:DeleteItem", "kms:GenerateDataKey"},
+		},
+		{
+			id: "SyncWorkerFunction", dir: "functions/syncworker", timeout: 60 * time.Second,
+			env: map[string]any{
+				"KMS_KEY_ID": Ref("SecretsKey"), "CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint"),
+				"SYNC_QUEUE_URL": Ref("SyncQueue"),
+			},
+			grants: []grant{
+				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:DeleteItem"}, tableResources},
+				{[]string{"kms:Decrypt"}, []any{GetAtt("SecretsKey", "Arn")}},
+				{[]string{"sqs:SendMessage"}, []any{GetAtt("SyncQueue", "Arn")}},
+			},
+			denied: []string{"dynamodb:Scan", "kms:GenerateDataKey"},
+		},
+		{
+			id: "SchedulerFunction", dir: "functions/scheduler", timeout: 120 * time.Second,
+			env: map[string]any{
+				"KMS_KEY_ID": Ref("SecretsKey"), "SYNC_QUEUE_URL": Ref("SyncQueue"),
+				"CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint"),
+			},
+			grants: []grant{
+				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}, tableResources},
+				{[]string{"kms:Decrypt"}, []any{GetAtt("SecretsKey", "Arn")}},
+				{[]string{"sqs:SendMessage"}, []any{GetAtt("SyncQueue", "Arn")}},
+			},
+			denied: []string{"dynamodb:Scan", "dynamodb:DeleteItem", "kms:GenerateDataKey"},
+		},
+	}
+	if got, want := len(tmpl.Functions), len(tests); got != want {
+		t.Errorf("template has %d functions %v, want %d", got, tmpl.FunctionIDs(), want)
+	}
+	for _, tt := range tests {
+		t.Run(tt.id, func(t *testing.T) {
+			f, ok := tmpl.Functions[tt.id]
+			if !ok {
+				t.Fatalf("function %s missing", tt.id)
+			}
+			if f.Dir != tt.dir {
+				t.Errorf("Dir = %q, want %q", f.Dir, tt.dir)
+			}
+			if f.Handler != "bootstrap" || f.Runtime != "provided.al2023" || !slices.Equal(f.Architectures, []string{"arm64"}) {
+				t.Errorf("handler/runtime/architectures = %q/%q/%v, want bootstrap/provided.al2023/[arm64]", f.Handler, f.Runtime, f.Architectures)
+			}
+			if f.CodeURI != "." || f.BuildMethod != "makefile" {
+				t.Errorf("CodeUri/BuildMethod = %q/%q, want ./makefile", f.CodeURI, f.BuildMethod)
+			}
+			if f.MemorySize != 256 || f.Timeout != tt.timeout || f.Tracing != "Active" {
+				t.Errorf("memory/timeout/tracing = %d/%v/%q, want 256/%v/Active", f.MemorySize, f.Timeout, f.Tracing, tt.timeout)
+			}
+			logging, _ := f.Properties["LoggingConfig"].(map[string]any)
+			if logging["LogFormat"] != "JSON" {
+				t.Errorf("LoggingConfig = %v, want LogFormat JSON", f.Properties["LoggingConfig"])
+			}
+			wantEnv := map[string]any{"TABLE_NAME": Ref("Table"), "LOG_LEVEL": "INFO"}
+			for k, v := range tt.env {
+				wantEnv[k] = v
+			}
+			if !Equal(f.Environment, wantEnv) {
+				t.Errorf("environment =\n %v\nwant\n %v", f.Environment, wantEnv)
+			}
+			for _, g := range tt.grants {
+				for _, action := range g.actions {
+					for _, res := range g.resources {
+						if !f.Allowed(action, res) {
+							t.Errorf("missing %s on %v", action, res)
+						}
+					}
+				}
+			}
+			// Least privilege: nothing beyond the listed grants.
+			var allowed []string
+			for _, g := range tt.grants {
+				allowed = append(allowed, g.actions...)
+			}
+			for _, s := range f.Statements() {
+				for _, a := range s.Actions {
+					if !slices.Contains(allowed, a) {
+						t.Errorf("unexpected action %s", a)
+					}
+				}
+			}
+			for _, action := range tt.denied {
+				if f.Allowed(action, GetAtt("Table", "Arn")) {
+					t.Errorf("%s must not be granted", action)
+				}
+			}
+		})
+	}
+}
+
+func TestTemplateRoutes(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+	routes, err := tmpl.Routes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct{ function, method, path string }
+	got := map[key]Route{}
+	for _, r := range routes {
+		k := key{r.FunctionID, r.Method, r.Path}
+		if _, dup := got[k]; dup {
+			t.Errorf("duplicate route %v", k)
+		}
+		got[k] = r
+		if r.API != "HttpApi" {
+			t.Errorf("route %v is on API %q, want HttpApi", k, r.API)
+		}
+	}
+	const api, hook = "ConfigApiFunction", "WebhookFunction"
+	want := map[key]bool{ // value: public
+		{api, "GET", "/v1/openapi.json"}:                      true,
+		{api, "GET", "/v1/workspace"}:                         false,
+		{api, "PUT", "/v1/workspace"}:                         false,
+		{api, "GET", "/v1/sources"}:                           false,
+		{api, "POST", "/v1/sources"}:                          false,
+		{api, "GET", "/v1/sources/{id}"}:                      false,
+		{api, "PUT", "/v1/sources/{id}"}:                      false,
+		{api, "DELETE", "/v1/sources/{id}"}:                   false,
+		{api, "POST", "/v1/sources/{id}/enable"}:              false,
+		{api, "POST", "/v1/sources/{id}/disable"}:             false,
+		{api, "GET", "/v1/sources/{id}/field-options"}:        false,
+		{api, "POST", "/v1/field-options"}:                    false,
+		{api, "GET", "/v1/sources/{id}/subscription-systems"}: false,
+		{api, "POST", "/v1/subscription-systems"}:             false,
+		{api, "POST", "/v1/connection-tests"}:                 false,
+		{hook, "POST", "/v1/webhooks/contacthub/{sourceId}"}:  true,
+		{hook, "POST", "/v1/webhooks/contactsend/{sourceId}"}: true,
+	}
+	for k, public := range want {
+		r, ok := got[k]
+		switch {
+		case !ok:
+			t.Errorf("route %v missing", k)
+		case public && r.Authorizer != AuthorizerNone:
+			t.Errorf("route %v has authorizer %q, want NONE (public)", k, r.Authorizer)
+		case !public && r.Authorizer != "WorkspaceJwt":
+			t.Errorf("route %v has authorizer %q, want WorkspaceJwt", k, r.Authorizer)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected route %v", k)
+		}
+	}
+}
+
+func TestTemplateHTTPAPI(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+	api, ok := tmpl.HTTPAPIs["HttpApi"]
+	if !ok {
+		t.Fatal("HttpApi missing")
+	}
+	if api.DefaultAuthorizer != "WorkspaceJwt" {
+		t.Errorf("DefaultAuthorizer = %q", api.DefaultAuthorizer)
+	}
+	jwt := api.Authorizers["WorkspaceJwt"]
+	if jwt.IdentitySource != "$request.header.Authorization" || !Equal(jwt.Issuer, Ref("JwtIssuer")) || !Equal(jwt.Audience, Ref("JwtAudience")) {
+		t.Errorf("WorkspaceJwt = %+v", jwt)
+	}
+	if _, cors := api.Properties["CorsConfiguration"]; cors {
+		t.Error("CORS must stay off")
+	}
+	logs, _ := api.Properties["AccessLogSettings"].(map[string]any)
+	if !Equal(logs["DestinationArn"], GetAtt("HttpApiAccessLogs", "Arn")) || logs["Format"] == nil {
+		t.Errorf("AccessLogSettings = %v", logs)
+	}
+	if tmpl.Resources["HttpApiAccessLogs"].Type != "AWS::Logs::LogGroup" {
+		t.Error("HttpApiAccessLogs must be a log group")
+	}
+}
+
+func TestTemplateParameters(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+	tests := []struct {
+		name, typ  string
+		hasDefault bool
+		def        any
+	}{
+		{"Stage", "String", true, "dev"},
+		{"JwtIssuer", "String", false, nil},
+		{"JwtAudience", "CommaDelimitedList", false, nil},
+		{"WorkspaceClaim", "String", true, "custom:workspace"},
+		{"ContactsendEndpoint", "String", true, "https://soap.contactlab.it/soap/services"},
+		{"AlarmEmail", "String", true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, ok := tmpl.Parameters[tt.name]
+			if !ok {
+				t.Fatal("missing")
+			}
+			if p.Type != tt.typ || p.HasDefault != tt.hasDefault || !Equal(p.Default, tt.def) {
+				t.Errorf("got %s default %v (%v), want %s default %v (%v)", p.Type, p.Default, p.HasDefault, tt.typ, tt.def, tt.hasDefault)
+			}
+		})
+	}
+	if tmpl.Transform != "AWS::Serverless-2016-10-31" {
+		t.Errorf("Transform = %v", tmpl.Transform)
+	}
+}
+
+func TestTemplateTable(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+	tbl, ok := tmpl.Tables["Table"]
+	if !ok {
+		t.Fatal("Table missing")
+	}
+	if tbl.TTLAttribute != "expiresAt" {
+		t.Errorf("TTLAttribute = %q, want expiresAt", tbl.TTLAttribute)
+	}
+	if tbl.DeletionPolicy != "Retain" {
+		t.Errorf("DeletionPolicy = %q, want Retain", tbl.DeletionPolicy)
+	}
+	pitr, _ := tbl.Properties["PointInTimeRecoverySpecification"].(map[string]any)
+	sse, _ := tbl.Properties["SSESpecification"].(map[string]any)
+	if pitr["PointInTimeRecoveryEnabled"] != true || sse["SSEEnabled"] != true {
+		t.Errorf("PITR %v, SSE %v: both must be enabled", pitr, sse)
+	}
+
+	in := tbl.CreateTableInput("hubsend-test")
+	if aws.ToString(in.TableName) != "hubsend-test" || in.BillingMode != types.BillingModePayPerRequest {
+		t.Errorf("name/billing = %q/%q", aws.ToString(in.TableName), in.BillingMode)
+	}
+	attrs := map[string]types.ScalarAttributeType{}
+	for _, a := range in.AttributeDefinitions {
+		attrs[aws.ToString(a.AttributeName)] = a.AttributeType
+	}
+	wantAttrs := map[string]types.ScalarAttributeType{"pk": "S", "sk": "S", "gsi1pk": "S", "gsi1sk": "S"}
+	if !mapsEqual(attrs, wantAttrs) {
+		t.Errorf("attributes = %v, want %v", attrs, wantAttrs)
+	}
+	if got := keys(in.KeySchema); !slices.Equal(got, []string{"pk HASH", "sk RANGE"}) {
+		t.Errorf("key schema = %v", got)
+	}
+	if len(in.GlobalSecondaryIndexes) != 1 {
+		t.Fatalf("GSIs = %d, want 1", len(in.GlobalSecondaryIndexes))
+	}
+	gsi := in.GlobalSecondaryIndexes[0]
+	if aws.ToString(gsi.IndexName) != "gsi1" || !slices.Equal(keys(gsi.KeySchema), []string{"gsi1pk HASH", "gsi1sk RANGE"}) || gsi.Projection.ProjectionType != types.ProjectionTypeAll || gsi.Projection.NonKeyAttributes != nil {
+		t.Errorf("gsi1 = %s %v %v", aws.ToString(gsi.IndexName), keys(gsi.KeySchema), gsi.Projection.ProjectionType)
+	}
+}
+
+func keys(ks []types.KeySchemaElement) []string {
+	var out []string
+	for _, k := range ks {
+		out = append(out, aws.ToString(k.AttributeName)+" "+string(k.KeyType))
+	}
+	return out
+}
+
+func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestTemplateQueues(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+	sync, dlq := tmpl.Queues["SyncQueue"], tmpl.Queues["SyncDeadLetterQueue"]
+	if sync.LogicalID == "" || dlq.LogicalID == "" {
+		t.Fatalf("queues = %v, want SyncQueue and SyncDeadLetterQueue", sortedKeys(tmpl.Queues))
+	}
+	worker := tmpl.Functions["SyncWorkerFunction"]
+	if want := 6 * int(worker.Timeout/time.Second); sync.VisibilityTimeout != want {
+		t.Errorf("SyncQueue VisibilityTimeout = %d, want %d (6x the worker timeout)", sync.VisibilityTimeout, want)
+	}
+	if sync.DeadLetterQueue != "SyncDeadLetterQueue" || sync.MaxReceiveCount != 5 {
+		t.Errorf("redrive = %q x%d, want SyncDeadLetterQueue x5", sync.DeadLetterQueue, sync.MaxReceiveCount)
+	}
+	if sync.Properties["SqsManagedSseEnabled"] != true {
+		t.Error("SyncQueue must have SqsManagedSseEnabled")
+	}
+	if dlq.MessageRetentionPeriod != 1209600 || dlq.DeadLetterQueue != "" {
+		t.Errorf("DLQ retention %d redrive %q, want 1209600 and none", dlq.MessageRetentionPeriod, dlq.DeadLetterQueue)
+	}
+	if got := sync.Attributes(); got["VisibilityTimeout"] != "360" || got["RedrivePolicy"] != "" {
+		t.Errorf("SyncQueue attributes = %v", got)
+	}
+	if got, want := sync.RedrivePolicy("arn:aws:sqs:us-east-1:000000000000:dlq"), `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":5}`; got != want {
+		t.Errorf("RedrivePolicy = %s, want %s", got, want)
+	}
+
+	subs, err := tmpl.QueueSubscriptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := QueueSubscription{
+		FunctionID: "SyncWorkerFunction", Event: "SyncJobs", Queue: "SyncQueue", BatchSize: 10,
+		MaximumBatchingWindow: time.Second, ReportBatchItemFailures: true, MaximumConcurrency: 10,
+	}
+	if len(subs) != 1 || subs[0] != want {
+		t.Errorf("queue subscriptions = %+v, want [%+v]", subs, want)
+	}
+}
+
+func TestTemplateSchedule(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+	schedules, err := tmpl.Schedules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(schedules) != 1 || schedules[0].FunctionID != "SchedulerFunction" || !schedules[0].Enabled {
+		t.Fatalf("schedules = %+v, want one enabled on SchedulerFunction", schedules)
+	}
+	if d, err := schedules[0].RatePeriod(); err != nil || d != time.Minute {
+		t.Errorf("period = %v, %v; want 1m", d, err)
+	}
+}
+
+func TestTemplateKeyAndAlarms(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+
+	key := tmpl.Resources["SecretsKey"]
+	if key.Type != "AWS::KMS::Key" || key.Properties["EnableKeyRotation"] != true {
+		t.Errorf("SecretsKey = %s rotation %v", key.Type, key.Properties["EnableKeyRotation"])
+	}
+	if alias := tmpl.Resources["SecretsKeyAlias"]; alias.Type != "AWS::KMS::Alias" || !Equal(alias.Properties["TargetKeyId"], Ref("SecretsKey")) {
+		t.Errorf("SecretsKeyAlias = %+v", alias)
+	}
+
+	topic := tmpl.Resources["AlarmTopic"]
+	sub := tmpl.Resources["AlarmEmailSubscription"]
+	if topic.Type != "AWS::SNS::Topic" || sub.Condition != "HasAlarmEmail" || !Equal(sub.Properties["Endpoint"], Ref("AlarmEmail")) {
+		t.Errorf("alarm topic %s, subscription condition %q endpoint %v", topic.Type, sub.Condition, sub.Properties["Endpoint"])
+	}
+	if _, ok := tmpl.Conditions["HasAlarmEmail"]; !ok {
+		t.Error("condition HasAlarmEmail missing")
+	}
+
+	type alarm struct {
+		metric    string
+		dimension any
+		threshold int
+	}
+	want := []alarm{
+		{"ApproximateNumberOfMessagesVisible", GetAtt("SyncDeadLetterQueue", "QueueName"), 0},
+		{"ApproximateAgeOfOldestMessage", GetAtt("SyncQueue", "QueueName"), 300},
+	}
+	for _, id := range tmpl.FunctionIDs() {
+		want = append(want, alarm{"Errors", Ref(id), 0})
+	}
+	alarms := tmpl.ResourcesOfType("AWS::CloudWatch::Alarm")
+	for _, w := range want {
+		found := false
+		for _, a := range alarms {
+			p := a.Properties
+			dims, _ := p["Dimensions"].([]any)
+			if p["MetricName"] != w.metric || len(dims) != 1 || !Equal(dims[0].(map[string]any)["Value"], w.dimension) {
+				continue
+			}
+			found = true
+			threshold, _ := asInt(p["Threshold"], "Threshold")
+			if threshold != w.threshold || p["ComparisonOperator"] != "GreaterThanThreshold" {
+				t.Errorf("alarm %s: %v %v, want > %d", a.LogicalID, p["ComparisonOperator"], p["Threshold"], w.threshold)
+			}
+			if actions, _ := p["AlarmActions"].([]any); len(actions) != 1 || !Equal(actions[0], Ref("AlarmTopic")) {
+				t.Errorf("alarm %s actions = %v, want the alarm topic", a.LogicalID, p["AlarmActions"])
+			}
+		}
+		if !found {
+			t.Errorf("no alarm on %s of %v", w.metric, w.dimension)
+		}
+	}
+	if len(alarms) != len(want) {
+		t.Errorf("%d alarms, want %d", len(alarms), len(want))
+	}
+}
+
+func TestTemplateOutputs(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+	want := map[string]any{
+		"TableName":              Ref("Table"),
+		"SyncQueueUrl":           Ref("SyncQueue"),
+		"SyncDeadLetterQueueUrl": Ref("SyncDeadLetterQueue"),
+	}
+	for name, v := range want {
+		if got := tmpl.Outputs[name].Value; !Equal(got, v) {
+			t.Errorf("output %s = %v, want %v", name, got, v)
+		}
+	}
+	if in, ok := tmpl.Outputs["ApiUrl"].Value.(Intrinsic); !ok || in.Name != "Fn::Sub" {
+		t.Errorf("ApiUrl = %v, want a !Sub of the API id", tmpl.Outputs["ApiUrl"].Value)
+	}
+}
+
+// TestFunctionFolders checks that functions/<name> folders and function
+// resources correspond one to one, by the Dir convention the Makefile uses.
+func TestFunctionFolders(t *testing.T) {
+	tmpl, root := loadProjectTemplate(t)
+	for _, id := range []string{"ConfigApiFunction", "WebhookFunction", "SyncWorkerFunction", "SchedulerFunction"} {
+		if _, ok := tmpl.Functions[id]; !ok {
+			t.Errorf("function resource %s missing", id)
+		}
+	}
+
+	entries, err := os.ReadDir(filepath.Join(root, "functions"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var folders []string
+	for _, e := range entries {
+		if e.IsDir() {
+			folders = append(folders, e.Name())
+		}
+	}
+	sort.Strings(folders)
+	for _, name := range folders {
+		t.Run("folder "+name, func(t *testing.T) {
+			if _, err := os.Stat(filepath.Join(root, "functions", name, "main.go")); err != nil {
+				t.Skipf("functions/%s has no main.go yet", name)
+			}
+			if _, ok := tmpl.FunctionByDir("functions/" + name); !ok {
+				t.Errorf("functions/%s has no function resource in template.yaml", name)
+			}
+		})
+	}
+	for _, id := range tmpl.FunctionIDs() {
+		f := tmpl.Functions[id]
+		t.Run("resource "+id, func(t *testing.T) {
+			if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(f.Dir), "main.go")); err != nil {
+				t.Skipf("%s/main.go not written yet", f.Dir)
+			}
+		})
+	}
+	seen := map[string]string{}
+	for _, id := range tmpl.FunctionIDs() {
+		dir := tmpl.Functions[id].Dir
+		if other, dup := seen[dir]; dup {
+			t.Errorf("%s and %s both build from %s", other, id, dir)
+		}
+		seen[dir] = id
+	}
+}
+
+// TestMakefileBuildsEveryFunction keeps the Makefile's build-<LogicalId>
+// targets, which sam build calls for BuildMethod makefile, in step with the
+// template.
+func TestMakefileBuildsEveryFunction(t *testing.T) {
+	tmpl, root := loadProjectTemplate(t)
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := regexp.MustCompile(`\bbuild-([A-Za-z0-9]+Function)\b`).FindAllStringSubmatch(string(makefile), -1)
+	found := map[string]bool{}
+	for _, m := range targets {
+		found[m[1]] = true
+	}
+	for _, id := range tmpl.FunctionIDs() {
+		if !found[id] {
+			t.Errorf("Makefile has no build-%s target", id)
+		}
+		delete(found, id)
+	}
+	for id := range found {
+		t.Errorf("Makefile target build-%s has no function resource", id)
+	}
+}
