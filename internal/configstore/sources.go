@@ -23,6 +23,9 @@ type sourceItem struct {
 	SK     string `dynamodbav:"sk"`
 	GSI1PK string `dynamodbav:"gsi1pk"`
 	GSI1SK string `dynamodbav:"gsi1sk"`
+	// GSI2 holds only enabled sources (a sparse index) for the scheduler.
+	GSI2PK string `dynamodbav:"gsi2pk,omitempty"`
+	GSI2SK string `dynamodbav:"gsi2sk,omitempty"`
 	Type   string `dynamodbav:"type"`
 
 	ID            string             `dynamodbav:"id"`
@@ -38,14 +41,17 @@ type sourceItem struct {
 	UserDBGuard   string             `dynamodbav:"userDbGuard"`
 	FieldMapping  []fieldMappingItem `dynamodbav:"fieldMapping"`
 	Subscriptions []subscriptionItem `dynamodbav:"subscriptions"`
+	OnDeleted     string             `dynamodbav:"onCustomerDeleted"`
+	MaxInFlight   int                `dynamodbav:"maxInFlight"`
 	CreatedAt     time.Time          `dynamodbav:"createdAt"`
 	UpdatedAt     time.Time          `dynamodbav:"updatedAt"`
 }
 
 type fieldMappingItem struct {
-	HubField  string `dynamodbav:"hubField"`
-	SendField string `dynamodbav:"sendField"`
-	Match     bool   `dynamodbav:"match"`
+	HubField    string `dynamodbav:"hubField"`
+	SendField   string `dynamodbav:"sendField"`
+	Match       bool   `dynamodbav:"match"`
+	ClearOnNull bool   `dynamodbav:"clearOnNull"`
 }
 
 type subscriptionItem struct {
@@ -71,7 +77,11 @@ func (s *Store) encode(ctx context.Context, src source.Source) (*sourceItem, err
 		Node: src.Node(), Enabled: src.Enabled, Version: src.Version,
 		UserKey: userKey, APIKey: apiKey, UserDBID: src.Properties.UserDBID,
 		UserDBGuard: userDBGuardKey(src.Properties.APIKey, src.Properties.UserDBID),
-		CreatedAt:   src.CreatedAt.UTC(), UpdatedAt: src.UpdatedAt.UTC(),
+		OnDeleted: string(src.Properties.OnCustomerDeleted), MaxInFlight: src.Properties.MaxInFlight,
+		CreatedAt: src.CreatedAt.UTC(), UpdatedAt: src.UpdatedAt.UTC(),
+	}
+	if src.Enabled {
+		item.GSI2PK, item.GSI2SK = enabledKey, src.ID
 	}
 	for _, m := range src.Properties.FieldMapping {
 		item.FieldMapping = append(item.FieldMapping, fieldMappingItem(m))
@@ -95,7 +105,10 @@ func (s *Store) decode(ctx context.Context, item *sourceItem) (source.Source, er
 		ID: item.ID, WorkspaceID: item.Workspace, Name: item.Name, Description: item.Description,
 		Nodes: []string{item.Node}, Enabled: item.Enabled, Version: item.Version,
 		CreatedAt: item.CreatedAt, UpdatedAt: item.UpdatedAt,
-		Properties: source.Properties{UserKey: userKey, APIKey: apiKey, UserDBID: item.UserDBID},
+		Properties: source.Properties{
+			UserKey: userKey, APIKey: apiKey, UserDBID: item.UserDBID,
+			OnCustomerDeleted: source.DeletePolicy(item.OnDeleted), MaxInFlight: item.MaxInFlight,
+		},
 	}
 	for _, m := range item.FieldMapping {
 		src.Properties.FieldMapping = append(src.Properties.FieldMapping, source.FieldMapping(m))
@@ -434,6 +447,12 @@ func (s *Store) SetEnabled(ctx context.Context, workspace, id string, enabled bo
 	update := expression.Set(expression.Name("enabled"), expression.Value(enabled)).
 		Set(expression.Name("updatedAt"), expression.Value(now)).
 		Add(expression.Name("version"), expression.Value(1))
+	if enabled {
+		update = update.Set(expression.Name("gsi2pk"), expression.Value(enabledKey)).
+			Set(expression.Name("gsi2sk"), expression.Value(id))
+	} else {
+		update = update.Remove(expression.Name("gsi2pk")).Remove(expression.Name("gsi2sk"))
+	}
 	cond := expression.Name("workspace").Equal(expression.Value(workspace))
 	expr, err := expression.NewBuilder().WithUpdate(update).WithCondition(cond).Build()
 	if err != nil {
@@ -492,10 +511,47 @@ func (s *Store) Delete(ctx context.Context, workspace, id string) error {
 	for _, g := range s.guardsFor(item) {
 		_ = s.release(ctx, g.pk, id)
 	}
+	// A leftover secret is harmless (nothing can use it without the source)
+	// but is still cleaned up.
+	_, _ = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: webhookKey(id)})
 	return nil
 }
 
 func (s *Store) deleteItem(ctx context.Context, pk string) error {
 	_, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: itemKey(pk)})
 	return err
+}
+
+// enabledKey is the one partition of gsi2: every enabled source.
+const enabledKey = "ENABLED"
+
+// EnabledSources returns the ids of every enabled source of every
+// workspace. The index is eventually consistent: a source enabled a moment
+// ago may show up on the next call.
+func (s *Store) EnabledSources(ctx context.Context) ([]string, error) {
+	key := expression.Key("gsi2pk").Equal(expression.Value(enabledKey))
+	expr, err := expression.NewBuilder().WithKeyCondition(key).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build enabled query: %w", err)
+	}
+	var ids []string
+	paginator := dynamodb.NewQueryPaginator(s.db, &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		IndexName:                 aws.String("gsi2"),
+		KeyConditionExpression:    expr.KeyCondition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	})
+	for paginator.HasMorePages() {
+		page, err := paginator.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list enabled sources: %w", err)
+		}
+		for _, item := range page.Items {
+			if v, ok := item["gsi2sk"].(*types.AttributeValueMemberS); ok {
+				ids = append(ids, v.Value)
+			}
+		}
+	}
+	return ids, nil
 }

@@ -362,3 +362,61 @@ func TestConnection(t *testing.T) {
 		t.Fatalf("Connection = %+v, %v", got, err)
 	}
 }
+
+func TestEnabledSources(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, _, _ := newStore(t)
+	for i, enabled := range []bool{true, false, true} {
+		src := sampleSource(fmt.Sprintf("s%d", i), fmt.Sprintf("ws%d", i), "n1", int64(10+i))
+		src.Enabled = enabled
+		if _, err := store.Create(ctx, src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := store.SetEnabled(ctx, "ws0", "s0", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SetEnabled(ctx, "ws1", "s1", true); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := store.EnabledSources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ids) != "[s1 s2]" {
+		t.Fatalf("enabled sources = %v, want [s1 s2]", ids)
+	}
+}
+
+func TestWebhookSecretRotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, clk, _ := newStore(t)
+	if _, err := store.Create(ctx, sampleSource("s1", "ws1", "n1", 6)); err != nil {
+		t.Fatal(err)
+	}
+	if secrets, err := store.WebhookSecrets(ctx, "s1"); err != nil || len(secrets) != 0 {
+		t.Fatalf("secrets before any rotation = %v, %v", secrets, err)
+	}
+	if _, err := store.RotateWebhookSecret(ctx, "ws2", "s1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("rotation from another workspace = %v", err)
+	}
+	first, err := store.RotateWebhookSecret(ctx, "ws1", "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := store.RotateWebhookSecret(ctx, "ws1", "s1")
+	if err != nil || second == first {
+		t.Fatalf("second rotation = %q, %v", second, err)
+	}
+	secrets, _ := store.WebhookSecrets(ctx, "s1")
+	if len(secrets) != 2 || secrets[0] != second || secrets[1] != first {
+		t.Fatalf("during grace: %v", secrets)
+	}
+	clk.Advance(RotationGrace + time.Minute)
+	secrets, _ = store.WebhookSecrets(ctx, "s1")
+	if len(secrets) != 1 || secrets[0] != second {
+		t.Fatalf("after grace: %v", secrets)
+	}
+}

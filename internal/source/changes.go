@@ -56,7 +56,9 @@ func ModificationTable() []Rule {
 	return rows
 }
 
-// Diff lists the table's changes that turn old into updated.
+// Diff lists the table's changes that turn old into updated. The delete
+// policy counts as part of the mapping: it decides what the sync writes.
+// MaxInFlight is operational tuning and needs nothing.
 func Diff(old, updated Source) []Change {
 	var changes []Change
 	if !slices.Equal(old.Nodes, updated.Nodes) {
@@ -71,7 +73,8 @@ func Diff(old, updated Source) []Change {
 	if !slices.Equal(old.Properties.Subscriptions, updated.Properties.Subscriptions) {
 		changes = append(changes, ChangeSubscriptions)
 	}
-	if !slices.Equal(old.Properties.FieldMapping, updated.Properties.FieldMapping) {
+	if !slices.Equal(old.Properties.FieldMapping, updated.Properties.FieldMapping) ||
+		old.Properties.DeletePolicy() != updated.Properties.DeletePolicy() {
 		changes = append(changes, ChangeFieldMapping)
 	}
 	return changes

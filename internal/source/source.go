@@ -34,6 +34,44 @@ type Properties struct {
 	UserDBID      int64
 	FieldMapping  []FieldMapping
 	Subscriptions []Subscription
+	// OnCustomerDeleted says what a customer deleted in Contacthub does to
+	// its Contactsend subscriber; empty means KeepSubscriber.
+	OnCustomerDeleted DeletePolicy
+	// MaxInFlight caps concurrent Contactsend calls for this source; zero
+	// means DefaultMaxInFlight.
+	MaxInFlight int
+}
+
+// DeletePolicy is what happens to a subscriber whose customer is deleted.
+type DeletePolicy string
+
+// The delete policies. Keeping is the default: a deletion in the customer
+// hub should not silently erase a mailing list's history.
+const (
+	KeepSubscriber   DeletePolicy = "keep"
+	RemoveSubscriber DeletePolicy = "remove"
+)
+
+// DefaultMaxInFlight is the default cap on concurrent Contactsend calls.
+const DefaultMaxInFlight = 10
+
+// MaxInFlightLimit bounds what a source may ask for.
+const MaxInFlightLimit = 50
+
+// InFlight returns the source's cap on concurrent Contactsend calls.
+func (p Properties) InFlight() int {
+	if p.MaxInFlight <= 0 {
+		return DefaultMaxInFlight
+	}
+	return p.MaxInFlight
+}
+
+// DeletePolicy returns what a deleted customer does to its subscriber.
+func (p Properties) DeletePolicy() DeletePolicy {
+	if p.OnCustomerDeleted == "" {
+		return KeepSubscriber
+	}
+	return p.OnCustomerDeleted
 }
 
 // FieldMapping sends one Contacthub field to one Contactsend field. Match
@@ -42,6 +80,9 @@ type FieldMapping struct {
 	HubField  string
 	SendField string
 	Match     bool
+	// ClearOnNull makes a null or missing Contacthub value blank the
+	// Contactsend field; by default an absent value leaves it as it is.
+	ClearOnNull bool
 }
 
 // Subscription links a Contacthub subscription to a Contactsend subscription

@@ -63,6 +63,14 @@ func Check(s Source) Problems {
 		p.add("properties.userDbId", "must be a positive userdb id")
 	}
 
+	switch props.OnCustomerDeleted {
+	case "", KeepSubscriber, RemoveSubscriber:
+	default:
+		p.add("properties.onCustomerDeleted", "must be %q or %q", KeepSubscriber, RemoveSubscriber)
+	}
+	if props.MaxInFlight < 0 || props.MaxInFlight > MaxInFlightLimit {
+		p.add("properties.maxInFlight", "must be between 1 and %d (0 means the default, %d)", MaxInFlightLimit, DefaultMaxInFlight)
+	}
 	checkMapping(&p, props.FieldMapping)
 	checkSubscriptions(&p, props.Subscriptions)
 	return p
@@ -114,6 +122,9 @@ func checkMapping(p *Problems, mappings []FieldMapping) {
 		}
 		if m.Match {
 			matches++
+			if m.ClearOnNull {
+				p.add(path+".clearOnNull", "a match field cannot be cleared: it is how the subscriber is found")
+			}
 		}
 	}
 	if matches == 0 {

@@ -1,0 +1,106 @@
+package configstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// RotationGrace is how long the previous webhook secret keeps working after
+// a rotation, so senders can be reconfigured without losing events.
+const RotationGrace = 24 * time.Hour
+
+type webhookItem struct {
+	PK            string    `dynamodbav:"pk"`
+	SK            string    `dynamodbav:"sk"`
+	Type          string    `dynamodbav:"type"`
+	Current       []byte    `dynamodbav:"current"`
+	Previous      []byte    `dynamodbav:"previous,omitempty"`
+	PreviousUntil time.Time `dynamodbav:"previousUntil"`
+	RotatedAt     time.Time `dynamodbav:"rotatedAt"`
+}
+
+const webhookSK = "WEBHOOK"
+
+func webhookKey(sourceID string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: sourceKey(sourceID)},
+		"sk": &types.AttributeValueMemberS{Value: webhookSK},
+	}
+}
+
+// RotateWebhookSecret makes a new webhook secret for a source of the
+// workspace and returns it: the only time it is ever shown. The previous
+// secret keeps working for RotationGrace.
+func (s *Store) RotateWebhookSecret(ctx context.Context, workspace, sourceID string) (string, error) {
+	if _, err := s.Get(ctx, workspace, sourceID); err != nil {
+		return "", err
+	}
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	secret := "whsec_" + hex.EncodeToString(raw)
+	sealed, err := s.box.Seal(ctx, secret, purpose(sourceID, "webhookSecret"))
+	if err != nil {
+		return "", fmt.Errorf("seal webhook secret: %w", err)
+	}
+	now := s.now().UTC()
+	item := webhookItem{PK: sourceKey(sourceID), SK: webhookSK, Type: "webhook", Current: sealed, RotatedAt: now}
+	if old, found, err := s.readWebhook(ctx, sourceID); err != nil {
+		return "", err
+	} else if found {
+		item.Previous, item.PreviousUntil = old.Current, now.Add(RotationGrace)
+	}
+	av, err := attributevalue.MarshalMap(item)
+	if err != nil {
+		return "", fmt.Errorf("encode webhook secret: %w", err)
+	}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: av}); err != nil {
+		return "", fmt.Errorf("put webhook secret: %w", err)
+	}
+	return secret, nil
+}
+
+// WebhookSecrets returns the secrets a webhook for the source may be
+// authenticated with: the current one and, during a rotation's grace
+// period, the previous one. None means no secret was ever made.
+func (s *Store) WebhookSecrets(ctx context.Context, sourceID string) ([]string, error) {
+	item, found, err := s.readWebhook(ctx, sourceID)
+	if err != nil || !found {
+		return nil, err
+	}
+	current, err := s.box.Open(ctx, item.Current, purpose(sourceID, "webhookSecret"))
+	if err != nil {
+		return nil, fmt.Errorf("open webhook secret: %w", err)
+	}
+	secrets := []string{current}
+	if len(item.Previous) > 0 && s.now().Before(item.PreviousUntil) {
+		previous, err := s.box.Open(ctx, item.Previous, purpose(sourceID, "webhookSecret"))
+		if err != nil {
+			return nil, fmt.Errorf("open previous webhook secret: %w", err)
+		}
+		secrets = append(secrets, previous)
+	}
+	return secrets, nil
+}
+
+func (s *Store) readWebhook(ctx context.Context, sourceID string) (webhookItem, bool, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: webhookKey(sourceID), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return webhookItem{}, false, fmt.Errorf("get webhook secret: %w", err)
+	}
+	if out.Item == nil {
+		return webhookItem{}, false, nil
+	}
+	var item webhookItem
+	if err := attributevalue.UnmarshalMap(out.Item, &item); err != nil {
+		return webhookItem{}, false, fmt.Errorf("decode webhook secret: %w", err)
+	}
+	return item, true, nil
+}
