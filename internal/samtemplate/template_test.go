@@ -196,7 +196,6 @@ func TestTemplateRoutes(t *testing.T) {
 		{api, "POST", "/v1/subscription-systems"}:             false,
 		{api, "POST", "/v1/connection-tests"}:                 false,
 		{hook, "POST", "/v1/webhooks/contacthub/{sourceId}"}:  true,
-		{hook, "POST", "/v1/webhooks/contactsend/{sourceId}"}: true,
 	}
 	for k, public := range want {
 		r, ok := got[k]
