@@ -33,6 +33,7 @@ type Store interface {
 	Delete(ctx context.Context, workspace, id string) error
 	Connection(ctx context.Context, workspace string) (configstore.Connection, error)
 	PutConnection(ctx context.Context, c configstore.Connection) (configstore.Connection, error)
+	RotateWebhookSecret(ctx context.Context, workspace, sourceID string) (string, error)
 }
 
 // Hub is what the API asks Contacthub.

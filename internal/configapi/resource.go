@@ -24,17 +24,20 @@ type sourceJSON struct {
 }
 
 type propertiesJSON struct {
-	UserKey       string             `json:"userKey"`
-	APIKey        string             `json:"apiKey"`
-	UserDBID      int64              `json:"userDbId"`
-	FieldMapping  []fieldMappingJSON `json:"fieldMapping"`
-	Subscriptions []subscriptionJSON `json:"subscriptions"`
+	UserKey           string             `json:"userKey"`
+	APIKey            string             `json:"apiKey"`
+	UserDBID          int64              `json:"userDbId"`
+	FieldMapping      []fieldMappingJSON `json:"fieldMapping"`
+	Subscriptions     []subscriptionJSON `json:"subscriptions"`
+	OnCustomerDeleted string             `json:"onCustomerDeleted"`
+	MaxInFlight       int                `json:"maxInFlight"`
 }
 
 type fieldMappingJSON struct {
-	HubField  string `json:"hubField"`
-	SendField string `json:"sendField"`
-	Match     bool   `json:"match"`
+	HubField    string `json:"hubField"`
+	SendField   string `json:"sendField"`
+	Match       bool   `json:"match"`
+	ClearOnNull bool   `json:"clearOnNull,omitempty"`
 }
 
 type subscriptionJSON struct {
@@ -52,8 +55,10 @@ func present(src source.Source) sourceJSON {
 			UserKey:       secret.Mask(src.Properties.UserKey),
 			APIKey:        secret.Mask(src.Properties.APIKey),
 			UserDBID:      src.Properties.UserDBID,
-			FieldMapping:  []fieldMappingJSON{},
-			Subscriptions: []subscriptionJSON{},
+			FieldMapping:      []fieldMappingJSON{},
+			Subscriptions:     []subscriptionJSON{},
+			OnCustomerDeleted: string(src.Properties.DeletePolicy()),
+			MaxInFlight:       src.Properties.InFlight(),
 		},
 	}
 	if out.Nodes == nil {
@@ -85,11 +90,13 @@ type sourceInput struct {
 }
 
 type propertiesInput struct {
-	UserKey       *string            `json:"userKey"`
-	APIKey        *string            `json:"apiKey"`
-	UserDBID      int64              `json:"userDbId"`
-	FieldMapping  []fieldMappingJSON `json:"fieldMapping"`
-	Subscriptions []subscriptionJSON `json:"subscriptions"`
+	UserKey           *string            `json:"userKey"`
+	APIKey            *string            `json:"apiKey"`
+	UserDBID          int64              `json:"userDbId"`
+	FieldMapping      []fieldMappingJSON `json:"fieldMapping"`
+	Subscriptions     []subscriptionJSON `json:"subscriptions"`
+	OnCustomerDeleted string             `json:"onCustomerDeleted"`
+	MaxInFlight       int                `json:"maxInFlight"`
 }
 
 // toSource turns input into a source. keep supplies the stored secrets that
@@ -106,6 +113,8 @@ func (in sourceInput) toSource(keep *source.Source) (source.Source, source.Probl
 	}
 	p := in.Properties
 	src.Properties.UserDBID = p.UserDBID
+	src.Properties.OnCustomerDeleted = source.DeletePolicy(p.OnCustomerDeleted)
+	src.Properties.MaxInFlight = p.MaxInFlight
 	for _, m := range p.FieldMapping {
 		src.Properties.FieldMapping = append(src.Properties.FieldMapping, source.FieldMapping(m))
 	}

@@ -31,6 +31,7 @@ func (a *API) table() []route {
 		{key: "GET /v1/sources/{id}/subscription-systems", handle: a.sourceSubscriptionSystems},
 		{key: "POST /v1/subscription-systems", handle: a.draftSubscriptionSystems},
 		{key: "POST /v1/connection-tests", handle: a.connectionTest},
+		{key: "POST /v1/sources/{id}/webhook-secret", handle: a.rotateWebhookSecret},
 	}
 }
 

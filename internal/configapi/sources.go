@@ -224,3 +224,28 @@ func firstPerPath(problems source.Problems) source.Problems {
 	}
 	return out
 }
+
+type webhookSecretJSON struct {
+	Secret    string `json:"secret"`
+	SignedURL string `json:"signedUrl"`
+	TokenURL  string `json:"tokenUrl"`
+	Note      string `json:"note"`
+}
+
+// rotateWebhookSecret makes a new secret for the source's Contacthub
+// webhook. This answer is the only place the secret is ever shown.
+func (a *API) rotateWebhookSecret(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	id := r.params["id"]
+	secret, err := a.cfg.Store.RotateWebhookSecret(ctx, r.workspace, id)
+	if err != nil {
+		return a.storeFailure(ctx, err)
+	}
+	path := "/v1/webhooks/contacthub/" + id
+	return jsonResponse(http.StatusCreated, webhookSecretJSON{
+		Secret:    secret,
+		SignedURL: path,
+		TokenURL:  path + "?token=" + secret,
+		Note: "Store this secret now: it is not shown again. Sign each body with HMAC-SHA256 in X-Hubsend-Signature: sha256=<hex>, " +
+			"or use tokenUrl if the sender cannot sign. The previous secret keeps working for 24 hours.",
+	})
+}
