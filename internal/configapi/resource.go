@@ -52,9 +52,9 @@ func present(src source.Source) sourceJSON {
 		Nodes: src.Nodes, Enabled: src.Enabled, Version: src.Version,
 		CreatedAt: src.CreatedAt, UpdatedAt: src.UpdatedAt,
 		Properties: propertiesJSON{
-			UserKey:       secret.Mask(src.Properties.UserKey),
-			APIKey:        secret.Mask(src.Properties.APIKey),
-			UserDBID:      src.Properties.UserDBID,
+			UserKey:           secret.Mask(src.Properties.UserKey),
+			APIKey:            secret.Mask(src.Properties.APIKey),
+			UserDBID:          src.Properties.UserDBID,
 			FieldMapping:      []fieldMappingJSON{},
 			Subscriptions:     []subscriptionJSON{},
 			OnCustomerDeleted: string(src.Properties.DeletePolicy()),

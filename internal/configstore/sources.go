@@ -77,7 +77,7 @@ func (s *Store) encode(ctx context.Context, src source.Source) (*sourceItem, err
 		Node: src.Node(), Enabled: src.Enabled, Version: src.Version,
 		UserKey: userKey, APIKey: apiKey, UserDBID: src.Properties.UserDBID,
 		UserDBGuard: userDBGuardKey(src.Properties.APIKey, src.Properties.UserDBID),
-		OnDeleted: string(src.Properties.OnCustomerDeleted), MaxInFlight: src.Properties.MaxInFlight,
+		OnDeleted:   string(src.Properties.OnCustomerDeleted), MaxInFlight: src.Properties.MaxInFlight,
 		CreatedAt: src.CreatedAt.UTC(), UpdatedAt: src.UpdatedAt.UTC(),
 	}
 	if src.Enabled {

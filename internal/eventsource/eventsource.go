@@ -222,4 +222,3 @@ func wait(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	}
 }
-
