@@ -1,0 +1,345 @@
+// Package localstack assembles the whole of hubsend on one machine: the
+// DynamoDB and SQS emulators, the Contacthub and Contactsend simulators with
+// a realistic demo, and hubsend's functions running their real handlers
+// behind a local API gateway. `make run` and the end-to-end tests both use it.
+package localstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hubsend/hubsend/internal/awslocal"
+	"github.com/hubsend/hubsend/internal/configapi"
+	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/contacthub"
+	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
+	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
+	"github.com/hubsend/hubsend/internal/localgw"
+	"github.com/hubsend/hubsend/internal/secret"
+)
+
+// The demo workspace: hubsend's workspace id and the Contacthub workspace it
+// is connected to (in the Contacthub simulator).
+const (
+	DemoWorkspace    = "demo"
+	DemoHubWorkspace = "demo"
+	DemoHubToken     = "demo-token"
+	workspaceClaim   = "custom:workspace"
+	tableName        = "hubsend-local"
+	queuePrefix      = "hubsend-local"
+)
+
+// Options configure a local stack. Zero values pick free loopback ports and
+// keep everything in memory.
+type Options struct {
+	APIAddr         string
+	ContacthubAddr  string
+	ContactsendAddr string
+	// DataDir keeps DynamoDB, the simulators' state, the master key and the
+	// API token across restarts; empty keeps nothing.
+	DataDir string
+	// DemoCustomers is the size of the generated Contacthub demo; default 1000.
+	DemoCustomers int
+	// APIToken is the demo workspace's bearer token; empty makes one (and
+	// keeps it in DataDir when set).
+	APIToken string
+	Logger   *slog.Logger
+	// EmulatorOutput receives dynalite's and fauxqs's output; nil discards it.
+	EmulatorOutput io.Writer
+}
+
+// Stack is a running local hubsend.
+type Stack struct {
+	APIURL         string
+	ContacthubURL  string
+	ContactsendURL string
+	// APIToken authenticates as the demo workspace on the config API.
+	APIToken string
+
+	AWS    *awslocal.Stack
+	Hub    *hubsim.Server
+	Send   *sendsim.Server
+	Store  *configstore.Store
+	Queues awslocal.Queues
+	Table  string
+
+	opts    Options
+	logger  *slog.Logger
+	servers []*http.Server
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	close   sync.Once
+}
+
+// Start brings the stack up. On error everything started is stopped again.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	if opts.DemoCustomers == 0 {
+		opts.DemoCustomers = 1000
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Stack{opts: opts, logger: logger, cancel: cancel, Table: tableName}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	// Listeners first: a busy port fails fast, before anything slow starts.
+	apiLn, err := listen(opts.APIAddr, "config API", "HUBSEND_API_ADDR")
+	if err != nil {
+		return nil, err
+	}
+	hubLn, err := listen(opts.ContacthubAddr, "Contacthub simulator", "HUBSEND_CONTACTHUB_ADDR")
+	if err != nil {
+		apiLn.Close()
+		return nil, err
+	}
+	sendLn, err := listen(opts.ContactsendAddr, "Contactsend simulator", "HUBSEND_CONTACTSEND_ADDR")
+	if err != nil {
+		apiLn.Close()
+		hubLn.Close()
+		return nil, err
+	}
+	s.APIURL = "http://" + apiLn.Addr().String()
+	s.ContacthubURL = "http://" + hubLn.Addr().String()
+	s.ContactsendURL = "http://" + sendLn.Addr().String()
+
+	awsOpts := awslocal.Options{Stdout: opts.EmulatorOutput, Stderr: opts.EmulatorOutput}
+	if opts.DataDir != "" {
+		awsOpts.DataDir = filepath.Join(opts.DataDir, "dynamodb")
+		if err := os.MkdirAll(awsOpts.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+	}
+	if s.AWS, err = awslocal.Start(ctx, awsOpts); err != nil {
+		return nil, fmt.Errorf("start the AWS emulators: %w", err)
+	}
+	if err := s.AWS.CreateTable(ctx, tableName); err != nil {
+		return nil, fmt.Errorf("create table: %w", err)
+	}
+	if s.Queues, err = s.AWS.CreateQueues(ctx, queuePrefix); err != nil {
+		return nil, fmt.Errorf("create queues: %w", err)
+	}
+
+	if err := s.startSimulators(hubLn, sendLn); err != nil {
+		return nil, err
+	}
+	masterKey, err := s.persistent("master.key", func() string {
+		key := make([]byte, 32)
+		rand.Read(key)
+		return base64.StdEncoding.EncodeToString(key)
+	})
+	if err != nil {
+		return nil, err
+	}
+	keyBytes, err := base64.StdEncoding.DecodeString(masterKey)
+	if err != nil {
+		return nil, fmt.Errorf("master key in the data directory is damaged: %w", err)
+	}
+	keys, err := secret.NewLocalKeys(keyBytes)
+	if err != nil {
+		return nil, err
+	}
+	s.Store = configstore.New(s.AWS.DynamoDB(), tableName, secret.NewBox(keys))
+	if _, err := s.Store.PutConnection(ctx, configstore.Connection{
+		Workspace: DemoWorkspace, ContacthubBaseURL: s.ContacthubURL + "/hub/v1",
+		ContacthubWorkspaceID: DemoHubWorkspace, ContacthubToken: DemoHubToken,
+	}); err != nil {
+		return nil, fmt.Errorf("connect the demo workspace: %w", err)
+	}
+	s.APIToken = opts.APIToken
+	if s.APIToken == "" {
+		if s.APIToken, err = s.persistent("api-token", func() string {
+			b := make([]byte, 16)
+			rand.Read(b)
+			return "hubsend-demo-" + hex.EncodeToString(b)
+		}); err != nil {
+			return nil, err
+		}
+	}
+
+	gateway, err := s.gateway()
+	if err != nil {
+		return nil, err
+	}
+	s.serve(apiLn, gateway)
+	s.startBackground(runCtx)
+	return s, nil
+}
+
+func listen(addr, what, variable string) (net.Listener, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s cannot listen on %s (is another hubsend still running? set %s to another address): %w", what, addr, variable, err)
+	}
+	return ln, nil
+}
+
+func (s *Stack) startSimulators(hubLn, sendLn net.Listener) error {
+	hubSeed := hubsim.DemoSeed(hubsim.DemoOptions{WorkspaceID: DemoHubWorkspace, Token: DemoHubToken, Customers: s.opts.DemoCustomers, RandomSeed: 1})
+	if saved, ok, err := s.loadState("contacthub.json"); err != nil {
+		return err
+	} else if ok {
+		if hubSeed, err = hubsim.ParseSeed(saved); err != nil {
+			return fmt.Errorf("saved Contacthub state: %w", err)
+		}
+	}
+	sendSeed := demoContactsendSeed(1)
+	if saved, ok, err := s.loadState("contactsend.json"); err != nil {
+		return err
+	} else if ok {
+		if sendSeed, err = sendsim.ParseSeed(saved); err != nil {
+			return fmt.Errorf("saved Contactsend state: %w", err)
+		}
+	}
+	s.Hub = hubsim.New(hubsim.Options{Seed: hubSeed, RandomSeed: uint64(time.Now().UnixNano())})
+	s.Send = sendsim.New(sendsim.Options{Seed: sendSeed, FaultSeed: 1})
+	s.serve(hubLn, s.Hub)
+	s.serve(sendLn, s.Send)
+	return nil
+}
+
+func (s *Stack) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	s.wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("server stopped", "addr", ln.Addr().String(), "error", err)
+		}
+	})
+}
+
+// clients returns the Contactsend client and the Contacthub factory the
+// functions use, pointed at the simulators.
+func (s *Stack) clients() (*contactsend.Client, func(configstore.Connection) (*contacthub.Client, error), error) {
+	send, err := contactsend.New(contactsend.Config{Endpoint: s.ContactsendURL + "/soap/services", Logger: s.logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	hub := func(conn configstore.Connection) (*contacthub.Client, error) {
+		return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken})
+	}
+	return send, hub, nil
+}
+
+func (s *Stack) gateway() (*localgw.Gateway, error) {
+	routes, err := s.AWS.Template().Routes()
+	if err != nil {
+		return nil, err
+	}
+	send, hub, err := s.clients()
+	if err != nil {
+		return nil, err
+	}
+	api := configapi.New(configapi.Config{
+		Store: s.Store,
+		Hub: func(conn configstore.Connection) (configapi.Hub, error) {
+			return hub(conn)
+		},
+		Send:             send,
+		WorkspaceClaim:   workspaceClaim,
+		Logger:           s.logger.With("function", "ConfigApiFunction"),
+		AllowInsecureHub: true,
+	})
+	return localgw.New(localgw.Config{
+		Routes:    routes,
+		Functions: map[string]localgw.Handler{"ConfigApiFunction": api.Handle},
+		Tokens:    map[string]map[string]string{s.APIToken: {workspaceClaim: DemoWorkspace}},
+		Logger:    s.logger.With("component", "gateway"),
+	}), nil
+}
+
+// startBackground starts what runs without requests: the SQS poller and the
+// schedule. (Filled in as those functions exist.)
+func (s *Stack) startBackground(ctx context.Context) {}
+
+// persistent returns the value kept under name in the data directory,
+// creating it with generate on first use. Without a data directory it is made
+// fresh each time.
+func (s *Stack) persistent(name string, generate func() string) (string, error) {
+	if s.opts.DataDir == "" {
+		return generate(), nil
+	}
+	path := filepath.Join(s.opts.DataDir, name)
+	if data, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(data)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	value := generate()
+	if err := os.WriteFile(path, []byte(value+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return value, nil
+}
+
+func (s *Stack) loadState(name string) ([]byte, bool, error) {
+	if s.opts.DataDir == "" {
+		return nil, false, nil
+	}
+	data, err := os.ReadFile(filepath.Join(s.opts.DataDir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read saved state: %w", err)
+	}
+	return data, true, nil
+}
+
+func (s *Stack) saveState(name string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(s.opts.DataDir, name)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// Close stops everything, saving the simulators' state when a data
+// directory is set.
+func (s *Stack) Close() error {
+	var errs []error
+	s.close.Do(func() {
+		s.cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, srv := range s.servers {
+			srv.Shutdown(ctx)
+		}
+		s.wg.Wait()
+		if s.opts.DataDir != "" && s.Hub != nil && s.Send != nil {
+			errs = append(errs, s.saveState("contacthub.json", s.Hub.Snapshot()), s.saveState("contactsend.json", s.Send.Snapshot()))
+		}
+		if s.AWS != nil {
+			errs = append(errs, s.AWS.Close())
+		}
+	})
+	return errors.Join(errs...)
+}
