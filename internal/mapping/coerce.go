@@ -168,13 +168,15 @@ func NewMapper(rules []Rule, fields []SendField) *Mapper {
 		}
 	}
 	slices.SortStableFunc(m.rules, func(a, b resolved) int { return strings.Compare(a.SendField, b.SendField) })
-	m.rules = slices.CompactFunc(m.rules, func(a, b resolved) bool {
-		if a.SendField != b.SendField {
-			return false
+	kept := m.rules[:0]
+	for i, r := range m.rules {
+		if i > 0 && r.SendField == m.rules[i-1].SendField {
+			m.problems = append(m.problems, Problem{r.HubField, r.SendField, fmt.Sprintf("field %s is mapped more than once", r.SendField)})
+			continue
 		}
-		m.problems = append(m.problems, Problem{b.HubField, b.SendField, fmt.Sprintf("field %s is mapped more than once", b.SendField)})
-		return true
-	})
+		kept = append(kept, r)
+	}
+	m.rules = kept
 	return m
 }
 

@@ -1,0 +1,84 @@
+package localstack_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/hubsend/hubsend/internal/localstack"
+)
+
+func request(t *testing.T, stack *localstack.Stack, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, stack.APIURL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+stack.APIToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	json.Unmarshal(data, &out)
+	return resp.StatusCode, out
+}
+
+func TestStateSurvivesARestart(t *testing.T) {
+	dir := t.TempDir()
+	stack, err := localstack.Start(t.Context(), localstack.Options{DataDir: dir, DemoCustomers: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := stack.APIToken
+	status, ws := request(t, stack, "GET", "/v1/workspace", "")
+	if status != 200 || ws["contacthub"] == nil {
+		t.Fatalf("workspace: %d %v", status, ws)
+	}
+	customers := len(stack.Hub.Customers(localstack.DemoHubWorkspace))
+	if customers != 20 {
+		t.Fatalf("demo has %d customers, want 20", customers)
+	}
+	if _, err := stack.Hub.PutCustomer(localstack.DemoHubWorkspace, map[string]any{
+		"nodeId": stack.Hub.Customers(localstack.DemoHubWorkspace)[0]["nodeId"],
+		"base":   map[string]any{"firstName": "Nuova", "contacts": map[string]any{"email": "nuova@example.com"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stack.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	again, err := localstack.Start(t.Context(), localstack.Options{DataDir: dir, DemoCustomers: 20})
+	if err != nil {
+		t.Fatalf("second start: %v", err)
+	}
+	defer again.Close()
+	if again.APIToken != token {
+		t.Errorf("API token changed across restarts")
+	}
+	if n := len(again.Hub.Customers(localstack.DemoHubWorkspace)); n != 21 {
+		t.Errorf("after restart the Contacthub simulator has %d customers, want 21", n)
+	}
+	if status, _ := request(t, again, "GET", "/v1/sources", ""); status != 200 {
+		t.Errorf("list after restart: %d", status)
+	}
+}
+
+func TestBusyPortIsAClearError(t *testing.T) {
+	stack, err := localstack.Start(t.Context(), localstack.Options{DemoCustomers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stack.Close()
+	addr := strings.TrimPrefix(stack.APIURL, "http://")
+	_, err = localstack.Start(t.Context(), localstack.Options{APIAddr: addr, DemoCustomers: 1})
+	if err == nil || !strings.Contains(err.Error(), "HUBSEND_API_ADDR") {
+		t.Fatalf("second stack on a busy port: %v, want an error naming HUBSEND_API_ADDR", err)
+	}
+}
