@@ -41,7 +41,7 @@ func (s *Store) AcquireLease(ctx context.Context, sourceID, owner string, now ti
 			"acquiredAt": &types.AttributeValueMemberS{Value: now.UTC().Format(time.RFC3339Nano)},
 			"expiresAt":  epoch(expires),
 		},
-		ConditionExpression: aws.String("attribute_not_exists(pk) OR expiresAt < :now OR #owner = :owner"),
+		ConditionExpression:      aws.String("attribute_not_exists(pk) OR expiresAt < :now OR #owner = :owner"),
 		ExpressionAttributeNames: map[string]string{"#owner": "owner"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":now":   epoch(now),

@@ -1,0 +1,331 @@
+package scheduler_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/hubsend/hubsend/internal/awslocal"
+	"github.com/hubsend/hubsend/internal/checkpoint"
+	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/contacthub"
+	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
+	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/scheduler"
+	"github.com/hubsend/hubsend/internal/secret"
+	"github.com/hubsend/hubsend/internal/source"
+)
+
+var stack *awslocal.Stack
+
+func TestMain(m *testing.M) {
+	var err error
+	stack, err = awslocal.Start(context.Background(), awslocal.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scheduler tests need the local AWS emulators:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	stack.Close()
+	os.Exit(code)
+}
+
+const (
+	hubWorkspace = "hub-ws"
+	hubToken     = "hub-token"
+)
+
+// clock is a test clock that only moves when told.
+type clock struct{ now atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.now.Store(time.Date(2026, 11, 27, 9, 32, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *clock) Now() time.Time          { return time.Unix(0, c.now.Load()).UTC() }
+func (c *clock) Advance(d time.Duration) { c.now.Add(int64(d)) }
+
+// sender is the real queue with a switch to fail sends and a hook that runs
+// before a send, to act out crashes and slow runs.
+type sender struct {
+	queue *jobs.Queue
+
+	mu       sync.Mutex
+	failNext int
+	before   func()
+}
+
+func (s *sender) Send(ctx context.Context, batch ...jobs.Job) error {
+	s.mu.Lock()
+	hook := s.before
+	s.before = nil
+	fail := s.failNext > 0
+	if fail {
+		s.failNext--
+	}
+	s.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	if fail {
+		return fmt.Errorf("sqs unavailable (test)")
+	}
+	return s.queue.Send(ctx, batch...)
+}
+
+func (s *sender) failOnce() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext++
+}
+
+func (s *sender) beforeNext(hook func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.before = hook
+}
+
+// harness is one test's world: its own table and queues, a configuration
+// store, a Contacthub simulator and a scheduler.
+type harness struct {
+	t           *testing.T
+	clock       *clock
+	store       *configstore.Store
+	checkpoints *checkpoint.Store
+	queueURL    string
+	hub         *hubsim.Server
+	hubURL      string
+	client      *contacthub.Client
+	sender      *sender
+	config      scheduler.Config
+	sched       *scheduler.Scheduler
+	userDBs     int64
+}
+
+// options shape a harness.
+type options struct {
+	// extraItalians are customers added to the seed's italy node.
+	extraItalians int
+	configure     func(*scheduler.Config)
+}
+
+func instant(context.Context, time.Duration) error { return nil }
+
+func newHarness(t *testing.T, o options) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: newClock()}
+	keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := awslocal.NewTableT(t, stack)
+	h.store = configstore.New(stack.DynamoDB(), table, secret.NewBox(keys), configstore.WithClock(h.clock.Now))
+	h.checkpoints = checkpoint.New(stack.DynamoDB(), table)
+	h.queueURL = awslocal.NewQueuesT(t, stack).SyncURL
+
+	h.hub, h.hubURL = newHub(t, h.clock, o.extraItalians)
+	h.client = hubClient(t, h.hubURL, hubToken)
+	h.connect("ws1", h.hubURL, hubToken)
+
+	h.sender = &sender{queue: jobs.NewQueue(stack.SQS(), h.queueURL).WithRetry(retry.Policy{Attempts: 2, Sleep: instant})}
+	h.config = scheduler.Config{
+		Sources: h.store,
+		Hub: func(conn configstore.Connection) (scheduler.Hub, error) {
+			return contacthub.New(contacthub.Config{
+				BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken,
+				Retry: retry.Policy{Attempts: 3, Sleep: instant},
+			})
+		},
+		Checkpoints: h.checkpoints,
+		Jobs:        h.sender,
+		Now:         h.clock.Now,
+	}
+	if o.configure != nil {
+		o.configure(&h.config)
+	}
+	h.sched = scheduler.New(h.config)
+	return h
+}
+
+// newHub starts a simulator on the testdata seed.
+func newHub(t *testing.T, c *clock, extraItalians int) (*hubsim.Server, string) {
+	t.Helper()
+	seed, err := hubsim.LoadSeed("testdata/hub.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range extraItalians {
+		doc, _ := json.Marshal(map[string]any{
+			"id": fmt.Sprintf("it-x%03d", i), "nodeId": "italy",
+			"registeredAt": time.Date(2026, 2, 1, 0, 0, i, 0, time.UTC).Format(contacthub.TimeLayout),
+			"base":         map[string]any{"firstName": "Cliente", "contacts": map[string]any{"email": fmt.Sprintf("cliente%03d@example.it", i)}},
+		})
+		seed.Workspaces[0].Customers = append(seed.Workspaces[0].Customers, doc)
+	}
+	hub := hubsim.New(hubsim.Options{Seed: seed, Clock: c.Now, RandomSeed: 42})
+	server := httptest.NewServer(hub)
+	t.Cleanup(server.Close)
+	return hub, server.URL + "/hub/v1"
+}
+
+func hubClient(t *testing.T, baseURL, token string) *contacthub.Client {
+	t.Helper()
+	c, err := contacthub.New(contacthub.Config{BaseURL: baseURL, WorkspaceID: hubWorkspace, Token: token, Retry: retry.Policy{Attempts: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// connect points a hubsend workspace at a Contacthub simulator.
+func (h *harness) connect(workspace, baseURL, token string) {
+	h.t.Helper()
+	_, err := h.store.PutConnection(context.Background(), configstore.Connection{
+		Workspace: workspace, ContacthubBaseURL: baseURL, ContacthubWorkspaceID: hubWorkspace, ContacthubToken: token,
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// addSource stores a source of workspace on node.
+func (h *harness) addSource(id, workspace, node string, enabled bool) {
+	h.t.Helper()
+	h.userDBs++
+	_, err := h.store.Create(context.Background(), source.Source{
+		ID: id, WorkspaceID: workspace, Name: "Source " + id, Nodes: []string{node}, Enabled: enabled,
+		Properties: source.Properties{
+			UserKey: "user-key", APIKey: "api-key-" + workspace, UserDBID: h.userDBs,
+			FieldMapping: []source.FieldMapping{{HubField: "base.contacts.email", SendField: "EMAIL", Match: true}},
+		},
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// tick runs one tick with the harness's scheduler.
+func (h *harness) tick() scheduler.Report {
+	h.t.Helper()
+	return tickWith(h.t, h.sched, context.Background())
+}
+
+func tickWith(t *testing.T, s *scheduler.Scheduler, ctx context.Context) scheduler.Report {
+	t.Helper()
+	report, err := s.Tick(ctx)
+	if err != nil {
+		t.Fatalf("Tick: %v", err)
+	}
+	return report
+}
+
+// report returns a source's report, failing when the tick did not list it.
+func report(t *testing.T, r scheduler.Report, id string) scheduler.SourceReport {
+	t.Helper()
+	rep, ok := r.Source(id)
+	if !ok {
+		t.Fatalf("tick did not report source %s: %+v", id, r)
+	}
+	return rep
+}
+
+// drain receives and deletes every job in the sync queue.
+func (h *harness) drain() []jobs.Job {
+	h.t.Helper()
+	ctx := context.Background()
+	var out []jobs.Job
+	for {
+		res, err := stack.SQS().ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(h.queueURL), MaxNumberOfMessages: 10, VisibilityTimeout: 300,
+		})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if len(res.Messages) == 0 {
+			return out
+		}
+		var entries []sqstypes.DeleteMessageBatchRequestEntry
+		for i, m := range res.Messages {
+			job, err := jobs.Decode(aws.ToString(m.Body))
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			out = append(out, job)
+			entries = append(entries, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: m.ReceiptHandle})
+		}
+		if _, err := stack.SQS().DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(h.queueURL), Entries: entries}); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
+// customers lists the customer ids of jobs, sorted, checking their source
+// and reason.
+func customers(t *testing.T, batch []jobs.Job, sourceID string, reason jobs.Reason) []string {
+	t.Helper()
+	ids := make([]string, 0, len(batch))
+	for _, j := range batch {
+		if j.SourceID != sourceID || j.Reason != reason {
+			t.Errorf("job %+v, want source %s and reason %s", j, sourceID, reason)
+		}
+		ids = append(ids, j.CustomerID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// feed returns the source's feed checkpoint, failing when there is none.
+func (h *harness) feed(id string) checkpoint.Feed {
+	h.t.Helper()
+	f, found, err := h.checkpoints.Feed(context.Background(), id)
+	if err != nil || !found {
+		h.t.Fatalf("feed checkpoint of %s: found %v, %v", id, found, err)
+	}
+	return f
+}
+
+func (h *harness) backfill(id string) checkpoint.Backfill {
+	h.t.Helper()
+	b, found, err := h.checkpoints.Backfill(context.Background(), id)
+	if err != nil || !found {
+		h.t.Fatalf("backfill checkpoint of %s: found %v, %v", id, found, err)
+	}
+	return b
+}
+
+// change updates a customer's first name through the API.
+func (h *harness) change(id, firstName string) {
+	h.t.Helper()
+	h.clock.Advance(time.Second)
+	if _, err := h.client.PatchCustomer(context.Background(), id, map[string]any{"base": map[string]any{"firstName": firstName}}); err != nil {
+		h.t.Fatalf("patch %s: %v", id, err)
+	}
+}
+
+// create adds a customer to node through the API and returns its id.
+func (h *harness) create(node, email string) string {
+	h.t.Helper()
+	h.clock.Advance(time.Second)
+	c, err := h.client.CreateCustomer(context.Background(), contacthub.Customer{
+		NodeID: node, Base: &contacthub.Base{FirstName: "New", Contacts: &contacthub.Contacts{Email: email}},
+	})
+	if err != nil {
+		h.t.Fatalf("create in %s: %v", node, err)
+	}
+	return c.ID
+}

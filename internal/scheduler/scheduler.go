@@ -1,0 +1,296 @@
+// Package scheduler is the work of hubsend's scheduled function: every
+// minute, for each enabled source, it reads the Contacthub change feed from
+// the stored offset and enqueues one sync job per changed customer, and it
+// advances a running backfill (every customer of the node, page by page).
+//
+// Progress is stored only after the jobs it covers are in the queue, so a
+// crash at any point loses nothing; it may enqueue some customers twice,
+// which level-triggered jobs make harmless. A per-source lease keeps two
+// overlapping runs from doing the same work, and versioned checkpoints keep
+// a run that outlived its lease from undoing a newer run's progress.
+//
+// An aggregate node's feed is read by the aggregate's own id: Contacthub
+// filters the feed by node, and for an aggregate the filter selects the
+// changes of its member entry nodes, so one offset covers them all.
+package scheduler
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hubsend/hubsend/internal/checkpoint"
+	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/contacthub"
+	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/source"
+)
+
+// Sources is the part of the configuration store the scheduler reads.
+type Sources interface {
+	EnabledSources(ctx context.Context) ([]string, error)
+	GetByID(ctx context.Context, id string) (source.Source, error)
+	Connection(ctx context.Context, workspace string) (configstore.Connection, error)
+}
+
+// Hub is the part of the Contacthub client the scheduler uses.
+type Hub interface {
+	Updates(ctx context.Context, q contacthub.UpdatesQuery) (contacthub.Updates, error)
+	LastOffset(ctx context.Context, nodeID, entity string) (int64, error)
+	Customers(ctx context.Context, q contacthub.ListQuery) (contacthub.CustomerPage, error)
+}
+
+// HubFactory makes a Contacthub client for a workspace connection.
+type HubFactory func(conn configstore.Connection) (Hub, error)
+
+// Checkpoints stores feed and backfill progress and per-source leases.
+type Checkpoints interface {
+	AcquireLease(ctx context.Context, sourceID, owner string, now time.Time, d time.Duration) (checkpoint.Lease, error)
+	ReleaseLease(ctx context.Context, l checkpoint.Lease) error
+	HeldLease(ctx context.Context, sourceID string, now time.Time) (checkpoint.Lease, bool, error)
+	Feed(ctx context.Context, sourceID string) (checkpoint.Feed, bool, error)
+	SaveFeed(ctx context.Context, sourceID string, f checkpoint.Feed) (checkpoint.Feed, error)
+	Backfill(ctx context.Context, sourceID string) (checkpoint.Backfill, bool, error)
+	SaveBackfill(ctx context.Context, sourceID string, b checkpoint.Backfill) (checkpoint.Backfill, error)
+	StartBackfill(ctx context.Context, sourceID, runID string, now time.Time) (checkpoint.Backfill, error)
+}
+
+// Sender puts jobs on the sync queue; nil means all of them are there.
+type Sender interface {
+	Send(ctx context.Context, jobs ...jobs.Job) error
+}
+
+// Defaults of Config's budgets.
+const (
+	DefaultMaxUpdates       = contacthub.MaxUpdatesSize
+	DefaultMaxBackfillPages = 40
+	DefaultConcurrency      = 4
+	// DefaultLease outlasts the function's 120 s timeout, so a live run
+	// never loses its lease; a crashed run's lease frees the source within
+	// a few ticks.
+	DefaultLease          = 3 * time.Minute
+	DefaultDeadlineMargin = 10 * time.Second
+)
+
+// BackfillPageSize is the size of a backfill page: Contacthub's maximum.
+const BackfillPageSize = contacthub.MaxPageSize
+
+// backfillSort keeps pages stable while a backfill runs: customers created
+// meanwhile sort last instead of shifting pages already enqueued.
+const backfillSort = "registeredAt,asc"
+
+// Config holds the scheduler's dependencies and budgets. Zero budgets take
+// the defaults above.
+type Config struct {
+	Sources     Sources
+	Hub         HubFactory
+	Checkpoints Checkpoints
+	Jobs        Sender
+	// Now is the clock of leases and checkpoints; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+
+	// MaxUpdates bounds the feed entries read per source per tick.
+	MaxUpdates int
+	// MaxBackfillPages bounds the backfill pages read per source per tick.
+	MaxBackfillPages int
+	// Concurrency is how many sources are worked on at once.
+	Concurrency int
+	// Lease is how long a run claims a source.
+	Lease time.Duration
+	// DeadlineMargin is kept free before the context's deadline: no new
+	// Contacthub read starts within it, so what was read can still be sent
+	// and checkpointed.
+	DeadlineMargin time.Duration
+}
+
+// Scheduler runs ticks. It is safe for concurrent use.
+type Scheduler struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns a scheduler for cfg.
+func New(cfg Config) *Scheduler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxUpdates <= 0 {
+		cfg.MaxUpdates = DefaultMaxUpdates
+	}
+	if cfg.MaxBackfillPages <= 0 {
+		cfg.MaxBackfillPages = DefaultMaxBackfillPages
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.DeadlineMargin <= 0 {
+		cfg.DeadlineMargin = DefaultDeadlineMargin
+	}
+	return &Scheduler{cfg: cfg, log: cfg.Logger}
+}
+
+// Outcome says what a tick did with one source.
+type Outcome string
+
+// Outcomes of a source in a tick.
+const (
+	Worked   Outcome = "worked"   // feed read (and backfill advanced) as far as the budget allowed
+	Busy     Outcome = "busy"     // another run holds the source's lease
+	Deferred Outcome = "deferred" // no time left before the deadline
+	Skipped  Outcome = "skipped"  // disabled or deleted since it was listed
+	// Superseded: the run outlived its lease and a newer run stored
+	// progress first; what this run enqueued is a harmless duplicate.
+	Superseded Outcome = "superseded"
+	Failed     Outcome = "failed" // see Err; recorded in the checkpoint
+)
+
+// SourceReport is what one tick did for one source.
+type SourceReport struct {
+	SourceID         string
+	Outcome          Outcome
+	FeedEnqueued     int
+	BackfillEnqueued int
+	// Offset is the feed offset stored at the end of the tick.
+	Offset     int64
+	LagSeconds int64
+	Err        error
+}
+
+// Report is what one tick did.
+type Report struct {
+	Sources []SourceReport
+}
+
+// Enqueued counts every job the tick enqueued.
+func (r Report) Enqueued() int {
+	n := 0
+	for _, s := range r.Sources {
+		n += s.FeedEnqueued + s.BackfillEnqueued
+	}
+	return n
+}
+
+// Source returns the report of one source.
+func (r Report) Source(id string) (SourceReport, bool) {
+	for _, s := range r.Sources {
+		if s.SourceID == id {
+			return s, true
+		}
+	}
+	return SourceReport{}, false
+}
+
+// Tick works on every enabled source once. Problems with one source are
+// recorded in its checkpoint and report and never stop the others; the
+// error is for failing to list the sources at all.
+func (s *Scheduler) Tick(ctx context.Context) (Report, error) {
+	ids, err := s.cfg.Sources.EnabledSources(ctx)
+	if err != nil {
+		return Report{}, fmt.Errorf("scheduler: list enabled sources: %w", err)
+	}
+	r := &run{s: s, owner: "tick-" + randomID(), hubs: map[string]*hubEntry{}}
+	report := Report{Sources: make([]SourceReport, len(ids))}
+	limit := make(chan struct{}, s.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() {
+			limit <- struct{}{}
+			defer func() { <-limit }()
+			report.Sources[i] = r.source(ctx, id)
+		})
+	}
+	wg.Wait()
+	return report, nil
+}
+
+// StartBackfill starts enumerating the source's node from page 0, replacing
+// a running or finished backfill. The next ticks carry it out.
+func (s *Scheduler) StartBackfill(ctx context.Context, sourceID string) error {
+	b, err := s.cfg.Checkpoints.StartBackfill(ctx, sourceID, randomID(), s.cfg.Now())
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	s.log.InfoContext(ctx, "backfill started", "source", sourceID, "run", b.RunID)
+	return nil
+}
+
+// HasBackfilled reports whether a backfill was ever started for the
+// source, so enabling it for the first time knows to start one.
+func (s *Scheduler) HasBackfilled(ctx context.Context, sourceID string) (bool, error) {
+	_, found, err := s.cfg.Checkpoints.Backfill(ctx, sourceID)
+	if err != nil {
+		return false, fmt.Errorf("scheduler: %w", err)
+	}
+	return found, nil
+}
+
+// Status is a source's intake progress. Feed and Backfill are nil when the
+// source never had one.
+type Status struct {
+	Feed     *checkpoint.Feed     `json:"feed"`
+	Backfill *checkpoint.Backfill `json:"backfill"`
+	// Running says a scheduler run holds the source's lease right now.
+	Running bool `json:"running"`
+}
+
+// Status returns the source's feed and backfill checkpoints.
+func (s *Scheduler) Status(ctx context.Context, sourceID string) (Status, error) {
+	var st Status
+	feed, found, err := s.cfg.Checkpoints.Feed(ctx, sourceID)
+	if err != nil {
+		return Status{}, fmt.Errorf("scheduler: %w", err)
+	}
+	if found {
+		st.Feed = &feed
+	}
+	backfill, found, err := s.cfg.Checkpoints.Backfill(ctx, sourceID)
+	if err != nil {
+		return Status{}, fmt.Errorf("scheduler: %w", err)
+	}
+	if found {
+		st.Backfill = &backfill
+	}
+	_, st.Running, err = s.cfg.Checkpoints.HeldLease(ctx, sourceID, s.cfg.Now())
+	if err != nil {
+		return Status{}, fmt.Errorf("scheduler: %w", err)
+	}
+	return st, nil
+}
+
+// errTokenRefused is Contacthub refusing the workspace's token (401/403).
+// Retrying in the same tick would only repeat the refusal.
+var errTokenRefused = errors.New("token refused")
+
+// describe turns a source's error into the checkpoint's lastError text.
+func describe(err error) string {
+	if errors.Is(err, errTokenRefused) {
+		return errTokenRefused.Error()
+	}
+	return err.Error()
+}
+
+// refused wraps a Contacthub 401 or 403 as errTokenRefused.
+func refused(err error) error {
+	if errors.Is(err, contacthub.ErrUnauthorized) || errors.Is(err, contacthub.ErrForbidden) {
+		return fmt.Errorf("%w: %w", errTokenRefused, err)
+	}
+	return err
+}
+
+func randomID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
