@@ -7,11 +7,14 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/lambdaenv"
+	"github.com/hubsend/hubsend/internal/scheduler"
 )
 
 func main() {
@@ -41,12 +44,20 @@ func wire(ctx context.Context) (*configapi.API, error) {
 	if err != nil {
 		return nil, err
 	}
+	store := env.Store(cfg, box)
 	return configapi.New(configapi.Config{
-		Store: env.Store(cfg, box),
+		Store: store,
 		Hub: func(conn configstore.Connection) (configapi.Hub, error) {
 			return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken})
 		},
-		Send:             send,
+		Send: send,
+		// Only the backfill start and the checkpoints are used here; the
+		// scheduler function does the work.
+		Intake: scheduler.New(scheduler.Config{
+			Sources:     store,
+			Checkpoints: checkpoint.New(dynamodb.NewFromConfig(cfg), env.TableName),
+			Logger:      logger,
+		}),
 		WorkspaceClaim:   env.WorkspaceClaim,
 		Logger:           logger,
 		AllowInsecureHub: env.AllowInsecureHub,

@@ -20,6 +20,7 @@ import (
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -51,6 +52,13 @@ type Send interface {
 	Subscriptions(ctx context.Context, cred contactsend.Credentials, userDBID int64) ([]contactsend.Subscription, error)
 }
 
+// Intake is the scheduler's side of a source: backfills and feed progress.
+type Intake interface {
+	StartBackfill(ctx context.Context, sourceID string) error
+	HasBackfilled(ctx context.Context, sourceID string) (bool, error)
+	Status(ctx context.Context, sourceID string) (scheduler.Status, error)
+}
+
 // HubFactory opens Contacthub for a workspace's stored connection.
 type HubFactory func(conn configstore.Connection) (Hub, error)
 
@@ -59,6 +67,9 @@ type Config struct {
 	Store Store
 	Hub   HubFactory
 	Send  Send
+	// Intake starts backfills (resync, first enable) and reports intake
+	// progress; nil leaves those endpoints unavailable.
+	Intake Intake
 	// WorkspaceClaim is the JWT claim naming the caller's workspace.
 	WorkspaceClaim string
 	Logger         *slog.Logger

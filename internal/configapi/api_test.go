@@ -473,3 +473,27 @@ func TestRoutesMatchTheTemplate(t *testing.T) {
 func faultRule(kind string, status int) faults.Rule {
 	return faults.Rule{Kind: faults.Kind(kind), Status: status, Rate: 1}
 }
+
+func TestFirstEnableAndResyncStartBackfills(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	created := e.expect(e.call("ws1", "POST", "/v1/sources", with(validSource(), func(b, _ map[string]any) { b["enabled"] = false }), nil), http.StatusCreated)
+	id := created.body["id"].(string)
+	e.expect(e.call("ws1", "POST", "/v1/sources/"+id+"/resync", nil, nil), http.StatusConflict)
+	e.expect(e.call("ws1", "POST", "/v1/sources/"+id+"/enable", nil, nil), http.StatusOK)
+	status, err := e.intake.Status(t.Context(), id)
+	if err != nil || status.Backfill == nil || status.Backfill.NextPage != 0 {
+		t.Fatalf("after the first enable: %+v, %v; want a backfill from page 0", status, err)
+	}
+	firstRun := status.Backfill.RunID
+	e.expect(e.call("ws1", "POST", "/v1/sources/"+id+"/disable", nil, nil), http.StatusOK)
+	e.expect(e.call("ws1", "POST", "/v1/sources/"+id+"/enable", nil, nil), http.StatusOK)
+	if status, _ := e.intake.Status(t.Context(), id); status.Backfill.RunID != firstRun {
+		t.Errorf("enabling again started another backfill")
+	}
+	r := e.expect(e.call("ws1", "POST", "/v1/sources/"+id+"/resync", nil, nil), http.StatusAccepted)
+	if r.body["status"] != "started" || r.body["backfill"].(map[string]any)["runId"] == firstRun {
+		t.Errorf("resync answer %s", r.raw)
+	}
+	e.expect(e.call("ws2", "POST", "/v1/sources/"+id+"/resync", nil, nil), http.StatusNotFound)
+}

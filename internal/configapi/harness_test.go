@@ -23,6 +23,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/hubsend/hubsend/internal/awslocal"
+	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
@@ -30,6 +31,7 @@ import (
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
 	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/secret"
 )
 
@@ -75,6 +77,7 @@ func (b *syncBuffer) String() string {
 // env is one API with its own table, simulators and captured output.
 type env struct {
 	api    *configapi.API
+	intake *scheduler.Scheduler
 	hub    *hubsim.Server
 	send   *sendsim.Server
 	logs   *syncBuffer
@@ -107,18 +110,21 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := configstore.New(stack.DynamoDB(), awslocal.NewTableT(t, stack), secret.NewBox(keys))
+	table := awslocal.NewTableT(t, stack)
+	store := configstore.New(stack.DynamoDB(), table, secret.NewBox(keys))
 	noWait := retry.Policy{Attempts: 2, Sleep: func(context.Context, time.Duration) error { return nil }}
 	send, err := contactsend.New(contactsend.Config{Endpoint: sendServer.URL + "/soap/services", Retry: noWait, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.intake = scheduler.New(scheduler.Config{Sources: store, Checkpoints: checkpoint.New(stack.DynamoDB(), table)})
 	e.api = configapi.New(configapi.Config{
 		Store: store,
 		Hub: func(conn configstore.Connection) (configapi.Hub, error) {
 			return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken, Retry: noWait})
 		},
 		Send:             send,
+		Intake:           e.intake,
 		Logger:           logger,
 		AllowInsecureHub: true,
 	})

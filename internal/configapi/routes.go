@@ -32,6 +32,7 @@ func (a *API) table() []route {
 		{key: "POST /v1/subscription-systems", handle: a.draftSubscriptionSystems},
 		{key: "POST /v1/connection-tests", handle: a.connectionTest},
 		{key: "POST /v1/sources/{id}/webhook-secret", handle: a.rotateWebhookSecret},
+		{key: "POST /v1/sources/{id}/resync", handle: a.resync},
 	}
 }
 

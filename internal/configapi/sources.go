@@ -198,6 +198,18 @@ func (a *API) setEnabled(ctx context.Context, r *request, enabled bool) events.A
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
+	// The first enable brings the node's existing customers over; later
+	// ones rely on the change feed, which kept its offset meanwhile.
+	if enabled && a.cfg.Intake != nil {
+		done, err := a.cfg.Intake.HasBackfilled(ctx, src.ID)
+		if err == nil && !done {
+			err = a.cfg.Intake.StartBackfill(ctx, src.ID)
+		}
+		if err != nil {
+			a.cfg.Logger.ErrorContext(ctx, "start first backfill", "source", src.ID, "error", err)
+			return problem(http.StatusServiceUnavailable, "the source is enabled, but its first backfill could not start; retry the request or POST /v1/sources/"+src.ID+"/resync")
+		}
+	}
 	resp := jsonResponse(http.StatusOK, present(src))
 	resp.Headers["ETag"] = etag(src.Version)
 	return resp
@@ -248,4 +260,28 @@ func (a *API) rotateWebhookSecret(ctx context.Context, r *request) events.APIGat
 		Note: "Store this secret now: it is not shown again. Sign each body with HMAC-SHA256 in X-Hubsend-Signature: sha256=<hex>, " +
 			"or use tokenUrl if the sender cannot sign. The previous secret keeps working for 24 hours.",
 	})
+}
+
+// resync starts enumerating the source's node again: every customer gets a
+// job, and unchanged ones cost nothing in Contactsend.
+func (a *API) resync(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	if a.cfg.Intake == nil {
+		return problem(http.StatusNotImplemented, "resync is not available in this deployment")
+	}
+	src, err := a.cfg.Store.Get(ctx, r.workspace, r.params["id"])
+	if err != nil {
+		return a.storeFailure(ctx, err)
+	}
+	if !src.Enabled {
+		return problem(http.StatusConflict, "enable the source before resyncing it: jobs of a disabled source are dropped")
+	}
+	if err := a.cfg.Intake.StartBackfill(ctx, src.ID); err != nil {
+		a.cfg.Logger.ErrorContext(ctx, "start backfill", "source", src.ID, "error", err)
+		return problem(http.StatusServiceUnavailable, "the resync could not start; retry")
+	}
+	status, err := a.cfg.Intake.Status(ctx, src.ID)
+	if err != nil {
+		return jsonResponse(http.StatusAccepted, map[string]any{"status": "started"})
+	}
+	return jsonResponse(http.StatusAccepted, map[string]any{"status": "started", "backfill": status.Backfill})
 }

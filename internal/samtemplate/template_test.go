@@ -196,6 +196,7 @@ func TestTemplateRoutes(t *testing.T) {
 		{api, "POST", "/v1/subscription-systems"}:             false,
 		{api, "POST", "/v1/connection-tests"}:                 false,
 		{api, "POST", "/v1/sources/{id}/webhook-secret"}:      false,
+		{api, "POST", "/v1/sources/{id}/resync"}:              false,
 		{hook, "POST", "/v1/webhooks/contacthub/{sourceId}"}:  true,
 	}
 	for k, public := range want {

@@ -260,3 +260,11 @@ func (n *notification) dedupeKey() string {
 	var sum [sha256.Size]byte
 	return "sha256:" + hex.EncodeToString(h.Sum(sum[:0]))
 }
+
+// Sign returns the SignatureHeader value for body under secret, as a sender
+// computes it: "sha256=" and the hex HMAC-SHA256 of the raw body.
+func Sign(secret string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}

@@ -13,6 +13,7 @@ package webhook
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -145,7 +146,7 @@ type outcome struct {
 	sourceID   string
 	eventKey   string
 	customerID string
-	result     string // accepted, duplicate, refused, unavailable
+	result     string // accepted, duplicate, refused, unavailable, failed
 	message    string
 	err        error
 }
@@ -158,9 +159,8 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 	var out outcome
 	defer func() {
 		if r := recover(); r != nil {
-			out.result, out.err = "failed", errors.New("panic while handling a webhook")
+			out.result, out.err = "failed", fmt.Errorf("panic: %v", r)
 			resp = problem(http.StatusInternalServerError, "internal error")
-			h.cfg.Logger.Error("webhook panic", "panic", r)
 		}
 		h.log(ctx, &req, &out, resp.StatusCode, start)
 	}()

@@ -1,0 +1,155 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Entry is what the ledger knows of one customer of one source.
+type Entry struct {
+	SourceID   string
+	CustomerID string
+	// SubscriberID is the Contactsend subscriber, zero when none is known.
+	SubscriberID int64
+	// Hash is mapping.Attributes.Hash of the attributes last written.
+	Hash string
+	// CustomerUpdatedAt is the customer's updatedAt when it was last synced.
+	CustomerUpdatedAt time.Time
+	SyncedAt          time.Time
+	// Deleted says the customer was deleted in Contacthub.
+	Deleted bool
+	// Failed says a failed record exists for the customer, so a success
+	// knows to delete it (and costs nothing extra when there is none).
+	Failed bool
+	// AddingUntil is a claim: a worker is adding the subscriber and others
+	// must not add one too until it records the result or the claim lapses.
+	AddingUntil time.Time
+	// Version counts writes; zero means the entry is not stored yet.
+	Version int64
+}
+
+// Stored reports whether the entry exists in the table.
+func (e Entry) Stored() bool { return e.Version > 0 }
+
+// Adding reports whether another worker's claim to add the subscriber
+// still holds at now.
+func (e Entry) Adding(now time.Time) bool { return now.Before(e.AddingUntil) }
+
+// Get returns the entry of a customer; an absent entry is a zero Entry
+// (Version 0) with the ids filled in, not an error.
+func (s *Store) Get(ctx context.Context, sourceID, customerID string) (Entry, error) {
+	item, err := s.get(ctx, entryPK(sourceID), entrySK(customerID))
+	if err != nil {
+		return Entry{}, fmt.Errorf("ledger: get %s/%s: %w", sourceID, customerID, err)
+	}
+	if item == nil {
+		return Entry{SourceID: sourceID, CustomerID: customerID}, nil
+	}
+	return decodeEntry(item), nil
+}
+
+func decodeEntry(item map[string]types.AttributeValue) Entry {
+	return Entry{
+		SourceID:          getS(item, "sourceId"),
+		CustomerID:        getS(item, "customerId"),
+		SubscriberID:      getN(item, "subscriberId"),
+		Hash:              getS(item, "hash"),
+		CustomerUpdatedAt: getTime(item, "customerUpdatedAt"),
+		SyncedAt:          getTime(item, "syncedAt"),
+		Deleted:           getBool(item, "deleted"),
+		Failed:            getBool(item, "failed"),
+		AddingUntil:       getTime(item, "addingUntil"),
+		Version:           getN(item, "version"),
+	}
+}
+
+// Put writes e if the stored entry still has e.Version (or, for Version
+// 0, does not exist), and returns it with its new version. Otherwise it
+// fails with ErrConflict. Attributes Put does not own (the subscriptions
+// map of the subscription sync) are left as they are.
+func (s *Store) Put(ctx context.Context, e Entry) (Entry, error) {
+	if e.SourceID == "" || e.CustomerID == "" {
+		return Entry{}, fmt.Errorf("ledger: put: source and customer ids are required")
+	}
+	values := map[string]types.AttributeValue{
+		":type": str(typeEntry), ":source": str(e.SourceID), ":customer": str(e.CustomerID),
+		":hash": str(e.Hash), ":deleted": boolean(e.Deleted), ":failed": boolean(e.Failed),
+		":next": num(e.Version + 1),
+	}
+	set := []string{"#type = :type", "sourceId = :source", "customerId = :customer", "#hash = :hash",
+		"deleted = :deleted", "failed = :failed", "version = :next"}
+	var remove []string
+	optionalTime := func(name string, t time.Time) {
+		if t.IsZero() {
+			remove = append(remove, name)
+			return
+		}
+		values[":"+name] = str(timeText(t))
+		set = append(set, name+" = :"+name)
+	}
+	optionalTime("customerUpdatedAt", e.CustomerUpdatedAt)
+	optionalTime("syncedAt", e.SyncedAt)
+	optionalTime("addingUntil", e.AddingUntil)
+	if e.SubscriberID != 0 {
+		values[":subscriber"] = num(e.SubscriberID)
+		values[":gsi1pk"] = str(subscriberGSI(e.SourceID, e.SubscriberID))
+		values[":gsi1sk"] = str(gsiSK)
+		set = append(set, "subscriberId = :subscriber", "gsi1pk = :gsi1pk", "gsi1sk = :gsi1sk")
+	} else {
+		// Without a subscriber the item must leave the subscriber index.
+		remove = append(remove, "subscriberId", "gsi1pk", "gsi1sk")
+	}
+	cond := "attribute_not_exists(pk)"
+	if e.Version > 0 {
+		cond = "version = :read"
+		values[":read"] = num(e.Version)
+	}
+	update := "SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		update += " REMOVE " + strings.Join(remove, ", ")
+	}
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       key(entryPK(e.SourceID), entrySK(e.CustomerID)),
+		UpdateExpression:          &update,
+		ConditionExpression:       &cond,
+		ExpressionAttributeNames:  map[string]string{"#type": "type", "#hash": "hash"},
+		ExpressionAttributeValues: values,
+	})
+	if conditionFailed(err) {
+		return Entry{}, fmt.Errorf("ledger: put %s/%s at version %d: %w", e.SourceID, e.CustomerID, e.Version, ErrConflict)
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("ledger: put %s/%s: %w", e.SourceID, e.CustomerID, err)
+	}
+	e.Version++
+	return e, nil
+}
+
+// BySubscriber returns the entry that holds a Contactsend subscriber, for
+// changes seen on the Contactsend side. The index is eventually
+// consistent: a subscriber added a moment ago may not be found yet.
+func (s *Store) BySubscriber(ctx context.Context, sourceID string, subscriberID int64) (Entry, error) {
+	out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName:              &s.table,
+		IndexName:              aws.String("gsi1"),
+		KeyConditionExpression: aws.String("gsi1pk = :pk AND gsi1sk = :sk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(subscriberGSI(sourceID, subscriberID)), ":sk": str(gsiSK),
+		},
+		Limit: aws.Int32(2),
+	})
+	if err != nil {
+		return Entry{}, fmt.Errorf("ledger: subscriber %d of source %s: %w", subscriberID, sourceID, err)
+	}
+	if len(out.Items) == 0 {
+		return Entry{}, fmt.Errorf("ledger: subscriber %d of source %s: %w", subscriberID, sourceID, ErrNotFound)
+	}
+	return decodeEntry(out.Items[0]), nil
+}

@@ -1,0 +1,207 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hubsend/hubsend/internal/awslocal"
+)
+
+var stack *awslocal.Stack
+
+func TestMain(m *testing.M) {
+	var err error
+	stack, err = awslocal.Start(context.Background(), awslocal.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ledger tests need the local AWS emulators:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	stack.Close()
+	os.Exit(code)
+}
+
+type clock struct{ now atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.now.Store(time.Date(2026, 11, 27, 10, 30, 0, 0, time.UTC).UnixNano())
+	return c
+}
+func (c *clock) Now() time.Time          { return time.Unix(0, c.now.Load()).UTC() }
+func (c *clock) Advance(d time.Duration) { c.now.Add(int64(d)) }
+
+func newStore(t *testing.T) (*Store, *clock) {
+	t.Helper()
+	c := newClock()
+	return New(stack.DynamoDB(), awslocal.NewTableT(t, stack), WithClock(c.Now)), c
+}
+
+func TestEntryVersioning(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, c := newStore(t)
+
+	e, err := s.Get(ctx, "src", "cust")
+	if err != nil || e.Stored() || e.SourceID != "src" || e.CustomerID != "cust" {
+		t.Fatalf("Get of a new customer = %+v, %v", e, err)
+	}
+	e.SubscriberID, e.Hash, e.SyncedAt, e.CustomerUpdatedAt = 1<<33, "h1", c.Now(), c.Now().Add(-time.Hour)
+	put, err := s.Put(ctx, e)
+	if err != nil || put.Version != 1 {
+		t.Fatalf("first Put = %+v, %v", put, err)
+	}
+	// A second writer that read the absent entry loses.
+	if _, err := s.Put(ctx, e); !errors.Is(err, ErrConflict) {
+		t.Fatalf("racing first Put = %v, want ErrConflict", err)
+	}
+	got, err := s.Get(ctx, "src", "cust")
+	if err != nil || got != put {
+		t.Fatalf("Get = %+v, %v; want %+v", got, err, put)
+	}
+	bySub, err := s.BySubscriber(ctx, "src", 1<<33)
+	if err != nil || bySub.CustomerID != "cust" {
+		t.Fatalf("BySubscriber = %+v, %v", bySub, err)
+	}
+
+	// Forgetting the subscriber takes the entry out of the index.
+	got.SubscriberID, got.Deleted = 0, true
+	if got, err = s.Put(ctx, got); err != nil || got.Version != 2 {
+		t.Fatalf("Put = %+v, %v", got, err)
+	}
+	if _, err := s.BySubscriber(ctx, "src", 1<<33); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("BySubscriber after forgetting = %v, want ErrNotFound", err)
+	}
+	stale := put // version 1
+	if _, err := s.Put(ctx, stale); !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale Put = %v, want ErrConflict", err)
+	}
+}
+
+func TestConcurrentPutsOneWinner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t)
+	e, _ := s.Get(ctx, "src", "cust")
+	const n = 10
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			x := e
+			x.SubscriberID = int64(i + 1)
+			if _, err := s.Put(ctx, x); err == nil {
+				wins.Add(1)
+			} else if !errors.Is(err, ErrConflict) {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d writers won, want 1", wins.Load())
+	}
+}
+
+func TestFailures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, c := newStore(t)
+	for i := range 5 {
+		f := Failure{SourceID: "src", CustomerID: fmt.Sprintf("c%d", i), Reason: "base.dob: 'abc' is not a date for DATE field BIRTH_DATE", Kind: Coercion, JobReason: "feed"}
+		if err := s.RecordFailure(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := c.Now()
+	c.Advance(time.Minute)
+	if err := s.RecordFailure(ctx, Failure{SourceID: "src", CustomerID: "c0", Reason: "Invalid value", Kind: Rejected, JobReason: "retry"}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.Failure(ctx, "src", "c0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Attempts != 2 || !f.FirstFailedAt.Equal(first) || !f.LastFailedAt.Equal(c.Now()) || f.Kind != Rejected || f.Reason != "Invalid value" || f.JobReason != "retry" {
+		t.Fatalf("Failure = %+v", f)
+	}
+	if e, _ := s.Get(ctx, "src", "c0"); !e.Failed || !e.Stored() {
+		t.Fatalf("entry of a failed customer = %+v, want Failed", e)
+	}
+
+	var all []string
+	next := ""
+	for pages := 0; ; pages++ {
+		page, err := s.Failures(ctx, "src", 2, next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range page.Failures {
+			all = append(all, f.CustomerID)
+		}
+		if page.Next == "" {
+			break
+		}
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+		next = page.Next
+	}
+	if fmt.Sprint(all) != "[c0 c1 c2 c3 c4]" {
+		t.Fatalf("paged failures = %v", all)
+	}
+	for _, bad := range []string{"!!", "e30", encodeCursor(cursor{Source: "other", Customer: "c1"})} {
+		if _, err := s.Failures(ctx, "src", 2, bad); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("Failures(cursor %q) = %v, want ErrBadCursor", bad, err)
+		}
+	}
+
+	if err := s.ClearFailure(ctx, "src", "c0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Failure(ctx, "src", "c0"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Failure after clear = %v, want ErrNotFound", err)
+	}
+}
+
+func TestStats(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, c := newStore(t)
+	start := c.Now()
+	if err := s.AddStats(ctx, "src", Batch{Counts: Counts{Synced: 3, Unchanged: 2}, ProcessedAt: c.Now(), JobLatency: 1500 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddStats(ctx, "src", Batch{Counts: Counts{Failed: 1}, LastError: "contactsend: HTTP 500", ProcessedAt: c.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Hour)
+	if err := s.AddStats(ctx, "src", Batch{Counts: Counts{Synced: 1, Removed: 1}, ProcessedAt: c.Now(), JobLatency: 2 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Stats(ctx, "src", start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Counts{Synced: 4, Unchanged: 2, Failed: 1, Removed: 1}
+	if st.Counts != want || len(st.Buckets) != 2 || st.LastError != "contactsend: HTTP 500" || !st.LastProcessedAt.Equal(c.Now()) || st.LastJobLatency != 2*time.Second {
+		t.Fatalf("Stats = %+v, want counts %+v", st, want)
+	}
+	if st.Buckets[0].Hour.Format(bucketLayout) != "2026-11-27T10" || st.Buckets[0].Synced != 3 {
+		t.Fatalf("first bucket = %+v", st.Buckets[0])
+	}
+	recent, err := s.Stats(ctx, "src", c.Now())
+	if err != nil || recent.Synced != 1 || len(recent.Buckets) != 1 {
+		t.Fatalf("Stats of the last hour = %+v, %v", recent, err)
+	}
+	c.Advance(StatsRetention)
+	if old, err := s.Stats(ctx, "src", start); err != nil || !old.Counts.Zero() {
+		t.Fatalf("Stats after retention = %+v, %v; want nothing", old, err)
+	}
+}

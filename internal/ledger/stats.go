@@ -1,0 +1,147 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// StatsRetention is how long hourly counters are kept.
+const StatsRetention = 8 * 24 * time.Hour
+
+// bucketLayout names an hour bucket, e.g. 2026-11-27T10 (UTC).
+const bucketLayout = "2006-01-02T15"
+
+// Counts are sync outcomes.
+type Counts struct {
+	Synced    int64 // subscribers added or updated
+	Unchanged int64 // nothing to write (no-op skip)
+	Failed    int64 // failed records written
+	Removed   int64 // customers deleted in Contacthub, handled by the delete policy
+	Skipped   int64 // customers outside the source's node
+	Retried   int64 // jobs given back to SQS after a transient error
+}
+
+// Add returns c + d.
+func (c Counts) Add(d Counts) Counts {
+	return Counts{
+		Synced: c.Synced + d.Synced, Unchanged: c.Unchanged + d.Unchanged, Failed: c.Failed + d.Failed,
+		Removed: c.Removed + d.Removed, Skipped: c.Skipped + d.Skipped, Retried: c.Retried + d.Retried,
+	}
+}
+
+// Zero reports whether nothing was counted.
+func (c Counts) Zero() bool { return c == Counts{} }
+
+// Batch is what one SQS batch did for one source, written at once.
+type Batch struct {
+	Counts
+	// LastError is the last error's readable text, empty when none.
+	LastError   string
+	ProcessedAt time.Time
+	// JobLatency is the longest time a job of the batch waited between
+	// being enqueued and being done.
+	JobLatency time.Duration
+}
+
+// Bucket is one hour's counters.
+type Bucket struct {
+	Hour time.Time
+	Counts
+}
+
+// Stats sums a source's recent buckets.
+type Stats struct {
+	Counts
+	Buckets         []Bucket // oldest first
+	LastError       string
+	LastErrorAt     time.Time
+	LastProcessedAt time.Time
+	LastJobLatency  time.Duration
+}
+
+// AddStats adds a batch's counters to its hour bucket in one write.
+func (s *Store) AddStats(ctx context.Context, sourceID string, b Batch) error {
+	at := b.ProcessedAt
+	if at.IsZero() {
+		at = s.now()
+	}
+	at = at.UTC()
+	values := map[string]types.AttributeValue{
+		":type": str(typeStats), ":source": str(sourceID), ":at": str(timeText(at)),
+		":latency": num(b.JobLatency.Milliseconds()), ":expires": num(at.Add(StatsRetention).Unix()),
+		":synced": num(b.Synced), ":unchanged": num(b.Unchanged), ":failed": num(b.Failed),
+		":removed": num(b.Removed), ":skipped": num(b.Skipped), ":retried": num(b.Retried),
+	}
+	update := "SET #type = :type, sourceId = :source, lastProcessedAt = :at, lastJobLatencyMs = :latency, expiresAt = :expires"
+	if b.LastError != "" {
+		values[":error"] = str(truncate(b.LastError, MaxReasonLen))
+		update += ", lastError = :error, lastErrorAt = :at"
+	}
+	update += " ADD synced :synced, unchanged :unchanged, failed :failed, removed :removed, skipped :skipped, retried :retried"
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       key(statsPK(sourceID), at.Format(bucketLayout)),
+		UpdateExpression:          &update,
+		ExpressionAttributeNames:  map[string]string{"#type": "type"},
+		ExpressionAttributeValues: values,
+	})
+	if err != nil {
+		return fmt.Errorf("ledger: add stats of %s: %w", sourceID, err)
+	}
+	return nil
+}
+
+// Stats sums the buckets of a source from the hour holding since until
+// now. Expired buckets are ignored (TTL deletion is lazy).
+func (s *Store) Stats(ctx context.Context, sourceID string, since time.Time) (Stats, error) {
+	now := s.now()
+	in := &dynamodb.QueryInput{
+		TableName:              &s.table,
+		KeyConditionExpression: aws.String("pk = :pk AND sk >= :from"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": str(statsPK(sourceID)), ":from": str(since.UTC().Format(bucketLayout)),
+		},
+	}
+	var st Stats
+	for {
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return Stats{}, fmt.Errorf("ledger: stats of %s: %w", sourceID, err)
+		}
+		for _, item := range out.Items {
+			if exp := getN(item, "expiresAt"); exp > 0 && exp <= now.Unix() {
+				continue
+			}
+			hour, _ := time.Parse(bucketLayout, getS(item, "sk"))
+			c := Counts{
+				Synced: getN(item, "synced"), Unchanged: getN(item, "unchanged"), Failed: getN(item, "failed"),
+				Removed: getN(item, "removed"), Skipped: getN(item, "skipped"), Retried: getN(item, "retried"),
+			}
+			st.Counts = st.Counts.Add(c)
+			st.Buckets = append(st.Buckets, Bucket{Hour: hour, Counts: c})
+			if at := getTime(item, "lastProcessedAt"); at.After(st.LastProcessedAt) {
+				st.LastProcessedAt = at
+				st.LastJobLatency = time.Duration(getN(item, "lastJobLatencyMs")) * time.Millisecond
+			}
+			if at := getTime(item, "lastErrorAt"); at.After(st.LastErrorAt) {
+				st.LastErrorAt, st.LastError = at, getS(item, "lastError")
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return st, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

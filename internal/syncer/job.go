@@ -1,0 +1,474 @@
+package syncer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hubsend/hubsend/internal/contacthub"
+	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/mapping"
+	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/source"
+)
+
+// Outcome is what a job did.
+type Outcome string
+
+// The outcomes of a job.
+const (
+	Added     Outcome = "added"     // a subscriber was created
+	Updated   Outcome = "updated"   // a subscriber was written (or found equal and linked)
+	Unchanged Outcome = "unchanged" // the mapped attributes did not change: no Contactsend call
+	Deleted   Outcome = "deleted"   // the customer is gone; the delete policy was applied
+	Skipped   Outcome = "skipped"   // the customer is outside the source's node, or unknown
+	Ignored   Outcome = "ignored"   // the source is missing or disabled
+	Failed    Outcome = "failed"    // a failed record was written; the job is done
+	Retry     Outcome = "retry"     // a transient error: SQS delivers the job again
+)
+
+// result is a job's outcome and its explanation.
+type result struct {
+	outcome    Outcome
+	reason     string // safe to log: no customer data
+	err        error  // the cause of Retry (logged) or Failed (stored)
+	subscriber int64
+	customerID string
+}
+
+func retryLater(reason string, err error) result {
+	return result{outcome: Retry, reason: reason, err: err}
+}
+
+// env is what the jobs of one source in one batch share.
+type env struct {
+	src    source.Source
+	hub    Hub
+	send   Send // limited to the source's cap
+	cred   contactsend.Credentials
+	mapper *mapping.Mapper
+	match  []string // match field names of the userdb
+
+	nodeOnce sync.Once
+	node     contacthub.Node
+	nodeErr  error
+}
+
+// entryNodes returns the source's node description, read once per batch
+// and only when a customer is not directly in the node.
+func (e *env) nodeInfo(ctx context.Context) (contacthub.Node, error) {
+	e.nodeOnce.Do(func() { e.node, e.nodeErr = e.hub.Node(ctx, e.src.Node()) })
+	return e.node, e.nodeErr
+}
+
+// inNode decides membership. A customer belongs to an entry node when its
+// nodeId is that node; to an aggregate node when its nodeId is one of the
+// aggregate's entry nodes (Contacthub unifies those customers there).
+func (e *env) inNode(ctx context.Context, c contacthub.Customer) (bool, error) {
+	if c.NodeID == e.src.Node() {
+		return true, nil
+	}
+	if c.NodeID == "" {
+		return false, nil
+	}
+	n, err := e.nodeInfo(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read node %s: %w", e.src.Node(), err)
+	}
+	return n.Kind == contacthub.AggregateNode && slices.Contains(n.EntryNodeIDs, c.NodeID), nil
+}
+
+// customerLookup decodes a customer once and answers paths from the tree:
+// Customer.Lookup re-encodes the whole customer on every call.
+func customerLookup(c contacthub.Customer) (func(string) (any, bool), error) {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode customer: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("decode customer: %w", err)
+	}
+	return func(path string) (any, bool) {
+		var cur any = doc
+		for part := range strings.SplitSeq(path, ".") {
+			obj, ok := cur.(map[string]any)
+			if !ok {
+				return nil, false
+			}
+			if cur, ok = obj[part]; !ok {
+				return nil, false
+			}
+		}
+		return cur, true
+	}, nil
+}
+
+// wireAttributes turns mapped values into Contactsend attributes. A clear
+// becomes an empty text, which the service stores as NULL; the SOAP schema
+// has no null for other types, so clearing a number, date or flag column is
+// not expressible and is left out (the ledger hash still records it).
+func wireAttributes(attrs mapping.Attributes) ([]contactsend.Attribute, error) {
+	out := make([]contactsend.Attribute, 0, len(attrs))
+	for _, a := range attrs {
+		t := contactsend.FieldType(a.Type)
+		if a.Clear {
+			if isText(a.Type) {
+				out = append(out, contactsend.Attribute{Key: a.Field, Value: contactsend.TextValue(t, "")})
+			}
+			continue
+		}
+		v, err := contactsend.ParseValue(t, a.Text)
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", a.Field, err)
+		}
+		out = append(out, contactsend.Attribute{Key: a.Field, Value: v})
+	}
+	return out, nil
+}
+
+func isText(t mapping.SendType) bool {
+	return t == mapping.SendString || t == mapping.SendChar || t == mapping.SendText
+}
+
+// differences lists the mapped fields whose value the subscriber does not
+// hold yet.
+func differences(attrs mapping.Attributes, sub contactsend.Subscriber) []string {
+	var out []string
+	for _, a := range attrs {
+		cur, ok := sub.Get(a.Field)
+		has := ok && !cur.IsNull() && cur.String() != ""
+		if a.Clear {
+			if has && isText(a.Type) {
+				out = append(out, a.Field)
+			}
+			continue
+		}
+		if !has {
+			if a.Text != "" {
+				out = append(out, a.Field)
+			}
+			continue
+		}
+		typed, err := cur.As(contactsend.FieldType(a.Type))
+		if err != nil || typed.String() != a.Text {
+			out = append(out, a.Field)
+		}
+	}
+	return out
+}
+
+// transient sorts a failure: transient ones come back through SQS; the
+// rest are the subscriber's or the configuration's fault. A SOAP fault the
+// client does not recognise counts as transient when the service blames
+// itself (Receiver, or Server in SOAP 1.1): it is an exception on its side,
+// and a recognised one (an invalid value, an unknown userdb) is permanent.
+func transient(err error) bool {
+	if f, ok := errors.AsType[*contactsend.Fault](err); ok && f.Unwrap() == nil {
+		return f.Code == "Receiver" || f.Code == "Server"
+	}
+	return retry.Temporary(err) || errors.Is(err, contactsend.ErrOutcomeUnknown) ||
+		errors.Is(err, contactsend.ErrTokenExpired) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, ledger.ErrConflict)
+}
+
+// matchQuery finds subscribers by every match field.
+func matchQuery(attrs mapping.Attributes, match []string) (contactsend.Query, []string, error) {
+	q := contactsend.Query{PageSize: contactsend.PageSize}
+	var missing []string
+	for _, name := range match {
+		a, ok := attrs.Get(name)
+		if !ok || a.Clear || a.Text == "" {
+			missing = append(missing, name)
+			continue
+		}
+		v, err := contactsend.ParseValue(contactsend.FieldType(a.Type), a.Text)
+		if err != nil {
+			return q, nil, err
+		}
+		q.Where = append(q.Where, contactsend.Filter{Attribute: name, Mode: contactsend.Equals, Value: v})
+	}
+	return q, missing, nil
+}
+
+// lowest picks the subscriber with the smallest id: when a userdb already
+// holds duplicates, every worker settles on the same one.
+func lowest(subs []contactsend.Subscriber) contactsend.Subscriber {
+	best := subs[0]
+	for _, s := range subs[1:] {
+		if s.ID < best.ID {
+			best = s
+		}
+	}
+	return best
+}
+
+// task is one customer's work in a batch: duplicates of a job in the same
+// batch share one task.
+type task struct {
+	customerID   string
+	subscriberID int64
+	jobReason    string
+	messageIDs   []string
+	enqueuedAt   time.Time
+}
+
+// run syncs one customer: read it, map it, then write what changed. A
+// ledger conflict (another worker raced) re-evaluates once from the top.
+func (w *Worker) run(ctx context.Context, e *env, t *task) result {
+	customerID := t.customerID
+	if customerID == "" {
+		entry, err := w.ledger.BySubscriber(ctx, e.src.ID, t.subscriberID)
+		if errors.Is(err, ledger.ErrNotFound) {
+			return result{outcome: Skipped, reason: "subscriber is not linked to a customer"}
+		}
+		if err != nil {
+			return retryLater("ledger lookup failed", err)
+		}
+		customerID = entry.CustomerID
+	}
+	r := w.runCustomer(ctx, e, customerID, t.jobReason)
+	r.customerID = customerID
+	return r
+}
+
+func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason string) result {
+	cust, err := e.hub.Customer(ctx, customerID)
+	if errors.Is(err, contacthub.ErrNotFound) {
+		return w.again(ctx, func() result { return w.deleted(ctx, e, customerID, jobReason) })
+	}
+	if err != nil {
+		if transient(err) {
+			return retryLater("contacthub read failed", err)
+		}
+		return w.fail(ctx, e, customerID, jobReason, ledger.Other, "Contacthub refused to return the customer: "+err.Error(), "contacthub refused the read")
+	}
+	in, err := e.inNode(ctx, cust)
+	if err != nil {
+		return retryLater("contacthub node read failed", err)
+	}
+	if !in {
+		return result{outcome: Skipped, reason: "customer is outside the source's node"}
+	}
+	lookup, err := customerLookup(cust)
+	if err != nil {
+		return w.fail(ctx, e, customerID, jobReason, ledger.Other, err.Error(), "customer cannot be read")
+	}
+	attrs, problems := e.mapper.Map(lookup)
+	if len(problems) > 0 {
+		return w.fail(ctx, e, customerID, jobReason, ledger.Coercion, problems.String(), "coercion: "+strings.Join(problems.Fields(), ", "))
+	}
+	return w.again(ctx, func() result { return w.write(ctx, e, customerID, jobReason, cust.UpdatedAt.Time, attrs) })
+}
+
+// again runs a decision and, if the ledger entry changed under it, runs it
+// once more on fresh state; a second conflict goes back to SQS.
+func (w *Worker) again(ctx context.Context, decide func() result) result {
+	r := decide()
+	if r.outcome == Retry && errors.Is(r.err, ledger.ErrConflict) {
+		r = decide()
+	}
+	return r
+}
+
+// write brings the subscriber to attrs.
+func (w *Worker) write(ctx context.Context, e *env, customerID, jobReason string, updatedAt time.Time, attrs mapping.Attributes) result {
+	entry, err := w.ledger.Get(ctx, e.src.ID, customerID)
+	if err != nil {
+		return retryLater("ledger read failed", err)
+	}
+	hash := attrs.Hash()
+	if entry.Stored() && entry.SubscriberID != 0 && !entry.Deleted && entry.Hash == hash {
+		if entry.Failed {
+			return w.record(ctx, e, entry, entry.SubscriberID, hash, updatedAt, Unchanged)
+		}
+		return result{outcome: Unchanged, subscriber: entry.SubscriberID}
+	}
+	wire, err := wireAttributes(attrs)
+	if err != nil {
+		return w.fail(ctx, e, customerID, jobReason, ledger.Coercion, err.Error(), "coercion: wire form")
+	}
+
+	if id := entry.SubscriberID; id != 0 {
+		err := w.update(ctx, e, id, wire)
+		switch {
+		case err == nil:
+			return w.record(ctx, e, entry, id, hash, updatedAt, Updated)
+		case errors.Is(err, contactsend.ErrUnknownSubscriber):
+			// Removed in Contactsend: forget it and look by the match fields.
+			entry.SubscriberID = 0
+		case transient(err):
+			return retryLater("contactsend update failed", err)
+		default:
+			return w.fail(ctx, e, customerID, jobReason, ledger.Rejected, "Contactsend refused the update: "+err.Error(), "contactsend rejected the update")
+		}
+	}
+
+	q, missing, err := matchQuery(attrs, e.match)
+	if err != nil {
+		return w.fail(ctx, e, customerID, jobReason, ledger.Coercion, err.Error(), "coercion: match value")
+	}
+	if len(missing) > 0 {
+		reason := fmt.Sprintf("match field %s has no value: the subscriber can be neither found nor added", strings.Join(missing, ", "))
+		return w.fail(ctx, e, customerID, jobReason, ledger.Coercion, reason, "match value missing")
+	}
+	now := w.now()
+	if entry.Adding(now) {
+		return retryLater("another worker is adding this subscriber", nil)
+	}
+	// Claim the add so that two workers cannot both add the customer.
+	entry.AddingUntil = now.Add(w.claim)
+	claimed, err := w.ledger.Put(ctx, entry)
+	if err != nil {
+		return retryLater("ledger claim failed", err)
+	}
+	r := w.findOrAdd(ctx, e, claimed, q, wire, attrs)
+	if r.outcome == Retry || r.outcome == Failed {
+		// Let the next attempt in at once instead of after the claim lapses.
+		claimed.AddingUntil = time.Time{}
+		if _, err := w.ledger.Put(ctx, claimed); err != nil {
+			w.log.DebugContext(ctx, "release add claim", "source_id", e.src.ID, "customer_id", customerID, "error", err)
+		}
+		if r.outcome == Failed {
+			return w.fail(ctx, e, customerID, jobReason, ledger.Rejected, r.err.Error(), r.reason)
+		}
+		return r
+	}
+	return w.record(ctx, e, claimed, r.subscriber, hash, updatedAt, r.outcome)
+}
+
+func (w *Worker) update(ctx context.Context, e *env, id int64, wire []contactsend.Attribute) error {
+	if len(wire) == 0 {
+		return nil // only unclearable clears: nothing to send
+	}
+	_, err := e.send.UpdateSubscriber(ctx, e.cred, e.src.Properties.UserDBID, contactsend.Subscriber{ID: id, Attributes: wire})
+	return err
+}
+
+// findOrAdd runs under the add claim: it links an existing subscriber
+// holding the match values, or adds one. Its Failed results carry the
+// Contactsend error for the caller to record.
+func (w *Worker) findOrAdd(ctx context.Context, e *env, entry ledger.Entry, q contactsend.Query, wire []contactsend.Attribute, attrs mapping.Attributes) result {
+	db := e.src.Properties.UserDBID
+	find := func() (contactsend.Subscriber, bool, error) {
+		page, err := e.send.FindSubscribersBy(ctx, e.cred, db, q)
+		if err != nil || len(page.Subscribers) == 0 {
+			return contactsend.Subscriber{}, false, err
+		}
+		if len(page.Subscribers) > 1 {
+			ids := make([]int64, len(page.Subscribers))
+			for i, s := range page.Subscribers {
+				ids[i] = s.ID
+			}
+			w.log.WarnContext(ctx, "several subscribers hold the match values; using the lowest id",
+				"source_id", e.src.ID, "customer_id", entry.CustomerID, "subscriber_ids", ids)
+		}
+		return lowest(page.Subscribers), true, nil
+	}
+	rejected := func(what string, err error) result {
+		if transient(err) {
+			return retryLater("contactsend "+what+" failed", err)
+		}
+		return result{outcome: Failed, reason: "contactsend rejected the " + what, err: fmt.Errorf("Contactsend refused the %s: %w", what, err)}
+	}
+	found, ok, err := find()
+	if err != nil {
+		return rejected("search", err)
+	}
+	if ok {
+		if differences(attrs, found) == nil {
+			return result{outcome: Updated, subscriber: found.ID}
+		}
+		if err := w.update(ctx, e, found.ID, wire); err != nil {
+			return rejected("update", err)
+		}
+		return result{outcome: Updated, subscriber: found.ID}
+	}
+	added, err := e.send.AddSubscriber(ctx, e.cred, db, contactsend.Subscriber{Attributes: wire})
+	if errors.Is(err, contactsend.ErrOutcomeUnknown) {
+		// The add may have happened: look before anyone adds again.
+		if found, ok, ferr := find(); ferr == nil && ok {
+			return result{outcome: Added, subscriber: found.ID}
+		}
+	}
+	if err != nil {
+		return rejected("add", err)
+	}
+	return result{outcome: Added, subscriber: added.ID}
+}
+
+// record stores a success in the ledger and clears a failed record.
+func (w *Worker) record(ctx context.Context, e *env, entry ledger.Entry, subscriber int64, hash string, updatedAt time.Time, outcome Outcome) result {
+	wasFailed := entry.Failed
+	entry.SubscriberID, entry.Hash, entry.CustomerUpdatedAt = subscriber, hash, updatedAt
+	entry.SyncedAt, entry.Deleted, entry.Failed, entry.AddingUntil = w.now(), false, false, time.Time{}
+	if _, err := w.ledger.Put(ctx, entry); err != nil {
+		return retryLater("ledger write failed", err)
+	}
+	if wasFailed {
+		if err := w.ledger.ClearFailure(ctx, e.src.ID, entry.CustomerID); err != nil {
+			return retryLater("clearing the failed record failed", err)
+		}
+	}
+	return result{outcome: outcome, subscriber: subscriber}
+}
+
+// deleted applies the delete policy to a customer Contacthub no longer has.
+func (w *Worker) deleted(ctx context.Context, e *env, customerID, jobReason string) result {
+	entry, err := w.ledger.Get(ctx, e.src.ID, customerID)
+	if err != nil {
+		return retryLater("ledger read failed", err)
+	}
+	if !entry.Stored() {
+		return result{outcome: Skipped, reason: "customer not found and never synced"}
+	}
+	remove := e.src.Properties.DeletePolicy() == source.RemoveSubscriber && entry.SubscriberID != 0
+	if entry.Deleted && !remove && !entry.Failed {
+		return result{outcome: Unchanged, reason: "customer already handled as deleted"}
+	}
+	reason := "customer deleted; subscriber kept"
+	if remove {
+		err := e.send.RemoveSubscriber(ctx, e.cred, e.src.Properties.UserDBID, entry.SubscriberID)
+		if err != nil && !errors.Is(err, contactsend.ErrUnknownSubscriber) {
+			if transient(err) {
+				return retryLater("contactsend remove failed", err)
+			}
+			return w.fail(ctx, e, customerID, jobReason, ledger.Rejected, "Contactsend refused to remove the subscriber: "+err.Error(), "contactsend rejected the removal")
+		}
+		entry.SubscriberID, entry.Hash = 0, ""
+		reason = "customer deleted; subscriber removed"
+	}
+	wasFailed := entry.Failed
+	entry.Deleted, entry.Failed, entry.SyncedAt, entry.AddingUntil = true, false, w.now(), time.Time{}
+	if _, err := w.ledger.Put(ctx, entry); err != nil {
+		return retryLater("ledger write failed", err)
+	}
+	if wasFailed {
+		if err := w.ledger.ClearFailure(ctx, e.src.ID, customerID); err != nil {
+			return retryLater("clearing the failed record failed", err)
+		}
+	}
+	return result{outcome: Deleted, reason: reason}
+}
+
+// fail writes a failed record. The stored reason may quote customer
+// values (the admin who reads it may see them); logReason must not.
+func (w *Worker) fail(ctx context.Context, e *env, customerID, jobReason string, kind ledger.FailureKind, reason, logReason string) result {
+	err := w.ledger.RecordFailure(ctx, ledger.Failure{
+		SourceID: e.src.ID, CustomerID: customerID, Reason: reason, Kind: kind,
+		LastFailedAt: w.now(), JobReason: jobReason,
+	})
+	if err != nil {
+		return retryLater("recording the failed record failed", err)
+	}
+	return result{outcome: Failed, reason: logReason, err: errors.New(reason)}
+}

@@ -1,0 +1,229 @@
+// Package syncer is hubsend's sync worker: it runs the sync jobs of the SQS
+// queue, each bringing one Contacthub customer up to date in its source's
+// Contactsend userdb (level-triggered: the job reads current state, so
+// duplicates and redeliveries are harmless), and records what it wrote in
+// the ledger so that unchanged customers cost no Contactsend call.
+//
+// Concurrency towards Contactsend is capped per source and per instance by
+// source.Properties.InFlight(). Across instances the bound is the event
+// source mapping's MaximumConcurrency times that cap, so a deployment that
+// must hold a source to N calls in flight sets MaximumConcurrency to 1 and
+// the cap to N (or divides N between them).
+package syncer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/contacthub"
+	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/mapping"
+	"github.com/hubsend/hubsend/internal/source"
+)
+
+// Sources reads configuration: sources (with decrypted keys) and the
+// workspace connections to Contacthub.
+type Sources interface {
+	GetByID(ctx context.Context, id string) (source.Source, error)
+	Connection(ctx context.Context, workspace string) (configstore.Connection, error)
+}
+
+// Hub is the part of a Contacthub client the worker uses.
+type Hub interface {
+	Customer(ctx context.Context, id string) (contacthub.Customer, error)
+	Node(ctx context.Context, id string) (contacthub.Node, error)
+}
+
+// HubFactory makes a Contacthub client for a workspace connection. The
+// worker caches one client per connection.
+type HubFactory func(configstore.Connection) (Hub, error)
+
+// Send is the part of the Contactsend client the worker uses.
+type Send interface {
+	SubscriberSource(ctx context.Context, cred contactsend.Credentials, userDBID int64) (contactsend.SubscriberSource, error)
+	GetSubscriber(ctx context.Context, cred contactsend.Credentials, userDBID, id int64) (contactsend.Subscriber, error)
+	FindSubscribersBy(ctx context.Context, cred contactsend.Credentials, userDBID int64, q contactsend.Query) (contactsend.SubscriberPage, error)
+	AddSubscriber(ctx context.Context, cred contactsend.Credentials, userDBID int64, s contactsend.Subscriber) (contactsend.Subscriber, error)
+	UpdateSubscriber(ctx context.Context, cred contactsend.Credentials, userDBID int64, s contactsend.Subscriber) (contactsend.Subscriber, error)
+	RemoveSubscriber(ctx context.Context, cred contactsend.Credentials, userDBID, id int64) error
+}
+
+// Ledger is the part of the ledger store the worker uses.
+type Ledger interface {
+	Get(ctx context.Context, sourceID, customerID string) (ledger.Entry, error)
+	Put(ctx context.Context, e ledger.Entry) (ledger.Entry, error)
+	BySubscriber(ctx context.Context, sourceID string, subscriberID int64) (ledger.Entry, error)
+	RecordFailure(ctx context.Context, f ledger.Failure) error
+	ClearFailure(ctx context.Context, sourceID, customerID string) error
+	AddStats(ctx context.Context, sourceID string, b ledger.Batch) error
+}
+
+// Defaults of Config's durations.
+const (
+	// DefaultDeadlineMargin leaves a job this much time at least: closer to
+	// the invocation's deadline, jobs are not started but given back to SQS.
+	DefaultDeadlineMargin = 5 * time.Second
+	// DefaultAddClaim is how long a claim to add a subscriber holds off
+	// other workers; it outlasts any job.
+	DefaultAddClaim = 2 * time.Minute
+	// DefaultFieldsTTL is how long a userdb's field types are cached.
+	DefaultFieldsTTL = 5 * time.Minute
+	// DefaultJobsPerSource bounds the goroutines of one source in a batch.
+	DefaultJobsPerSource = 2 * source.DefaultMaxInFlight
+)
+
+// Config holds what a Worker uses. Sources, Ledger, Hub and Send are
+// required.
+type Config struct {
+	Sources Sources
+	Ledger  Ledger
+	Hub     HubFactory
+	Send    Send
+	Clock   func() time.Time // default time.Now
+	Logger  *slog.Logger     // default discards
+	// DeadlineMargin, AddClaim and FieldsTTL default to the constants above.
+	DeadlineMargin time.Duration
+	AddClaim       time.Duration
+	FieldsTTL      time.Duration
+}
+
+// Worker runs sync jobs. It is safe for concurrent use; one Lambda
+// instance holds one Worker, whose caches outlive a batch.
+type Worker struct {
+	sources Sources
+	ledger  Ledger
+	newHub  HubFactory
+	send    Send
+	now     func() time.Time
+	log     *slog.Logger
+	margin  time.Duration
+	claim   time.Duration
+	ttl     time.Duration
+
+	mu     sync.Mutex
+	hubs   map[string]Hub
+	fields map[string]cachedFields
+	limits map[string]*limit
+}
+
+type cachedFields struct {
+	fields []mapping.SendField
+	at     time.Time
+}
+
+// limit is a source's semaphore on Contactsend calls.
+type limit struct {
+	capacity int
+	slots    chan struct{}
+}
+
+// New returns a Worker.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Sources == nil || cfg.Ledger == nil || cfg.Hub == nil || cfg.Send == nil {
+		return nil, errors.New("syncer: Sources, Ledger, Hub and Send are required")
+	}
+	w := &Worker{
+		sources: cfg.Sources, ledger: cfg.Ledger, newHub: cfg.Hub, send: cfg.Send,
+		now: cfg.Clock, log: cfg.Logger,
+		margin: cfg.DeadlineMargin, claim: cfg.AddClaim, ttl: cfg.FieldsTTL,
+		hubs: make(map[string]Hub), fields: make(map[string]cachedFields), limits: make(map[string]*limit),
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	if w.margin <= 0 {
+		w.margin = DefaultDeadlineMargin
+	}
+	if w.claim <= 0 {
+		w.claim = DefaultAddClaim
+	}
+	if w.ttl <= 0 {
+		w.ttl = DefaultFieldsTTL
+	}
+	return w, nil
+}
+
+// hub returns the cached client of a connection, making it on first use.
+// The key covers everything the client is built from, so a rotated token
+// or moved base URL gets a new client.
+func (w *Worker) hub(conn configstore.Connection) (Hub, error) {
+	sum := sha256.Sum256([]byte(conn.Workspace + "\x00" + conn.ContacthubBaseURL + "\x00" + conn.ContacthubWorkspaceID + "\x00" + conn.ContacthubToken))
+	key := hex.EncodeToString(sum[:])
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if h, ok := w.hubs[key]; ok {
+		return h, nil
+	}
+	h, err := w.newHub(conn)
+	if err != nil {
+		return nil, fmt.Errorf("contacthub client for workspace %s: %w", conn.Workspace, err)
+	}
+	w.hubs[key] = h
+	return h, nil
+}
+
+// limiter returns the source's semaphore, replacing it when the source's
+// cap changed.
+func (w *Worker) limiter(src source.Source) *limit {
+	capacity := src.Properties.InFlight()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	l := w.limits[src.ID]
+	if l == nil || l.capacity != capacity {
+		l = &limit{capacity: capacity, slots: make(chan struct{}, capacity)}
+		w.limits[src.ID] = l
+	}
+	return l
+}
+
+func credentials(src source.Source) contactsend.Credentials {
+	return contactsend.Credentials{APIKey: src.Properties.APIKey, UserKey: src.Properties.UserKey}
+}
+
+// userDBFields returns the field types of the source's userdb, from the
+// cache when fresh. The key includes the account (hashed: no secret in
+// memory maps beyond the source itself) so a changed apiKey reloads.
+func (w *Worker) userDBFields(ctx context.Context, src source.Source, send Send) ([]mapping.SendField, error) {
+	sum := sha256.Sum256([]byte(src.Properties.APIKey))
+	key := src.ID + "#" + strconv.FormatInt(src.Properties.UserDBID, 10) + "#" + hex.EncodeToString(sum[:8])
+	now := w.now()
+	w.mu.Lock()
+	c, ok := w.fields[key]
+	w.mu.Unlock()
+	if ok && now.Sub(c.at) < w.ttl {
+		return c.fields, nil
+	}
+	desc, err := send.SubscriberSource(ctx, credentials(src), src.Properties.UserDBID)
+	if err != nil {
+		return nil, fmt.Errorf("read the fields of userdb %d: %w", src.Properties.UserDBID, err)
+	}
+	fields := make([]mapping.SendField, 0, len(desc.Fields))
+	for _, f := range desc.Fields {
+		fields = append(fields, mapping.SendField{Name: f.Name, Type: mapping.SendType(f.Type), EmailField: f.EmailField})
+	}
+	w.mu.Lock()
+	w.fields[key] = cachedFields{fields: fields, at: now}
+	w.mu.Unlock()
+	return fields, nil
+}
+
+// rules converts the source's field mapping for package mapping.
+func rules(src source.Source) []mapping.Rule {
+	out := make([]mapping.Rule, len(src.Properties.FieldMapping))
+	for i, m := range src.Properties.FieldMapping {
+		out[i] = mapping.Rule{HubField: m.HubField, SendField: m.SendField, Match: m.Match, ClearOnNull: m.ClearOnNull}
+	}
+	return out
+}
