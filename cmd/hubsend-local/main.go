@@ -43,7 +43,16 @@ func run() error {
 		}
 		customers = n
 	}
+	var every time.Duration
+	if v := os.Getenv("HUBSEND_SCHEDULE_EVERY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("HUBSEND_SCHEDULE_EVERY must be a duration such as 10s, got %q", v)
+		}
+		every = d
+	}
 	opts := localstack.Options{
+		ScheduleEvery:   every,
 		APIAddr:         envOr("HUBSEND_API_ADDR", "127.0.0.1:8080"),
 		ContacthubAddr:  envOr("HUBSEND_CONTACTHUB_ADDR", "127.0.0.1:8081"),
 		ContactsendAddr: envOr("HUBSEND_CONTACTSEND_ADDR", "127.0.0.1:8082"),

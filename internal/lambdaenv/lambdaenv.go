@@ -21,6 +21,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/secret"
 )
 
@@ -114,4 +115,9 @@ func (e Env) Store(cfg aws.Config, box *secret.Box) *configstore.Store {
 // Contactsend returns the Contactsend client for the configured endpoint.
 func (e Env) Contactsend(logger *slog.Logger) (*contactsend.Client, error) {
 	return contactsend.New(contactsend.Config{Endpoint: e.ContactsendEndpoint, Logger: logger})
+}
+
+// Ledger returns the sync ledger on the function's table.
+func (e Env) Ledger(cfg aws.Config) *ledger.Store {
+	return ledger.New(dynamodb.NewFromConfig(cfg), e.TableName)
 }

@@ -23,14 +23,18 @@ import (
 	"time"
 
 	"github.com/hubsend/hubsend/internal/awslocal"
+	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
+	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/localgw"
+	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/secret"
+	"github.com/hubsend/hubsend/internal/webhook"
 )
 
 // The demo workspace: hubsend's workspace id and the Contacthub workspace it
@@ -61,6 +65,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// EmulatorOutput receives dynalite's and fauxqs's output; nil discards it.
 	EmulatorOutput io.Writer
+	// ScheduleEvery overrides the schedule's rate from template.yaml (one
+	// minute), for demos and tests that want the change feed polled sooner.
+	ScheduleEvery time.Duration
 }
 
 // Stack is a running local hubsend.
@@ -77,6 +84,9 @@ type Stack struct {
 	Store  *configstore.Store
 	Queues awslocal.Queues
 	Table  string
+	// Scheduler is the scheduler function's logic; Tick runs it now.
+	Scheduler *scheduler.Scheduler
+	Jobs      *jobs.Queue
 
 	opts    Options
 	logger  *slog.Logger
@@ -182,7 +192,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.serve(apiLn, gateway)
-	s.startBackground(runCtx)
+	if err := s.startBackground(runCtx); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -253,27 +265,89 @@ func (s *Stack) gateway() (*localgw.Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.Jobs = jobs.NewQueue(s.AWS.SQS(), s.Queues.SyncURL)
+	s.Scheduler = scheduler.New(scheduler.Config{
+		Sources: s.Store,
+		Hub: func(conn configstore.Connection) (scheduler.Hub, error) {
+			return hub(conn)
+		},
+		Checkpoints: checkpoint.New(s.AWS.DynamoDB(), tableName),
+		Jobs:        s.Jobs,
+		Logger:      s.logger.With("function", "SchedulerFunction"),
+	})
 	api := configapi.New(configapi.Config{
 		Store: s.Store,
 		Hub: func(conn configstore.Connection) (configapi.Hub, error) {
 			return hub(conn)
 		},
 		Send:             send,
+		Intake:           s.Scheduler,
 		WorkspaceClaim:   workspaceClaim,
 		Logger:           s.logger.With("function", "ConfigApiFunction"),
 		AllowInsecureHub: true,
 	})
 	return localgw.New(localgw.Config{
-		Routes:    routes,
-		Functions: map[string]localgw.Handler{"ConfigApiFunction": api.Handle},
-		Tokens:    map[string]map[string]string{s.APIToken: {workspaceClaim: DemoWorkspace}},
-		Logger:    s.logger.With("component", "gateway"),
+		Routes: routes,
+		Functions: map[string]localgw.Handler{
+			"ConfigApiFunction": api.Handle,
+			"WebhookFunction": webhook.New(webhook.Config{
+				Sources: s.Store,
+				Dedupe:  webhook.NewDedupeStore(s.AWS.DynamoDB(), tableName),
+				Jobs:    s.Jobs,
+				Logger:  s.logger.With("function", "WebhookFunction"),
+			}).Handle,
+		},
+		Tokens: map[string]map[string]string{s.APIToken: {workspaceClaim: DemoWorkspace}},
+		Logger: s.logger.With("component", "gateway"),
 	}), nil
 }
 
-// startBackground starts what runs without requests: the SQS poller and the
-// schedule. (Filled in as those functions exist.)
-func (s *Stack) startBackground(ctx context.Context) {}
+// startBackground starts what runs without requests: the schedule that
+// EventBridge would deliver, and the SQS poller.
+func (s *Stack) startBackground(ctx context.Context) error {
+	schedules, err := s.AWS.Template().Schedules()
+	if err != nil {
+		return err
+	}
+	for _, sch := range schedules {
+		every := s.opts.ScheduleEvery
+		if every <= 0 {
+			if every, err = sch.RatePeriod(); err != nil {
+				return fmt.Errorf("schedule of %s: %w", sch.FunctionID, err)
+			}
+		}
+		if sch.FunctionID != "SchedulerFunction" {
+			return fmt.Errorf("the local stack does not know how to run the schedule of %s", sch.FunctionID)
+		}
+		s.wg.Go(func() { s.tickEvery(ctx, every) })
+	}
+	return nil
+}
+
+// tickEvery runs the scheduler as EventBridge would: one invocation per
+// period, each bounded by the function's timeout, never two at once.
+func (s *Stack) tickEvery(ctx context.Context, every time.Duration) {
+	timeout := s.AWS.Template().Functions["SchedulerFunction"].Timeout
+	ticker := time.NewTicker(every)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		tickCtx, cancel := context.WithTimeout(ctx, timeout)
+		report, err := s.Scheduler.Tick(tickCtx)
+		cancel()
+		if err != nil {
+			s.logger.Error("scheduler tick failed", "error", err)
+			continue
+		}
+		if n := report.Enqueued(); n > 0 {
+			s.logger.Info("scheduler tick", "sources", len(report.Sources), "enqueued", n)
+		}
+	}
+}
 
 // persistent returns the value kept under name in the data directory,
 // creating it with generate on first use. Without a data directory it is made
