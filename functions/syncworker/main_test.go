@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/hubsend/hubsend/internal/jobs"
 )
 
 func TestWire(t *testing.T) {
@@ -41,11 +43,8 @@ func TestSampleEvent(t *testing.T) {
 		t.Fatal("no records")
 	}
 	for _, r := range ev.Records {
-		var job struct {
-			SourceID   string `json:"sourceId"`
-			CustomerID string `json:"customerId"`
-		}
-		if err := json.Unmarshal([]byte(r.Body), &job); err != nil || job.SourceID == "" || job.CustomerID == "" || r.MessageId == "" || r.EventSource != "aws:sqs" {
+		job, err := jobs.Decode(r.Body)
+		if err != nil || job.CustomerID == "" || r.MessageId == "" || r.EventSource != "aws:sqs" {
 			t.Fatalf("record %+v: job %+v, %v", r, job, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -75,6 +76,9 @@ type Config struct {
 	Logger         *slog.Logger
 	// NewID makes source ids; nil means random 128-bit hex.
 	NewID func() string
+	// Console holds the web console's files (index.html at its root); nil
+	// serves none.
+	Console fs.FS
 	// AllowInsecureHub lets a workspace connect to Contacthub over plain
 	// http, which only a local stack with simulators needs.
 	AllowInsecureHub bool

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/faults"
@@ -496,4 +499,44 @@ func TestFirstEnableAndResyncStartBackfills(t *testing.T) {
 		t.Errorf("resync answer %s", r.raw)
 	}
 	e.expect(e.call("ws2", "POST", "/v1/sources/"+id+"/resync", nil, nil), http.StatusNotFound)
+}
+
+func TestConsoleFiles(t *testing.T) {
+	api := configapi.New(configapi.Config{Console: fstest.MapFS{
+		"index.html":   {Data: []byte("<!doctype html><title>hubsend</title>")},
+		"app/main.js":  {Data: []byte("console.log(1)")},
+		"img/logo.png": {Data: []byte{0x89, 'P', 'N', 'G', 0}},
+	}})
+	get := func(path string, headers map[string]string) events.APIGatewayV2HTTPResponse {
+		t.Helper()
+		resp, err := api.Handle(t.Context(), events.APIGatewayV2HTTPRequest{
+			RouteKey: "$default", RawPath: path, Headers: headers,
+			RequestContext: events.APIGatewayV2HTTPRequestContext{HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET", Path: path}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	index := get("/", nil)
+	if index.StatusCode != 200 || !strings.HasPrefix(index.Headers["Content-Type"], "text/html") || !strings.Contains(index.Body, "hubsend") {
+		t.Fatalf("index: %+v", index)
+	}
+	if index.Headers["Content-Security-Policy"] == "" {
+		t.Error("console served without a content security policy")
+	}
+	if js := get("/console/app/main.js", nil); js.StatusCode != 200 || !strings.Contains(js.Headers["Content-Type"], "javascript") {
+		t.Errorf("main.js: %+v", js)
+	}
+	if png := get("/console/img/logo.png", nil); !png.IsBase64Encoded {
+		t.Errorf("binary file not base64-encoded: %+v", png)
+	}
+	if again := get("/", map[string]string{"if-none-match": index.Headers["ETag"]}); again.StatusCode != 304 {
+		t.Errorf("revalidation: %d", again.StatusCode)
+	}
+	for _, path := range []string{"/console/missing.js", "/console/../go.mod", "/console/%2e%2e/secret"} {
+		if r := get(path, nil); r.StatusCode != 404 {
+			t.Errorf("%s: %d, want 404", path, r.StatusCode)
+		}
+	}
 }

@@ -17,6 +17,8 @@ type route struct {
 func (a *API) table() []route {
 	return []route{
 		{key: "GET /v1/openapi.json", public: true, handle: a.openAPI},
+		{key: "GET /", public: true, handle: a.serveConsole},
+		{key: "GET /console/{proxy+}", public: true, handle: a.serveConsole},
 		{key: "GET /v1/workspace", handle: a.getWorkspace},
 		{key: "PUT /v1/workspace", handle: a.putWorkspace},
 		{key: "GET /v1/sources", handle: a.listSources},
@@ -78,14 +80,22 @@ func (a *API) match(event *events.APIGatewayV2HTTPRequest) (*route, map[string]s
 	return nil, nil, allowed
 }
 
-// matchPath matches a path against a pattern with {name} segments.
+// matchPath matches a path against a pattern with {name} segments and a
+// final greedy {name+} segment, as API Gateway does.
 func matchPath(pattern, path string) (map[string]string, bool) {
 	want := strings.Split(strings.Trim(pattern, "/"), "/")
 	got := strings.Split(strings.Trim(path, "/"), "/")
+	params := map[string]string{}
+	if last := want[len(want)-1]; strings.HasPrefix(last, "{") && strings.HasSuffix(last, "+}") {
+		if len(got) < len(want) || got[len(want)-1] == "" {
+			return nil, false
+		}
+		params[last[1:len(last)-2]] = strings.Join(got[len(want)-1:], "/")
+		want, got = want[:len(want)-1], got[:len(want)-1]
+	}
 	if len(want) != len(got) {
 		return nil, false
 	}
-	params := map[string]string{}
 	for i, seg := range want {
 		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
 			if got[i] == "" {

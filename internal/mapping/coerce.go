@@ -223,7 +223,7 @@ func Map(lookup func(path string) (any, bool), rules []Rule, fields []SendField)
 	return NewMapper(rules, fields).Map(lookup)
 }
 
-// NormaliseEmail trims an address and lower-cases it, the form match
+// normaliseEmail trims an address and lower-cases it, the form match
 // fields compare in.
 func normaliseEmail(s string) string {
 	s = strings.TrimSpace(s)

@@ -181,6 +181,8 @@ func TestTemplateRoutes(t *testing.T) {
 	const api, hook = "ConfigApiFunction", "WebhookFunction"
 	want := map[key]bool{ // value: public
 		{api, "GET", "/v1/openapi.json"}:                      true,
+		{api, "GET", "/console/{proxy+}"}:                     true,
+		{api, "GET", "/"}:                                     true,
 		{api, "GET", "/v1/workspace"}:                         false,
 		{api, "PUT", "/v1/workspace"}:                         false,
 		{api, "GET", "/v1/sources"}:                           false,

@@ -61,7 +61,7 @@ type env struct {
 	nodeErr  error
 }
 
-// entryNodes returns the source's node description, read once per batch
+// nodeInfo returns the source's node description, read once per batch
 // and only when a customer is not directly in the node.
 func (e *env) nodeInfo(ctx context.Context) (contacthub.Node, error) {
 	e.nodeOnce.Do(func() { e.node, e.nodeErr = e.hub.Node(ctx, e.src.Node()) })

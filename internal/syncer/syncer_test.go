@@ -25,9 +25,14 @@ func TestNewCustomerAddsTypedSubscriber(t *testing.T) {
 	c := h.customer("Giulia.Bianchi@Example.COM", "Giulia", nil)
 	id := h.put(c)
 	h.calls()
+	h.db.Take()
 
 	if failed := h.sync(id); failed != nil {
 		t.Fatalf("failed messages %v", failed)
+	}
+	// Ledger read, add claim, result.
+	if got := perJob(h.db.Take()); !maps.Equal(got, map[string]int{"GetItem LEDGER": 1, "UpdateItem LEDGER": 2}) {
+		t.Fatalf("DynamoDB requests of a new customer = %v", got)
 	}
 	sub := h.only("giulia.bianchi@example.com")
 	want := map[string]any{

@@ -1,0 +1,64 @@
+package configapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// serveConsole serves the web console's files: "/" is its index page, and
+// /console/... are its assets. The console is static; it calls this API.
+func (a *API) serveConsole(_ context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	if a.cfg.Console == nil {
+		return problem(http.StatusNotFound, "this deployment serves no console")
+	}
+	name := "index.html"
+	if p := r.params["proxy"]; p != "" {
+		name = path.Clean(p)
+	}
+	if !fs.ValidPath(name) {
+		return problem(http.StatusNotFound, "no such file")
+	}
+	data, err := fs.ReadFile(a.cfg.Console, name)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrInvalid) {
+		return problem(http.StatusNotFound, "no such file")
+	}
+	if err != nil {
+		return problem(http.StatusNotFound, "no such file")
+	}
+	sum := sha256.Sum256(data)
+	tag := `"` + hex.EncodeToString(sum[:8]) + `"`
+	headers := map[string]string{
+		"ETag":                    tag,
+		"Cache-Control":           "no-cache",
+		"X-Content-Type-Options":  "nosniff",
+		"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+		"Referrer-Policy":         "no-referrer",
+	}
+	if r.header("If-None-Match") == tag {
+		return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusNotModified, Headers: headers}
+	}
+	contentType := mime.TypeByExtension(path.Ext(name))
+	if contentType == "" {
+		contentType = "application/octet-stream"
+	}
+	headers["Content-Type"] = contentType
+	resp := events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Headers: headers}
+	if utf8.Valid(data) && (strings.HasPrefix(contentType, "text/") || strings.Contains(contentType, "javascript") || strings.Contains(contentType, "json") || strings.Contains(contentType, "svg")) {
+		resp.Body = string(data)
+	} else {
+		resp.Body = base64.StdEncoding.EncodeToString(data)
+		resp.IsBase64Encoded = true
+	}
+	return resp
+}
