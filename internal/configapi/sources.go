@@ -32,6 +32,9 @@ func (a *API) createSource(ctx context.Context, r *request) events.APIGatewayV2H
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
+	if resp := a.startFirstBackfill(ctx, created); resp != nil {
+		return *resp
+	}
 	resp := jsonResponse(http.StatusCreated, present(created))
 	resp.Headers["Location"] = "/v1/sources/" + created.ID
 	resp.Headers["ETag"] = etag(created.Version)
@@ -198,17 +201,8 @@ func (a *API) setEnabled(ctx context.Context, r *request, enabled bool) events.A
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
-	// The first enable brings the node's existing customers over; later
-	// ones rely on the change feed, which kept its offset meanwhile.
-	if enabled && a.cfg.Intake != nil {
-		done, err := a.cfg.Intake.HasBackfilled(ctx, src.ID)
-		if err == nil && !done {
-			err = a.cfg.Intake.StartBackfill(ctx, src.ID)
-		}
-		if err != nil {
-			a.cfg.Logger.ErrorContext(ctx, "start first backfill", "source", src.ID, "error", err)
-			return problem(http.StatusServiceUnavailable, "the source is enabled, but its first backfill could not start; retry the request or POST /v1/sources/"+src.ID+"/resync")
-		}
+	if resp := a.startFirstBackfill(ctx, src); resp != nil {
+		return *resp
 	}
 	resp := jsonResponse(http.StatusOK, present(src))
 	resp.Headers["ETag"] = etag(src.Version)
@@ -284,4 +278,23 @@ func (a *API) resync(ctx context.Context, r *request) events.APIGatewayV2HTTPRes
 		return jsonResponse(http.StatusAccepted, map[string]any{"status": "started"})
 	}
 	return jsonResponse(http.StatusAccepted, map[string]any{"status": "started", "backfill": status.Backfill})
+}
+
+// startFirstBackfill brings an enabled source's existing customers over the
+// first time it is enabled (at creation or later); afterwards the change
+// feed, which keeps its offset while a source is disabled, carries changes.
+func (a *API) startFirstBackfill(ctx context.Context, src source.Source) *events.APIGatewayV2HTTPResponse {
+	if !src.Enabled || a.cfg.Intake == nil {
+		return nil
+	}
+	done, err := a.cfg.Intake.HasBackfilled(ctx, src.ID)
+	if err == nil && !done {
+		err = a.cfg.Intake.StartBackfill(ctx, src.ID)
+	}
+	if err != nil {
+		a.cfg.Logger.ErrorContext(ctx, "start first backfill", "source", src.ID, "error", err)
+		resp := problem(http.StatusServiceUnavailable, "the source is saved and enabled, but its first backfill could not start; retry with POST /v1/sources/"+src.ID+"/resync")
+		return &resp
+	}
+	return nil
 }

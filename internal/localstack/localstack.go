@@ -13,14 +13,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/hubsend/hubsend/internal/awslocal"
 	"github.com/hubsend/hubsend/internal/checkpoint"
@@ -30,10 +34,13 @@ import (
 	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
+	"github.com/hubsend/hubsend/internal/eventsource"
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/localgw"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/secret"
+	"github.com/hubsend/hubsend/internal/syncer"
 	"github.com/hubsend/hubsend/internal/webhook"
 )
 
@@ -65,6 +72,11 @@ type Options struct {
 	Logger   *slog.Logger
 	// EmulatorOutput receives dynalite's and fauxqs's output; nil discards it.
 	EmulatorOutput io.Writer
+	// Console holds the web console's files; nil serves none.
+	Console fs.FS
+	// VisibilityTimeout overrides the sync queue's (six minutes in
+	// template.yaml), so tests see a failed job come back sooner.
+	VisibilityTimeout time.Duration
 	// ScheduleEvery overrides the schedule's rate from template.yaml (one
 	// minute), for demos and tests that want the change feed polled sooner.
 	ScheduleEvery time.Duration
@@ -87,6 +99,10 @@ type Stack struct {
 	// Scheduler is the scheduler function's logic; Tick runs it now.
 	Scheduler *scheduler.Scheduler
 	Jobs      *jobs.Queue
+	// Worker is the sync worker function's logic, fed by the local SQS
+	// event source mapping.
+	Worker *syncer.Worker
+	Ledger *ledger.Store
 
 	opts    Options
 	logger  *slog.Logger
@@ -148,6 +164,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	if s.Queues, err = s.AWS.CreateQueues(ctx, queuePrefix); err != nil {
 		return nil, fmt.Errorf("create queues: %w", err)
+	}
+	if opts.VisibilityTimeout > 0 {
+		if _, err := s.AWS.SQS().SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
+			QueueUrl:   &s.Queues.SyncURL,
+			Attributes: map[string]string{"VisibilityTimeout": strconv.Itoa(int(opts.VisibilityTimeout.Seconds()))},
+		}); err != nil {
+			return nil, fmt.Errorf("set the queue's visibility timeout: %w", err)
+		}
 	}
 
 	if err := s.startSimulators(hubLn, sendLn); err != nil {
@@ -275,6 +299,19 @@ func (s *Stack) gateway() (*localgw.Gateway, error) {
 		Jobs:        s.Jobs,
 		Logger:      s.logger.With("function", "SchedulerFunction"),
 	})
+	s.Ledger = ledger.New(s.AWS.DynamoDB(), tableName)
+	s.Worker, err = syncer.New(syncer.Config{
+		Sources: s.Store,
+		Ledger:  s.Ledger,
+		Hub: func(conn configstore.Connection) (syncer.Hub, error) {
+			return hub(conn)
+		},
+		Send:   send,
+		Logger: s.logger.With("function", "SyncWorkerFunction"),
+	})
+	if err != nil {
+		return nil, err
+	}
 	api := configapi.New(configapi.Config{
 		Store: s.Store,
 		Hub: func(conn configstore.Connection) (configapi.Hub, error) {
@@ -282,6 +319,7 @@ func (s *Stack) gateway() (*localgw.Gateway, error) {
 		},
 		Send:             send,
 		Intake:           s.Scheduler,
+		Console:          s.opts.Console,
 		WorkspaceClaim:   workspaceClaim,
 		Logger:           s.logger.With("function", "ConfigApiFunction"),
 		AllowInsecureHub: true,
@@ -305,6 +343,27 @@ func (s *Stack) gateway() (*localgw.Gateway, error) {
 // startBackground starts what runs without requests: the schedule that
 // EventBridge would deliver, and the SQS poller.
 func (s *Stack) startBackground(ctx context.Context) error {
+	subscriptions, err := s.AWS.Template().QueueSubscriptions()
+	if err != nil {
+		return err
+	}
+	for _, sub := range subscriptions {
+		if sub.FunctionID != "SyncWorkerFunction" || sub.Queue != "SyncQueue" {
+			return fmt.Errorf("the local stack does not know how to feed %s from %s", sub.FunctionID, sub.Queue)
+		}
+		cfg := eventsource.Config{
+			Client:         s.AWS.SQS(),
+			QueueURL:       s.Queues.SyncURL,
+			Handler:        s.Worker.HandleSQS,
+			BatchSize:      sub.BatchSize,
+			BatchingWindow: sub.MaximumBatchingWindow,
+			// Two cores: more pollers than this only queue up behind each other.
+			Concurrency:     min(sub.MaximumConcurrency, 4),
+			FunctionTimeout: s.AWS.Template().Functions[sub.FunctionID].Timeout,
+			Logger:          s.logger.With("component", "sqs-poller"),
+		}
+		s.wg.Go(func() { eventsource.Run(ctx, cfg) })
+	}
 	schedules, err := s.AWS.Template().Schedules()
 	if err != nil {
 		return err

@@ -1,0 +1,64 @@
+// The config API on this origin, called with the bearer token the user
+// signed in with. Every failure is an ApiError carrying the API's
+// {message, errors[{path, message}], requirements[]} body.
+
+const tokenKey = 'hubsend.token';
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(body?.message || `HTTP ${status}`);
+    this.status = status;
+    this.body = body ?? {};
+    this.problems = Array.isArray(body?.errors) ? body.errors : [];
+    this.requirements = Array.isArray(body?.requirements) ? body.requirements : [];
+  }
+
+  // unavailable says the endpoint is not part of this deployment (yet), so
+  // the panel that needs it is hidden rather than shown broken.
+  get unavailable() {
+    return this.status === 501 || (this.status === 404 && ['Not Found', 'no such endpoint'].includes(this.body.message));
+  }
+}
+
+export function token() {
+  try { return sessionStorage.getItem(tokenKey) || ''; } catch { return ''; }
+}
+
+export function setToken(value) {
+  try {
+    if (value) sessionStorage.setItem(tokenKey, value);
+    else sessionStorage.removeItem(tokenKey);
+  } catch { /* a session without storage asks again on reload */ }
+}
+
+// call sends one request. body is sent as JSON; ifMatch sets If-Match.
+// It resolves to {status, data, etag}.
+export async function call(method, path, { body, ifMatch, signal, bearer } = {}) {
+  const headers = { Accept: 'application/json', Authorization: `Bearer ${bearer ?? token()}` };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (ifMatch) headers['If-Match'] = ifMatch;
+  let res;
+  try {
+    res = await fetch(path, {
+      method, headers, signal, cache: 'no-store', credentials: 'omit',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    if (err.name === 'AbortError') throw err;
+    throw new ApiError(0, { message: `network error: ${err.message}` });
+  }
+  let data = null;
+  if (res.status !== 204 && (res.headers.get('Content-Type') || '').includes('json')) {
+    try { data = await res.json(); } catch { data = null; }
+  }
+  if (!res.ok) {
+    const error = new ApiError(res.status, data ?? { message: res.statusText });
+    if (res.status === 401 && bearer === undefined) {
+      window.dispatchEvent(new CustomEvent('hubsend:unauthorized'));
+    }
+    throw error;
+  }
+  return { status: res.status, data, etag: res.headers.get('ETag') };
+}
+
+export const enc = encodeURIComponent;

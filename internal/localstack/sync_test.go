@@ -1,0 +1,299 @@
+package localstack_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hubsend/hubsend/internal/contacthub"
+	"github.com/hubsend/hubsend/internal/faults"
+	"github.com/hubsend/hubsend/internal/localstack"
+	"github.com/hubsend/hubsend/internal/webhook"
+)
+
+// syncStack starts a local stack whose schedule only runs when the test
+// says so, and whose failed jobs come back within a couple of seconds.
+func syncStack(t *testing.T) *localstack.Stack {
+	t.Helper()
+	stack, err := localstack.Start(t.Context(), localstack.Options{
+		DemoCustomers:     30,
+		ScheduleEvery:     time.Hour,
+		VisibilityTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stack.Close() })
+	return stack
+}
+
+func call(t *testing.T, stack *localstack.Stack, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var reader io.Reader
+	if body != nil {
+		data, _ := json.Marshal(body)
+		reader = bytes.NewReader(data)
+	}
+	req, _ := http.NewRequest(method, stack.APIURL+path, reader)
+	req.Header.Set("Authorization", "Bearer "+stack.APIToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func hubClient(t *testing.T, stack *localstack.Stack) *contacthub.Client {
+	t.Helper()
+	c, err := contacthub.New(contacthub.Config{BaseURL: stack.ContacthubURL + "/hub/v1", WorkspaceID: localstack.DemoHubWorkspace, Token: localstack.DemoHubToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// italianNode returns the demo's first entry node and its customers.
+func italianNode(t *testing.T, stack *localstack.Stack) (string, []map[string]any) {
+	t.Helper()
+	all := stack.Hub.Customers(localstack.DemoHubWorkspace)
+	node := all[0]["nodeId"].(string)
+	var in []map[string]any
+	for _, c := range all {
+		if c["nodeId"] == node {
+			in = append(in, c)
+		}
+	}
+	return node, in
+}
+
+func createSource(t *testing.T, stack *localstack.Stack, node string) string {
+	t.Helper()
+	status, body := call(t, stack, "POST", "/v1/sources", map[string]any{
+		"name": "Newsletter Italia", "nodes": []string{node},
+		"properties": map[string]any{
+			"apiKey": localstack.DemoSendAPIKey, "userKey": localstack.DemoSendUserKey, "userDbId": localstack.DemoUserDB,
+			"fieldMapping": []map[string]any{
+				{"hubField": "base.contacts.email", "sendField": "EMAIL", "match": true},
+				{"hubField": "base.firstName", "sendField": "FIRST_NAME"},
+				{"hubField": "base.lastName", "sendField": "LAST_NAME"},
+				{"hubField": "base.dob", "sendField": "BIRTH_DATE"},
+				{"hubField": "extended.loyaltyPoints", "sendField": "LOYALTY_POINTS"},
+				{"hubField": "extended.vip", "sendField": "VIP"},
+			},
+		},
+	})
+	if status != http.StatusCreated {
+		t.Fatalf("create source: %d %v", status, body)
+	}
+	return body["id"].(string)
+}
+
+// subscribersByEmail reads the Contactsend simulator's demo userdb.
+func subscribersByEmail(t *testing.T, stack *localstack.Stack) map[string]map[string]any {
+	t.Helper()
+	subs, err := stack.Send.Subscribers(localstack.DemoUserDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]any{}
+	for _, s := range subs {
+		email := strings.ToLower(fmt.Sprint(s.Attributes["EMAIL"]))
+		if _, dup := out[email]; dup {
+			t.Fatalf("two subscribers for %s", email)
+		}
+		out[email] = s.Attributes
+	}
+	return out
+}
+
+// eventually polls check until it returns "" or the deadline passes.
+func eventually(t *testing.T, within time.Duration, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		problem := check()
+		if problem == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not reached within %s: %s", within, problem)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+func emailOf(c map[string]any) string {
+	return strings.ToLower(c["base"].(map[string]any)["contacts"].(map[string]any)["email"].(string))
+}
+
+func TestCustomersFlowToContactsend(t *testing.T) {
+	stack := syncStack(t)
+	ctx := t.Context()
+	node, customers := italianNode(t, stack)
+	sourceID := createSource(t, stack, node)
+
+	// Creating an enabled source starts its backfill; the next tick runs it.
+	if _, err := stack.Scheduler.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() string {
+		subs := subscribersByEmail(t, stack)
+		for _, c := range customers {
+			if _, ok := subs[emailOf(c)]; !ok {
+				return "no subscriber yet for " + emailOf(c)
+			}
+		}
+		return ""
+	})
+	subs := subscribersByEmail(t, stack)
+	first := customers[0]
+	got := subs[emailOf(first)]
+	base := first["base"].(map[string]any)
+	ext := first["extended"].(map[string]any)
+	if fmt.Sprint(got["FIRST_NAME"]) != base["firstName"] || fmt.Sprint(got["BIRTH_DATE"]) != base["dob"] ||
+		fmt.Sprint(got["LOYALTY_POINTS"]) != fmt.Sprint(ext["loyaltyPoints"]) || fmt.Sprint(got["VIP"]) != fmt.Sprint(ext["vip"]) {
+		t.Errorf("subscriber %v does not hold the customer's mapped values (%v, %v)", got, base, ext)
+	}
+	if len(subs) != len(customers)+5 {
+		t.Errorf("userdb has %d subscribers, want the node's %d customers plus the 5 seeded", len(subs), len(customers))
+	}
+
+	// Change feed path: a change made through Contacthub's API arrives after a tick.
+	hub := hubClient(t, stack)
+	if _, err := hub.PatchCustomer(ctx, first["id"].(string), map[string]any{"base": map[string]any{"firstName": "Ginevra"}}); err != nil {
+		t.Fatal(err)
+	}
+	calls := stack.Send.Calls().Counts()
+	if _, err := stack.Scheduler.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() string {
+		if name := fmt.Sprint(subscribersByEmail(t, stack)[emailOf(first)]["FIRST_NAME"]); name != "Ginevra" {
+			return "FIRST_NAME is still " + name
+		}
+		return ""
+	})
+	after := stack.Send.Calls().Counts()
+	if n := after["updateSubscriber"] - calls["updateSubscriber"]; n != 1 {
+		t.Errorf("one changed customer cost %d updateSubscriber calls, want 1", n)
+	}
+	if after["addSubscriber"] != calls["addSubscriber"] {
+		t.Errorf("a change added a subscriber")
+	}
+
+	// Webhook path: a new customer arrives without waiting for the schedule.
+	status, secret := call(t, stack, "POST", "/v1/sources/"+sourceID+"/webhook-secret", nil)
+	if status != http.StatusCreated {
+		t.Fatalf("webhook secret: %d %v", status, secret)
+	}
+	created, err := hub.CreateCustomer(ctx, contacthub.Customer{NodeID: node, Base: &contacthub.Base{
+		FirstName: "Nuovo", Contacts: &contacthub.Contacts{Email: "Nuovo.Cliente@Example.com"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`{"customerId":%q,"eventType":"customerCreated","eventId":"evt-1"}`, created.ID)
+	for attempt := range 2 {
+		req, _ := http.NewRequest("POST", stack.APIURL+"/v1/webhooks/contacthub/"+sourceID, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set(webhook.SignatureHeader, webhook.Sign(secret["secret"].(string), []byte(body)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("webhook delivery %d: %d", attempt, resp.StatusCode)
+		}
+	}
+	eventually(t, 20*time.Second, func() string {
+		if _, ok := subscribersByEmail(t, stack)["nuovo.cliente@example.com"]; !ok {
+			return "the webhook's customer has no subscriber yet"
+		}
+		return ""
+	})
+}
+
+func TestSyncConvergesThroughFaults(t *testing.T) {
+	stack := syncStack(t)
+	ctx := t.Context()
+	node, customers := italianNode(t, stack)
+	for _, rule := range []faults.Rule{
+		{Operation: "addSubscriber", Kind: faults.Status, Status: 500, Rate: 0.3},
+		{Operation: "addSubscriber", Kind: faults.Drop, Rate: 0.2},
+		{Operation: "findSubscribersBy", Kind: faults.Status, Status: 429, RetryAfterSeconds: 1, Rate: 0.2},
+		{Operation: "getSubscriberSource", Kind: faults.ExpiredToken, Count: 1},
+	} {
+		if _, err := stack.Send.Faults().Add(rule); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := stack.Hub.Faults().Add(faults.Rule{Operation: "customers.get", Kind: faults.Status, Status: 429, RetryAfterSeconds: 1, Rate: 0.2}); err != nil {
+		t.Fatal(err)
+	}
+	createSource(t, stack, node)
+	if _, err := stack.Scheduler.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, func() string {
+		subs := subscribersByEmail(t, stack) // fails the test on a duplicate
+		missing := 0
+		for _, c := range customers {
+			if _, ok := subs[emailOf(c)]; !ok {
+				missing++
+			}
+		}
+		if missing > 0 {
+			return fmt.Sprintf("%d customers not synced yet", missing)
+		}
+		return ""
+	})
+	// Redelivered and duplicated jobs change nothing: a full resync of a
+	// converged node costs no Contactsend writes.
+	stack.Send.Faults().Reset()
+	stack.Hub.Faults().Reset()
+	before := stack.Send.Calls().Counts()
+	status, _ := call(t, stack, "POST", "/v1/sources/"+sourceOf(t, stack)+"/resync", nil)
+	if status != http.StatusAccepted {
+		t.Fatalf("resync: %d", status)
+	}
+	if _, err := stack.Scheduler.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() string {
+		st, err := stack.Ledger.Stats(context.Background(), sourceOf(t, stack), time.Now().Add(-time.Hour))
+		if err != nil {
+			return err.Error()
+		}
+		if st.Counts.Unchanged < int64(len(customers)) {
+			return fmt.Sprintf("%d unchanged so far", st.Counts.Unchanged)
+		}
+		return ""
+	})
+	after := stack.Send.Calls().Counts()
+	for _, op := range []string{"addSubscriber", "updateSubscriber"} {
+		if after[op] != before[op] {
+			t.Errorf("resync of a converged node made %d %s calls", after[op]-before[op], op)
+		}
+	}
+	subscribersByEmail(t, stack)
+}
+
+func sourceOf(t *testing.T, stack *localstack.Stack) string {
+	t.Helper()
+	status, body := call(t, stack, "GET", "/v1/sources", nil)
+	if status != 200 || len(body["elements"].([]any)) != 1 {
+		t.Fatalf("sources: %d %v", status, body)
+	}
+	return body["elements"].([]any)[0].(map[string]any)["id"].(string)
+}
