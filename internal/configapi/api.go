@@ -71,6 +71,11 @@ type Config struct {
 	// Intake starts backfills (resync, first enable) and reports intake
 	// progress; nil leaves those endpoints unavailable.
 	Intake Intake
+	// Outcomes, Previewer and Jobs serve status, failed records, retries
+	// and previews; nil leaves those endpoints unavailable.
+	Outcomes  Outcomes
+	Previewer Previewer
+	Jobs      JobSender
 	// WorkspaceClaim is the JWT claim naming the caller's workspace.
 	WorkspaceClaim string
 	Logger         *slog.Logger

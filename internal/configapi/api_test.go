@@ -540,3 +540,30 @@ func TestConsoleFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestSyncVisibilityEndpoints(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.expect(e.call("ws1", "POST", "/v1/sources", validSource(), nil), http.StatusCreated).body["id"].(string)
+	status := e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/status", nil, nil), http.StatusOK)
+	if status.body["enabled"] != true || status.body["intake"].(map[string]any)["backfill"] == nil {
+		t.Errorf("status %s", status.raw)
+	}
+	if r := e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/failures?limit=10", nil, nil), http.StatusOK); len(r.body["elements"].([]any)) != 0 {
+		t.Errorf("failures of a new source: %s", r.raw)
+	}
+	e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/failures?cursor=nope", nil, nil), http.StatusBadRequest)
+	e.expect(e.call("ws1", "POST", "/v1/sources/"+id+"/failures/unknown/retry", nil, nil), http.StatusNotFound)
+
+	customer := e.hub.Customers("hub-ws")[0]
+	preview := e.expect(e.call("ws1", "POST", "/v1/sources/"+id+"/preview", map[string]any{"customerId": customer["id"]}, nil), http.StatusOK)
+	// The seeded subscriber already holds Giulia's mapped values.
+	if preview.body["action"] != "none" || preview.body["subscriberId"] != float64(2147483648) {
+		t.Errorf("preview of a customer whose subscriber is up to date: %s", preview.raw)
+	}
+	e.expect(e.call("ws1", "POST", "/v1/sources/"+id+"/preview", map[string]any{}, nil), http.StatusUnprocessableEntity)
+	for _, path := range []string{"/status", "/failures"} {
+		e.expect(e.call("ws2", "GET", "/v1/sources/"+id+path, nil, nil), http.StatusNotFound)
+	}
+	e.expect(e.call("ws2", "POST", "/v1/sources/"+id+"/preview", map[string]any{"customerId": customer["id"]}, nil), http.StatusNotFound)
+}

@@ -30,9 +30,12 @@ import (
 	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
+	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/secret"
+	"github.com/hubsend/hubsend/internal/syncer"
 )
 
 var stack *awslocal.Stack
@@ -78,6 +81,7 @@ func (b *syncBuffer) String() string {
 type env struct {
 	api    *configapi.API
 	intake *scheduler.Scheduler
+	queue  awslocal.Queues
 	hub    *hubsim.Server
 	send   *sendsim.Server
 	logs   *syncBuffer
@@ -118,6 +122,17 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.intake = scheduler.New(scheduler.Config{Sources: store, Checkpoints: checkpoint.New(stack.DynamoDB(), table)})
+	outcomes := ledger.New(stack.DynamoDB(), table)
+	previewer, err := syncer.New(syncer.Config{
+		Sources: store, Ledger: outcomes, Send: send,
+		Hub: func(conn configstore.Connection) (syncer.Hub, error) {
+			return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken, Retry: noWait})
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.queue = awslocal.NewQueuesT(t, stack)
 	e.api = configapi.New(configapi.Config{
 		Store: store,
 		Hub: func(conn configstore.Connection) (configapi.Hub, error) {
@@ -125,6 +140,9 @@ func newEnv(t *testing.T) *env {
 		},
 		Send:             send,
 		Intake:           e.intake,
+		Outcomes:         outcomes,
+		Previewer:        previewer,
+		Jobs:             jobs.NewQueue(stack.SQS(), e.queue.SyncURL),
 		Logger:           logger,
 		AllowInsecureHub: true,
 	})

@@ -297,3 +297,72 @@ func sourceOf(t *testing.T, stack *localstack.Stack) string {
 	}
 	return body["elements"].([]any)[0].(map[string]any)["id"].(string)
 }
+
+func TestFailedRecordsPreviewAndRetry(t *testing.T) {
+	stack := syncStack(t)
+	ctx := t.Context()
+	node, customers := italianNode(t, stack)
+	bad := customers[1]
+	badID := bad["id"].(string)
+	hub := hubClient(t, stack)
+	// Too large for Contactsend's INTEGER column: a coercion failure.
+	if _, err := hub.PatchCustomer(ctx, badID, map[string]any{"extended": map[string]any{"loyaltyPoints": 5000000000}}); err != nil {
+		t.Fatal(err)
+	}
+	sourceID := createSource(t, stack, node)
+
+	status, preview := call(t, stack, "POST", "/v1/sources/"+sourceID+"/preview", map[string]any{"customerId": badID})
+	if status != 200 || preview["action"] != "fail" || len(preview["problems"].([]any)) == 0 {
+		t.Fatalf("preview of the bad customer: %d %v", status, preview)
+	}
+	if _, err := stack.Scheduler.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var failure map[string]any
+	eventually(t, 30*time.Second, func() string {
+		_, page := call(t, stack, "GET", "/v1/sources/"+sourceID+"/failures", nil)
+		for _, f := range page["elements"].([]any) {
+			if f.(map[string]any)["customerId"] == badID {
+				failure = f.(map[string]any)
+				return ""
+			}
+		}
+		return "no failed record yet"
+	})
+	if failure["kind"] != "coercion" || !strings.Contains(failure["reason"].(string), "LOYALTY_POINTS") {
+		t.Errorf("failed record %v does not say which field and why", failure)
+	}
+	eventually(t, 30*time.Second, func() string {
+		_, st := call(t, stack, "GET", "/v1/sources/"+sourceID+"/status", nil)
+		hour := st["stats"].(map[string]any)["lastHour"].(map[string]any)
+		if hour["failed"].(float64) < 1 || hour["synced"].(float64) < float64(len(customers)-1) {
+			return fmt.Sprintf("status counts %v", hour)
+		}
+		return ""
+	})
+
+	// Fix the data, retry: the record clears and the subscriber arrives.
+	if _, err := hub.PatchCustomer(ctx, badID, map[string]any{"extended": map[string]any{"loyaltyPoints": 10}}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := call(t, stack, "POST", "/v1/sources/"+sourceID+"/failures/"+badID+"/retry", nil); status != http.StatusAccepted {
+		t.Fatalf("retry: %d %v", status, body)
+	}
+	eventually(t, 30*time.Second, func() string {
+		_, page := call(t, stack, "GET", "/v1/sources/"+sourceID+"/failures", nil)
+		if n := len(page["elements"].([]any)); n != 0 {
+			return fmt.Sprintf("%d failed records left", n)
+		}
+		if points := fmt.Sprint(subscribersByEmail(t, stack)[emailOf(bad)]["LOYALTY_POINTS"]); points != "10" {
+			return "LOYALTY_POINTS is " + points
+		}
+		return ""
+	})
+	if status, _ := call(t, stack, "POST", "/v1/sources/"+sourceID+"/failures/"+badID+"/retry", nil); status != http.StatusNotFound {
+		t.Errorf("retrying a cleared record: %d, want 404", status)
+	}
+	status, preview = call(t, stack, "POST", "/v1/sources/"+sourceID+"/preview", map[string]any{"customerId": badID})
+	if status != 200 || preview["action"] != "none" {
+		t.Errorf("preview after the sync: %d %v, want action none", status, preview)
+	}
+}

@@ -1,0 +1,245 @@
+package configapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/source"
+	"github.com/hubsend/hubsend/internal/syncer"
+)
+
+// Outcomes is the sync ledger's side of a source: counters and failed records.
+type Outcomes interface {
+	Stats(ctx context.Context, sourceID string, since time.Time) (ledger.Stats, error)
+	Failures(ctx context.Context, sourceID string, limit int, after string) (ledger.FailurePage, error)
+	Failure(ctx context.Context, sourceID, customerID string) (ledger.Failure, error)
+}
+
+// Previewer maps one customer and says what a sync would do, writing nothing.
+type Previewer interface {
+	Preview(ctx context.Context, src source.Source, customerID string) (syncer.Preview, error)
+}
+
+// JobSender puts jobs on the sync queue.
+type JobSender interface {
+	Send(ctx context.Context, jobs ...jobs.Job) error
+}
+
+type countsJSON struct {
+	Synced    int64 `json:"synced"`
+	Unchanged int64 `json:"unchanged"`
+	Failed    int64 `json:"failed"`
+	Removed   int64 `json:"removed"`
+	Skipped   int64 `json:"skipped"`
+	Retried   int64 `json:"retried"`
+}
+
+type statusJSON struct {
+	Enabled bool `json:"enabled"`
+	// LagSeconds is how far behind the change feed's reading was at the
+	// last poll: zero when it was read to its end.
+	LagSeconds       int64      `json:"lagSeconds"`
+	Intake           any        `json:"intake"`
+	Stats            statsJSON  `json:"stats"`
+	LastError        string     `json:"lastError,omitempty"`
+	LastErrorAt      *time.Time `json:"lastErrorAt,omitempty"`
+	LastProcessedAt  *time.Time `json:"lastProcessedAt,omitempty"`
+	LastJobLatencyMS int64      `json:"lastJobLatencyMs"`
+}
+
+type statsJSON struct {
+	LastHour countsJSON `json:"lastHour"`
+	LastDay  countsJSON `json:"lastDay"`
+}
+
+func counts(c ledger.Counts) countsJSON { return countsJSON(c) }
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// status is a source's sync health: intake checkpoints, recent outcome
+// counts and the last error.
+func (a *API) status(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	if a.cfg.Intake == nil || a.cfg.Outcomes == nil {
+		return problem(http.StatusNotImplemented, "sync status is not available in this deployment")
+	}
+	src, err := a.cfg.Store.Get(ctx, r.workspace, r.params["id"])
+	if err != nil {
+		return a.storeFailure(ctx, err)
+	}
+	intake, err := a.cfg.Intake.Status(ctx, src.ID)
+	if err != nil {
+		return a.internal(ctx, "read intake status", err)
+	}
+	now := time.Now()
+	day, err := a.cfg.Outcomes.Stats(ctx, src.ID, now.Add(-24*time.Hour))
+	if err != nil {
+		return a.internal(ctx, "read sync stats", err)
+	}
+	hour, err := a.cfg.Outcomes.Stats(ctx, src.ID, now.Add(-time.Hour))
+	if err != nil {
+		return a.internal(ctx, "read sync stats", err)
+	}
+	out := statusJSON{
+		Enabled:          src.Enabled,
+		Intake:           intake,
+		Stats:            statsJSON{LastHour: counts(hour.Counts), LastDay: counts(day.Counts)},
+		LastError:        day.LastError,
+		LastErrorAt:      optionalTime(day.LastErrorAt),
+		LastProcessedAt:  optionalTime(day.LastProcessedAt),
+		LastJobLatencyMS: day.LastJobLatency.Milliseconds(),
+	}
+	if intake.Feed != nil {
+		out.LagSeconds = intake.Feed.LagSeconds
+		if intake.Feed.LastError != "" && (out.LastErrorAt == nil || intake.Feed.LastErrorAt.After(*out.LastErrorAt)) {
+			out.LastError, out.LastErrorAt = "change feed: "+intake.Feed.LastError, optionalTime(intake.Feed.LastErrorAt)
+		}
+	}
+	return jsonResponse(http.StatusOK, out)
+}
+
+type failureJSON struct {
+	CustomerID    string    `json:"customerId"`
+	Kind          string    `json:"kind"`
+	Reason        string    `json:"reason"`
+	Attempts      int64     `json:"attempts"`
+	FirstFailedAt time.Time `json:"firstFailedAt"`
+	LastFailedAt  time.Time `json:"lastFailedAt"`
+	JobReason     string    `json:"jobReason,omitempty"`
+}
+
+type failuresJSON struct {
+	Elements   []failureJSON `json:"elements"`
+	NextCursor string        `json:"nextCursor,omitempty"`
+}
+
+func (a *API) failures(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	if a.cfg.Outcomes == nil {
+		return problem(http.StatusNotImplemented, "failed records are not available in this deployment")
+	}
+	src, err := a.cfg.Store.Get(ctx, r.workspace, r.params["id"])
+	if err != nil {
+		return a.storeFailure(ctx, err)
+	}
+	limit := 50
+	if v := r.query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return problem(http.StatusBadRequest, "invalid query", source.Problem{Path: "limit", Message: "must be an integer from 1 to 100"})
+		}
+		limit = n
+	}
+	page, err := a.cfg.Outcomes.Failures(ctx, src.ID, limit, r.query("cursor"))
+	if errors.Is(err, ledger.ErrBadCursor) {
+		return problem(http.StatusBadRequest, "invalid cursor", source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"})
+	}
+	if err != nil {
+		return a.internal(ctx, "list failed records", err)
+	}
+	out := failuresJSON{Elements: []failureJSON{}, NextCursor: page.Next}
+	for _, f := range page.Failures {
+		out.Elements = append(out.Elements, failureJSON{
+			CustomerID: f.CustomerID, Kind: string(f.Kind), Reason: f.Reason, Attempts: f.Attempts,
+			FirstFailedAt: f.FirstFailedAt, LastFailedAt: f.LastFailedAt, JobReason: f.JobReason,
+		})
+	}
+	return jsonResponse(http.StatusOK, out)
+}
+
+// retryFailure queues the customer's job again; a success clears the record.
+func (a *API) retryFailure(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	if a.cfg.Outcomes == nil || a.cfg.Jobs == nil {
+		return problem(http.StatusNotImplemented, "retrying failed records is not available in this deployment")
+	}
+	src, err := a.cfg.Store.Get(ctx, r.workspace, r.params["id"])
+	if err != nil {
+		return a.storeFailure(ctx, err)
+	}
+	customerID := r.params["customerId"]
+	if _, err := a.cfg.Outcomes.Failure(ctx, src.ID, customerID); errors.Is(err, ledger.ErrNotFound) {
+		return problem(http.StatusNotFound, "no failed record for this customer")
+	} else if err != nil {
+		return a.internal(ctx, "read failed record", err)
+	}
+	if !src.Enabled {
+		return problem(http.StatusConflict, "enable the source before retrying: jobs of a disabled source are dropped")
+	}
+	if err := a.cfg.Jobs.Send(ctx, jobs.Job{SourceID: src.ID, CustomerID: customerID, Reason: jobs.FromRetry}); err != nil {
+		a.cfg.Logger.ErrorContext(ctx, "enqueue retry", "source", src.ID, "error", err)
+		return problem(http.StatusServiceUnavailable, "the retry could not be queued; try again")
+	}
+	return jsonResponse(http.StatusAccepted, map[string]string{"status": "enqueued"})
+}
+
+type previewInput struct {
+	CustomerID string `json:"customerId"`
+}
+
+type previewAttributeJSON struct {
+	Field string `json:"field"`
+	Type  string `json:"type"`
+	Value string `json:"value"`
+	Clear bool   `json:"clear,omitempty"`
+}
+
+type previewJSON struct {
+	CustomerID   string                 `json:"customerId"`
+	Action       string                 `json:"action"`
+	Note         string                 `json:"note"`
+	SubscriberID int64                  `json:"subscriberId,omitempty"`
+	Attributes   []previewAttributeJSON `json:"attributes"`
+	Changed      []string               `json:"changed"`
+	Problems     []source.Problem       `json:"problems"`
+}
+
+// preview maps one customer and says what a sync would do, writing nothing.
+func (a *API) preview(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	if a.cfg.Previewer == nil {
+		return problem(http.StatusNotImplemented, "preview is not available in this deployment")
+	}
+	src, err := a.cfg.Store.Get(ctx, r.workspace, r.params["id"])
+	if err != nil {
+		return a.storeFailure(ctx, err)
+	}
+	var in previewInput
+	if resp := decodeJSON(r, &in); resp != nil {
+		return *resp
+	}
+	if in.CustomerID == "" || len(in.CustomerID) > 256 {
+		return problem(http.StatusUnprocessableEntity, "name a customer", source.Problem{Path: "customerId", Message: "is required"})
+	}
+	p, err := a.cfg.Previewer.Preview(ctx, src, in.CustomerID)
+	if err != nil {
+		return respond(hubFailure("previewing customer "+in.CustomerID, err))
+	}
+	out := previewJSON{
+		CustomerID: p.CustomerID, Action: string(p.Action), Note: p.Note, SubscriberID: p.SubscriberID,
+		Attributes: []previewAttributeJSON{}, Changed: p.Changed, Problems: []source.Problem{},
+	}
+	if out.Changed == nil {
+		out.Changed = []string{}
+	}
+	for _, v := range p.Attributes {
+		out.Attributes = append(out.Attributes, previewAttributeJSON{Field: v.Field, Type: string(v.Type), Value: v.Text, Clear: v.Clear})
+	}
+	for _, pr := range p.Problems {
+		out.Problems = append(out.Problems, source.Problem{Path: pr.HubField, Message: pr.Reason})
+	}
+	return jsonResponse(http.StatusOK, out)
+}
+
+func (a *API) internal(ctx context.Context, what string, err error) events.APIGatewayV2HTTPResponse {
+	a.cfg.Logger.ErrorContext(ctx, what, "error", err)
+	return problem(http.StatusInternalServerError, "internal error")
+}
