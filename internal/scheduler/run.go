@@ -46,7 +46,7 @@ func (r *run) hub(ctx context.Context, workspace string) (Hub, error) {
 	e.once.Do(func() {
 		conn, err := r.s.cfg.Sources.Connection(ctx, workspace)
 		if err != nil {
-			e.err = fmt.Errorf("Contacthub connection of workspace %s: %w", workspace, err)
+			e.err = fmt.Errorf("read the Contacthub connection of workspace %s: %w", workspace, err)
 			return
 		}
 		e.hub, e.err = r.s.cfg.Hub(conn)

@@ -378,7 +378,7 @@ func (w *Worker) findOrAdd(ctx context.Context, e *env, entry ledger.Entry, q co
 		if transient(err) {
 			return retryLater("contactsend "+what+" failed", err)
 		}
-		return result{outcome: Failed, reason: "contactsend rejected the " + what, err: fmt.Errorf("Contactsend refused the %s: %w", what, err)}
+		return result{outcome: Failed, reason: "contactsend rejected the " + what, err: fmt.Errorf("refused by Contactsend (%s): %w", what, err)}
 	}
 	found, ok, err := find()
 	if err != nil {
