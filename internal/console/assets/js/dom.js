@@ -1,4 +1,4 @@
-// Building the DOM without innerHTML: values from the API are always text.
+// Building the DOM node by node: values from the API are always text, never markup.
 
 import { t, formatDate, formatDuration } from './i18n.js';
 
