@@ -567,3 +567,24 @@ func TestSyncVisibilityEndpoints(t *testing.T) {
 	}
 	e.expect(e.call("ws2", "POST", "/v1/sources/"+id+"/preview", map[string]any{"customerId": customer["id"]}, nil), http.StatusNotFound)
 }
+
+func TestChangesThatNeedItStartAResync(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	created := e.expect(e.call("ws1", "POST", "/v1/sources", with(validSource(), func(b, _ map[string]any) { b["nodes"] = []string{"node-empty"} }), nil), http.StatusCreated)
+	id := created.body["id"].(string)
+	first, _ := e.intake.Status(t.Context(), id)
+	current := e.expect(e.call("ws1", "POST", "/v1/sources/"+id+"/disable", nil, nil), http.StatusOK)
+	next := current.body
+	next["name"] = "renamed only"
+	current = e.expect(e.call("ws1", "PUT", "/v1/sources/"+id, next, map[string]string{"If-Match": current.headers["ETag"]}), http.StatusOK)
+	if st, _ := e.intake.Status(t.Context(), id); st.Backfill.RunID != first.Backfill.RunID {
+		t.Errorf("a rename started a resync")
+	}
+	next = current.body
+	next["nodes"] = []string{"node-es"}
+	e.expect(e.call("ws1", "PUT", "/v1/sources/"+id, next, map[string]string{"If-Match": current.headers["ETag"]}), http.StatusOK)
+	if st, _ := e.intake.Status(t.Context(), id); st.Backfill.RunID == first.Backfill.RunID || st.Backfill.NextPage != 0 {
+		t.Errorf("moving to a populated node did not start a resync: %+v", st.Backfill)
+	}
+}

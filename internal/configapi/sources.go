@@ -79,6 +79,8 @@ func (a *API) storeFailure(ctx context.Context, err error) events.APIGatewayV2HT
 		return problem(http.StatusPreconditionFailed, "the source changed since you read it; read it again and reapply your change")
 	case errors.Is(err, configstore.ErrEnabled):
 		return problem(http.StatusConflict, "disable the source before deleting it")
+	case errors.Is(err, configstore.ErrConcurrentRotation):
+		return problem(http.StatusConflict, "the webhook secret was rotated by another request at the same time; use that secret or rotate again")
 	case errors.Is(err, configstore.ErrBadCursor):
 		return problem(http.StatusBadRequest, "invalid cursor", source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"})
 	}
@@ -182,6 +184,16 @@ func (a *API) replaceSource(ctx context.Context, r *request) events.APIGatewayV2
 	saved, err := a.cfg.Store.Replace(ctx, updated, expected)
 	if err != nil {
 		return a.storeFailure(ctx, err)
+	}
+	// A new node, userdb, account, mapping or subscription rows changes what
+	// every customer should look like in Contactsend: bring them all over
+	// again. The source is disabled (the table requires it), so the
+	// backfill runs once it is enabled.
+	if len(changes) > 0 && a.cfg.Intake != nil {
+		if err := a.cfg.Intake.StartBackfill(ctx, saved.ID); err != nil {
+			a.cfg.Logger.ErrorContext(ctx, "start backfill after a change", "source", saved.ID, "error", err)
+			return problem(http.StatusServiceUnavailable, "the change is saved, but the resync it needs could not start; run POST /v1/sources/"+saved.ID+"/resync after enabling the source")
+		}
 	}
 	resp := jsonResponse(http.StatusOK, present(saved))
 	resp.Headers["ETag"] = etag(saved.Version)

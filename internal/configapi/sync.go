@@ -9,8 +9,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/contacthub"
+	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/source"
 	"github.com/hubsend/hubsend/internal/syncer"
 )
@@ -221,7 +225,7 @@ func (a *API) preview(ctx context.Context, r *request) events.APIGatewayV2HTTPRe
 	}
 	p, err := a.cfg.Previewer.Preview(ctx, src, in.CustomerID)
 	if err != nil {
-		return respond(hubFailure("previewing customer "+in.CustomerID, err))
+		return a.previewFailure(ctx, src, err)
 	}
 	out := previewJSON{
 		CustomerID: p.CustomerID, Action: string(p.Action), Note: p.Note, SubscriberID: p.SubscriberID,
@@ -241,5 +245,35 @@ func (a *API) preview(ctx context.Context, r *request) events.APIGatewayV2HTTPRe
 
 func (a *API) internal(ctx context.Context, what string, err error) events.APIGatewayV2HTTPResponse {
 	a.cfg.Logger.ErrorContext(ctx, what, "error", err)
+	return problem(http.StatusInternalServerError, "internal error")
+}
+
+// previewFailure names the system that failed a preview, so the admin knows
+// where to look; hubsend's own failures stay in the logs.
+func (a *API) previewFailure(ctx context.Context, src source.Source, err error) events.APIGatewayV2HTTPResponse {
+	var hubErr *contacthub.Error
+	var fault *contactsend.Fault
+	var sendStatus *contactsend.StatusError
+	var sendTransport *contactsend.TransportError
+	switch {
+	case errors.Is(err, configstore.ErrNotFound):
+		return problem(http.StatusConflict, "this workspace is not connected to Contacthub yet; set its connection with PUT /v1/workspace")
+	case errors.Is(err, contactsend.ErrBadCredentials):
+		return problem(http.StatusUnprocessableEntity, "Contactsend refused the source's keys",
+			source.Problem{Path: "properties.apiKey", Message: "Contactsend refused this apiKey and userKey"})
+	case errors.Is(err, contactsend.ErrUnknownUserDB):
+		return problem(http.StatusUnprocessableEntity, "the source's userdb does not exist",
+			source.Problem{Path: "properties.userDbId", Message: "userdb " + strconv.FormatInt(src.Properties.UserDBID, 10) + " does not exist for these credentials"})
+	case errors.As(err, &hubErr):
+		return respond(hubFailure("previewing the customer", err))
+	case errors.As(err, &fault), errors.As(err, &sendStatus), errors.As(err, &sendTransport):
+		return respond(sendFailure("previewing the customer", err))
+	case errors.Is(err, context.DeadlineExceeded):
+		return problem(http.StatusGatewayTimeout, "the preview took too long; try again")
+	}
+	a.cfg.Logger.ErrorContext(ctx, "preview failed", "source", src.ID, "error", err)
+	if retry.Temporary(err) {
+		return problem(http.StatusServiceUnavailable, "a system the preview needs is unavailable right now; try again")
+	}
 	return problem(http.StatusInternalServerError, "internal error")
 }

@@ -41,8 +41,11 @@ func (s *Store) guardsFor(item *sourceItem) []guard {
 	}
 }
 
-// claim reserves g for the source owner, taking over a stale guard.
-func (s *Store) claim(ctx context.Context, g guard, owner, workspace string) error {
+// claim reserves g for the source owner, taking over a stale guard. It
+// reports whether this call wrote the guard: a guard the owner already held
+// (another request of the same source made it) must not be released by this
+// call's undo.
+func (s *Store) claim(ctx context.Context, g guard, owner, workspace string) (bool, error) {
 	for range 5 {
 		now := s.now()
 		item := guardItem{
@@ -51,7 +54,7 @@ func (s *Store) claim(ctx context.Context, g guard, owner, workspace string) err
 		}
 		av, err := attributevalue.MarshalMap(item)
 		if err != nil {
-			return fmt.Errorf("encode guard: %w", err)
+			return false, fmt.Errorf("encode guard: %w", err)
 		}
 		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName:           &s.table,
@@ -59,39 +62,39 @@ func (s *Store) claim(ctx context.Context, g guard, owner, workspace string) err
 			ConditionExpression: aws.String("attribute_not_exists(pk)"),
 		})
 		if err == nil {
-			return nil
+			return true, nil
 		}
 		if !conditionFailed(err) {
-			return fmt.Errorf("claim %s guard: %w", g.resource, err)
+			return false, fmt.Errorf("claim %s guard: %w", g.resource, err)
 		}
 
 		current, found, err := s.readGuard(ctx, g.pk)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if !found {
 			continue // released meanwhile: try again
 		}
 		if current.Owner == owner {
-			return nil
+			return false, nil
 		}
 		held, err := s.held(ctx, current)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if held {
 			conflict := &ConflictError{Resource: g.resource, Key: g.key}
 			if current.OwnerWorkspace == workspace {
 				conflict.Owner = current.Owner
 			}
-			return conflict
+			return false, conflict
 		}
 		// Stale: take it over, but only if nobody else did first.
 		cond := expression.Name("owner").Equal(expression.Value(current.Owner)).
 			And(expression.Name("leaseUntil").Equal(expression.Value(current.LeaseUntil)))
 		expr, err := expression.NewBuilder().WithCondition(cond).Build()
 		if err != nil {
-			return fmt.Errorf("build guard takeover: %w", err)
+			return false, fmt.Errorf("build guard takeover: %w", err)
 		}
 		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName:                 &s.table,
@@ -101,13 +104,13 @@ func (s *Store) claim(ctx context.Context, g guard, owner, workspace string) err
 			ExpressionAttributeValues: expr.Values(),
 		})
 		if err == nil {
-			return nil
+			return true, nil
 		}
 		if !conditionFailed(err) {
-			return fmt.Errorf("take over stale %s guard: %w", g.resource, err)
+			return false, fmt.Errorf("take over stale %s guard: %w", g.resource, err)
 		}
 	}
-	return fmt.Errorf("claim %s guard %s: too much contention", g.resource, g.key)
+	return false, fmt.Errorf("claim %s guard %s: too much contention", g.resource, g.key)
 }
 
 // held reports whether a guard still protects its owner's claim.

@@ -138,11 +138,14 @@ func (s *Store) Create(ctx context.Context, src source.Source) (source.Source, e
 		}
 	}
 	for _, g := range guards {
-		if err := s.claim(ctx, g, src.ID, src.WorkspaceID); err != nil {
+		created, err := s.claim(ctx, g, src.ID, src.WorkspaceID)
+		if err != nil {
 			undo()
 			return source.Source{}, err
 		}
-		claimed = append(claimed, g)
+		if created {
+			claimed = append(claimed, g)
+		}
 	}
 	if err := s.putNew(ctx, item); err != nil {
 		undo()
@@ -393,11 +396,16 @@ func (s *Store) Replace(ctx context.Context, updated source.Source, expected int
 		if slices.ContainsFunc(oldGuards, func(old guard) bool { return old.pk == g.pk }) {
 			continue
 		}
-		if err := s.claim(ctx, g, updated.ID, updated.WorkspaceID); err != nil {
+		created, err := s.claim(ctx, g, updated.ID, updated.WorkspaceID)
+		if err != nil {
 			undo()
 			return source.Source{}, err
 		}
-		claimed = append(claimed, g)
+		// Only what this call created is undone: a concurrent replace of the
+		// same source may have made this guard and may win the version race.
+		if created {
+			claimed = append(claimed, g)
+		}
 	}
 
 	av, err := attributevalue.MarshalMap(item)

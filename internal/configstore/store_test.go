@@ -180,7 +180,7 @@ func TestCrashBetweenStepsNeverBlocksForever(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, g := range store.guardsFor(item) {
-			if err := store.claim(ctx, g, "ghost", "ws1"); err != nil {
+			if _, err := store.claim(ctx, g, "ghost", "ws1"); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -418,5 +418,83 @@ func TestWebhookSecretRotation(t *testing.T) {
 	secrets, _ = store.WebhookSecrets(ctx, "s1")
 	if len(secrets) != 1 || secrets[0] != second {
 		t.Fatalf("after grace: %v", secrets)
+	}
+}
+
+// TestConcurrentReplacesKeepTheWinnersGuards races replaces of one source
+// onto the same new node: the one that wins the version race must keep its
+// guard even though the losers undo their work.
+func TestConcurrentReplacesKeepTheWinnersGuards(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, clk, _ := newStore(t)
+	src, err := store.Create(ctx, sampleSource("s1", "ws1", "n1", 6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := src
+	moved.Nodes = []string{"n2"}
+	moved.Properties.UserDBID = 7
+	var wg sync.WaitGroup
+	wins := atomic.Int32{}
+	for range 20 {
+		wg.Go(func() {
+			if _, err := store.Replace(ctx, moved, 1); err == nil {
+				wins.Add(1)
+			} else if !errors.Is(err, ErrVersionMismatch) {
+				t.Errorf("Replace = %v, want success or ErrVersionMismatch", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d replaces won, want 1", wins.Load())
+	}
+	clk.Advance(time.Hour)
+	var conflict *ConflictError
+	if _, err := store.Create(ctx, sampleSource("s2", "ws1", "n2", 8)); !errors.As(err, &conflict) || conflict.Owner != "s1" {
+		t.Fatalf("node n2 after the race: %v, want it held by s1", err)
+	}
+	if _, err := store.Create(ctx, sampleSource("s3", "ws1", "n3", 7)); !errors.As(err, &conflict) || conflict.Owner != "s1" {
+		t.Fatalf("userdb 7 after the race: %v, want it held by s1", err)
+	}
+}
+
+func TestConcurrentRotationsNeverHandOutADeadSecret(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, _, _ := newStore(t)
+	if _, err := store.Create(ctx, sampleSource("s1", "ws1", "n1", 6)); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var handedOut []string
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			secret, err := store.RotateWebhookSecret(ctx, "ws1", "s1")
+			if errors.Is(err, ErrConcurrentRotation) {
+				return
+			}
+			if err != nil {
+				t.Errorf("rotate: %v", err)
+				return
+			}
+			mu.Lock()
+			handedOut = append(handedOut, secret)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	current, err := store.WebhookSecrets(ctx, "s1")
+	if err != nil || len(current) == 0 {
+		t.Fatalf("secrets: %v, %v", current, err)
+	}
+	found := false
+	for _, s := range handedOut {
+		found = found || s == current[0]
+	}
+	if !found {
+		t.Fatalf("the stored secret was never handed out (%d rotations succeeded)", len(handedOut))
 	}
 }

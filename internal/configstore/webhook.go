@@ -4,14 +4,19 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
+
+// ErrConcurrentRotation means another rotation of the same secret won.
+var ErrConcurrentRotation = errors.New("the webhook secret was rotated at the same time by another request")
 
 // RotationGrace is how long the previous webhook secret keeps working after
 // a rotation, so senders can be reconfigured without losing events.
@@ -52,16 +57,36 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, workspace, sourceID str
 	}
 	now := s.now().UTC()
 	item := webhookItem{PK: sourceKey(sourceID), SK: webhookSK, Type: "webhook", Current: sealed, RotatedAt: now}
-	if old, found, err := s.readWebhook(ctx, sourceID); err != nil {
+	// The write is conditional on the secret read, so of two rotations at
+	// once only one is stored, and the other caller is told rather than
+	// handed a secret that never works.
+	cond := expression.AttributeNotExists(expression.Name("pk"))
+	old, found, err := s.readWebhook(ctx, sourceID)
+	if err != nil {
 		return "", err
-	} else if found {
+	}
+	if found {
 		item.Previous, item.PreviousUntil = old.Current, now.Add(RotationGrace)
+		cond = expression.Name("rotatedAt").Equal(expression.Value(old.RotatedAt))
+	}
+	expr, err := expression.NewBuilder().WithCondition(cond).Build()
+	if err != nil {
+		return "", fmt.Errorf("build webhook secret write: %w", err)
 	}
 	av, err := attributevalue.MarshalMap(item)
 	if err != nil {
 		return "", fmt.Errorf("encode webhook secret: %w", err)
 	}
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: av}); err != nil {
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &s.table, Item: av,
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	})
+	if conditionFailed(err) {
+		return "", ErrConcurrentRotation
+	}
+	if err != nil {
 		return "", fmt.Errorf("put webhook secret: %w", err)
 	}
 	return secret, nil

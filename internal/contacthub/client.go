@@ -58,7 +58,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
 	if err != nil || base.Scheme == "" || base.Host == "" {
-		return nil, fmt.Errorf("contacthub: base URL %q must be an absolute http(s) URL", cfg.BaseURL)
+		// The URL is not quoted: it may carry credentials in its userinfo.
+		return nil, errors.New("contacthub: the base URL must be an absolute http(s) URL")
 	}
 	if cfg.WorkspaceID == "" {
 		return nil, errors.New("contacthub: workspace id is required")

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -207,7 +208,9 @@ func (c *Client) renew(ctx context.Context, cred Credentials, old string) (strin
 	}
 	var tok wireToken
 	err := c.retry.Do(ctx, func(ctx context.Context) error {
-		return c.post(ctx, "borrowToken", borrowBody(cred), &tok)
+		err := c.post(ctx, "borrowToken", borrowBody(cred), &tok)
+		redact(err, cred.APIKey, cred.UserKey)
+		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("contactsend: borrowToken: %w", err)
@@ -293,6 +296,7 @@ func (c *Client) invoke(ctx context.Context, cred Credentials, cl *call) error {
 				s.touch(tok, c.now())
 				return nil
 			}
+			redact(err, tok, cred.APIKey, cred.UserKey)
 			if errors.Is(err, ErrTokenExpired) && !reborrowed {
 				reborrowed = true
 				s.drop(tok)
@@ -367,6 +371,26 @@ func (c *Client) post(ctx context.Context, op string, children []byte, out any) 
 		StatusCode: resp.StatusCode,
 		Body:       snippet(data),
 		retryAfter: c.retryAfter(resp.Header.Get("Retry-After")),
+	}
+}
+
+// redact removes secrets from the texts a service put in an error: the real
+// service's faults carry Java exception messages, which may quote the input
+// (a token, a key). Errors travel into API answers, failed records and logs.
+func redact(err error, secrets ...string) {
+	clean := func(s string) string {
+		for _, secret := range secrets {
+			if len(secret) >= 4 {
+				s = strings.ReplaceAll(s, secret, "[redacted]")
+			}
+		}
+		return s
+	}
+	if f, ok := errors.AsType[*Fault](err); ok {
+		f.Reason, f.Detail = clean(f.Reason), clean(f.Detail)
+	}
+	if se, ok := errors.AsType[*StatusError](err); ok {
+		se.Body = clean(se.Body)
 	}
 }
 

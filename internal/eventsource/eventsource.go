@@ -149,8 +149,19 @@ func invoke(ctx context.Context, cfg Config, messages []types.Message) {
 		cfg.Logger.Error("sync worker invocation failed", "error", err, "messages", len(messages))
 		return
 	}
+	inBatch := make(map[string]bool, len(messages))
+	for _, m := range messages {
+		inBatch[deref(m.MessageId)] = true
+	}
 	failed := make(map[string]bool, len(resp.BatchItemFailures))
 	for _, f := range resp.BatchItemFailures {
+		if !inBatch[f.ItemIdentifier] {
+			// Lambda treats an empty or unknown identifier as a failure of
+			// the whole batch; doing the same here keeps a worker bug from
+			// passing locally and looping in AWS.
+			cfg.Logger.Error("sync worker reported an unknown batch item; the whole batch comes back", "itemIdentifier", f.ItemIdentifier)
+			return
+		}
 		failed[f.ItemIdentifier] = true
 	}
 	var done []types.DeleteMessageBatchRequestEntry
