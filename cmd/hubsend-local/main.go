@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hubsend/hubsend/internal/console"
 	"github.com/hubsend/hubsend/internal/localstack"
 )
 
@@ -59,6 +60,7 @@ func run() error {
 		DataDir:         *data,
 		DemoCustomers:   customers,
 		APIToken:        os.Getenv("HUBSEND_API_TOKEN"),
+		Console:         console.Assets(),
 		Logger:          logger,
 	}
 	if *verbose {
@@ -80,6 +82,7 @@ func run() error {
 	fmt.Printf(`
 hubsend is running (ready in %s)
 
+  web console       %s/   (sign in with the API token below)
   config API        %s/v1/sources   (OpenAPI: %s/v1/openapi.json)
   Contacthub sim    %s/hub/v1/workspaces/%s   (admin: %s/_sim/state)
   Contactsend sim   %s/soap/services?wsdl   (admin: %s/_sim/calls)
@@ -93,7 +96,7 @@ hubsend is running (ready in %s)
 Ctrl-C stops everything%s.
 `,
 		time.Since(started).Round(time.Millisecond),
-		stack.APIURL, stack.APIURL,
+		stack.APIURL, stack.APIURL, stack.APIURL,
 		stack.ContacthubURL, localstack.DemoHubWorkspace, stack.ContacthubURL,
 		stack.ContactsendURL, stack.ContactsendURL,
 		stack.AWS.DynamoEndpoint(), stack.AWS.SQSEndpoint(),

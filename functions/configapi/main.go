@@ -13,6 +13,7 @@ import (
 	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/console"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/lambdaenv"
@@ -77,6 +78,7 @@ func wire(ctx context.Context) (*configapi.API, error) {
 		Outcomes:         outcomes,
 		Previewer:        previewer,
 		Jobs:             jobs.NewQueue(sqs.NewFromConfig(cfg), env.SyncQueueURL),
+		Console:          console.Assets(),
 		WorkspaceClaim:   env.WorkspaceClaim,
 		Logger:           logger,
 		AllowInsecureHub: env.AllowInsecureHub,

@@ -59,14 +59,21 @@ export function h(tag, props, ...children) {
         el.setAttribute(name, value === true ? '' : String(value));
     }
   }
-  append(el, children);
+  appendList(el, children);
   return el;
 }
 
-function append(el, children) {
+// append adds children to el, flattening arrays and skipping null,
+// undefined and false, as h does.
+export function append(el, ...children) {
+  appendList(el, children);
+  return el;
+}
+
+function appendList(el, children) {
   for (const child of children) {
     if (child === undefined || child === null || child === false) continue;
-    if (Array.isArray(child)) append(el, child);
+    if (Array.isArray(child)) appendList(el, child);
     else el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
 }

@@ -87,7 +87,7 @@ export function renderForm(ctx, id) {
     mappingPanel,
     subsPanel,
     policy,
-    h('div', { class: 'actions sticky' }, save, cancel));
+    h('div', { class: 'actions form-actions' }, save, cancel));
 
   const title = pageTitle(editing ? 'form.editTitle' : 'form.newTitle');
   ctx.main.append(

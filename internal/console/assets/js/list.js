@@ -2,7 +2,7 @@
 // health, with the way to create a new one.
 
 import { call, enc } from './api.js';
-import { h, badge, alertBox, showAlert, pageTitle } from './dom.js';
+import { h, append, badge, alertBox, showAlert, pageTitle } from './dom.js';
 import { t } from './i18n.js';
 
 export function renderList(ctx) {
@@ -21,7 +21,7 @@ export function renderList(ctx) {
       h('th', { scope: 'col', t: 'list.state' }),
       h('th', { scope: 'col', t: 'list.health' }))),
     body);
-  ctx.main.append(
+  append(ctx.main,
     h('div', { class: 'page-head' },
       pageTitle('list.title'),
       h('a', { class: 'button primary', href: '#/sources/new', id: 'new-source', t: 'list.new' })),
@@ -91,8 +91,13 @@ export function healthOf(enabled, status) {
   if (!enabled) return { kind: 'off', key: 'health.paused' };
   if (lastError) return { kind: 'error', key: 'health.error', title: lastError };
   if ((status?.stats?.lastHour?.failed ?? 0) > 0) return { kind: 'warn', key: 'health.failures', args: { n: status.stats.lastHour.failed } };
-  if ((intake.feed?.lagSeconds ?? 0) > 600) return { kind: 'warn', key: 'health.lagging' };
-  if (intake.backfill?.status === 'running') return { kind: 'info', key: 'health.backfilling', args: { done: intake.backfill.enqueued ?? 0, total: intake.backfill.total ?? 0 } };
+  if ((status?.lagSeconds ?? intake.feed?.lagSeconds ?? 0) > 600) return { kind: 'warn', key: 'health.lagging' };
+  if (intake.backfill?.status === 'running') {
+    const { enqueued = 0, total = 0 } = intake.backfill;
+    return total > 0
+      ? { kind: 'info', key: 'health.backfilling', args: { done: enqueued, total } }
+      : { kind: 'info', key: 'health.backfillStarting' };
+  }
   if (!intake.feed?.lastPolledAt && !status?.lastProcessedAt) return { kind: 'info', key: 'health.waiting' };
   return { kind: 'ok', key: 'health.healthy' };
 }

@@ -4,7 +4,7 @@
 // lacks are hidden.
 
 import { call, enc, ApiError } from './api.js';
-import { h, clear, badge, alertBox, showAlert, hideAlert, announce, field, setFieldError, pageTitle } from './dom.js';
+import { h, append, clear, badge, alertBox, showAlert, hideAlert, announce, field, setFieldError, pageTitle } from './dom.js';
 import { t, formatNumber } from './i18n.js';
 import { flashBox, healthBadge } from './list.js';
 
@@ -12,7 +12,7 @@ export function renderSource(ctx, id) {
   const alert = alertBox();
   const title = pageTitle('source.loading');
   const head = h('div', { class: 'page-head' }, title);
-  ctx.main.append(h('p', { class: 'breadcrumb' }, h('a', { href: '#/sources', t: 'nav.backToSources' })), head, flashBox(ctx), alert);
+  append(ctx.main, h('p', { class: 'breadcrumb' }, h('a', { href: '#/sources', t: 'nav.backToSources' })), head, flashBox(ctx), alert);
   ctx.focus();
 
   const base = `/v1/sources/${enc(id)}`;
@@ -36,7 +36,6 @@ export function renderSource(ctx, id) {
   // --- header: switch, edit, delete ---------------------------------------
 
   function actions() {
-    const state = h('span', { class: 'switch-state', t: source.enabled ? 'state.enabled' : 'state.disabled' });
     const sw = h('button', {
       type: 'button', role: 'switch', class: 'switch', id: 'enabled-switch',
       'aria-checked': String(source.enabled), 'aria-describedby': 'switch-help',
@@ -59,8 +58,6 @@ export function renderSource(ctx, id) {
         sw.disabled = false;
       }
       sw.setAttribute('aria-checked', String(source.enabled));
-      state.dataset.i18n = source.enabled ? 'state.enabled' : 'state.disabled';
-      state.textContent = t(state.dataset.i18n);
       remove.hidden = source.enabled;
       announce(t(source.enabled ? 'source.nowEnabled' : 'source.nowDisabled'));
       refreshStatus?.();
@@ -75,7 +72,7 @@ export function renderSource(ctx, id) {
       }
     });
     return h('div', { class: 'head-actions' },
-      h('div', { class: 'switch-box' }, sw, state, help),
+      h('div', { class: 'switch-box' }, sw, help),
       h('a', { class: 'button', href: `#/sources/${enc(id)}/edit`, id: 'edit-source', t: 'source.edit' }),
       remove);
   }
@@ -112,7 +109,7 @@ export function renderSource(ctx, id) {
       panel.setAttribute('aria-busy', 'true');
       try {
         const { data } = await call('GET', `${base}/status`, { signal: ctx.signal });
-        clear(body).append(statusView(data));
+        append(clear(body), statusView(data));
       } catch (err) {
         if (err.name === 'AbortError') return;
         if (err instanceof ApiError && err.unavailable) panel.hidden = true;
@@ -132,16 +129,17 @@ export function renderSource(ctx, id) {
     const lastError = status.lastError;
     const stats = status.stats ?? {};
     const statRow = (key, s) => h('tr', null, h('th', { scope: 'row', t: key }),
-      ['synced', 'unchanged', 'failed', 'removed'].map((k) => h('td', { class: `num ${k === 'failed' && s?.[k] ? 'bad' : ''}`, text: formatNumber(s?.[k] ?? 0) })));
+      ['synced', 'unchanged', 'skipped', 'failed', 'removed'].map((k) => h('td', { class: `num ${k === 'failed' && s?.[k] ? 'bad' : ''}`, text: formatNumber(s?.[k] ?? 0) })));
     return [
       h('div', { class: 'status-line' }, healthBadge(status.enabled ?? source.enabled, status),
         status.lastProcessedAt ? h('span', { class: 'muted' }, h('span', { t: 'status.lastProcessed' }), ' ', h('span', { date: status.lastProcessedAt })) : null),
-      lastError ? h('p', { class: 'alert alert-error compact' }, h('strong', { t: 'status.lastError' }), ' ', lastError) : null,
+      lastError ? h('p', { class: 'alert alert-error compact' }, h('strong', { t: 'status.lastError' }), ' ', lastError,
+        status.lastErrorAt ? [' (', h('span', { date: status.lastErrorAt }), ')'] : null) : null,
       h('div', { class: 'grid-2' },
         h('div', null,
           h('h3', { t: 'status.feed' }),
           feed ? h('dl', { class: 'facts' },
-            h('dt', { t: 'status.lag' }), h('dd', { duration: feed.lagSeconds ?? 0 }),
+            h('dt', { t: 'status.lag' }), h('dd', { duration: status.lagSeconds ?? feed.lagSeconds ?? 0 }),
             h('dt', { t: 'status.offset' }), h('dd', { text: String(feed.offset ?? '—') }),
             h('dt', { t: 'status.lastPolled' }), h('dd', { date: feed.lastPolledAt || '' }),
             feed.lastError ? [h('dt', { t: 'status.feedError' }), h('dd', { class: 'bad', text: feed.lastError })] : null)
@@ -155,7 +153,7 @@ export function renderSource(ctx, id) {
           ] : h('p', { class: 'muted', t: 'status.backfillNone' }))),
       status.stats ? h('table', { class: 'table stats' },
         h('caption', { t: 'status.stats' }),
-        h('thead', null, h('tr', null, h('td'), ['status.synced', 'status.unchanged', 'status.failed', 'status.removed'].map((k) => h('th', { scope: 'col', class: 'num', t: k })))),
+        h('thead', null, h('tr', null, h('td'), ['status.synced', 'status.unchanged', 'status.skipped', 'status.failed', 'status.removed'].map((k) => h('th', { scope: 'col', class: 'num', t: k })))),
         h('tbody', null, statRow('status.lastHour', stats.lastHour), statRow('status.lastDay', stats.lastDay))) : null,
     ];
   }
@@ -316,7 +314,7 @@ export function renderSource(ctx, id) {
       submit.disabled = true;
       try {
         const { data } = await call('POST', `${base}/preview`, { body: { customerId }, signal: ctx.signal });
-        clear(result).append(previewView(data));
+        append(clear(result), previewView(data));
       } catch (err) {
         if (err.name === 'AbortError') return;
         if (err instanceof ApiError && err.unavailable) {
@@ -339,8 +337,9 @@ export function renderSource(ctx, id) {
     const actionKey = `preview.action.${p.action}`;
     return [
       h('p', null, h('strong', { t: 'preview.action' }), ' ',
-        ['create', 'update', 'unchanged', 'remove', 'skip'].includes(p.action) ? h('span', { t: actionKey }) : String(p.action ?? '—'),
+        ['add', 'update', 'none', 'skip', 'keep', 'remove', 'fail'].includes(p.action) ? h('span', { t: actionKey }) : String(p.action ?? '—'),
         p.subscriberId ? [' · ', h('span', { t: 'preview.subscriber', args: { id: p.subscriberId } })] : null),
+      p.note ? h('p', { class: 'hint', text: p.note }) : null,
       (p.problems ?? []).length ? h('ul', { class: 'alert alert-warn compact' }, p.problems.map((x) => h('li', null, x.path ? `${x.path}: ${x.message}` : x.message))) : null,
       h('table', { class: 'table' },
         h('caption', { class: 'visually-hidden', t: 'preview.caption', args: { customer: p.customerId } }),
@@ -348,7 +347,7 @@ export function renderSource(ctx, id) {
         h('tbody', null, (p.attributes ?? []).map((a) => h('tr', { class: changed.has(a.field) ? 'changed' : '' },
           h('td', null, h('code', { text: a.field })),
           h('td', { text: a.type ?? '' }),
-          h('td', { class: 'mono', text: a.value === null || a.value === undefined ? '∅' : String(a.value) }),
+          h('td', { class: 'mono' }, a.clear ? h('span', { class: 'muted', t: 'preview.cleared' }) : String(a.value ?? '')),
           h('td', null, changed.has(a.field) ? badge('info', 'preview.yes') : ''))))),
     ];
   }
