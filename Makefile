@@ -68,8 +68,11 @@ $(SAM_TARGETS): build-%Function:
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set; sam build sets it" >&2; exit 1; }
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o "$(ARTIFACTS_DIR)/bootstrap" ./functions/$(shell echo '$*' | tr '[:upper:]' '[:lower:]')
 
+# Built, then run directly (not through go run) so Ctrl-C reaches the stack
+# alone and it stops cleanly with exit status 0.
 run: node_modules/.package-lock.json
-	$(GO) run ./cmd/hubsend-local $(ARGS)
+	$(GO) build -o $(BUILD_DIR)/hubsend-local ./cmd/hubsend-local
+	exec $(BUILD_DIR)/hubsend-local $(ARGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+
 	"github.com/hubsend/hubsend/internal/console"
 	"github.com/hubsend/hubsend/internal/localstack"
 )
@@ -66,6 +68,9 @@ func run() error {
 	if *verbose {
 		opts.EmulatorOutput = os.Stderr
 	}
+	if err := realServices(&opts); err != nil {
+		return err
+	}
 	if opts.DataDir != "" {
 		if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 			return err
@@ -79,31 +84,28 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf(`
-hubsend is running (ready in %s)
-
-  web console       %s/   (sign in with the API token below)
-  config API        %s/v1/sources   (OpenAPI: %s/v1/openapi.json)
-  Contacthub sim    %s/hub/v1/workspaces/%s   (admin: %s/_sim/state)
-  Contactsend sim   %s/soap/services?wsdl   (admin: %s/_sim/calls)
-  DynamoDB          %s   SQS %s
-
-  workspace "%s", API token: %s
-  Contactsend demo: apiKey %s  userKey %s  userdb %d
-
-  try: curl -H 'Authorization: Bearer %s' %s/v1/sources
-
-Ctrl-C stops everything%s.
-`,
-		time.Since(started).Round(time.Millisecond),
-		stack.APIURL, stack.APIURL, stack.APIURL,
-		stack.ContacthubURL, localstack.DemoHubWorkspace, stack.ContacthubURL,
-		stack.ContactsendURL, stack.ContactsendURL,
-		stack.AWS.DynamoEndpoint(), stack.AWS.SQSEndpoint(),
-		localstack.DemoWorkspace, stack.APIToken,
-		localstack.DemoSendAPIKey, localstack.DemoSendUserKey, localstack.DemoUserDB,
-		stack.APIToken, stack.APIURL,
-		keptWhere(opts.DataDir))
+	fmt.Printf("\nhubsend is running (ready in %s)\n\n", time.Since(started).Round(time.Millisecond))
+	fmt.Printf("  web console       %s/   (sign in with the API token below)\n", stack.APIURL)
+	fmt.Printf("  config API        %s/v1/sources   (OpenAPI: %s/v1/openapi.json)\n", stack.APIURL, stack.APIURL)
+	if stack.Hub != nil {
+		fmt.Printf("  Contacthub sim    %s/hub/v1/workspaces/%s   (token %s; admin: %s/_sim/state)\n", stack.ContacthubURL, localstack.DemoHubWorkspace, localstack.DemoHubToken, stack.ContacthubURL)
+	} else {
+		fmt.Printf("  Contacthub        %s (real)\n", stack.ContacthubURL)
+	}
+	if stack.Send != nil {
+		fmt.Printf("  Contactsend sim   %s/soap/services?wsdl   (admin: %s/_sim/calls)\n", stack.ContactsendURL, stack.ContactsendURL)
+		fmt.Printf("                    demo apiKey %s  userKey %s  userdb %d\n", localstack.DemoSendAPIKey, localstack.DemoSendUserKey, localstack.DemoUserDB)
+	} else {
+		fmt.Printf("  Contactsend       %s (real)\n", opts.ContactsendEndpoint)
+	}
+	if stack.AWS != nil {
+		fmt.Printf("  DynamoDB          %s   SQS %s (emulators)\n", stack.AWS.DynamoEndpoint(), stack.AWS.SQSEndpoint())
+	} else {
+		fmt.Printf("  AWS               table %s, queue %s (real)\n", stack.Table, stack.Queues.SyncURL)
+	}
+	fmt.Printf("\n  workspace %q, API token: %s\n", localstack.DemoWorkspace, stack.APIToken)
+	fmt.Printf("  try: curl -H 'Authorization: Bearer %s' %s/v1/sources\n\n", stack.APIToken, stack.APIURL)
+	fmt.Printf("Ctrl-C stops everything%s.\n", keptWhere(opts.DataDir))
 	<-ctx.Done()
 	fmt.Println("\nstopping…")
 	return stack.Close()
@@ -121,4 +123,33 @@ func keptWhere(dir string) string {
 		return " (state is not kept: pass --data DIR to keep it)"
 	}
 	return "; state is kept in " + dir
+}
+
+// realServices points the stack at real services where the environment
+// says so: a Contacthub workspace, a Contactsend endpoint, a deployed AWS
+// stack. Each left unset keeps its simulator or emulator.
+func realServices(opts *localstack.Options) error {
+	if url := os.Getenv("HUBSEND_CONTACTHUB_URL"); url != "" {
+		opts.Contacthub = &localstack.Contacthub{
+			BaseURL: url, WorkspaceID: os.Getenv("HUBSEND_CONTACTHUB_WORKSPACE"), Token: os.Getenv("HUBSEND_CONTACTHUB_TOKEN"),
+		}
+		if opts.Contacthub.WorkspaceID == "" || opts.Contacthub.Token == "" {
+			return fmt.Errorf("HUBSEND_CONTACTHUB_URL needs HUBSEND_CONTACTHUB_WORKSPACE and HUBSEND_CONTACTHUB_TOKEN")
+		}
+	}
+	opts.ContactsendEndpoint = os.Getenv("HUBSEND_CONTACTSEND_ENDPOINT")
+	if os.Getenv("HUBSEND_AWS") == "1" {
+		cfg, err := config.LoadDefaultConfig(context.Background())
+		if err != nil {
+			return fmt.Errorf("load AWS configuration: %w", err)
+		}
+		opts.AWS = &localstack.RealAWS{
+			Config: cfg, Table: os.Getenv("HUBSEND_TABLE_NAME"),
+			SyncQueueURL: os.Getenv("HUBSEND_SYNC_QUEUE_URL"), KMSKeyID: os.Getenv("HUBSEND_KMS_KEY_ID"),
+		}
+		if opts.AWS.Table == "" || opts.AWS.SyncQueueURL == "" || opts.AWS.KMSKeyID == "" {
+			return fmt.Errorf("HUBSEND_AWS=1 needs HUBSEND_TABLE_NAME, HUBSEND_SYNC_QUEUE_URL and HUBSEND_KMS_KEY_ID (the deployed stack's outputs)")
+		}
+	}
+	return nil
 }

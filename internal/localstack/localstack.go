@@ -24,6 +24,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/hubsend/hubsend/internal/awslocal"
@@ -38,6 +41,7 @@ import (
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/localgw"
+	"github.com/hubsend/hubsend/internal/samtemplate"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/syncer"
@@ -72,6 +76,16 @@ type Options struct {
 	Logger   *slog.Logger
 	// EmulatorOutput receives dynalite's and fauxqs's output; nil discards it.
 	EmulatorOutput io.Writer
+	// Contacthub, when set, connects the demo workspace to a real Contacthub
+	// instead of starting the simulator.
+	Contacthub *Contacthub
+	// ContactsendEndpoint, when set, sends SOAP calls to a real Contactsend
+	// (e.g. https://soap.contactlab.it/soap/services) instead of starting
+	// the simulator.
+	ContactsendEndpoint string
+	// AWS, when set, uses real DynamoDB, SQS and KMS (a deployed stack's
+	// table and queue) instead of starting the emulators.
+	AWS *RealAWS
 	// Console holds the web console's files; nil serves none.
 	Console fs.FS
 	// VisibilityTimeout overrides the sync queue's (six minutes in
@@ -82,6 +96,21 @@ type Options struct {
 	ScheduleEvery time.Duration
 }
 
+// Contacthub is a real Contacthub workspace to connect the demo workspace to.
+type Contacthub struct {
+	BaseURL     string // e.g. https://api.contactlab.it/hub/v1
+	WorkspaceID string
+	Token       string
+}
+
+// RealAWS names the resources of a deployed stack (template.yaml's outputs).
+type RealAWS struct {
+	Config       aws.Config
+	Table        string
+	SyncQueueURL string
+	KMSKeyID     string
+}
+
 // Stack is a running local hubsend.
 type Stack struct {
 	APIURL         string
@@ -90,6 +119,8 @@ type Stack struct {
 	// APIToken authenticates as the demo workspace on the config API.
 	APIToken string
 
+	// AWS, Hub and Send are the emulators and simulators; each is nil when
+	// the stack uses the real service instead.
 	AWS    *awslocal.Stack
 	Hub    *hubsim.Server
 	Send   *sendsim.Server
@@ -104,12 +135,15 @@ type Stack struct {
 	Worker *syncer.Worker
 	Ledger *ledger.Store
 
-	opts    Options
-	logger  *slog.Logger
-	servers []*http.Server
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	close   sync.Once
+	opts      Options
+	logger    *slog.Logger
+	dynamo    *dynamodb.Client
+	sqsClient *sqs.Client
+	template  *samtemplate.Template
+	servers   []*http.Server
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	close     sync.Once
 }
 
 // Start brings the stack up. On error everything started is stopped again.
@@ -134,70 +168,46 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	hubLn, err := listen(opts.ContacthubAddr, "Contacthub simulator", "HUBSEND_CONTACTHUB_ADDR")
-	if err != nil {
-		apiLn.Close()
-		return nil, err
-	}
-	sendLn, err := listen(opts.ContactsendAddr, "Contactsend simulator", "HUBSEND_CONTACTSEND_ADDR")
-	if err != nil {
-		apiLn.Close()
-		hubLn.Close()
-		return nil, err
-	}
 	s.APIURL = "http://" + apiLn.Addr().String()
-	s.ContacthubURL = "http://" + hubLn.Addr().String()
-	s.ContactsendURL = "http://" + sendLn.Addr().String()
-
-	awsOpts := awslocal.Options{Stdout: opts.EmulatorOutput, Stderr: opts.EmulatorOutput}
-	if opts.DataDir != "" {
-		awsOpts.DataDir = filepath.Join(opts.DataDir, "dynamodb")
-		if err := os.MkdirAll(awsOpts.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("data directory: %w", err)
+	var hubLn, sendLn net.Listener
+	if opts.Contacthub == nil {
+		if hubLn, err = listen(opts.ContacthubAddr, "Contacthub simulator", "HUBSEND_CONTACTHUB_ADDR"); err != nil {
+			apiLn.Close()
+			return nil, err
 		}
+		s.ContacthubURL = "http://" + hubLn.Addr().String()
 	}
-	if s.AWS, err = awslocal.Start(ctx, awsOpts); err != nil {
-		return nil, fmt.Errorf("start the AWS emulators: %w", err)
-	}
-	if err := s.AWS.CreateTable(ctx, tableName); err != nil {
-		return nil, fmt.Errorf("create table: %w", err)
-	}
-	if s.Queues, err = s.AWS.CreateQueues(ctx, queuePrefix); err != nil {
-		return nil, fmt.Errorf("create queues: %w", err)
-	}
-	if opts.VisibilityTimeout > 0 {
-		if _, err := s.AWS.SQS().SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
-			QueueUrl:   &s.Queues.SyncURL,
-			Attributes: map[string]string{"VisibilityTimeout": strconv.Itoa(int(opts.VisibilityTimeout.Seconds()))},
-		}); err != nil {
-			return nil, fmt.Errorf("set the queue's visibility timeout: %w", err)
+	if opts.ContactsendEndpoint == "" {
+		if sendLn, err = listen(opts.ContactsendAddr, "Contactsend simulator", "HUBSEND_CONTACTSEND_ADDR"); err != nil {
+			apiLn.Close()
+			if hubLn != nil {
+				hubLn.Close()
+			}
+			return nil, err
 		}
+		s.ContactsendURL = "http://" + sendLn.Addr().String()
 	}
 
+	if err := s.startAWS(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.startSimulators(hubLn, sendLn); err != nil {
 		return nil, err
 	}
-	masterKey, err := s.persistent("master.key", func() string {
-		key := make([]byte, 32)
-		rand.Read(key)
-		return base64.StdEncoding.EncodeToString(key)
-	})
+	box, err := s.secretBox()
 	if err != nil {
 		return nil, err
 	}
-	keyBytes, err := base64.StdEncoding.DecodeString(masterKey)
-	if err != nil {
-		return nil, fmt.Errorf("master key in the data directory is damaged: %w", err)
-	}
-	keys, err := secret.NewLocalKeys(keyBytes)
-	if err != nil {
-		return nil, err
-	}
-	s.Store = configstore.New(s.AWS.DynamoDB(), tableName, secret.NewBox(keys))
-	if _, err := s.Store.PutConnection(ctx, configstore.Connection{
+	s.Store = configstore.New(s.dynamo, s.Table, box)
+	conn := configstore.Connection{
 		Workspace: DemoWorkspace, ContacthubBaseURL: s.ContacthubURL + "/hub/v1",
 		ContacthubWorkspaceID: DemoHubWorkspace, ContacthubToken: DemoHubToken,
-	}); err != nil {
+	}
+	if hub := opts.Contacthub; hub != nil {
+		conn.ContacthubBaseURL, conn.ContacthubWorkspaceID, conn.ContacthubToken = hub.BaseURL, hub.WorkspaceID, hub.Token
+		s.ContacthubURL = strings.TrimSuffix(strings.TrimRight(hub.BaseURL, "/"), "/hub/v1")
+	}
+	if _, err := s.Store.PutConnection(ctx, conn); err != nil {
 		return nil, fmt.Errorf("connect the demo workspace: %w", err)
 	}
 	s.APIToken = opts.APIToken
@@ -233,6 +243,80 @@ func listen(addr, what, variable string) (net.Listener, error) {
 	return ln, nil
 }
 
+// startAWS starts the emulators with the table and queues of template.yaml,
+// or takes a deployed stack's.
+func (s *Stack) startAWS(ctx context.Context) error {
+	if real := s.opts.AWS; real != nil {
+		path, err := samtemplate.Locate(".")
+		if err != nil {
+			return err
+		}
+		if s.template, err = samtemplate.Load(path); err != nil {
+			return err
+		}
+		s.dynamo, s.sqsClient = dynamodb.NewFromConfig(real.Config), sqs.NewFromConfig(real.Config)
+		s.Table, s.Queues = real.Table, awslocal.Queues{SyncURL: real.SyncQueueURL}
+		return nil
+	}
+	awsOpts := awslocal.Options{Stdout: s.opts.EmulatorOutput, Stderr: s.opts.EmulatorOutput}
+	if s.opts.DataDir != "" {
+		awsOpts.DataDir = filepath.Join(s.opts.DataDir, "dynamodb")
+		if err := os.MkdirAll(awsOpts.DataDir, 0o700); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+	}
+	var err error
+	if s.AWS, err = awslocal.Start(ctx, awsOpts); err != nil {
+		return fmt.Errorf("start the AWS emulators: %w", err)
+	}
+	s.dynamo, s.sqsClient, s.template = s.AWS.DynamoDB(), s.AWS.SQS(), s.AWS.Template()
+	s.Table = tableName
+	if err := s.AWS.CreateTable(ctx, tableName); err != nil {
+		return fmt.Errorf("create table: %w", err)
+	}
+	if s.Queues, err = s.AWS.CreateQueues(ctx, queuePrefix); err != nil {
+		return fmt.Errorf("create queues: %w", err)
+	}
+	if s.opts.VisibilityTimeout > 0 {
+		if _, err := s.sqsClient.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
+			QueueUrl:   &s.Queues.SyncURL,
+			Attributes: map[string]string{"VisibilityTimeout": strconv.Itoa(int(s.opts.VisibilityTimeout.Seconds()))},
+		}); err != nil {
+			return fmt.Errorf("set the queue's visibility timeout: %w", err)
+		}
+	}
+	return nil
+}
+
+// secretBox seals secrets with KMS against real AWS (so the deployed
+// functions can read them), else with a master key kept in the data
+// directory.
+func (s *Stack) secretBox() (*secret.Box, error) {
+	if real := s.opts.AWS; real != nil {
+		if real.KMSKeyID == "" {
+			return nil, errors.New("a KMS key id is needed to run against real AWS")
+		}
+		return secret.NewBox(secret.NewKMSKeys(kms.NewFromConfig(real.Config), real.KMSKeyID)), nil
+	}
+	masterKey, err := s.persistent("master.key", func() string {
+		key := make([]byte, 32)
+		rand.Read(key)
+		return base64.StdEncoding.EncodeToString(key)
+	})
+	if err != nil {
+		return nil, err
+	}
+	keyBytes, err := base64.StdEncoding.DecodeString(masterKey)
+	if err != nil {
+		return nil, fmt.Errorf("master key in the data directory is damaged: %w", err)
+	}
+	keys, err := secret.NewLocalKeys(keyBytes)
+	if err != nil {
+		return nil, err
+	}
+	return secret.NewBox(keys), nil
+}
+
 func (s *Stack) startSimulators(hubLn, sendLn net.Listener) error {
 	hubSeed := hubsim.DemoSeed(hubsim.DemoOptions{WorkspaceID: DemoHubWorkspace, Token: DemoHubToken, Customers: s.opts.DemoCustomers, RandomSeed: 1})
 	if saved, ok, err := s.loadState("contacthub.json"); err != nil {
@@ -250,10 +334,14 @@ func (s *Stack) startSimulators(hubLn, sendLn net.Listener) error {
 			return fmt.Errorf("saved Contactsend state: %w", err)
 		}
 	}
-	s.Hub = hubsim.New(hubsim.Options{Seed: hubSeed, RandomSeed: uint64(time.Now().UnixNano())})
-	s.Send = sendsim.New(sendsim.Options{Seed: sendSeed, FaultSeed: 1})
-	s.serve(hubLn, s.Hub)
-	s.serve(sendLn, s.Send)
+	if hubLn != nil {
+		s.Hub = hubsim.New(hubsim.Options{Seed: hubSeed, RandomSeed: uint64(time.Now().UnixNano())})
+		s.serve(hubLn, s.Hub)
+	}
+	if sendLn != nil {
+		s.Send = sendsim.New(sendsim.Options{Seed: sendSeed, FaultSeed: 1})
+		s.serve(sendLn, s.Send)
+	}
 	return nil
 }
 
@@ -270,7 +358,11 @@ func (s *Stack) serve(ln net.Listener, h http.Handler) {
 // clients returns the Contactsend client and the Contacthub factory the
 // functions use, pointed at the simulators.
 func (s *Stack) clients() (*contactsend.Client, func(configstore.Connection) (*contacthub.Client, error), error) {
-	send, err := contactsend.New(contactsend.Config{Endpoint: s.ContactsendURL + "/soap/services", Logger: s.logger})
+	endpoint := s.opts.ContactsendEndpoint
+	if endpoint == "" {
+		endpoint = s.ContactsendURL + "/soap/services"
+	}
+	send, err := contactsend.New(contactsend.Config{Endpoint: endpoint, Logger: s.logger})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -281,7 +373,7 @@ func (s *Stack) clients() (*contactsend.Client, func(configstore.Connection) (*c
 }
 
 func (s *Stack) gateway() (*localgw.Gateway, error) {
-	routes, err := s.AWS.Template().Routes()
+	routes, err := s.template.Routes()
 	if err != nil {
 		return nil, err
 	}
@@ -289,17 +381,17 @@ func (s *Stack) gateway() (*localgw.Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Jobs = jobs.NewQueue(s.AWS.SQS(), s.Queues.SyncURL)
+	s.Jobs = jobs.NewQueue(s.sqsClient, s.Queues.SyncURL)
 	s.Scheduler = scheduler.New(scheduler.Config{
 		Sources: s.Store,
 		Hub: func(conn configstore.Connection) (scheduler.Hub, error) {
 			return hub(conn)
 		},
-		Checkpoints: checkpoint.New(s.AWS.DynamoDB(), tableName),
+		Checkpoints: checkpoint.New(s.dynamo, s.Table),
 		Jobs:        s.Jobs,
 		Logger:      s.logger.With("function", "SchedulerFunction"),
 	})
-	s.Ledger = ledger.New(s.AWS.DynamoDB(), tableName)
+	s.Ledger = ledger.New(s.dynamo, s.Table)
 	s.Worker, err = syncer.New(syncer.Config{
 		Sources: s.Store,
 		Ledger:  s.Ledger,
@@ -333,7 +425,7 @@ func (s *Stack) gateway() (*localgw.Gateway, error) {
 			"ConfigApiFunction": api.Handle,
 			"WebhookFunction": webhook.New(webhook.Config{
 				Sources: s.Store,
-				Dedupe:  webhook.NewDedupeStore(s.AWS.DynamoDB(), tableName),
+				Dedupe:  webhook.NewDedupeStore(s.dynamo, s.Table),
 				Jobs:    s.Jobs,
 				Logger:  s.logger.With("function", "WebhookFunction"),
 			}).Handle,
@@ -346,7 +438,7 @@ func (s *Stack) gateway() (*localgw.Gateway, error) {
 // startBackground starts what runs without requests: the schedule that
 // EventBridge would deliver, and the SQS poller.
 func (s *Stack) startBackground(ctx context.Context) error {
-	subscriptions, err := s.AWS.Template().QueueSubscriptions()
+	subscriptions, err := s.template.QueueSubscriptions()
 	if err != nil {
 		return err
 	}
@@ -355,19 +447,19 @@ func (s *Stack) startBackground(ctx context.Context) error {
 			return fmt.Errorf("the local stack does not know how to feed %s from %s", sub.FunctionID, sub.Queue)
 		}
 		cfg := eventsource.Config{
-			Client:         s.AWS.SQS(),
+			Client:         s.sqsClient,
 			QueueURL:       s.Queues.SyncURL,
 			Handler:        s.Worker.HandleSQS,
 			BatchSize:      sub.BatchSize,
 			BatchingWindow: sub.MaximumBatchingWindow,
 			// Two cores: more pollers than this only queue up behind each other.
 			Concurrency:     min(sub.MaximumConcurrency, 4),
-			FunctionTimeout: s.AWS.Template().Functions[sub.FunctionID].Timeout,
+			FunctionTimeout: s.template.Functions[sub.FunctionID].Timeout,
 			Logger:          s.logger.With("component", "sqs-poller"),
 		}
 		s.wg.Go(func() { eventsource.Run(ctx, cfg) })
 	}
-	schedules, err := s.AWS.Template().Schedules()
+	schedules, err := s.template.Schedules()
 	if err != nil {
 		return err
 	}
@@ -389,7 +481,7 @@ func (s *Stack) startBackground(ctx context.Context) error {
 // tickEvery runs the scheduler as EventBridge would: one invocation per
 // period, each bounded by the function's timeout, never two at once.
 func (s *Stack) tickEvery(ctx context.Context, every time.Duration) {
-	timeout := s.AWS.Template().Functions["SchedulerFunction"].Timeout
+	timeout := s.template.Functions["SchedulerFunction"].Timeout
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 	for {

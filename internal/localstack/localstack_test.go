@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
+	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
 	"github.com/hubsend/hubsend/internal/localstack"
 )
 
@@ -80,5 +83,39 @@ func TestBusyPortIsAClearError(t *testing.T) {
 	_, err = localstack.Start(t.Context(), localstack.Options{APIAddr: addr, DemoCustomers: 1})
 	if err == nil || !strings.Contains(err.Error(), "HUBSEND_API_ADDR") {
 		t.Fatalf("second stack on a busy port: %v, want an error naming HUBSEND_API_ADDR", err)
+	}
+}
+
+// TestExternalServices runs the stack against services it did not start, as
+// it would against the real Contacthub and Contactsend: here two simulators
+// on their own servers stand in for them.
+func TestExternalServices(t *testing.T) {
+	hub := hubsim.New(hubsim.Options{Seed: hubsim.DemoSeed(hubsim.DemoOptions{WorkspaceID: "acme", Token: "acme-token", Customers: 3})})
+	hubServer := httptest.NewServer(hub)
+	defer hubServer.Close()
+	send := sendsim.New(sendsim.Options{Seed: sendsim.Seed{
+		Accounts: []sendsim.Account{{APIKey: "acme-api-key-0001", UserKey: "acme-user-key-0001", UserDBs: []int64{7}}},
+		UserDBs:  []sendsim.UserDB{{ID: 7, Name: "Acme", Fields: []sendsim.Field{{Name: "EMAIL", Type: "STRING", EmailField: true}}}},
+	}})
+	sendServer := httptest.NewServer(send)
+	defer sendServer.Close()
+
+	stack, err := localstack.Start(t.Context(), localstack.Options{
+		Contacthub:          &localstack.Contacthub{BaseURL: hubServer.URL + "/hub/v1", WorkspaceID: "acme", Token: "acme-token"},
+		ContactsendEndpoint: sendServer.URL + "/soap/services",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stack.Close()
+	if stack.Hub != nil || stack.Send != nil {
+		t.Fatal("simulators started although real services were configured")
+	}
+	status, body := request(t, stack, "POST", "/v1/field-options", `{"properties":{"apiKey":"acme-api-key-0001","userKey":"acme-user-key-0001","userDbId":7}}`)
+	if status != 200 || body["userDb"].(map[string]any)["name"] != "Acme" {
+		t.Fatalf("field options through the external services: %d %v", status, body)
+	}
+	if hub.Calls().Total() == 0 || send.Calls().Total() == 0 {
+		t.Errorf("the external services were not called: hub %d, send %d", hub.Calls().Total(), send.Calls().Total())
 	}
 }
