@@ -284,7 +284,7 @@ func startStack(t *testing.T) *localstack.Stack {
 	return stack
 }
 
-// demoNodes returns the ids of the demo's entry nodes: Italia, España.
+// demoNodes returns the ids of the demo's entry nodes: Italia, United Kingdom.
 func demoNodes(t *testing.T, stack *localstack.Stack) (italia, espana string) {
 	t.Helper()
 	for _, ws := range stack.Hub.Snapshot().Workspaces {
@@ -295,13 +295,13 @@ func demoNodes(t *testing.T, stack *localstack.Stack) (italia, espana string) {
 			switch n.Name {
 			case "Italia":
 				italia = n.ID
-			case "España":
+			case "United Kingdom":
 				espana = n.ID
 			}
 		}
 	}
 	if italia == "" || espana == "" {
-		t.Fatalf("the demo has no Italia and España entry nodes")
+		t.Fatalf("the demo has no Italia and United Kingdom entry nodes")
 	}
 	return italia, espana
 }
@@ -385,7 +385,7 @@ func TestConsole(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`#enabled-switch[aria-checked="false"]`)),
 			chromedp.Click(chromedp.CSS("#enabled-switch")),
 			chromedp.WaitVisible(chromedp.CSS(`#enabled-switch[aria-checked="true"]`)))
-		other := createSource(t, stack, `{"name": "Eventi España", "description": "Inviti agli eventi",
+		other := createSource(t, stack, `{"name": "Eventi UK", "description": "Inviti agli eventi",
 			"nodes": ["`+espana+`"], "enabled": false,
 			"properties": {"userKey": "`+localstack.DemoSendUserKey+`", "apiKey": "`+localstack.DemoSendAPIKey+`",
 				"userDbId": `+fmt.Sprint(localstack.DemoUserDB+1)+`,

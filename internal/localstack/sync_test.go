@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/faults"
 	"github.com/hubsend/hubsend/internal/localstack"
@@ -228,17 +231,21 @@ func TestSyncConvergesThroughFaults(t *testing.T) {
 	stack := syncStack(t)
 	ctx := t.Context()
 	node, customers := italianNode(t, stack)
+	// Storms of a fixed size: every job meets failures, and none fails
+	// maxReceiveCount times, so the test converges without the DLQ (a rate
+	// would occasionally exhaust a job's five deliveries, which is the DLQ's
+	// job in production but a flaky test here).
 	for _, rule := range []faults.Rule{
-		{Operation: "addSubscriber", Kind: faults.Status, Status: 500, Rate: 0.3},
-		{Operation: "addSubscriber", Kind: faults.Drop, Rate: 0.2},
-		{Operation: "findSubscribersBy", Kind: faults.Status, Status: 429, RetryAfterSeconds: 1, Rate: 0.2},
+		{Operation: "addSubscriber", Kind: faults.Status, Status: 500, Count: 8},
+		{Operation: "addSubscriber", Kind: faults.Drop, Count: 4},
+		{Operation: "findSubscribersBy", Kind: faults.Status, Status: 429, RetryAfterSeconds: 1, Count: 6},
 		{Operation: "getSubscriberSource", Kind: faults.ExpiredToken, Count: 1},
 	} {
 		if _, err := stack.Send.Faults().Add(rule); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := stack.Hub.Faults().Add(faults.Rule{Operation: "customers.get", Kind: faults.Status, Status: 429, RetryAfterSeconds: 1, Rate: 0.2}); err != nil {
+	if _, err := stack.Hub.Faults().Add(faults.Rule{Operation: "customers.get", Kind: faults.Status, Status: 429, RetryAfterSeconds: 1, Count: 6}); err != nil {
 		t.Fatal(err)
 	}
 	createSource(t, stack, node)
@@ -287,6 +294,15 @@ func TestSyncConvergesThroughFaults(t *testing.T) {
 		}
 	}
 	subscribersByEmail(t, stack)
+	out, err := stack.AWS.SQS().GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: &stack.Queues.DeadLetterURL, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := out.Attributes["ApproximateNumberOfMessages"]; n != "0" {
+		t.Errorf("%s jobs in the dead-letter queue", n)
+	}
 }
 
 func sourceOf(t *testing.T, stack *localstack.Stack) string {

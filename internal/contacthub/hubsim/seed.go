@@ -119,9 +119,9 @@ type DemoOptions struct {
 	Now time.Time
 }
 
-// DemoSeed generates a realistic workspace: two entry nodes (Italy, Spain)
+// DemoSeed generates a realistic workspace: two entry nodes (Italy, United Kingdom)
 // and an aggregate over both, a loyalty extended schema, and customers with
-// Italian or Spanish names, addresses, unique emails and newsletter
+// Italian or English names, addresses, unique emails and newsletter
 // subscriptions in both states. The same options give the same seed.
 func DemoSeed(o DemoOptions) Seed {
 	if o.WorkspaceID == "" {
@@ -139,7 +139,7 @@ func DemoSeed(o DemoOptions) Seed {
 	rng := rand.New(rand.NewPCG(o.RandomSeed, o.RandomSeed+1))
 	nodes := []NodeSeed{
 		{ID: newUUID(rng), Name: "Italia", Description: "Clienti italiani"},
-		{ID: newUUID(rng), Name: "España", Description: "Clientes españoles"},
+		{ID: newUUID(rng), Name: "United Kingdom", Description: "UK customers"},
 	}
 	ws := WorkspaceSeed{
 		ID:         o.WorkspaceID,
@@ -158,9 +158,9 @@ func DemoSeed(o DemoOptions) Seed {
 		{strings.Fields("Giulia Marco Francesca Luca Chiara Matteo Sara Alessandro Elena Davide"),
 			strings.Fields("Rossi Russo Ferrari Esposito Bianchi Romano Colombo Ricci Marino Greco"),
 			strings.Fields("Milano Roma Torino Napoli Bologna Firenze"), "Italy", "it_IT", "+39 3"},
-		{strings.Fields("Lucía Hugo Martina Pablo Sofía Daniel Carmen Javier Laura Diego"),
-			strings.Fields("García Fernández González Rodríguez López Martínez Sánchez Pérez Gómez Díaz"),
-			strings.Fields("Madrid Barcelona Valencia Sevilla Bilbao Zaragoza"), "Spain", "es_ES", "+34 6"},
+		{strings.Fields("Olivia Oliver Amelia George Isla Harry Ava Jack Emily Thomas"),
+			strings.Fields("Smith Jones Taylor Brown Williams Wilson Johnson Davies Evans Walker"),
+			strings.Fields("London Manchester Birmingham Leeds Bristol Edinburgh"), "United Kingdom", "en_GB", "+44 7"},
 	}
 	for i := range o.Customers {
 		n := i % len(nodes)
