@@ -1,5 +1,6 @@
 // Command scheduler is the Lambda function EventBridge runs every minute: it
-// polls each enabled source's Contacthub change feed and advances backfills.
+// polls each enabled source's Contacthub change feed, advances backfills and
+// the reconciliation of Contactsend subscription statuses.
 package main
 
 import (
@@ -49,6 +50,12 @@ func wire(ctx context.Context, getenv func(string) string) (func(context.Context
 	if err != nil {
 		return nil, err
 	}
+	// The reconciliation of Contactsend subscription statuses reads the
+	// userdb through this client and compares with the ledger.
+	send, err := env.Contactsend(logger)
+	if err != nil {
+		return nil, err
+	}
 	// A Contacthub outage must not eat the tick: a few quick tries, then the
 	// next tick starts again from the same checkpoint.
 	hubRetry := retry.Policy{Attempts: 3, Base: 200 * time.Millisecond, Max: 2 * time.Second}
@@ -62,6 +69,8 @@ func wire(ctx context.Context, getenv func(string) string) (func(context.Context
 		},
 		Checkpoints: checkpoint.New(dynamodb.NewFromConfig(cfg), env.TableName),
 		Jobs:        jobs.NewQueue(sqs.NewFromConfig(cfg), env.SyncQueueURL),
+		Send:        send,
+		Ledger:      env.Ledger(cfg),
 		Logger:      logger,
 	})
 	return func(ctx context.Context, event events.EventBridgeEvent) error {

@@ -1,5 +1,6 @@
-// Command webhook is the Lambda function behind the Contacthub webhook route,
-// POST /v1/webhooks/contacthub/{sourceId}.
+// Command webhook is the Lambda function behind the webhook routes,
+// POST /v1/webhooks/contacthub/{sourceId} and
+// POST /v1/webhooks/contactsend/{sourceId}.
 package main
 
 import (
@@ -42,10 +43,21 @@ func wire(ctx context.Context, getenv func(string) string) (*webhook.Handler, er
 	if err != nil {
 		return nil, err
 	}
-	return webhook.New(webhook.Config{
+	logger := env.Logger()
+	hcfg := webhook.Config{
 		Sources: env.Store(cfg, box),
 		Dedupe:  webhook.NewDedupeStore(dynamodb.NewFromConfig(cfg), env.TableName),
 		Jobs:    jobs.NewQueue(sqs.NewFromConfig(cfg), env.SyncQueueURL),
-		Logger:  env.Logger(),
-	}), nil
+		Logger:  logger,
+	}
+	if env.ContactsendEndpoint != "" {
+		// Contactsend events that carry only an email are resolved to
+		// subscribers through the source's email match field.
+		send, err := env.Contactsend(logger)
+		if err != nil {
+			return nil, err
+		}
+		hcfg.Subscribers = webhook.ContactsendFinder{Client: send}
+	}
+	return webhook.New(hcfg), nil
 }

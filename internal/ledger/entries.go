@@ -3,12 +3,15 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/hubsend/hubsend/internal/subscriptions"
 )
 
 // Entry is what the ledger knows of one customer of one source.
@@ -30,6 +33,16 @@ type Entry struct {
 	// AddingUntil is a claim: a worker is adding the subscriber and others
 	// must not add one too until it records the result or the claim lapses.
 	AddingUntil time.Time
+	// SubscriptionClaimUntil and SubscriptionClaimBy are a claim: a worker
+	// is writing the customer's subscriptions to one side, and others must
+	// not decide for it until it records the result or the claim lapses.
+	SubscriptionClaimUntil time.Time
+	SubscriptionClaimBy    string
+	// subscriptions is the synced state of each subscription row, by
+	// Contacthub subscription id (see Subscription and SetSubscription).
+	// A pointer keeps Entry comparable; nil means none read or set, and
+	// Put then leaves the stored map as it is.
+	subscriptions *map[string]subscriptions.Synced
 	// Version counts writes; zero means the entry is not stored yet.
 	Version int64
 }
@@ -56,23 +69,87 @@ func (s *Store) Get(ctx context.Context, sourceID, customerID string) (Entry, er
 
 func decodeEntry(item map[string]types.AttributeValue) Entry {
 	return Entry{
-		SourceID:          getS(item, "sourceId"),
-		CustomerID:        getS(item, "customerId"),
-		SubscriberID:      getN(item, "subscriberId"),
-		Hash:              getS(item, "hash"),
-		CustomerUpdatedAt: getTime(item, "customerUpdatedAt"),
-		SyncedAt:          getTime(item, "syncedAt"),
-		Deleted:           getBool(item, "deleted"),
-		Failed:            getBool(item, "failed"),
-		AddingUntil:       getTime(item, "addingUntil"),
-		Version:           getN(item, "version"),
+		SourceID:               getS(item, "sourceId"),
+		CustomerID:             getS(item, "customerId"),
+		SubscriberID:           getN(item, "subscriberId"),
+		Hash:                   getS(item, "hash"),
+		CustomerUpdatedAt:      getTime(item, "customerUpdatedAt"),
+		SyncedAt:               getTime(item, "syncedAt"),
+		Deleted:                getBool(item, "deleted"),
+		Failed:                 getBool(item, "failed"),
+		AddingUntil:            getTime(item, "addingUntil"),
+		subscriptions:          decodeSubscriptions(item["subscriptions"]),
+		SubscriptionClaimUntil: getTime(item, "subscriptionClaimUntil"),
+		SubscriptionClaimBy:    getS(item, "subscriptionClaimBy"),
+		Version:                getN(item, "version"),
 	}
+}
+
+// Subscription returns the synced state of a subscription row; its Known
+// is false when the row was never synced for this customer.
+func (e Entry) Subscription(hubSubscriptionID string) subscriptions.Synced {
+	if e.subscriptions == nil {
+		return subscriptions.Synced{}
+	}
+	return (*e.subscriptions)[hubSubscriptionID]
+}
+
+// SetSubscription sets the synced state of a subscription row; the next
+// Put stores it. It copies the map, so copies of e are not affected.
+func (e *Entry) SetSubscription(hubSubscriptionID string, s subscriptions.Synced) {
+	next := make(map[string]subscriptions.Synced)
+	if e.subscriptions != nil {
+		maps.Copy(next, *e.subscriptions)
+	}
+	next[hubSubscriptionID] = s
+	e.subscriptions = &next
+}
+
+// decodeSubscriptions reads the subscriptions map; nil when there is none.
+func decodeSubscriptions(v types.AttributeValue) *map[string]subscriptions.Synced {
+	m, ok := v.(*types.AttributeValueMemberM)
+	if !ok {
+		return nil
+	}
+	out := make(map[string]subscriptions.Synced, len(m.Value))
+	for id, raw := range m.Value {
+		item, ok := raw.(*types.AttributeValueMemberM)
+		if !ok {
+			continue
+		}
+		out[id] = subscriptions.Synced{
+			Known:        true,
+			Subscribed:   getBool(item.Value, "subscribed"),
+			At:           getTime(item.Value, "at"),
+			Origin:       subscriptions.Side(getS(item.Value, "origin")),
+			HubUpdatedAt: getTime(item.Value, "hubUpdatedAt"),
+		}
+	}
+	return &out
+}
+
+func encodeSubscriptions(subs map[string]subscriptions.Synced) types.AttributeValue {
+	m := make(map[string]types.AttributeValue, len(subs))
+	for id, s := range subs {
+		if !s.Known {
+			continue
+		}
+		item := map[string]types.AttributeValue{"subscribed": boolean(s.Subscribed), "origin": str(string(s.Origin))}
+		if !s.At.IsZero() {
+			item["at"] = str(timeText(s.At))
+		}
+		if !s.HubUpdatedAt.IsZero() {
+			item["hubUpdatedAt"] = str(timeText(s.HubUpdatedAt))
+		}
+		m[id] = &types.AttributeValueMemberM{Value: item}
+	}
+	return &types.AttributeValueMemberM{Value: m}
 }
 
 // Put writes e if the stored entry still has e.Version (or, for Version
 // 0, does not exist), and returns it with its new version. Otherwise it
-// fails with ErrConflict. Attributes Put does not own (the subscriptions
-// map of the subscription sync) are left as they are.
+// fails with ErrConflict. The subscriptions map is written only when the
+// entry holds one (read by Get or set by SetSubscription).
 func (s *Store) Put(ctx context.Context, e Entry) (Entry, error) {
 	if e.SourceID == "" || e.CustomerID == "" {
 		return Entry{}, fmt.Errorf("ledger: put: source and customer ids are required")
@@ -96,6 +173,13 @@ func (s *Store) Put(ctx context.Context, e Entry) (Entry, error) {
 	optionalTime("customerUpdatedAt", e.CustomerUpdatedAt)
 	optionalTime("syncedAt", e.SyncedAt)
 	optionalTime("addingUntil", e.AddingUntil)
+	optionalTime("subscriptionClaimUntil", e.SubscriptionClaimUntil)
+	if e.SubscriptionClaimBy != "" {
+		values[":claimBy"] = str(e.SubscriptionClaimBy)
+		set = append(set, "subscriptionClaimBy = :claimBy")
+	} else {
+		remove = append(remove, "subscriptionClaimBy")
+	}
 	if e.SubscriberID != 0 {
 		values[":subscriber"] = num(e.SubscriberID)
 		values[":gsi1pk"] = str(subscriberGSI(e.SourceID, e.SubscriberID))
@@ -104,6 +188,10 @@ func (s *Store) Put(ctx context.Context, e Entry) (Entry, error) {
 	} else {
 		// Without a subscriber the item must leave the subscriber index.
 		remove = append(remove, "subscriberId", "gsi1pk", "gsi1sk")
+	}
+	if e.subscriptions != nil {
+		values[":subscriptions"] = encodeSubscriptions(*e.subscriptions)
+		set = append(set, "subscriptions = :subscriptions")
 	}
 	cond := "attribute_not_exists(pk)"
 	if e.Version > 0 {

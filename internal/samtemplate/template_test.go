@@ -204,6 +204,7 @@ func TestTemplateRoutes(t *testing.T) {
 		{api, "POST", "/v1/sources/{id}/failures/{customerId}/retry"}: false,
 		{api, "POST", "/v1/sources/{id}/preview"}:                     false,
 		{hook, "POST", "/v1/webhooks/contacthub/{sourceId}"}:          true,
+		{hook, "POST", "/v1/webhooks/contactsend/{sourceId}"}:         true,
 	}
 	for k, public := range want {
 		r, ok := got[k]

@@ -129,6 +129,12 @@ func (r *run) source(ctx context.Context, id string) SourceReport {
 		}
 		rep.Err = errors.Join(rep.Err, fmt.Errorf("backfill: %w", err))
 	}
+	if err := r.reconcile(ctx, src, &rep); err != nil {
+		if rep.Outcome == Worked {
+			rep.Outcome = outcome(err)
+		}
+		rep.Err = errors.Join(rep.Err, fmt.Errorf("reconcile: %w", err))
+	}
 	return rep
 }
 
@@ -381,7 +387,8 @@ func (r *run) logOutcome(ctx context.Context, rep *SourceReport) {
 	level := slog.LevelInfo
 	attrs := []any{
 		"source", rep.SourceID, "outcome", string(rep.Outcome), "offset", rep.Offset,
-		"feedEnqueued", rep.FeedEnqueued, "backfillEnqueued", rep.BackfillEnqueued, "lagSeconds", rep.LagSeconds,
+		"feedEnqueued", rep.FeedEnqueued, "backfillEnqueued", rep.BackfillEnqueued, "reconcileEnqueued", rep.ReconcileEnqueued,
+		"lagSeconds", rep.LagSeconds,
 	}
 	if rep.Err != nil {
 		level = slog.LevelWarn

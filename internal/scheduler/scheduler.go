@@ -1,7 +1,9 @@
 // Package scheduler is the work of hubsend's scheduled function: every
 // minute, for each enabled source, it reads the Contacthub change feed from
-// the stored offset and enqueues one sync job per changed customer, and it
-// advances a running backfill (every customer of the node, page by page).
+// the stored offset and enqueues one sync job per changed customer, it
+// advances a running backfill (every customer of the node, page by page),
+// and, for sources with subscription rows, it advances the reconciliation
+// walk of the userdb that finds Contactsend subscription changes.
 //
 // Progress is stored only after the jobs it covers are in the queue, so a
 // crash at any point loses nothing; it may enqueue some customers twice,
@@ -99,6 +101,13 @@ type Config struct {
 	MaxUpdates int
 	// MaxBackfillPages bounds the backfill pages read per source per tick.
 	MaxBackfillPages int
+	// Send and Ledger let the reconciliation compare Contactsend's
+	// subscription statuses with the ledger; without either, or when
+	// Checkpoints is not a ReconcileCheckpoints, it does not run.
+	Send   Send
+	Ledger Ledger
+	// MaxReconcilePages bounds the userdb pages compared per source per tick.
+	MaxReconcilePages int
 	// Concurrency is how many sources are worked on at once.
 	Concurrency int
 	// Lease is how long a run claims a source.
@@ -128,6 +137,9 @@ func New(cfg Config) *Scheduler {
 	}
 	if cfg.MaxBackfillPages <= 0 {
 		cfg.MaxBackfillPages = DefaultMaxBackfillPages
+	}
+	if cfg.MaxReconcilePages <= 0 {
+		cfg.MaxReconcilePages = DefaultMaxReconcilePages
 	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
@@ -162,6 +174,8 @@ type SourceReport struct {
 	Outcome          Outcome
 	FeedEnqueued     int
 	BackfillEnqueued int
+	// ReconcileEnqueued counts the jobs of Contactsend-side differences.
+	ReconcileEnqueued int
 	// Offset is the feed offset stored at the end of the tick.
 	Offset     int64
 	LagSeconds int64
@@ -177,7 +191,7 @@ type Report struct {
 func (r Report) Enqueued() int {
 	n := 0
 	for _, s := range r.Sources {
-		n += s.FeedEnqueued + s.BackfillEnqueued
+		n += s.FeedEnqueued + s.BackfillEnqueued + s.ReconcileEnqueued
 	}
 	return n
 }

@@ -157,6 +157,8 @@ type harness struct {
 	worker  *Worker
 	logs    *logBuffer
 	src     source.Source
+	sendURL string // the Contactsend simulator's SOAP endpoint
+	table   string
 	node    string // the source's entry node
 	other   string // another entry node
 	agg     string // an aggregate of both
@@ -170,6 +172,7 @@ func newHarness(t *testing.T, configure ...func(*source.Source)) *harness {
 	ctx := context.Background()
 	h := &harness{t: t, logs: &logBuffer{}}
 	table := awslocal.NewTableT(t, stack)
+	h.table = table
 	h.db = &countingDB{db: stack.DynamoDB(), counts: make(map[string]int)}
 	keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
@@ -193,6 +196,7 @@ func newHarness(t *testing.T, configure ...func(*source.Source)) *harness {
 	h.send = sendsim.New(sendsim.Options{Seed: seed, FaultSeed: 1})
 	sendServer := httptest.NewServer(h.send)
 	t.Cleanup(sendServer.Close)
+	h.sendURL = sendServer.URL + sendsim.ServicePath
 
 	fast := retry.Policy{Attempts: 4, Sleep: instant}
 	send, err := contactsend.New(contactsend.Config{Endpoint: sendServer.URL + sendsim.ServicePath, Retry: fast, Timeout: 5 * time.Second})

@@ -228,20 +228,28 @@ func (w *Worker) run(ctx context.Context, e *env, t *task) result {
 	customerID := t.customerID
 	if customerID == "" {
 		entry, err := w.ledger.BySubscriber(ctx, e.src.ID, t.subscriberID)
-		if errors.Is(err, ledger.ErrNotFound) {
-			return result{outcome: Skipped, reason: "subscriber is not linked to a customer"}
-		}
-		if err != nil {
+		switch {
+		case err == nil:
+			customerID = entry.CustomerID
+		case errors.Is(err, ledger.ErrNotFound):
+			id, err := w.customerBySubscriber(ctx, e, t.subscriberID)
+			if err != nil {
+				return retryLater("finding the subscriber's customer failed", err)
+			}
+			if id == "" {
+				return result{outcome: Skipped, reason: "subscriber is not linked to a customer"}
+			}
+			customerID = id
+		default:
 			return retryLater("ledger lookup failed", err)
 		}
-		customerID = entry.CustomerID
 	}
-	r := w.runCustomer(ctx, e, customerID, t.jobReason)
+	r := w.runCustomer(ctx, e, customerID, t.jobReason, t.customerID == "" || sendSide(t.jobReason))
 	r.customerID = customerID
 	return r
 }
 
-func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason string) result {
+func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason string, withSend bool) result {
 	cust, err := e.hub.Customer(ctx, customerID)
 	if errors.Is(err, contacthub.ErrNotFound) {
 		return w.again(ctx, func() result { return w.deleted(ctx, e, customerID, jobReason) })
@@ -267,7 +275,22 @@ func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason 
 	if len(problems) > 0 {
 		return w.fail(ctx, e, customerID, jobReason, ledger.Coercion, problems.String(), "coercion: "+strings.Join(problems.Fields(), ", "))
 	}
-	return w.again(ctx, func() result { return w.write(ctx, e, customerID, jobReason, cust.UpdatedAt.Time, attrs) })
+	r := w.again(ctx, func() result { return w.write(ctx, e, customerID, jobReason, cust.UpdatedAt.Time, attrs) })
+	if r.outcome != Added && r.outcome != Updated && r.outcome != Unchanged {
+		return r
+	}
+	owner := claimOwner()
+	s := w.again(ctx, func() result { return w.syncSubscriptions(ctx, e, cust, withSend, owner) })
+	switch {
+	case s.outcome == Retry || s.outcome == Failed:
+		return s
+	case s.outcome == Updated && r.outcome == Unchanged:
+		r.outcome = Updated
+	}
+	if s.reason != "" && r.reason == "" {
+		r.reason = s.reason
+	}
+	return r
 }
 
 // again runs a decision and, if the ledger entry changed under it, runs it

@@ -76,3 +76,29 @@ func (s limitedSend) RemoveSubscriber(ctx context.Context, cred contactsend.Cred
 	defer release()
 	return s.send.RemoveSubscriber(ctx, cred, userDBID, id)
 }
+
+func (s limitedSend) Subscriptions(ctx context.Context, cred contactsend.Credentials, userDBID int64) ([]contactsend.Subscription, error) {
+	inner, ok := s.send.(SubscriptionSend)
+	if !ok {
+		return nil, errNoSubscriptionClient
+	}
+	release, err := s.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return inner.Subscriptions(ctx, cred, userDBID)
+}
+
+func (s limitedSend) ModifySubscriptionStatus(ctx context.Context, cred contactsend.Credentials, webformCode string, subscriberID int64, subscribed bool) error {
+	inner, ok := s.send.(SubscriptionSend)
+	if !ok {
+		return errNoSubscriptionClient
+	}
+	release, err := s.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return inner.ModifySubscriptionStatus(ctx, cred, webformCode, subscriberID, subscribed)
+}

@@ -7,8 +7,10 @@ import (
 
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/mapping"
 	"github.com/hubsend/hubsend/internal/source"
+	"github.com/hubsend/hubsend/internal/subscriptions"
 )
 
 // Action is what a sync of one customer would do.
@@ -38,6 +40,21 @@ type Preview struct {
 	Changed []string
 	// Note explains the action in a sentence.
 	Note string
+	// Subscriptions says what the subscription sync would do for each
+	// subscription row, when the subscriber is known.
+	Subscriptions []SubscriptionPreview
+}
+
+// SubscriptionPreview is the subscription sync's decision for one row.
+type SubscriptionPreview struct {
+	HubSubscriptionID  string
+	SendSubscriptionID int64
+	WebformCode        string
+	// Action is none, record (both sides agree; only the ledger learns
+	// it), write-send or write-hub.
+	Action     subscriptions.Action
+	Subscribed bool
+	Rule       string
 }
 
 // Preview maps one customer of src and says what a sync would do, reading
@@ -79,7 +96,7 @@ func (w *Worker) Preview(ctx context.Context, src source.Source, customerID stri
 	}
 	if entry.Stored() && entry.SubscriberID != 0 && !entry.Deleted && entry.Hash == p.Attributes.Hash() {
 		p.Action, p.SubscriberID, p.Note = ActionNone, entry.SubscriberID, "the mapped attributes are unchanged since the last sync"
-		return p, nil
+		return w.previewSubscriptions(ctx, e, cust, entry, p)
 	}
 	db := src.Properties.UserDBID
 	var sub contactsend.Subscriber
@@ -121,9 +138,43 @@ func (w *Worker) Preview(ctx context.Context, src source.Source, customerID stri
 	p.Changed = differences(p.Attributes, sub)
 	if len(p.Changed) == 0 {
 		p.Action, p.Note = ActionNone, "the subscriber already holds the mapped values"
+	} else {
+		p.Action, p.Note = ActionUpdate, "the subscriber would be updated"
+	}
+	if entry.SubscriberID != sub.ID {
+		// Not linked yet: the ledger's subscription states are not this
+		// subscriber's, so the first-sync rules apply.
+		entry = ledger.Entry{SourceID: entry.SourceID, CustomerID: entry.CustomerID}
+	}
+	entry.SubscriberID = sub.ID
+	return w.previewSubscriptions(ctx, e, cust, entry, p)
+}
+
+// previewSubscriptions adds the subscription decisions of a customer whose
+// subscriber is known, reading Contactsend but writing nothing.
+func (w *Worker) previewSubscriptions(ctx context.Context, e *env, cust contacthub.Customer, entry ledger.Entry, p Preview) (Preview, error) {
+	if len(e.src.Properties.Subscriptions) == 0 || cust.NodeID != e.src.Node() || entry.SubscriberID == 0 {
 		return p, nil
 	}
-	p.Action, p.Note = ActionUpdate, "the subscriber would be updated"
+	rows, err := w.subscriptionRows(ctx, e)
+	if err != nil {
+		return p, err
+	}
+	if len(rows) == 0 {
+		return p, nil
+	}
+	sub, err := e.send.GetSubscriber(ctx, e.cred, e.src.Properties.UserDBID, entry.SubscriberID)
+	if err != nil {
+		return p, fmt.Errorf("read subscriber %d: %w", entry.SubscriberID, err)
+	}
+	now := w.now()
+	for _, row := range rows {
+		d := subscriptions.Decide(entry.Subscription(row.HubSubscriptionID), hubView(cust, row.HubSubscriptionID), sendView(sub, row.registrationField), now)
+		p.Subscriptions = append(p.Subscriptions, SubscriptionPreview{
+			HubSubscriptionID: row.HubSubscriptionID, SendSubscriptionID: row.SendSubscriptionID, WebformCode: row.WebformCode,
+			Action: d.Action, Subscribed: d.Subscribed, Rule: d.Rule,
+		})
+	}
 	return p, nil
 }
 

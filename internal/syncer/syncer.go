@@ -13,6 +13,7 @@ package syncer
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -94,6 +95,8 @@ type Config struct {
 	DeadlineMargin time.Duration
 	AddClaim       time.Duration
 	FieldsTTL      time.Duration
+	// SubscriptionClaim defaults to DefaultSubscriptionClaim.
+	SubscriptionClaim time.Duration
 }
 
 // Worker runs sync jobs. It is safe for concurrent use; one Lambda
@@ -108,11 +111,15 @@ type Worker struct {
 	margin  time.Duration
 	claim   time.Duration
 	ttl     time.Duration
+	// subClaim is how long a subscription write claim holds.
+	subClaim time.Duration
 
 	mu     sync.Mutex
 	hubs   map[string]Hub
 	fields map[string]cachedFields
 	limits map[string]*limit
+	// systems caches each source's userdb subscription systems.
+	systems map[string]cachedSystems
 }
 
 type cachedFields struct {
@@ -134,8 +141,9 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{
 		sources: cfg.Sources, ledger: cfg.Ledger, newHub: cfg.Hub, send: cfg.Send,
 		now: cfg.Clock, log: cfg.Logger,
-		margin: cfg.DeadlineMargin, claim: cfg.AddClaim, ttl: cfg.FieldsTTL,
+		margin: cfg.DeadlineMargin, claim: cfg.AddClaim, ttl: cfg.FieldsTTL, subClaim: cfg.SubscriptionClaim,
 		hubs: make(map[string]Hub), fields: make(map[string]cachedFields), limits: make(map[string]*limit),
+		systems: make(map[string]cachedSystems),
 	}
 	if w.now == nil {
 		w.now = time.Now
@@ -151,6 +159,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if w.ttl <= 0 {
 		w.ttl = DefaultFieldsTTL
+	}
+	if w.subClaim <= 0 {
+		w.subClaim = DefaultSubscriptionClaim
 	}
 	return w, nil
 }
@@ -186,6 +197,13 @@ func (w *Worker) limiter(src source.Source) *limit {
 		w.limits[src.ID] = l
 	}
 	return l
+}
+
+// claimOwner names one run in a ledger claim.
+func claimOwner() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func credentials(src source.Source) contactsend.Credentials {

@@ -27,39 +27,54 @@ const maxIDLength = 256
 
 // route finds the source id of a request routed by its route key or, behind
 // a catch-all ($default) route, by its raw path.
-func route(req *events.APIGatewayV2HTTPRequest) (string, events.APIGatewayV2HTTPResponse, bool) {
+func route(req *events.APIGatewayV2HTTPRequest) (string, intake, events.APIGatewayV2HTTPResponse, bool) {
 	var id string
+	kind := fromContacthub
 	switch req.RouteKey {
 	case RouteKey:
 		id = req.PathParameters["sourceId"]
+	case SendRouteKey:
+		id, kind = req.PathParameters["sourceId"], fromContactsend
 	case "$default", "":
 		path := req.RawPath
 		if path == "" {
 			path = req.RequestContext.HTTP.Path
 		}
 		rest, found := strings.CutPrefix(path, PathPrefix)
+		if !found {
+			rest, found = strings.CutPrefix(path, SendPathPrefix)
+			kind = fromContactsend
+		}
 		if !found || rest == "" || strings.Contains(rest, "/") {
-			return "", problem(http.StatusNotFound, "no such route"), false
+			return "", kind, problem(http.StatusNotFound, "no such route"), false
 		}
 		if m := req.RequestContext.HTTP.Method; m != "" && m != http.MethodPost {
 			resp := problem(http.StatusMethodNotAllowed, "use POST")
 			resp.Headers["Allow"] = http.MethodPost
-			return "", resp, false
+			return "", kind, resp, false
 		}
 		unescaped, err := url.PathUnescape(rest)
 		if err != nil {
-			return "", unknownSource(), false
+			return "", kind, unknownSource(), false
 		}
 		id = unescaped
 	default:
-		return "", problem(http.StatusNotFound, "no such route"), false
+		return "", kind, problem(http.StatusNotFound, "no such route"), false
 	}
 	if !validSourceID(id) {
 		// Not an id hubsend makes: unknown without asking the store.
-		return "", unknownSource(), false
+		return "", kind, unknownSource(), false
 	}
-	return id, events.APIGatewayV2HTTPResponse{}, true
+	return id, kind, events.APIGatewayV2HTTPResponse{}, true
 }
+
+// intake is which system a delivery comes from.
+type intake int
+
+const (
+	fromContacthub intake = iota
+	fromContactsend
+)
 
 func validSourceID(id string) bool {
 	if id == "" || len(id) > 128 {

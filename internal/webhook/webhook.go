@@ -1,4 +1,5 @@
-// Package webhook is hubsend's intake for Contacthub automation webhooks.
+// Package webhook is hubsend's intake for Contacthub automation webhooks
+// and for Contactsend subscription events (see contactsend.go).
 //
 // A delivery names its source in the path, proves it knows the source's
 // webhook secret (an HMAC-SHA256 signature of the body, or the secret as a
@@ -108,6 +109,9 @@ type Config struct {
 	// once instead of queueing up. Zero means no cap, which suits Lambda,
 	// where an instance serves one request at a time.
 	MaxInFlight int
+	// Subscribers finds the subscribers holding an email, for Contactsend
+	// events that carry no subscriber id; nil refuses such events.
+	Subscribers SubscriberFinder
 }
 
 // Handler serves Contacthub webhook deliveries. It is safe for concurrent use.
@@ -168,7 +172,7 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 }
 
 func (h *Handler) serve(ctx context.Context, req *events.APIGatewayV2HTTPRequest, out *outcome) events.APIGatewayV2HTTPResponse {
-	sourceID, resp, ok := route(req)
+	sourceID, kind, resp, ok := route(req)
 	if !ok {
 		return h.refuse(out, resp)
 	}
@@ -204,6 +208,9 @@ func (h *Handler) serve(ctx context.Context, req *events.APIGatewayV2HTTPRequest
 	}
 	if !src.Enabled {
 		return h.refuse(out, problem(http.StatusConflict, "source is disabled"))
+	}
+	if kind == fromContactsend {
+		return h.serveContactsend(ctx, src, body, out)
 	}
 	n, resp, ok := parseNotification(body)
 	if !ok {

@@ -388,7 +388,7 @@ func TestCatchAllRouteMatchesByPath(t *testing.T) {
 	wantStatus(t, handle(t, f.handler, req), http.StatusAccepted, accepted)
 
 	other := req
-	other.RawPath = "/v1/webhooks/contactsend/" + testSourceID
+	other.RawPath = "/v1/webhooks/elsewhere/" + testSourceID
 	wantStatus(t, handle(t, f.handler, other), http.StatusNotFound, "")
 	get := req
 	get.RequestContext.HTTP.Method = http.MethodGet

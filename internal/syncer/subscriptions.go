@@ -1,0 +1,348 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hubsend/hubsend/internal/contacthub"
+	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/source"
+	"github.com/hubsend/hubsend/internal/subscriptions"
+)
+
+// SubscriptionSend is the part of the Contactsend client the subscription
+// sync uses. A Send without it syncs customer data only.
+type SubscriptionSend interface {
+	Subscriptions(ctx context.Context, cred contactsend.Credentials, userDBID int64) ([]contactsend.Subscription, error)
+	ModifySubscriptionStatus(ctx context.Context, cred contactsend.Credentials, webformCode string, subscriberID int64, subscribed bool) error
+}
+
+// SubscriptionHub is the part of the Contacthub client the subscription
+// sync uses. A Hub without it syncs customer data only.
+type SubscriptionHub interface {
+	CreateSubscription(ctx context.Context, customerID string, s contacthub.Subscription) (contacthub.Subscription, error)
+	PutSubscription(ctx context.Context, customerID string, s contacthub.Subscription) (contacthub.Subscription, error)
+	Customers(ctx context.Context, q contacthub.ListQuery) (contacthub.CustomerPage, error)
+}
+
+// errNoSubscriptionClient says a client cannot sync subscriptions.
+var errNoSubscriptionClient = errors.New("the client cannot sync subscriptions")
+
+// subscriptionRow is a source's subscription row with the userdb column
+// that holds its status.
+type subscriptionRow struct {
+	source.Subscription
+	registrationField string
+}
+
+type cachedSystems struct {
+	systems []contactsend.Subscription
+	at      time.Time
+}
+
+// subscriptionRows returns the source's rows resolved against the userdb's
+// subscription systems (cached like the field types). Rows whose system
+// the userdb lacks are left out: they cannot be read or written.
+func (w *Worker) subscriptionRows(ctx context.Context, e *env) ([]subscriptionRow, error) {
+	rows := e.src.Properties.Subscriptions
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	key := e.src.ID + "#" + strconv.FormatInt(e.src.Properties.UserDBID, 10)
+	now := w.now()
+	w.mu.Lock()
+	c, ok := w.systems[key]
+	w.mu.Unlock()
+	if !ok || now.Sub(c.at) >= w.ttl {
+		var systems []contactsend.Subscription
+		err := errNoSubscriptionClient
+		if s, ok := e.send.(SubscriptionSend); ok {
+			systems, err = s.Subscriptions(ctx, e.cred, e.src.Properties.UserDBID)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the subscription systems of userdb %d: %w", e.src.Properties.UserDBID, err)
+		}
+		c = cachedSystems{systems: systems, at: now}
+		w.mu.Lock()
+		w.systems[key] = c
+		w.mu.Unlock()
+	}
+	out := make([]subscriptionRow, 0, len(rows))
+	for _, row := range rows {
+		found := false
+		for _, s := range c.systems {
+			if s.ID == row.SendSubscriptionID && s.RegistrationField != "" {
+				out = append(out, subscriptionRow{Subscription: row, registrationField: s.RegistrationField})
+				found = true
+				break
+			}
+		}
+		if !found {
+			w.log.WarnContext(ctx, "subscription row names no subscription system of the userdb; skipped",
+				"source_id", e.src.ID, "send_subscription_id", row.SendSubscriptionID)
+		}
+	}
+	return out, nil
+}
+
+// hubView is what Contacthub holds for a subscription of a customer.
+func hubView(c contacthub.Customer, id string) subscriptions.HubView {
+	s, ok := c.Subscription(id)
+	if !ok {
+		return subscriptions.HubView{}
+	}
+	return subscriptions.HubView{Present: true, Subscribed: s.Subscribed, UpdatedAt: s.UpdatedAt.Time}
+}
+
+// sendView is what Contactsend holds for a registration column.
+func sendView(s contactsend.Subscriber, field string) subscriptions.SendView {
+	status, _ := s.SubscriptionStatus(field)
+	return subscriptions.SendView{Read: true, Status: subscriptions.SendStatus(status)}
+}
+
+// DefaultSubscriptionClaim is how long a worker's claim to write a
+// customer's subscriptions holds off other workers: longer than the two
+// calls and retries it covers, short enough that a crashed worker delays
+// the next one little.
+const DefaultSubscriptionClaim = 30 * time.Second
+
+// rowDecision is the decision of one subscription row.
+type rowDecision struct {
+	row subscriptionRow
+	hub subscriptions.HubView
+	d   subscriptions.Decision
+}
+
+// syncSubscriptions brings each subscription row of a synced customer in
+// step on both sides (see package subscriptions for the rules) and records
+// the result in the ledger. It runs after the subscriber exists. withSend
+// reads the subscriber even when Contacthub did not change: the job came
+// from the Contactsend side. owner names this run in the claim that keeps
+// two workers from writing the same change twice: before any write the
+// run claims the entry (conditionally on the version read), writes, then
+// records the new states and drops the claim.
+func (w *Worker) syncSubscriptions(ctx context.Context, e *env, cust contacthub.Customer, withSend bool, owner string) result {
+	if len(e.src.Properties.Subscriptions) == 0 {
+		return result{outcome: Unchanged}
+	}
+	if cust.NodeID != e.src.Node() {
+		// The source's node is an aggregate (inNode accepted the customer
+		// through a member node): its subscriptions are never touched.
+		return result{outcome: Unchanged, reason: "aggregate node: subscriptions not synced"}
+	}
+	rows, err := w.subscriptionRows(ctx, e)
+	if err != nil {
+		if transient(err) {
+			return retryLater("reading subscription systems failed", err)
+		}
+		return w.fail(ctx, e, cust.ID, "", ledger.Other, err.Error(), "subscription systems unreadable")
+	}
+	entry, err := w.ledger.Get(ctx, e.src.ID, cust.ID)
+	if err != nil {
+		return retryLater("ledger read failed", err)
+	}
+	if entry.SubscriberID == 0 || entry.Deleted {
+		return result{outcome: Unchanged}
+	}
+	now := w.now()
+	if now.Before(entry.SubscriptionClaimUntil) && entry.SubscriptionClaimBy != owner {
+		return retryLater("another worker is writing this customer's subscriptions", nil)
+	}
+	var (
+		sub     contactsend.Subscriber
+		subRead bool
+	)
+	decisions := make([]rowDecision, 0, len(rows))
+	writes := 0
+	for _, row := range rows {
+		last := entry.Subscription(row.HubSubscriptionID)
+		hv := hubView(cust, row.HubSubscriptionID)
+		var sv subscriptions.SendView
+		if withSend || subscriptions.NeedsSend(last, hv) {
+			if !subRead {
+				s, err := e.send.GetSubscriber(ctx, e.cred, e.src.Properties.UserDBID, entry.SubscriberID)
+				if errors.Is(err, contactsend.ErrUnknownSubscriber) {
+					// Removed in Contactsend: the next data sync relinks it.
+					return result{outcome: Unchanged, reason: "subscriber gone; subscriptions wait for the next sync"}
+				}
+				if err != nil {
+					return retryLater("contactsend read of the subscriber failed", err)
+				}
+				sub, subRead = s, true
+			}
+			sv = sendView(sub, row.registrationField)
+		}
+		d := subscriptions.Decide(last, hv, sv, now)
+		if d.Action == subscriptions.None {
+			continue
+		}
+		if d.Action == subscriptions.WriteSend || d.Action == subscriptions.WriteHub {
+			writes++
+		}
+		decisions = append(decisions, rowDecision{row: row, hub: hv, d: d})
+	}
+	if len(decisions) == 0 {
+		if entry.SubscriptionClaimBy == owner {
+			w.releaseClaim(ctx, entry, owner)
+		}
+		return result{outcome: Unchanged, subscriber: entry.SubscriberID}
+	}
+	if writes > 0 && entry.SubscriptionClaimBy != owner {
+		entry.SubscriptionClaimUntil, entry.SubscriptionClaimBy = now.Add(w.subClaim), owner
+		if entry, err = w.ledger.Put(ctx, entry); err != nil {
+			return retryLater("ledger claim of subscriptions failed", err)
+		}
+	}
+	for _, rd := range decisions {
+		hubUpdatedAt := rd.hub.UpdatedAt
+		var err error
+		switch rd.d.Action {
+		case subscriptions.WriteSend:
+			err = w.writeSend(ctx, e, rd.row, entry.SubscriberID, rd.d.Subscribed)
+		case subscriptions.WriteHub:
+			var stored contacthub.Subscription
+			if stored, err = w.writeHub(ctx, e, cust, rd.row.HubSubscriptionID, rd.d); err == nil {
+				hubUpdatedAt = stored.UpdatedAt.Time
+			}
+		}
+		if err != nil {
+			// Let the next attempt in at once: what was written meanwhile
+			// reads as both sides agreeing, and is not written again.
+			w.releaseClaim(ctx, entry, owner)
+			if transient(err) || retryableHub(err) {
+				return retryLater("subscription write failed", err)
+			}
+			return w.fail(ctx, e, cust.ID, "", ledger.Rejected, "the subscription change was refused: "+err.Error(), "subscription change rejected")
+		}
+		entry.SetSubscription(rd.row.HubSubscriptionID, rd.d.Synced(hubUpdatedAt))
+		w.log.InfoContext(ctx, "subscription decision", "source_id", e.src.ID, "customer_id", cust.ID,
+			"subscriber_id", entry.SubscriberID, "subscription_id", rd.row.HubSubscriptionID,
+			"action", string(rd.d.Action), "subscribed", rd.d.Subscribed, "rule", rd.d.Rule)
+	}
+	entry.SubscriptionClaimUntil, entry.SubscriptionClaimBy = time.Time{}, ""
+	if _, err := w.ledger.Put(ctx, entry); err != nil {
+		// ErrConflict re-decides from fresh state under the same claim:
+		// what was written above now reads as both sides agreeing.
+		return retryLater("ledger write of subscriptions failed", err)
+	}
+	if writes > 0 {
+		return result{outcome: Updated, subscriber: entry.SubscriberID}
+	}
+	return result{outcome: Unchanged, subscriber: entry.SubscriberID}
+}
+
+func (w *Worker) writeSend(ctx context.Context, e *env, row subscriptionRow, subscriberID int64, subscribed bool) error {
+	s, ok := e.send.(SubscriptionSend)
+	if !ok {
+		return errNoSubscriptionClient
+	}
+	return s.ModifySubscriptionStatus(ctx, e.cred, row.WebformCode, subscriberID, subscribed)
+}
+
+// releaseClaim drops owner's claim, best effort: a claim left behind only
+// delays others until it lapses.
+func (w *Worker) releaseClaim(ctx context.Context, entry ledger.Entry, owner string) {
+	fresh, err := w.ledger.Get(ctx, entry.SourceID, entry.CustomerID)
+	if err != nil || fresh.SubscriptionClaimBy != owner {
+		return
+	}
+	fresh.SubscriptionClaimUntil, fresh.SubscriptionClaimBy = time.Time{}, ""
+	if _, err := w.ledger.Put(ctx, fresh); err != nil {
+		w.log.DebugContext(ctx, "release subscription claim", "source_id", entry.SourceID, "customer_id", entry.CustomerID, "error", err)
+	}
+}
+
+// retryableHub sorts Contacthub errors that a later attempt may get past.
+func retryableHub(err error) bool {
+	return errors.Is(err, contacthub.ErrConflict) || errors.Is(err, contacthub.ErrTooManyRequests) || errors.Is(err, contacthub.ErrServer) ||
+		errors.Is(err, contacthub.ErrLocked) || errors.Is(err, contacthub.ErrNotFound)
+}
+
+// writeHub sets a customer's subscription flag in Contacthub, creating the
+// subscription when missing. updatedAt is the change's time (kept after
+// the current one, so Contacthub orders it last); startDate marks a
+// subscribe and endDate an unsubscribe.
+func (w *Worker) writeHub(ctx context.Context, e *env, cust contacthub.Customer, id string, d subscriptions.Decision) (contacthub.Subscription, error) {
+	hub, ok := e.hub.(SubscriptionHub)
+	if !ok {
+		return contacthub.Subscription{}, errNoSubscriptionClient
+	}
+	at := d.At.UTC()
+	cur, present := cust.Subscription(id)
+	if present && !at.After(cur.UpdatedAt.Time) {
+		at = cur.UpdatedAt.Time.Add(time.Millisecond)
+	}
+	stamp := contacthub.NewTime(at)
+	s := cur
+	if !present {
+		s = contacthub.Subscription{ID: id, RegisteredAt: stamp}
+	}
+	if d.Subscribed && (!cur.Subscribed || s.StartDate.IsZero()) {
+		s.StartDate = stamp
+	}
+	if d.Subscribed {
+		s.EndDate = contacthub.Time{}
+	} else {
+		s.EndDate = stamp
+	}
+	s.Subscribed, s.UpdatedAt = d.Subscribed, stamp
+	if !present {
+		return hub.CreateSubscription(ctx, cust.ID, s)
+	}
+	return hub.PutSubscription(ctx, cust.ID, s)
+}
+
+// sendSide reports whether a job came from the Contactsend side, so its
+// run reads the subscriber's statuses.
+func sendSide(reason string) bool {
+	return reason == string(jobs.FromSendWebhook) || reason == string(jobs.FromReconcile)
+}
+
+// customerBySubscriber finds the customer of a subscriber the ledger does
+// not know: by the subscriber's email in Contacthub, when the source
+// matches on email. It returns "" when there is none.
+func (w *Worker) customerBySubscriber(ctx context.Context, e *env, subscriberID int64) (string, error) {
+	hub, ok := e.hub.(SubscriptionHub)
+	if !ok {
+		return "", nil
+	}
+	var emailField string
+	for _, m := range e.src.MatchFields() {
+		if m.HubField == "base.contacts.email" {
+			emailField = m.SendField
+		}
+	}
+	if emailField == "" {
+		return "", nil
+	}
+	sub, err := e.send.GetSubscriber(ctx, e.cred, e.src.Properties.UserDBID, subscriberID)
+	if errors.Is(err, contactsend.ErrUnknownSubscriber) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	v, ok := sub.Get(emailField)
+	if !ok || v.IsNull() || v.String() == "" {
+		return "", nil
+	}
+	page, err := hub.Customers(ctx, contacthub.ListQuery{NodeID: e.src.Node(), Query: contacthub.EmailQuery(v.String()), Size: 2})
+	if err != nil {
+		return "", err
+	}
+	if len(page.Elements) == 0 {
+		return "", nil
+	}
+	best := page.Elements[0].ID
+	for _, c := range page.Elements[1:] {
+		if c.ID < best {
+			best = c.ID
+		}
+	}
+	return best, nil
+}

@@ -1,0 +1,273 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/source"
+)
+
+// The Contactsend route. Contactsend has no webhooks of its own: whatever
+// relays its subscription events (a relay of the SFTP event exports, a
+// landing page, a script) posts them here, authenticated with the same
+// secrets as the Contacthub route.
+const (
+	SendRouteKey   = "POST /v1/webhooks/contactsend/{sourceId}"
+	SendPathPrefix = "/v1/webhooks/contactsend/"
+)
+
+// MaxSendEvents bounds the events of one delivery, so one request stays
+// well inside the handler's deadline.
+const MaxSendEvents = 500
+
+// SubscriberFinder finds a source's subscribers by email.
+type SubscriberFinder interface {
+	SubscriberIDs(ctx context.Context, src source.Source, email string) ([]int64, error)
+}
+
+// sendEvent is one Contactsend subscription event, from JSON:
+//
+//	{"eventCode": "unsubscribe", "webformCode": "230004001355",
+//	 "subscriberId": 42, "email": "a@b.c", "eventDate": "...", "eventId": "..."}
+//
+// or from a RECORDELEMENT of an event export (EVENT_CODE, CATEGORY_DESC =
+// web form code, EVENT_DETAILS = email, ENTITY_ID, EVENT_DATE, and an
+// optional SUBSCRIBER_ID).
+type sendEvent struct {
+	EventCode    string      `json:"eventCode" xml:"EVENT_CODE"`
+	WebformCode  string      `json:"webformCode" xml:"CATEGORY_DESC"`
+	SubscriberID json.Number `json:"subscriberId" xml:"SUBSCRIBER_ID"`
+	Email        string      `json:"email" xml:"EVENT_DETAILS"`
+	EventDate    string      `json:"eventDate" xml:"EVENT_DATE"`
+	EventID      string      `json:"eventId" xml:"-"`
+	EntityID     string      `json:"-" xml:"ENTITY_ID"`
+
+	subscriber int64
+}
+
+// sendEventCodes maps the accepted event codes to what they mean. The
+// worker reads the subscriber's current status, so the code only selects
+// which events concern subscriptions: other codes of an export (opens,
+// clicks, bounces) are acknowledged and ignored.
+var sendEventCodes = map[string]string{
+	"subscribe":    "subscribe",
+	"subscribed":   "subscribe",
+	"unsubscribe":  "unsubscribe",
+	"unsubscribed": "unsubscribe",
+	"o":            "unsubscribe", // Contactsend's export code for an opt-out
+	"pending":      "pending",
+}
+
+type sendExport struct {
+	Records []sendEvent `xml:"RECORDELEMENT"`
+}
+
+// parseSendEvents reads a JSON object, a JSON array of objects, or an XML
+// document of RECORDELEMENTs.
+func parseSendEvents(body []byte) ([]sendEvent, events.APIGatewayV2HTTPResponse, bool) {
+	trimmed := bytes.TrimSpace(body)
+	var evs []sendEvent
+	var err error
+	switch {
+	case len(trimmed) == 0:
+		return nil, problem(http.StatusBadRequest, "the body is empty: send a subscription event"), false
+	case trimmed[0] == '<':
+		var export sendExport
+		err = xml.Unmarshal(trimmed, &export)
+		evs = export.Records
+	case trimmed[0] == '[':
+		err = json.Unmarshal(trimmed, &evs)
+	case trimmed[0] == '{':
+		var ev sendEvent
+		err = json.Unmarshal(trimmed, &ev)
+		evs = []sendEvent{ev}
+	default:
+		return nil, problem(http.StatusBadRequest, "the body must be a JSON object, a JSON array or an XML event export"), false
+	}
+	if err != nil {
+		return nil, problem(http.StatusBadRequest, "malformed body", source.Problem{Message: err.Error()}), false
+	}
+	if len(evs) == 0 {
+		return nil, problem(http.StatusUnprocessableEntity, "no subscription event in the body"), false
+	}
+	if len(evs) > MaxSendEvents {
+		return nil, problem(http.StatusRequestEntityTooLarge, fmt.Sprintf("at most %d events per delivery", MaxSendEvents)), false
+	}
+	var problems []source.Problem
+	for i := range evs {
+		ev := &evs[i]
+		path := "events[" + strconv.Itoa(i) + "]"
+		ev.EventCode = strings.ToLower(strings.TrimSpace(ev.EventCode))
+		ev.WebformCode = strings.TrimSpace(ev.WebformCode)
+		ev.Email = strings.TrimSpace(ev.Email)
+		ev.EventID = strings.TrimSpace(ev.EventID)
+		ev.EventDate = strings.TrimSpace(ev.EventDate)
+		if id := strings.TrimSpace(ev.SubscriberID.String()); id != "" {
+			n, err := strconv.ParseInt(id, 10, 64)
+			if err != nil || n <= 0 {
+				problems = append(problems, source.Problem{Path: path + ".subscriberId", Message: "must be a positive integer"})
+			}
+			ev.subscriber = n
+		}
+		if ev.WebformCode == "" {
+			problems = append(problems, source.Problem{Path: path + ".webformCode", Message: "is required"})
+		}
+		if ev.subscriber == 0 && ev.Email == "" {
+			problems = append(problems, source.Problem{Path: path, Message: "subscriberId or email is required"})
+		}
+		for _, f := range [...]struct{ name, value string }{{"eventId", ev.EventID}, {"email", ev.Email}, {"webformCode", ev.WebformCode}, {"eventDate", ev.EventDate}} {
+			if len(f.value) > maxIDLength {
+				problems = append(problems, source.Problem{Path: path + "." + f.name, Message: fmt.Sprintf("is longer than %d bytes", maxIDLength)})
+			}
+		}
+	}
+	if problems != nil {
+		return nil, problem(http.StatusUnprocessableEntity, "the body is not a subscription event", problems...), false
+	}
+	return evs, events.APIGatewayV2HTTPResponse{}, true
+}
+
+// dedupeKey names the event: its id, else a hash of what tells two events
+// apart. "send:" keeps the keys apart from the Contacthub route's.
+func (ev *sendEvent) dedupeKey() string {
+	if ev.EventID != "" {
+		return "send:" + ev.EventID
+	}
+	if ev.EventDate == "" {
+		return ""
+	}
+	h := sha256.New()
+	for _, part := range []string{strconv.FormatInt(ev.subscriber, 10), ev.Email, ev.EntityID, ev.WebformCode, ev.EventCode, ev.EventDate} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return "send:sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// serveContactsend turns subscription events into subscriber jobs: one per
+// subscriber, for the events of the source's subscription rows that no
+// earlier delivery enqueued.
+func (h *Handler) serveContactsend(ctx context.Context, src source.Source, body []byte, out *outcome) events.APIGatewayV2HTTPResponse {
+	evs, resp, ok := parseSendEvents(body)
+	if !ok {
+		return h.refuse(out, resp)
+	}
+	mapped := make(map[string]bool, len(src.Properties.Subscriptions))
+	for _, row := range src.Properties.Subscriptions {
+		mapped[row.WebformCode] = true
+	}
+	now := h.cfg.Now()
+	var (
+		keys        []string
+		subscribers []int64
+	)
+	for i := range evs {
+		ev := &evs[i]
+		if _, known := sendEventCodes[ev.EventCode]; !known || !mapped[ev.WebformCode] {
+			// Not a subscription change of a synced row: never touched.
+			continue
+		}
+		key := ev.dedupeKey()
+		if key != "" {
+			claim, err := h.cfg.Dedupe.Claim(ctx, src.ID, key, now)
+			if err != nil {
+				return h.unavailable(out, err)
+			}
+			if claim == ClaimDone {
+				continue
+			}
+			keys = append(keys, key)
+		}
+		ids := []int64{ev.subscriber}
+		if ev.subscriber == 0 {
+			if h.cfg.Subscribers == nil {
+				return h.refuse(out, problem(http.StatusUnprocessableEntity, "this deployment cannot look subscribers up by email: send subscriberId"))
+			}
+			found, err := h.cfg.Subscribers.SubscriberIDs(ctx, src, ev.Email)
+			if errors.Is(err, errNoEmailMatch) {
+				return h.refuse(out, problem(http.StatusUnprocessableEntity, errNoEmailMatch.Error()+": send subscriberId"))
+			}
+			if err != nil {
+				return h.unavailable(out, err)
+			}
+			ids = found
+		}
+		for _, id := range ids {
+			if !slices.Contains(subscribers, id) {
+				subscribers = append(subscribers, id)
+			}
+		}
+	}
+	if len(keys) > 0 {
+		out.eventKey = keys[0]
+	}
+	if len(subscribers) == 0 {
+		out.result = "duplicate"
+		return duplicateResponse()
+	}
+	batch := make([]jobs.Job, len(subscribers))
+	for i, id := range subscribers {
+		batch[i] = jobs.Job{SourceID: src.ID, SubscriberID: id, Reason: jobs.FromSendWebhook, EventID: out.eventKey, EnqueuedAt: now.UTC()}
+	}
+	if err := h.cfg.Jobs.Send(ctx, batch...); err != nil {
+		return h.unavailable(out, err)
+	}
+	for _, key := range keys {
+		if err := h.cfg.Dedupe.Done(ctx, src.ID, key, now); err != nil {
+			out.err = err
+		}
+	}
+	out.result = "accepted"
+	return acceptedResponse()
+}
+
+// ContactsendFinder finds subscribers by email with the Contactsend
+// client, through the source's match field for base.contacts.email.
+type ContactsendFinder struct {
+	Client interface {
+		FindSubscribersBy(ctx context.Context, cred contactsend.Credentials, userDBID int64, q contactsend.Query) (contactsend.SubscriberPage, error)
+	}
+}
+
+// errNoEmailMatch says a source does not match subscribers on email.
+var errNoEmailMatch = errors.New("the source does not match subscribers on base.contacts.email")
+
+// SubscriberIDs returns the ids of the subscribers holding email.
+func (f ContactsendFinder) SubscriberIDs(ctx context.Context, src source.Source, email string) ([]int64, error) {
+	field := ""
+	for _, m := range src.MatchFields() {
+		if m.HubField == "base.contacts.email" {
+			field = m.SendField
+		}
+	}
+	if field == "" {
+		return nil, errNoEmailMatch
+	}
+	cred := contactsend.Credentials{APIKey: src.Properties.APIKey, UserKey: src.Properties.UserKey}
+	page, err := f.Client.FindSubscribersBy(ctx, cred, src.Properties.UserDBID, contactsend.Query{
+		Select: []string{field}, PageSize: 10,
+		Where: []contactsend.Filter{{Attribute: field, Mode: contactsend.Equals, Value: contactsend.StringValue(strings.ToLower(email))}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find subscribers by email: %w", err)
+	}
+	ids := make([]int64, 0, len(page.Subscribers))
+	for _, s := range page.Subscribers {
+		ids = append(ids, s.ID)
+	}
+	return ids, nil
+}
