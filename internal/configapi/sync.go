@@ -205,6 +205,17 @@ type previewJSON struct {
 	Attributes   []previewAttributeJSON `json:"attributes"`
 	Changed      []string               `json:"changed"`
 	Problems     []source.Problem       `json:"problems"`
+	// Subscriptions is the subscription sync's decision per row.
+	Subscriptions []subscriptionPreviewJSON `json:"subscriptions"`
+}
+
+type subscriptionPreviewJSON struct {
+	HubSubscriptionID  string `json:"hubSubscriptionId"`
+	SendSubscriptionID int64  `json:"sendSubscriptionId"`
+	WebformCode        string `json:"webformCode"`
+	Action             string `json:"action"`
+	Subscribed         bool   `json:"subscribed"`
+	Rule               string `json:"rule"`
 }
 
 // preview maps one customer and says what a sync would do, writing nothing.
@@ -239,6 +250,13 @@ func (a *API) preview(ctx context.Context, r *request) events.APIGatewayV2HTTPRe
 	}
 	for _, pr := range p.Problems {
 		out.Problems = append(out.Problems, source.Problem{Path: pr.HubField, Message: pr.Reason})
+	}
+	out.Subscriptions = []subscriptionPreviewJSON{}
+	for _, sp := range p.Subscriptions {
+		out.Subscriptions = append(out.Subscriptions, subscriptionPreviewJSON{
+			HubSubscriptionID: sp.HubSubscriptionID, SendSubscriptionID: sp.SendSubscriptionID, WebformCode: sp.WebformCode,
+			Action: string(sp.Action), Subscribed: sp.Subscribed, Rule: sp.Rule,
+		})
 	}
 	return jsonResponse(http.StatusOK, out)
 }

@@ -382,6 +382,7 @@ func (s *Stack) gateway() (*localgw.Gateway, error) {
 		return nil, err
 	}
 	s.Jobs = jobs.NewQueue(s.sqsClient, s.Queues.SyncURL)
+	s.Ledger = ledger.New(s.dynamo, s.Table)
 	s.Scheduler = scheduler.New(scheduler.Config{
 		Sources: s.Store,
 		Hub: func(conn configstore.Connection) (scheduler.Hub, error) {
@@ -389,9 +390,12 @@ func (s *Stack) gateway() (*localgw.Gateway, error) {
 		},
 		Checkpoints: checkpoint.New(s.dynamo, s.Table),
 		Jobs:        s.Jobs,
-		Logger:      s.logger.With("function", "SchedulerFunction"),
+		// Send and Ledger let the tick reconcile Contactsend subscription
+		// states, as the scheduler function does.
+		Send:   send,
+		Ledger: s.Ledger,
+		Logger: s.logger.With("function", "SchedulerFunction"),
 	})
-	s.Ledger = ledger.New(s.dynamo, s.Table)
 	s.Worker, err = syncer.New(syncer.Config{
 		Sources: s.Store,
 		Ledger:  s.Ledger,
@@ -424,10 +428,11 @@ func (s *Stack) gateway() (*localgw.Gateway, error) {
 		Functions: map[string]localgw.Handler{
 			"ConfigApiFunction": api.Handle,
 			"WebhookFunction": webhook.New(webhook.Config{
-				Sources: s.Store,
-				Dedupe:  webhook.NewDedupeStore(s.dynamo, s.Table),
-				Jobs:    s.Jobs,
-				Logger:  s.logger.With("function", "WebhookFunction"),
+				Sources:     s.Store,
+				Dedupe:      webhook.NewDedupeStore(s.dynamo, s.Table),
+				Jobs:        s.Jobs,
+				Subscribers: webhook.ContactsendFinder{Client: send},
+				Logger:      s.logger.With("function", "WebhookFunction"),
 			}).Handle,
 		},
 		Tokens: map[string]map[string]string{s.APIToken: {workspaceClaim: DemoWorkspace}},

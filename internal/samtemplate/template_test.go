@@ -63,7 +63,7 @@ func TestTemplateFunctions(t *testing.T) {
 		},
 		{
 			id: "WebhookFunction", dir: "functions/webhook", timeout: 30 * time.Second,
-			env: map[string]any{"KMS_KEY_ID": Ref("SecretsKey"), "SYNC_QUEUE_URL": Ref("SyncQueue")},
+			env: map[string]any{"KMS_KEY_ID": Ref("SecretsKey"), "SYNC_QUEUE_URL": Ref("SyncQueue"), "CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint")},
 			grants: []grant{
 				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, tableOnly},
 				{[]string{"kms:Decrypt"}, []any{GetAtt("SecretsKey", "Arn")}},
