@@ -402,8 +402,11 @@ func (s *Stack) gateway() (*localgw.Gateway, error) {
 		Hub: func(conn configstore.Connection) (syncer.Hub, error) {
 			return hub(conn)
 		},
-		Send:   send,
-		Logger: s.logger.With("function", "SyncWorkerFunction"),
+		Send: send,
+		// An add claim must lapse before SQS redelivers the job that holds
+		// it; with a shortened visibility timeout, shorten the claim too.
+		AddClaim: s.opts.VisibilityTimeout / 2,
+		Logger:   s.logger.With("function", "SyncWorkerFunction"),
 	})
 	if err != nil {
 		return nil, err

@@ -131,7 +131,18 @@ func (w *Worker) runGroup(ctx context.Context, g *group) groupResult {
 		// credentials) fails every job visibly instead of filling the DLQ.
 		for _, t := range g.tasks {
 			start := w.now()
-			r := w.fail(ctx, &env{src: src}, t.customerID, t.jobReason, ledger.Other, err.Error(), "source configuration unusable")
+			var r result
+			if t.customerID == "" {
+				// A Contactsend-side job names no customer to hold a failed
+				// record; it is dropped with a log line, and the
+				// reconciliation finds the change again once the source's
+				// configuration is fixed.
+				r = result{outcome: Failed, reason: "source configuration unusable", err: err}
+				w.log.WarnContext(ctx, "subscriber job dropped: the source's configuration is unusable",
+					"source_id", src.ID, "subscriber_id", t.subscriberID, "error", err)
+			} else {
+				r = w.fail(ctx, &env{src: src}, t.customerID, t.jobReason, ledger.Other, err.Error(), "source configuration unusable")
+			}
 			w.tally(&res, t, r)
 			done(t, r, start)
 		}

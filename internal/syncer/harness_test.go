@@ -163,7 +163,15 @@ type harness struct {
 	other   string // another entry node
 	agg     string // an aggregate of both
 	message atomic.Int64
+	// skew moves the worker's clock ahead of real time (past claims).
+	skew atomic.Int64
 }
+
+// now is the worker's clock: real time plus what the test skipped.
+func (h *harness) now() time.Time { return time.Now().Add(time.Duration(h.skew.Load())) }
+
+// skip moves the worker's clock forward, e.g. past an add claim.
+func (h *harness) skip(d time.Duration) { h.skew.Add(int64(d)) }
 
 func instant(ctx context.Context, d time.Duration) error { return ctx.Err() }
 
@@ -238,6 +246,7 @@ func newHarness(t *testing.T, configure ...func(*source.Source)) *harness {
 			return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken, Retry: fast, Timeout: 5 * time.Second})
 		},
 		Send:   send,
+		Clock:  h.now,
 		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

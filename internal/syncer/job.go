@@ -41,6 +41,9 @@ type result struct {
 	err        error  // the cause of Retry (logged) or Failed (stored)
 	subscriber int64
 	customerID string
+	// keepClaim leaves the add claim in place after a Retry: the add may
+	// still land, so nobody may add again until the claim lapses.
+	keepClaim bool
 }
 
 func retryLater(reason string, err error) result {
@@ -355,6 +358,9 @@ func (w *Worker) write(ctx context.Context, e *env, customerID, jobReason string
 		return retryLater("ledger claim failed", err)
 	}
 	r := w.findOrAdd(ctx, e, claimed, q, wire, attrs)
+	if r.keepClaim {
+		return r
+	}
 	if r.outcome == Retry || r.outcome == Failed {
 		// Let the next attempt in at once instead of after the claim lapses.
 		claimed.AddingUntil = time.Time{}
@@ -422,6 +428,12 @@ func (w *Worker) findOrAdd(ctx context.Context, e *env, entry ledger.Entry, q co
 		if found, ok, ferr := find(); ferr == nil && ok {
 			return result{outcome: Added, subscriber: found.ID}
 		}
+		// Not visible yet, or the search failed too: the add may still be
+		// landing. Keep the claim so no other job adds a second subscriber
+		// before it lapses; this job comes back after that.
+		r := retryLater("contactsend add outcome unknown", err)
+		r.keepClaim = true
+		return r
 	}
 	if err != nil {
 		return rejected("add", err)

@@ -1,0 +1,42 @@
+package syncer
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hubsend/hubsend/internal/faults"
+)
+
+// TestUnknownAddKeepsTheClaim: when an add's outcome is unknown and the
+// subscriber is not visible yet, no other job may add the customer until
+// the claim lapses, so a late-landing add cannot become a duplicate.
+func TestUnknownAddKeepsTheClaim(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	id := h.put(h.customer("unknown@example.com", "Unknown", nil))
+	if _, err := h.send.Faults().Add(faults.Rule{Operation: "addSubscriber", Kind: faults.Drop, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if failed := h.sync(id); len(failed) != 1 {
+		t.Fatalf("the job with an unknown add outcome was not given back: %v", failed)
+	}
+	if e := h.entry(id); !e.Adding(h.now()) || e.SubscriberID != 0 {
+		t.Fatalf("ledger after an unknown add: %+v, want the add claim kept", e)
+	}
+	calls := h.calls()
+	if failed := h.sync(id); len(failed) != 1 {
+		t.Fatalf("a second job ran while the claim held: %v", failed)
+	}
+	if n := h.calls()["addSubscriber"]; n != 0 {
+		t.Fatalf("a second job added while the first add's outcome was unknown (%d adds; before: %v)", n, calls)
+	}
+	if subs := h.subscribers("unknown@example.com"); len(subs) != 0 {
+		t.Fatalf("subscribers = %v", subs)
+	}
+	// Redelivered after the visibility timeout, the job adds exactly one.
+	h.skip(6 * time.Minute)
+	if failed := h.sync(id); failed != nil {
+		t.Fatalf("redelivery after the claim lapsed failed: %v", failed)
+	}
+	h.only("unknown@example.com")
+}
