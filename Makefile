@@ -5,7 +5,8 @@
 #   make lint         go vet + staticcheck
 #   make build        Lambda zips in .build/ (linux/arm64, provided.al2023)
 #   make run          the whole system locally (ARGS=... passes flags)
-#   make bench        benchmarks
+#   make bench        benchmarks: micro, pipeline, cold start (see BENCHMARKS.md)
+#   make loadtest     the full load and fault tests (10,000 webhooks, 10,000 customers)
 #
 # sam build calls the build-<LogicalId> targets (Metadata BuildMethod: makefile).
 
@@ -31,7 +32,7 @@ FUNCTIONS     := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go
 # the list against the template).
 SAM_TARGETS   := build-ConfigApiFunction build-WebhookFunction build-SyncWorkerFunction build-SchedulerFunction
 
-.PHONY: help test fuzz-short lint build run bench clean $(SAM_TARGETS)
+.PHONY: help test fuzz-short lint build run bench loadtest clean $(SAM_TARGETS)
 .PRECIOUS: $(BUILD_DIR)/%/bootstrap
 
 help:
@@ -74,8 +75,15 @@ run: node_modules/.package-lock.json
 	$(GO) build -o $(BUILD_DIR)/hubsend-local ./cmd/hubsend-local
 	exec $(BUILD_DIR)/hubsend-local $(ARGS)
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# Micro benchmarks of every package, then the pipeline (one whole run, its
+# numbers as custom metrics), then cold starts and worker memory.
+bench: node_modules/.package-lock.json
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 20m $$($(GO) list ./... | grep -v /internal/bench)
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 20m ./internal/bench/
+	./tools/bench-coldstart.sh
+
+loadtest: node_modules/.package-lock.json
+	./tools/bench-load.sh
 
 clean:
 	rm -rf $(BUILD_DIR)
