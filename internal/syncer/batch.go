@@ -181,7 +181,7 @@ var errConfiguration = errors.New("source configuration unusable")
 
 // prepare builds what a source's jobs share.
 func (w *Worker) prepare(ctx context.Context, src source.Source) (*env, error) {
-	conn, err := w.sources.Connection(ctx, src.WorkspaceID)
+	conn, err := w.connection(ctx, src.WorkspaceID)
 	if errors.Is(err, configstore.ErrNotFound) {
 		return nil, fmt.Errorf("%w: workspace %s has no Contacthub connection", errConfiguration, src.WorkspaceID)
 	}

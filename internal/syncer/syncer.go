@@ -120,6 +120,39 @@ type Worker struct {
 	limits map[string]*limit
 	// systems caches each source's userdb subscription systems.
 	systems map[string]cachedSystems
+	// connections caches workspace connections for ConnectionTTL: they
+	// change rarely, and a changed token is picked up that much later.
+	connections map[string]cachedConnection
+}
+
+type cachedConnection struct {
+	conn configstore.Connection
+	at   time.Time
+}
+
+// ConnectionTTL is how long a workspace's Contacthub connection is reused
+// without reading it again. Sources themselves are read on every batch, so
+// disabling one takes effect at once.
+const ConnectionTTL = 30 * time.Second
+
+// connection returns the workspace's Contacthub connection, from the cache
+// while it is fresh.
+func (w *Worker) connection(ctx context.Context, workspace string) (configstore.Connection, error) {
+	now := w.now()
+	w.mu.Lock()
+	c, ok := w.connections[workspace]
+	w.mu.Unlock()
+	if ok && now.Sub(c.at) < ConnectionTTL {
+		return c.conn, nil
+	}
+	conn, err := w.sources.Connection(ctx, workspace)
+	if err != nil {
+		return configstore.Connection{}, err
+	}
+	w.mu.Lock()
+	w.connections[workspace] = cachedConnection{conn: conn, at: now}
+	w.mu.Unlock()
+	return conn, nil
 }
 
 type cachedFields struct {
@@ -143,7 +176,7 @@ func New(cfg Config) (*Worker, error) {
 		now: cfg.Clock, log: cfg.Logger,
 		margin: cfg.DeadlineMargin, claim: cfg.AddClaim, ttl: cfg.FieldsTTL, subClaim: cfg.SubscriptionClaim,
 		hubs: make(map[string]Hub), fields: make(map[string]cachedFields), limits: make(map[string]*limit),
-		systems: make(map[string]cachedSystems),
+		systems: make(map[string]cachedSystems), connections: make(map[string]cachedConnection),
 	}
 	if w.now == nil {
 		w.now = time.Now
