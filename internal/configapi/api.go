@@ -43,6 +43,7 @@ type Hub interface {
 	Node(ctx context.Context, id string) (contacthub.Node, error)
 	CountCustomers(ctx context.Context, nodeID string) (int64, error)
 	Fields(ctx context.Context) ([]contacthub.Field, error)
+	Nodes(ctx context.Context) ([]contacthub.Node, error)
 }
 
 // Send is what the API asks Contactsend.

@@ -588,3 +588,24 @@ func TestChangesThatNeedItStartAResync(t *testing.T) {
 		t.Errorf("moving to a populated node did not start a resync: %+v", st.Backfill)
 	}
 }
+
+func TestNodesListTheChoicesAndWhoServesThem(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.expect(e.call("ws1", "POST", "/v1/sources", validSource(), nil), http.StatusCreated).body["id"].(string)
+	r := e.expect(e.call("ws1", "GET", "/v1/nodes", nil, nil), http.StatusOK)
+	kinds := map[string]string{}
+	servedBy := map[string]any{}
+	for _, n := range r.body["elements"].([]any) {
+		node := n.(map[string]any)
+		kinds[node["id"].(string)] = node["kind"].(string)
+		servedBy[node["id"].(string)] = node["sourceId"]
+	}
+	if kinds["node-it"] != "ENTRY" || kinds["node-agg"] != "AGGREGATE" || servedBy["node-it"] != id || servedBy["node-es"] != nil {
+		t.Errorf("nodes %s", r.raw)
+	}
+	if other := e.expect(e.call("ws2", "GET", "/v1/nodes", nil, nil), http.StatusOK); strings.Contains(other.raw, id) {
+		t.Errorf("another workspace sees which source serves a node: %s", other.raw)
+	}
+	e.expect(e.call("ws3", "GET", "/v1/nodes", nil, nil), http.StatusConflict)
+}

@@ -21,6 +21,7 @@ func (a *API) table() []route {
 		{key: "GET /console/{proxy+}", public: true, handle: a.serveConsole},
 		{key: "GET /v1/workspace", handle: a.getWorkspace},
 		{key: "PUT /v1/workspace", handle: a.putWorkspace},
+		{key: "GET /v1/nodes", handle: a.listNodes},
 		{key: "GET /v1/sources", handle: a.listSources},
 		{key: "POST /v1/sources", handle: a.createSource},
 		{key: "GET /v1/sources/{id}", handle: a.getSource},

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/source"
 )
@@ -114,4 +115,51 @@ func (a *API) putWorkspace(ctx context.Context, r *request) events.APIGatewayV2H
 		return a.storeFailure(ctx, err)
 	}
 	return jsonResponse(http.StatusOK, presentConnection(r.workspace, &conn))
+}
+
+type nodeJSON struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Kind        string   `json:"kind"`
+	EntryNodes  []string `json:"entryNodes,omitempty"`
+	// SourceID names the source of this workspace already serving the node.
+	SourceID string `json:"sourceId,omitempty"`
+}
+
+// listNodes lists the workspace's Contacthub entry and aggregate nodes, the
+// choices for a source's active node, with the source already serving each.
+func (a *API) listNodes(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	hub, err := a.hubFor(ctx, r.workspace)
+	if err != nil {
+		return respond(err)
+	}
+	nodes, err := hub.Nodes(ctx)
+	if err != nil {
+		return respond(hubFailure("listing the workspace's nodes", err))
+	}
+	served := map[string]string{}
+	for cursor := ""; ; {
+		page, err := a.cfg.Store.List(ctx, r.workspace, configstore.ListOptions{Limit: 100, Cursor: cursor})
+		if err != nil {
+			return a.storeFailure(ctx, err)
+		}
+		for _, src := range page.Sources {
+			served[src.Node()] = src.ID
+		}
+		if cursor = page.Next; cursor == "" {
+			break
+		}
+	}
+	out := struct {
+		Elements []nodeJSON `json:"elements"`
+	}{Elements: []nodeJSON{}}
+	for _, n := range nodes {
+		kind := "ENTRY"
+		if n.Kind == contacthub.AggregateNode {
+			kind = "AGGREGATE"
+		}
+		out.Elements = append(out.Elements, nodeJSON{ID: n.ID, Name: n.Name, Description: n.Description, Kind: kind, EntryNodes: n.EntryNodeIDs, SourceID: served[n.ID]})
+	}
+	return jsonResponse(http.StatusOK, out)
 }

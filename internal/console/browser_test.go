@@ -337,6 +337,8 @@ func TestConsole(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS("#f-name"), "Newsletter Italia"),
 			chromedp.SendKeys(chromedp.CSS("#f-description"), "Clienti italiani verso la newsletter"),
 			chromedp.SendKeys(chromedp.CSS("#f-node"), italia),
+			// The node field suggests the workspace's nodes.
+			chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`#f-node-options option[value=%q]`, italia))),
 			chromedp.SendKeys(chromedp.CSS("#f-userKey"), localstack.DemoSendUserKey),
 			chromedp.SendKeys(chromedp.CSS("#f-apiKey"), localstack.DemoSendAPIKey),
 			chromedp.SendKeys(chromedp.CSS("#f-userDb"), fmt.Sprint(localstack.DemoUserDB)))

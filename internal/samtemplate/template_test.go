@@ -185,6 +185,7 @@ func TestTemplateRoutes(t *testing.T) {
 		{api, "GET", "/"}:                                             true,
 		{api, "GET", "/v1/workspace"}:                                 false,
 		{api, "PUT", "/v1/workspace"}:                                 false,
+		{api, "GET", "/v1/nodes"}:                                     false,
 		{api, "GET", "/v1/sources"}:                                   false,
 		{api, "POST", "/v1/sources"}:                                  false,
 		{api, "GET", "/v1/sources/{id}"}:                              false,

@@ -23,10 +23,13 @@ export function renderForm(ctx, id) {
   };
 
   const alert = alertBox();
+  // Suggestions for the active node: the workspace's nodes, with the source
+  // already serving each. The field still takes any id typed in.
+  const nodeOptions = h('datalist', { id: 'f-node-options' });
   const inputs = {
     name: h('input', { type: 'text', autocomplete: 'off', required: true, maxlength: '200' }),
     description: h('textarea', { rows: '2', maxlength: '1000' }),
-    node: h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', required: true, class: 'mono' }),
+    node: h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', required: true, class: 'mono', list: 'f-node-options' }),
     userKey: h('input', { type: 'password', autocomplete: 'off', spellcheck: 'false' }),
     apiKey: h('input', { type: 'password', autocomplete: 'off', spellcheck: 'false' }),
     userDb: h('input', { type: 'text', inputmode: 'numeric', autocomplete: 'off', class: 'narrow' }),
@@ -75,7 +78,8 @@ export function renderForm(ctx, id) {
       h('h2', { id: 'general-title', t: 'form.general' }),
       field({ id: 'f-name', labelKey: 'form.name', input: inputs.name, hintKey: 'form.nameHint' }),
       field({ id: 'f-description', labelKey: 'form.description', input: inputs.description, hintKey: 'form.descriptionHint' }),
-      field({ id: 'f-node', labelKey: 'form.node', input: inputs.node, hintKey: 'form.nodeHint' })),
+      field({ id: 'f-node', labelKey: 'form.node', input: inputs.node, hintKey: 'form.nodeHint' }),
+      nodeOptions),
     h('section', { class: 'panel', 'aria-labelledby': 'provider-title' },
       h('h2', { id: 'provider-title', t: 'form.provider' }),
       h('p', { class: 'hint', t: editing ? 'form.providerIntroEdit' : 'form.providerIntro' }),
@@ -453,7 +457,23 @@ export function renderForm(ctx, id) {
 
   // --- start -----------------------------------------------------------------
 
+  async function loadNodes() {
+    try {
+      const { data } = await call('GET', '/v1/nodes', { signal: ctx.signal });
+      clear(nodeOptions);
+      for (const node of data.elements) {
+        const kind = t(node.kind === 'AGGREGATE' ? 'form.nodeAggregate' : 'form.nodeEntry');
+        const used = node.sourceId && node.sourceId !== id ? ' · ' + t('form.nodeServed') : '';
+        nodeOptions.append(h('option', { value: node.id }, `${node.name} (${kind})${used}`));
+      }
+    } catch {
+      // No suggestions (no Contacthub connection yet, or it failed): the
+      // field works without them.
+    }
+  }
+
   async function load() {
+    loadNodes();
     if (!editing) {
       ctx.focus();
       return;
