@@ -116,14 +116,7 @@ func (c Customer) MarshalJSON() ([]byte, error) {
 
 func (c *Customer) UnmarshalJSON(data []byte) error {
 	type plain Customer
-	var p plain
-	unknown, err := decodeKeepingUnknown(data, &p)
-	if err != nil {
-		return err
-	}
-	p.Unknown = unknown
-	*c = Customer(p)
-	return nil
+	return unmarshalKeepingUnknown(data, (*plain)(c), &c.Unknown)
 }
 
 func (b Base) MarshalJSON() ([]byte, error) {
@@ -133,14 +126,7 @@ func (b Base) MarshalJSON() ([]byte, error) {
 
 func (b *Base) UnmarshalJSON(data []byte) error {
 	type plain Base
-	var p plain
-	unknown, err := decodeKeepingUnknown(data, &p)
-	if err != nil {
-		return err
-	}
-	p.Unknown = unknown
-	*b = Base(p)
-	return nil
+	return unmarshalKeepingUnknown(data, (*plain)(b), &b.Unknown)
 }
 
 func (c Contacts) MarshalJSON() ([]byte, error) {
@@ -150,14 +136,7 @@ func (c Contacts) MarshalJSON() ([]byte, error) {
 
 func (c *Contacts) UnmarshalJSON(data []byte) error {
 	type plain Contacts
-	var p plain
-	unknown, err := decodeKeepingUnknown(data, &p)
-	if err != nil {
-		return err
-	}
-	p.Unknown = unknown
-	*c = Contacts(p)
-	return nil
+	return unmarshalKeepingUnknown(data, (*plain)(c), &c.Unknown)
 }
 
 func (a Address) MarshalJSON() ([]byte, error) {
@@ -167,14 +146,7 @@ func (a Address) MarshalJSON() ([]byte, error) {
 
 func (a *Address) UnmarshalJSON(data []byte) error {
 	type plain Address
-	var p plain
-	unknown, err := decodeKeepingUnknown(data, &p)
-	if err != nil {
-		return err
-	}
-	p.Unknown = unknown
-	*a = Address(p)
-	return nil
+	return unmarshalKeepingUnknown(data, (*plain)(a), &a.Unknown)
 }
 
 func (s Subscription) MarshalJSON() ([]byte, error) {
@@ -184,14 +156,7 @@ func (s Subscription) MarshalJSON() ([]byte, error) {
 
 func (s *Subscription) UnmarshalJSON(data []byte) error {
 	type plain Subscription
-	var p plain
-	unknown, err := decodeKeepingUnknown(data, &p)
-	if err != nil {
-		return err
-	}
-	p.Unknown = unknown
-	*s = Subscription(p)
-	return nil
+	return unmarshalKeepingUnknown(data, (*plain)(s), &s.Unknown)
 }
 
 // Email is base.contacts.email, or "".

@@ -8,9 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/hubsend/hubsend/internal/retry"
 )
 
 // Sentinel errors matched by *Error through errors.Is, by HTTP status.
@@ -115,7 +116,7 @@ func (e *Error) ExistingCustomerID() string {
 
 // decodeError builds an *Error from a failed response.
 func decodeError(method, path string, resp *http.Response, body []byte) *Error {
-	e := &Error{Method: method, Path: path, Status: resp.StatusCode, RetryDelay: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	e := &Error{Method: method, Path: path, Status: resp.StatusCode, RetryDelay: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	var wire struct {
 		Message string          `json:"message"`
 		Logref  string          `json:"logref"`
@@ -132,20 +133,6 @@ func decodeError(method, path string, resp *http.Response, body []byte) *Error {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	return e
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // transportError is a request that got no HTTP answer: a timeout, a reset or

@@ -41,6 +41,22 @@ func decodeKeepingUnknown(data []byte, v any) (map[string]json.RawMessage, error
 	return members, nil
 }
 
+// unmarshalKeepingUnknown decodes data as a fresh P and, only when that
+// succeeds, stores it in *dst and the members P does not name in *unknown.
+// Each wire type calls it with dst pointing at itself converted to a
+// method-less twin (so decoding does not recurse) and unknown at its own
+// Unknown field; dst is written first, so the Unknown it carries is replaced.
+func unmarshalKeepingUnknown[P any](data []byte, dst *P, unknown *map[string]json.RawMessage) error {
+	var p P
+	members, err := decodeKeepingUnknown(data, &p)
+	if err != nil {
+		return err
+	}
+	*dst = p
+	*unknown = members
+	return nil
+}
+
 // encodeWithUnknown encodes v and adds the unknown members it does not
 // already write.
 func encodeWithUnknown(v any, unknown map[string]json.RawMessage) ([]byte, error) {

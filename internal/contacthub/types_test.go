@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hubsend/hubsend/internal/retry"
 )
 
 func TestTimeJSON(t *testing.T) {
@@ -162,7 +164,7 @@ func TestDecodeError(t *testing.T) {
 		})
 	}
 	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	if d := parseRetryAfter(now.Add(5*time.Second).Format(http.TimeFormat), now); d != 5*time.Second {
+	if d := retry.ParseRetryAfter(now.Add(5*time.Second).Format(http.TimeFormat), now); d != 5*time.Second {
 		t.Errorf("HTTP-date Retry-After = %v", d)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptrace"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -370,7 +369,7 @@ func (c *Client) post(ctx context.Context, op string, children []byte, out any) 
 	return &StatusError{
 		StatusCode: resp.StatusCode,
 		Body:       snippet(data),
-		retryAfter: c.retryAfter(resp.Header.Get("Retry-After")),
+		retryAfter: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
 	}
 }
 
@@ -401,22 +400,6 @@ func snippet(data []byte) string {
 		s = s[:n] + "…"
 	}
 	return s
-}
-
-// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func (c *Client) retryAfter(h string) time.Duration {
-	if h == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(h); err == nil && secs > 0 {
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		if d := t.Sub(c.now()); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // Close invalidates every token the client holds. The client stays usable:

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -432,23 +433,11 @@ func TestFindSubscribersMatchingModes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := ids(subs); !equalIDs(got, tt.want) {
+			if got := ids(subs); !slices.Equal(got, tt.want) {
 				t.Fatalf("ids = %v, want %v", got, tt.want)
 			}
 		})
 	}
-}
-
-func equalIDs(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestFindSubscribersBy(t *testing.T) {
@@ -622,23 +611,11 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 			if got, want := e.count("countSubscribers"), tt.rule.Count+1; got != want {
 				t.Fatalf("countSubscribers calls = %d, want %d", got, want)
 			}
-			if tt.wantWaits != nil && !equalDurations(e.sleeps.all(), tt.wantWaits) {
+			if tt.wantWaits != nil && !slices.Equal(e.sleeps.all(), tt.wantWaits) {
 				t.Fatalf("waits = %v, want %v", e.sleeps.all(), tt.wantWaits)
 			}
 		})
 	}
-}
-
-func equalDurations(a, b []time.Duration) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestPersistentFailureIsTemporaryAfterAttempts(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"sort"
 	"sync"
 	"time"
 )
@@ -292,15 +291,4 @@ func (l *CallLog) Reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.calls = nil
-}
-
-// Operations returns the recorded operation names, sorted.
-func (l *CallLog) Operations() []string {
-	counts := l.Counts()
-	names := make([]string, 0, len(counts))
-	for name := range counts {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names
 }

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -67,6 +69,21 @@ func RetryAfter(err error) time.Duration {
 	var r interface{ RetryAfter() time.Duration }
 	if errors.As(err, &r) {
 		return r.RetryAfter()
+	}
+	return 0
+}
+
+// ParseRetryAfter reads a Retry-After header value, delay-seconds or an HTTP
+// date (measured from now), as a wait; zero when absent, unreadable or past.
+func ParseRetryAfter(header string, now time.Time) time.Duration {
+	if header == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(header); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(header); err == nil && t.After(now) {
+		return t.Sub(now)
 	}
 	return 0
 }

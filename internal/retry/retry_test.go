@@ -3,6 +3,7 @@ package retry
 import (
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -117,5 +118,25 @@ func TestDoRealTimerIsCancellable(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Do kept waiting after its context was cancelled")
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", 0},
+		{"0", 0},
+		{"2", 2 * time.Second},
+		{"-3", 0},
+		{"soon", 0},
+		{now.Add(5 * time.Second).Format(http.TimeFormat), 5 * time.Second},
+		{now.Add(-5 * time.Second).Format(http.TimeFormat), 0},
+	} {
+		if got := ParseRetryAfter(tt.header, now); got != tt.want {
+			t.Errorf("ParseRetryAfter(%q) = %v, want %v", tt.header, got, tt.want)
+		}
 	}
 }
