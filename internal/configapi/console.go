@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -30,9 +29,6 @@ func (a *API) serveConsole(_ context.Context, r *request) events.APIGatewayV2HTT
 		return problem(http.StatusNotFound, "no such file")
 	}
 	data, err := fs.ReadFile(a.cfg.Console, name)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrInvalid) {
-		return problem(http.StatusNotFound, "no such file")
-	}
 	if err != nil {
 		return problem(http.StatusNotFound, "no such file")
 	}

@@ -1,7 +1,6 @@
 package configapi_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -9,11 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,20 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/hubsend/hubsend/internal/awslocal"
-	"github.com/hubsend/hubsend/internal/checkpoint"
-	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/configstore"
-	"github.com/hubsend/hubsend/internal/contacthub"
-	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
-	"github.com/hubsend/hubsend/internal/contactsend"
-	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
-	"github.com/hubsend/hubsend/internal/jobs"
-	"github.com/hubsend/hubsend/internal/ledger"
-	"github.com/hubsend/hubsend/internal/retry"
-	"github.com/hubsend/hubsend/internal/scheduler"
-	"github.com/hubsend/hubsend/internal/secret"
-	"github.com/hubsend/hubsend/internal/syncer"
 )
 
 // fuzzRoutes are the API's routes; {id} is filled from the fuzzer's input.
@@ -87,54 +71,10 @@ func tableDigest(t testing.TB, db *dynamodb.Client, table string) string {
 //
 //	go test -run '^$' -fuzz FuzzConfigAPI -fuzztime 30s ./internal/configapi/
 func FuzzConfigAPI(f *testing.F) {
-	hubSeed, err := hubsim.LoadSeed("testdata/contacthub.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	sendSeed, err := sendsim.LoadSeed("testdata/contactsend.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	hubServer := httptest.NewServer(hubsim.New(hubsim.Options{Seed: hubSeed, RandomSeed: 1}))
-	sendServer := httptest.NewServer(sendsim.New(sendsim.Options{Seed: sendSeed, FaultSeed: 1}))
-	f.Cleanup(hubServer.Close)
-	f.Cleanup(sendServer.Close)
-	keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		f.Fatal(err)
-	}
-	table := awslocal.NewTableT(f, stack)
-	queues := awslocal.NewQueuesT(f, stack)
-	store := configstore.New(stack.DynamoDB(), table, secret.NewBox(keys))
-	noWait := retry.Policy{Attempts: 1, Sleep: func(context.Context, time.Duration) error { return nil }}
-	send, err := contactsend.New(contactsend.Config{Endpoint: sendServer.URL + "/soap/services", Retry: noWait})
-	if err != nil {
-		f.Fatal(err)
-	}
-	hub := func(conn configstore.Connection) (*contacthub.Client, error) {
-		return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken, Retry: noWait})
-	}
-	outcomes := ledger.New(stack.DynamoDB(), table)
-	previewer, err := syncer.New(syncer.Config{
-		Sources: store, Ledger: outcomes, Send: send,
-		Hub: func(conn configstore.Connection) (syncer.Hub, error) { return hub(conn) },
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	api := configapi.New(configapi.Config{
-		Store:            store,
-		Hub:              func(conn configstore.Connection) (configapi.Hub, error) { return hub(conn) },
-		Send:             send,
-		Intake:           scheduler.New(scheduler.Config{Sources: store, Checkpoints: checkpoint.New(stack.DynamoDB(), table)}),
-		Outcomes:         outcomes,
-		Previewer:        previewer,
-		Jobs:             jobs.NewQueue(stack.SQS(), queues.SyncURL),
-		Logger:           slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		AllowInsecureHub: true,
-	})
+	fx := newFixture(f, slog.New(slog.NewJSONHandler(io.Discard, nil)), 1)
+	api, store, table := fx.api, fx.store, fx.table
 	if _, err := store.PutConnection(context.Background(), configstore.Connection{
-		Workspace: "ws1", ContacthubBaseURL: hubServer.URL + "/hub/v1", ContacthubWorkspaceID: "hub-ws", ContacthubToken: hubToken,
+		Workspace: "ws1", ContacthubBaseURL: fx.hubURL, ContacthubWorkspaceID: "hub-ws", ContacthubToken: hubToken,
 	}); err != nil {
 		f.Fatal(err)
 	}

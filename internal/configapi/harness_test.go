@@ -91,64 +91,87 @@ type env struct {
 	bodies []string // every response body, to look for leaked secrets
 }
 
-func newEnv(t *testing.T) *env {
-	t.Helper()
+// fixture is one API over its own table, queues and simulators.
+type fixture struct {
+	api    *configapi.API
+	store  *configstore.Store
+	intake *scheduler.Scheduler
+	queue  awslocal.Queues
+	table  string
+	hub    *hubsim.Server
+	send   *sendsim.Server
+	hubURL string // the simulated Contacthub's API base URL
+}
+
+// newFixture builds an API whose clients make the given number of attempts
+// per call and log to logger.
+func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
+	tb.Helper()
 	hubSeed, err := hubsim.LoadSeed("testdata/contacthub.json")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	sendSeed, err := sendsim.LoadSeed("testdata/contactsend.json")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	e := &env{t: t, logs: &syncBuffer{}, spec: loadSpec(t)}
-	e.hub = hubsim.New(hubsim.Options{Seed: hubSeed, RandomSeed: 1})
-	e.send = sendsim.New(sendsim.Options{Seed: sendSeed, FaultSeed: 1})
-	hubServer := httptest.NewServer(e.hub)
-	sendServer := httptest.NewServer(e.send)
-	t.Cleanup(hubServer.Close)
-	t.Cleanup(sendServer.Close)
+	fx := fixture{
+		hub:  hubsim.New(hubsim.Options{Seed: hubSeed, RandomSeed: 1}),
+		send: sendsim.New(sendsim.Options{Seed: sendSeed, FaultSeed: 1}),
+	}
+	hubServer := httptest.NewServer(fx.hub)
+	sendServer := httptest.NewServer(fx.send)
+	tb.Cleanup(hubServer.Close)
+	tb.Cleanup(sendServer.Close)
+	fx.hubURL = hubServer.URL + "/hub/v1"
 
-	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{9}, 32))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	table := awslocal.NewTableT(t, stack)
-	store := configstore.New(stack.DynamoDB(), table, secret.NewBox(keys))
-	noWait := retry.Policy{Attempts: 2, Sleep: func(context.Context, time.Duration) error { return nil }}
+	fx.table = awslocal.NewTableT(tb, stack)
+	fx.store = configstore.New(stack.DynamoDB(), fx.table, secret.NewBox(keys))
+	noWait := retry.Policy{Attempts: attempts, Sleep: func(context.Context, time.Duration) error { return nil }}
 	send, err := contactsend.New(contactsend.Config{Endpoint: sendServer.URL + "/soap/services", Retry: noWait, Logger: logger})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	e.intake = scheduler.New(scheduler.Config{Sources: store, Checkpoints: checkpoint.New(stack.DynamoDB(), table)})
-	outcomes := ledger.New(stack.DynamoDB(), table)
+	hub := func(conn configstore.Connection) (*contacthub.Client, error) {
+		return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken, Retry: noWait})
+	}
+	fx.intake = scheduler.New(scheduler.Config{Sources: fx.store, Checkpoints: checkpoint.New(stack.DynamoDB(), fx.table)})
+	outcomes := ledger.New(stack.DynamoDB(), fx.table)
 	previewer, err := syncer.New(syncer.Config{
-		Sources: store, Ledger: outcomes, Send: send,
-		Hub: func(conn configstore.Connection) (syncer.Hub, error) {
-			return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken, Retry: noWait})
-		},
+		Sources: fx.store, Ledger: outcomes, Send: send,
+		Hub: func(conn configstore.Connection) (syncer.Hub, error) { return hub(conn) },
 	})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	e.queue = awslocal.NewQueuesT(t, stack)
-	e.api = configapi.New(configapi.Config{
-		Store: store,
-		Hub: func(conn configstore.Connection) (configapi.Hub, error) {
-			return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken, Retry: noWait})
-		},
+	fx.queue = awslocal.NewQueuesT(tb, stack)
+	fx.api = configapi.New(configapi.Config{
+		Store:            fx.store,
+		Hub:              func(conn configstore.Connection) (configapi.Hub, error) { return hub(conn) },
 		Send:             send,
-		Intake:           e.intake,
+		Intake:           fx.intake,
 		Outcomes:         outcomes,
 		Previewer:        previewer,
-		Jobs:             jobs.NewQueue(stack.SQS(), e.queue.SyncURL),
+		Jobs:             jobs.NewQueue(stack.SQS(), fx.queue.SyncURL),
 		Logger:           logger,
 		AllowInsecureHub: true,
 	})
+	return fx
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, logs: &syncBuffer{}, spec: loadSpec(t)}
+	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	fx := newFixture(t, logger, 2)
+	e.api, e.intake, e.queue, e.hub, e.send = fx.api, fx.intake, fx.queue, fx.hub, fx.send
 	for _, ws := range []string{"ws1", "ws2"} {
 		e.expect(e.call(ws, "PUT", "/v1/workspace", map[string]any{
-			"contacthub": map[string]any{"baseUrl": hubServer.URL + "/hub/v1", "workspaceId": "hub-ws", "token": hubToken},
+			"contacthub": map[string]any{"baseUrl": fx.hubURL, "workspaceId": "hub-ws", "token": hubToken},
 		}, nil), http.StatusOK)
 	}
 	t.Cleanup(e.checkNoSecretsLeaked)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
@@ -36,20 +35,12 @@ func connectionKey(workspace string) string { return "WORKSPACE#" + workspace }
 
 // Connection returns the workspace's Contacthub connection, or ErrNotFound.
 func (s *Store) Connection(ctx context.Context, workspace string) (Connection, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      &s.table,
-		Key:            itemKey(connectionKey(workspace)),
-		ConsistentRead: aws.Bool(true),
-	})
+	item, found, err := getItem[connectionItem](ctx, s, itemKey(connectionKey(workspace)), "connection")
 	if err != nil {
-		return Connection{}, fmt.Errorf("get connection: %w", err)
+		return Connection{}, err
 	}
-	if out.Item == nil {
+	if !found {
 		return Connection{}, fmt.Errorf("connection of workspace %s: %w", workspace, ErrNotFound)
-	}
-	var item connectionItem
-	if err := attributevalue.UnmarshalMap(out.Item, &item); err != nil {
-		return Connection{}, fmt.Errorf("decode connection: %w", err)
 	}
 	token, err := s.box.Open(ctx, item.ContacthubToken, "workspace/"+workspace+"/contacthubToken")
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -56,11 +57,7 @@ func (s *Store) claim(ctx context.Context, g guard, owner, workspace string) (bo
 		if err != nil {
 			return false, fmt.Errorf("encode guard: %w", err)
 		}
-		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName:           &s.table,
-			Item:                av,
-			ConditionExpression: aws.String("attribute_not_exists(pk)"),
-		})
+		err = s.putIf(ctx, av, notExists)
 		if err == nil {
 			return true, nil
 		}
@@ -92,17 +89,7 @@ func (s *Store) claim(ctx context.Context, g guard, owner, workspace string) (bo
 		// Stale: take it over, but only if nobody else did first.
 		cond := expression.Name("owner").Equal(expression.Value(current.Owner)).
 			And(expression.Name("leaseUntil").Equal(expression.Value(current.LeaseUntil)))
-		expr, err := expression.NewBuilder().WithCondition(cond).Build()
-		if err != nil {
-			return false, fmt.Errorf("build guard takeover: %w", err)
-		}
-		_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName:                 &s.table,
-			Item:                      av,
-			ConditionExpression:       expr.Condition(),
-			ExpressionAttributeNames:  expr.Names(),
-			ExpressionAttributeValues: expr.Values(),
-		})
+		err = s.putIf(ctx, av, cond)
 		if err == nil {
 			return true, nil
 		}
@@ -134,22 +121,42 @@ func (s *Store) held(ctx context.Context, g guardItem) (bool, error) {
 }
 
 func (s *Store) readGuard(ctx context.Context, pk string) (guardItem, bool, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      &s.table,
-		Key:            itemKey(pk),
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return guardItem{}, false, fmt.Errorf("read guard: %w", err)
+	return getItem[guardItem](ctx, s, itemKey(pk), "guard")
+}
+
+// claimAll claims every guard of gs for owner. On failure it releases what
+// it claimed; on success it returns undo, which releases only the guards
+// this call created: one the owner already held may belong to a concurrent
+// request of the same source, which may win.
+func (s *Store) claimAll(ctx context.Context, gs []guard, owner, workspace string) (undo func(), err error) {
+	var claimed []guard
+	undo = func() {
+		for _, g := range claimed {
+			_ = s.release(context.WithoutCancel(ctx), g.pk, owner)
+		}
 	}
-	if out.Item == nil {
-		return guardItem{}, false, nil
+	for _, g := range gs {
+		created, err := s.claim(ctx, g, owner, workspace)
+		if err != nil {
+			undo()
+			return nil, err
+		}
+		if created {
+			claimed = append(claimed, g)
+		}
 	}
-	var g guardItem
-	if err := attributevalue.UnmarshalMap(out.Item, &g); err != nil {
-		return guardItem{}, false, fmt.Errorf("decode guard: %w", err)
+	return undo, nil
+}
+
+// without returns the guards of gs that are not in others.
+func without(gs, others []guard) []guard {
+	var out []guard
+	for _, g := range gs {
+		if !slices.ContainsFunc(others, func(o guard) bool { return o.pk == g.pk }) {
+			out = append(out, g)
+		}
 	}
-	return g, true, nil
+	return out
 }
 
 // release deletes a guard if owner still holds it. A failure here leaves a
@@ -178,6 +185,41 @@ func itemKey(pk string) map[string]types.AttributeValue {
 		"pk": &types.AttributeValueMemberS{Value: pk},
 		"sk": &types.AttributeValueMemberS{Value: itemSK},
 	}
+}
+
+// notExists is the condition of a write that must create its item.
+var notExists = expression.AttributeNotExists(expression.Name("pk"))
+
+// putIf writes av if cond holds; a failed condition is returned as is, for
+// conditionFailed.
+func (s *Store) putIf(ctx context.Context, av map[string]types.AttributeValue, cond expression.ConditionBuilder) error {
+	expr, err := expression.NewBuilder().WithCondition(cond).Build()
+	if err != nil {
+		return fmt.Errorf("build condition: %w", err)
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 &s.table,
+		Item:                      av,
+		ConditionExpression:       expr.Condition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	})
+	return err
+}
+
+// getItem reads one item consistently; found is false when there is none.
+func getItem[T any](ctx context.Context, s *Store, key map[string]types.AttributeValue, what string) (item T, found bool, err error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key, ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return item, false, fmt.Errorf("get %s: %w", what, err)
+	}
+	if out.Item == nil {
+		return item, false, nil
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &item); err != nil {
+		return item, false, fmt.Errorf("decode %s: %w", what, err)
+	}
+	return item, true, nil
 }
 
 func conditionFailed(err error) bool {

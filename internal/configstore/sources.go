@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -131,21 +130,9 @@ func (s *Store) Create(ctx context.Context, src source.Source) (source.Source, e
 		return source.Source{}, err
 	}
 	guards := s.guardsFor(item)
-	var claimed []guard
-	undo := func() {
-		for _, g := range claimed {
-			_ = s.release(context.WithoutCancel(ctx), g.pk, src.ID)
-		}
-	}
-	for _, g := range guards {
-		created, err := s.claim(ctx, g, src.ID, src.WorkspaceID)
-		if err != nil {
-			undo()
-			return source.Source{}, err
-		}
-		if created {
-			claimed = append(claimed, g)
-		}
+	undo, err := s.claimAll(ctx, guards, src.ID, src.WorkspaceID)
+	if err != nil {
+		return source.Source{}, err
 	}
 	if err := s.putNew(ctx, item); err != nil {
 		undo()
@@ -173,11 +160,7 @@ func (s *Store) putNew(ctx context.Context, item *sourceItem) error {
 	if err != nil {
 		return fmt.Errorf("encode source: %w", err)
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:           &s.table,
-		Item:                av,
-		ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	})
+	err = s.putIf(ctx, av, notExists)
 	if conditionFailed(err) {
 		return fmt.Errorf("source %s already exists", item.ID)
 	}
@@ -214,22 +197,11 @@ func (s *Store) readSource(ctx context.Context, id string) (*sourceItem, error) 
 	if id == "" {
 		return nil, fmt.Errorf("source: %w", ErrNotFound)
 	}
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      &s.table,
-		Key:            itemKey(sourceKey(id)),
-		ConsistentRead: aws.Bool(true),
-	})
+	item, found, err := getItem[sourceItem](ctx, s, itemKey(sourceKey(id)), "source "+id)
 	if err != nil {
-		return nil, fmt.Errorf("get source %s: %w", id, err)
+		return nil, err
 	}
-	if out.Item == nil {
-		return nil, fmt.Errorf("source %s: %w", id, ErrNotFound)
-	}
-	var item sourceItem
-	if err := attributevalue.UnmarshalMap(out.Item, &item); err != nil {
-		return nil, fmt.Errorf("decode source %s: %w", id, err)
-	}
-	if item.Type != typeSource {
+	if !found || item.Type != typeSource {
 		return nil, fmt.Errorf("source %s: %w", id, ErrNotFound)
 	}
 	return &item, nil
@@ -385,27 +357,13 @@ func (s *Store) Replace(ctx context.Context, updated source.Source, expected int
 		return source.Source{}, err
 	}
 
-	oldGuards := s.guardsFor(current)
-	var claimed []guard
-	undo := func() {
-		for _, g := range claimed {
-			_ = s.release(context.WithoutCancel(ctx), g.pk, updated.ID)
-		}
-	}
-	for _, g := range s.guardsFor(item) {
-		if slices.ContainsFunc(oldGuards, func(old guard) bool { return old.pk == g.pk }) {
-			continue
-		}
-		created, err := s.claim(ctx, g, updated.ID, updated.WorkspaceID)
-		if err != nil {
-			undo()
-			return source.Source{}, err
-		}
-		// Only what this call created is undone: a concurrent replace of the
-		// same source may have made this guard and may win the version race.
-		if created {
-			claimed = append(claimed, g)
-		}
+	oldGuards, newGuards := s.guardsFor(current), s.guardsFor(item)
+	// A concurrent replace of the same source may have made one of the new
+	// guards and may win the version race: undo releases only what this
+	// call created.
+	undo, err := s.claimAll(ctx, without(newGuards, oldGuards), updated.ID, updated.WorkspaceID)
+	if err != nil {
+		return source.Source{}, err
 	}
 
 	av, err := attributevalue.MarshalMap(item)
@@ -413,19 +371,7 @@ func (s *Store) Replace(ctx context.Context, updated source.Source, expected int
 		undo()
 		return source.Source{}, fmt.Errorf("encode source: %w", err)
 	}
-	cond, err := expression.NewBuilder().
-		WithCondition(expression.Name("version").Equal(expression.Value(expected))).Build()
-	if err != nil {
-		undo()
-		return source.Source{}, fmt.Errorf("build replace: %w", err)
-	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 &s.table,
-		Item:                      av,
-		ConditionExpression:       cond.Condition(),
-		ExpressionAttributeNames:  cond.Names(),
-		ExpressionAttributeValues: cond.Values(),
-	})
+	err = s.putIf(ctx, av, expression.Name("version").Equal(expression.Value(expected)))
 	if err != nil {
 		undo()
 		if conditionFailed(err) {
@@ -433,10 +379,8 @@ func (s *Store) Replace(ctx context.Context, updated source.Source, expected int
 		}
 		return source.Source{}, fmt.Errorf("replace source: %w", err)
 	}
-	for _, g := range oldGuards {
-		if !slices.ContainsFunc(s.guardsFor(item), func(now guard) bool { return now.pk == g.pk }) {
-			_ = s.release(ctx, g.pk, updated.ID)
-		}
+	for _, g := range without(oldGuards, newGuards) {
+		_ = s.release(ctx, g.pk, updated.ID)
 	}
 	return updated, nil
 }

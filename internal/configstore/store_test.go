@@ -55,6 +55,16 @@ func newStore(t *testing.T) (*Store, *clock, string) {
 	return New(stack.DynamoDB(), table, secret.NewBox(keys), WithClock(c.Now)), c, table
 }
 
+// mustCreate creates src and fails the test if that fails.
+func mustCreate(t *testing.T, store *Store, src source.Source) source.Source {
+	t.Helper()
+	created, err := store.Create(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return created
+}
+
 func sampleSource(id, workspace, node string, userDB int64) source.Source {
 	return source.Source{
 		ID: id, WorkspaceID: workspace, Name: "Source " + id, Nodes: []string{node}, Enabled: true,
@@ -71,9 +81,7 @@ func TestCreateGetRoundTripAndSecretsAtRest(t *testing.T) {
 	ctx := context.Background()
 	store, _, table := newStore(t)
 	src := sampleSource("s1", "ws1", "n1", 6)
-	if _, err := store.Create(ctx, src); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, store, src)
 	got, err := store.Get(ctx, "ws1", "s1")
 	if err != nil {
 		t.Fatal(err)
@@ -155,9 +163,7 @@ func TestConflictAcrossWorkspacesHidesTheOwner(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store, _, _ := newStore(t)
-	if _, err := store.Create(ctx, sampleSource("a", "ws1", "n1", 6)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, store, sampleSource("a", "ws1", "n1", 6))
 	_, err := store.Create(ctx, sampleSource("b", "ws2", "n9", 6))
 	var conflict *ConflictError
 	if !errors.As(err, &conflict) || conflict.Resource != "userdb" || conflict.Owner != "" {
@@ -198,9 +204,7 @@ func TestCrashBetweenStepsNeverBlocksForever(t *testing.T) {
 
 	t.Run("source deleted, guards left behind", func(t *testing.T) {
 		store, clk, _ := newStore(t)
-		if _, err := store.Create(ctx, sampleSource("s1", "ws1", "n1", 6)); err != nil {
-			t.Fatal(err)
-		}
+		mustCreate(t, store, sampleSource("s1", "ws1", "n1", 6))
 		if err := store.deleteItem(ctx, sourceKey("s1")); err != nil {
 			t.Fatal(err)
 		}
@@ -212,9 +216,7 @@ func TestCrashBetweenStepsNeverBlocksForever(t *testing.T) {
 
 	t.Run("a live owner keeps its guards after the lease", func(t *testing.T) {
 		store, clk, _ := newStore(t)
-		if _, err := store.Create(ctx, sampleSource("s1", "ws1", "n1", 6)); err != nil {
-			t.Fatal(err)
-		}
+		mustCreate(t, store, sampleSource("s1", "ws1", "n1", 6))
 		clk.Advance(time.Hour)
 		var conflict *ConflictError
 		if _, err := store.Create(ctx, sampleSource("s2", "ws1", "n1", 7)); !errors.As(err, &conflict) {
@@ -227,10 +229,7 @@ func TestReplaceMovesGuards(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store, clk, _ := newStore(t)
-	src, err := store.Create(ctx, sampleSource("s1", "ws1", "n1", 6))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := mustCreate(t, store, sampleSource("s1", "ws1", "n1", 6))
 	moved := src
 	moved.Nodes = []string{"n2"}
 	moved.Properties.UserDBID = 7
@@ -268,9 +267,7 @@ func TestEnableDisableDelete(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store, _, _ := newStore(t)
-	if _, err := store.Create(ctx, sampleSource("s1", "ws1", "n1", 6)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, store, sampleSource("s1", "ws1", "n1", 6))
 	if err := store.Delete(ctx, "ws1", "s1"); !errors.Is(err, ErrEnabled) {
 		t.Fatalf("Delete of an enabled source = %v, want ErrEnabled", err)
 	}
@@ -302,14 +299,10 @@ func TestListPagesAndFilters(t *testing.T) {
 	for i := range 5 {
 		src := sampleSource(fmt.Sprintf("s%d", i), "ws1", fmt.Sprintf("n%d", i), int64(10+i))
 		src.Enabled = i%2 == 0
-		if _, err := store.Create(ctx, src); err != nil {
-			t.Fatal(err)
-		}
+		mustCreate(t, store, src)
 		clk.Advance(time.Second)
 	}
-	if _, err := store.Create(ctx, sampleSource("other", "ws2", "n0", 99)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, store, sampleSource("other", "ws2", "n0", 99))
 	var ids []string
 	cursor := ""
 	for pages := 0; ; pages++ {
@@ -370,9 +363,7 @@ func TestEnabledSources(t *testing.T) {
 	for i, enabled := range []bool{true, false, true} {
 		src := sampleSource(fmt.Sprintf("s%d", i), fmt.Sprintf("ws%d", i), "n1", int64(10+i))
 		src.Enabled = enabled
-		if _, err := store.Create(ctx, src); err != nil {
-			t.Fatal(err)
-		}
+		mustCreate(t, store, src)
 	}
 	if _, err := store.SetEnabled(ctx, "ws0", "s0", false); err != nil {
 		t.Fatal(err)
@@ -393,9 +384,7 @@ func TestWebhookSecretRotation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store, clk, _ := newStore(t)
-	if _, err := store.Create(ctx, sampleSource("s1", "ws1", "n1", 6)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, store, sampleSource("s1", "ws1", "n1", 6))
 	if secrets, err := store.WebhookSecrets(ctx, "s1"); err != nil || len(secrets) != 0 {
 		t.Fatalf("secrets before any rotation = %v, %v", secrets, err)
 	}
@@ -428,10 +417,7 @@ func TestConcurrentReplacesKeepTheWinnersGuards(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store, clk, _ := newStore(t)
-	src, err := store.Create(ctx, sampleSource("s1", "ws1", "n1", 6))
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := mustCreate(t, store, sampleSource("s1", "ws1", "n1", 6))
 	moved := src
 	moved.Nodes = []string{"n2"}
 	moved.Properties.UserDBID = 7
@@ -464,9 +450,7 @@ func TestConcurrentRotationsNeverHandOutADeadSecret(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	store, _, _ := newStore(t)
-	if _, err := store.Create(ctx, sampleSource("s1", "ws1", "n1", 6)); err != nil {
-		t.Fatal(err)
-	}
+	mustCreate(t, store, sampleSource("s1", "ws1", "n1", 6))
 	var mu sync.Mutex
 	var handedOut []string
 	var wg sync.WaitGroup

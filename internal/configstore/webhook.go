@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -60,7 +58,7 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, workspace, sourceID str
 	// The write is conditional on the secret read, so of two rotations at
 	// once only one is stored, and the other caller is told rather than
 	// handed a secret that never works.
-	cond := expression.AttributeNotExists(expression.Name("pk"))
+	cond := notExists
 	old, found, err := s.readWebhook(ctx, sourceID)
 	if err != nil {
 		return "", err
@@ -69,20 +67,11 @@ func (s *Store) RotateWebhookSecret(ctx context.Context, workspace, sourceID str
 		item.Previous, item.PreviousUntil = old.Current, now.Add(RotationGrace)
 		cond = expression.Name("rotatedAt").Equal(expression.Value(old.RotatedAt))
 	}
-	expr, err := expression.NewBuilder().WithCondition(cond).Build()
-	if err != nil {
-		return "", fmt.Errorf("build webhook secret write: %w", err)
-	}
 	av, err := attributevalue.MarshalMap(item)
 	if err != nil {
 		return "", fmt.Errorf("encode webhook secret: %w", err)
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &s.table, Item: av,
-		ConditionExpression:       expr.Condition(),
-		ExpressionAttributeNames:  expr.Names(),
-		ExpressionAttributeValues: expr.Values(),
-	})
+	err = s.putIf(ctx, av, cond)
 	if conditionFailed(err) {
 		return "", ErrConcurrentRotation
 	}
@@ -116,16 +105,5 @@ func (s *Store) WebhookSecrets(ctx context.Context, sourceID string) ([]string, 
 }
 
 func (s *Store) readWebhook(ctx context.Context, sourceID string) (webhookItem, bool, error) {
-	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: webhookKey(sourceID), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return webhookItem{}, false, fmt.Errorf("get webhook secret: %w", err)
-	}
-	if out.Item == nil {
-		return webhookItem{}, false, nil
-	}
-	var item webhookItem
-	if err := attributevalue.UnmarshalMap(out.Item, &item); err != nil {
-		return webhookItem{}, false, fmt.Errorf("decode webhook secret: %w", err)
-	}
-	return item, true, nil
+	return getItem[webhookItem](ctx, s, webhookKey(sourceID), "webhook secret")
 }

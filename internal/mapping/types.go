@@ -4,7 +4,10 @@
 // rule is testable on its own.
 package mapping
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // HubType is the type of a Contacthub customer field.
 type HubType string
@@ -70,18 +73,7 @@ var accepts = map[HubType][]SendType{
 // Compatible reports whether values of a Contacthub field of type hub can be
 // written to a Contactsend field of type send.
 func Compatible(hub HubType, send SendType) bool {
-	for _, t := range accepts[hub] {
-		if t == send {
-			return true
-		}
-	}
-	return false
-}
-
-// KnownHubType reports whether t is a type this package can map.
-func KnownHubType(t HubType) bool {
-	_, ok := accepts[t]
-	return ok
+	return slices.Contains(accepts[hub], send)
 }
 
 // RegistrationField reports whether a userdb column holds a subscription

@@ -47,15 +47,6 @@ var modificationTable = []Rule{
 	{Changes: []Change{ChangeFieldMapping}, Requires: []Requirement{SourceDisabled}},
 }
 
-// ModificationTable returns a copy of the modification table's rows.
-func ModificationTable() []Rule {
-	rows := make([]Rule, len(modificationTable))
-	for i, r := range modificationTable {
-		rows[i] = Rule{Changes: slices.Clone(r.Changes), Requires: slices.Clone(r.Requires)}
-	}
-	return rows
-}
-
 // Diff lists the table's changes that turn old into updated. The delete
 // policy counts as part of the mapping: it decides what the sync writes.
 // MaxInFlight is operational tuning and needs nothing.

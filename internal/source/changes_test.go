@@ -31,7 +31,7 @@ func TestModificationTableRows(t *testing.T) {
 			}
 		})
 	}
-	if n := len(ModificationTable()); n != 7 {
+	if n := len(modificationTable); n != 7 {
 		t.Errorf("table has %d rows, the seed has 7", n)
 	}
 }
