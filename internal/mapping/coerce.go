@@ -103,18 +103,6 @@ func (p Problem) Error() string { return p.HubField + ": " + p.Reason }
 // Problems are all the problems of one customer's mapping.
 type Problems []Problem
 
-// Err returns the problems as one error, or nil when there are none.
-func (p Problems) Err() error {
-	if len(p) == 0 {
-		return nil
-	}
-	errs := make([]error, len(p))
-	for i, x := range p {
-		errs[i] = x
-	}
-	return errors.Join(errs...)
-}
-
 // String joins the problems' messages with "; ", the form a failed record
 // shows.
 func (p Problems) String() string {

@@ -44,6 +44,9 @@ type result struct {
 	// keepClaim leaves the add claim in place after a Retry: the add may
 	// still land, so nobody may add again until the claim lapses.
 	keepClaim bool
+	// entry is the ledger entry as a successful write left it, so the
+	// subscription sync that follows need not read it again.
+	entry ledger.Entry
 }
 
 func retryLater(reason string, err error) result {
@@ -283,7 +286,14 @@ func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason 
 		return r
 	}
 	owner := claimOwner()
-	s := w.again(ctx, func() result { return w.syncSubscriptions(ctx, e, cust, withSend, owner) })
+	// The first decision starts from the entry the write left; a re-run
+	// after a conflict reads it afresh.
+	entry := r.entry
+	s := w.again(ctx, func() result {
+		s := w.syncSubscriptions(ctx, e, cust, withSend, owner, entry)
+		entry = ledger.Entry{}
+		return s
+	})
 	switch {
 	case s.outcome == Retry || s.outcome == Failed:
 		return s
@@ -317,7 +327,7 @@ func (w *Worker) write(ctx context.Context, e *env, customerID, jobReason string
 		if entry.Failed {
 			return w.record(ctx, e, entry, entry.SubscriberID, hash, updatedAt, Unchanged)
 		}
-		return result{outcome: Unchanged, subscriber: entry.SubscriberID}
+		return result{outcome: Unchanged, subscriber: entry.SubscriberID, entry: entry}
 	}
 	wire, err := wireAttributes(attrs)
 	if err != nil {
@@ -446,7 +456,8 @@ func (w *Worker) record(ctx context.Context, e *env, entry ledger.Entry, subscri
 	wasFailed := entry.Failed
 	entry.SubscriberID, entry.Hash, entry.CustomerUpdatedAt = subscriber, hash, updatedAt
 	entry.SyncedAt, entry.Deleted, entry.Failed, entry.AddingUntil = w.now(), false, false, time.Time{}
-	if _, err := w.ledger.Put(ctx, entry); err != nil {
+	entry, err := w.ledger.Put(ctx, entry)
+	if err != nil {
 		return retryLater("ledger write failed", err)
 	}
 	if wasFailed {
@@ -454,7 +465,7 @@ func (w *Worker) record(ctx context.Context, e *env, entry ledger.Entry, subscri
 			return retryLater("clearing the failed record failed", err)
 		}
 	}
-	return result{outcome: outcome, subscriber: subscriber}
+	return result{outcome: outcome, subscriber: subscriber, entry: entry}
 }
 
 // deleted applies the delete policy to a customer Contacthub no longer has.

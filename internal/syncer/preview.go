@@ -96,16 +96,16 @@ func (w *Worker) Preview(ctx context.Context, src source.Source, customerID stri
 	}
 	if entry.Stored() && entry.SubscriberID != 0 && !entry.Deleted && entry.Hash == p.Attributes.Hash() {
 		p.Action, p.SubscriberID, p.Note = ActionNone, entry.SubscriberID, "the mapped attributes are unchanged since the last sync"
-		return w.previewSubscriptions(ctx, e, cust, entry, p)
+		return w.previewSubscriptions(ctx, e, cust, entry, nil, p)
 	}
 	db := src.Properties.UserDBID
 	var sub contactsend.Subscriber
-	found := false
+	found, read := false, false
 	if entry.SubscriberID != 0 {
 		sub, err = e.send.GetSubscriber(ctx, e.cred, db, entry.SubscriberID)
 		switch {
 		case err == nil:
-			found = true
+			found, read = true, true
 		case !errors.Is(err, contactsend.ErrUnknownSubscriber):
 			return p, err
 		}
@@ -147,12 +147,17 @@ func (w *Worker) Preview(ctx context.Context, src source.Source, customerID stri
 		entry = ledger.Entry{SourceID: entry.SourceID, CustomerID: entry.CustomerID}
 	}
 	entry.SubscriberID = sub.ID
-	return w.previewSubscriptions(ctx, e, cust, entry, p)
+	if !read {
+		// Found by a search: previewSubscriptions reads it whole.
+		return w.previewSubscriptions(ctx, e, cust, entry, nil, p)
+	}
+	return w.previewSubscriptions(ctx, e, cust, entry, &sub, p)
 }
 
 // previewSubscriptions adds the subscription decisions of a customer whose
-// subscriber is known, reading Contactsend but writing nothing.
-func (w *Worker) previewSubscriptions(ctx context.Context, e *env, cust contacthub.Customer, entry ledger.Entry, p Preview) (Preview, error) {
+// subscriber is known, reading Contactsend but writing nothing. sub is the
+// subscriber when already read; nil reads it here.
+func (w *Worker) previewSubscriptions(ctx context.Context, e *env, cust contacthub.Customer, entry ledger.Entry, sub *contactsend.Subscriber, p Preview) (Preview, error) {
 	if len(e.src.Properties.Subscriptions) == 0 || cust.NodeID != e.src.Node() || entry.SubscriberID == 0 {
 		return p, nil
 	}
@@ -163,13 +168,16 @@ func (w *Worker) previewSubscriptions(ctx context.Context, e *env, cust contacth
 	if len(rows) == 0 {
 		return p, nil
 	}
-	sub, err := e.send.GetSubscriber(ctx, e.cred, e.src.Properties.UserDBID, entry.SubscriberID)
-	if err != nil {
-		return p, fmt.Errorf("read subscriber %d: %w", entry.SubscriberID, err)
+	if sub == nil {
+		s, err := e.send.GetSubscriber(ctx, e.cred, e.src.Properties.UserDBID, entry.SubscriberID)
+		if err != nil {
+			return p, fmt.Errorf("read subscriber %d: %w", entry.SubscriberID, err)
+		}
+		sub = &s
 	}
 	now := w.now()
 	for _, row := range rows {
-		d := subscriptions.Decide(entry.Subscription(row.HubSubscriptionID), hubView(cust, row.HubSubscriptionID), sendView(sub, row.registrationField), now)
+		d := subscriptions.Decide(entry.Subscription(row.HubSubscriptionID), hubView(cust, row.HubSubscriptionID), sendView(*sub, row.registrationField), now)
 		p.Subscriptions = append(p.Subscriptions, SubscriptionPreview{
 			HubSubscriptionID: row.HubSubscriptionID, SendSubscriptionID: row.SendSubscriptionID, WebformCode: row.WebformCode,
 			Action: d.Action, Subscribed: d.Subscribed, Rule: d.Rule,

@@ -40,11 +40,6 @@ type subscriptionRow struct {
 	registrationField string
 }
 
-type cachedSystems struct {
-	systems []contactsend.Subscription
-	at      time.Time
-}
-
 // subscriptionRows returns the source's rows resolved against the userdb's
 // subscription systems (cached like the field types). Rows whose system
 // the userdb lacks are left out: they cannot be read or written.
@@ -54,28 +49,20 @@ func (w *Worker) subscriptionRows(ctx context.Context, e *env) ([]subscriptionRo
 		return nil, nil
 	}
 	key := e.src.ID + "#" + strconv.FormatInt(e.src.Properties.UserDBID, 10)
-	now := w.now()
-	w.mu.Lock()
-	c, ok := w.systems[key]
-	w.mu.Unlock()
-	if !ok || now.Sub(c.at) >= w.ttl {
-		var systems []contactsend.Subscription
-		err := errNoSubscriptionClient
-		if s, ok := e.send.(SubscriptionSend); ok {
-			systems, err = s.Subscriptions(ctx, e.cred, e.src.Properties.UserDBID)
+	systems, err := w.systems.get(key, w.now(), w.ttl, func() ([]contactsend.Subscription, error) {
+		s, ok := e.send.(SubscriptionSend)
+		if !ok {
+			return nil, errNoSubscriptionClient
 		}
-		if err != nil {
-			return nil, fmt.Errorf("read the subscription systems of userdb %d: %w", e.src.Properties.UserDBID, err)
-		}
-		c = cachedSystems{systems: systems, at: now}
-		w.mu.Lock()
-		w.systems[key] = c
-		w.mu.Unlock()
+		return s.Subscriptions(ctx, e.cred, e.src.Properties.UserDBID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the subscription systems of userdb %d: %w", e.src.Properties.UserDBID, err)
 	}
 	out := make([]subscriptionRow, 0, len(rows))
 	for _, row := range rows {
 		found := false
-		for _, s := range c.systems {
+		for _, s := range systems {
 			if s.ID == row.SendSubscriptionID && s.RegistrationField != "" {
 				out = append(out, subscriptionRow{Subscription: row, registrationField: s.RegistrationField})
 				found = true
@@ -125,8 +112,9 @@ type rowDecision struct {
 // from the Contactsend side. owner names this run in the claim that keeps
 // two workers from writing the same change twice: before any write the
 // run claims the entry (conditionally on the version read), writes, then
-// records the new states and drops the claim.
-func (w *Worker) syncSubscriptions(ctx context.Context, e *env, cust contacthub.Customer, withSend bool, owner string) result {
+// records the new states and drops the claim. entry is the customer's
+// ledger entry when the caller has it fresh; a zero entry is read here.
+func (w *Worker) syncSubscriptions(ctx context.Context, e *env, cust contacthub.Customer, withSend bool, owner string, entry ledger.Entry) result {
 	if len(e.src.Properties.Subscriptions) == 0 {
 		return result{outcome: Unchanged}
 	}
@@ -142,9 +130,10 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, cust contacthub.
 		}
 		return w.fail(ctx, e, cust.ID, "", ledger.Other, err.Error(), "subscription systems unreadable")
 	}
-	entry, err := w.ledger.Get(ctx, e.src.ID, cust.ID)
-	if err != nil {
-		return retryLater("ledger read failed", err)
+	if !entry.Stored() {
+		if entry, err = w.ledger.Get(ctx, e.src.ID, cust.ID); err != nil {
+			return retryLater("ledger read failed", err)
+		}
 	}
 	if entry.SubscriberID == 0 || entry.Deleted {
 		return result{outcome: Unchanged}

@@ -114,20 +114,15 @@ type Worker struct {
 	// subClaim is how long a subscription write claim holds.
 	subClaim time.Duration
 
-	mu     sync.Mutex
+	mu     sync.Mutex // guards hubs and limits
 	hubs   map[string]Hub
-	fields map[string]cachedFields
 	limits map[string]*limit
+	fields ttlCache[[]mapping.SendField]
 	// systems caches each source's userdb subscription systems.
-	systems map[string]cachedSystems
+	systems ttlCache[[]contactsend.Subscription]
 	// connections caches workspace connections for ConnectionTTL: they
 	// change rarely, and a changed token is picked up that much later.
-	connections map[string]cachedConnection
-}
-
-type cachedConnection struct {
-	conn configstore.Connection
-	at   time.Time
+	connections ttlCache[configstore.Connection]
 }
 
 // ConnectionTTL is how long a workspace's Contacthub connection is reused
@@ -138,26 +133,9 @@ const ConnectionTTL = 30 * time.Second
 // connection returns the workspace's Contacthub connection, from the cache
 // while it is fresh.
 func (w *Worker) connection(ctx context.Context, workspace string) (configstore.Connection, error) {
-	now := w.now()
-	w.mu.Lock()
-	c, ok := w.connections[workspace]
-	w.mu.Unlock()
-	if ok && now.Sub(c.at) < ConnectionTTL {
-		return c.conn, nil
-	}
-	conn, err := w.sources.Connection(ctx, workspace)
-	if err != nil {
-		return configstore.Connection{}, err
-	}
-	w.mu.Lock()
-	w.connections[workspace] = cachedConnection{conn: conn, at: now}
-	w.mu.Unlock()
-	return conn, nil
-}
-
-type cachedFields struct {
-	fields []mapping.SendField
-	at     time.Time
+	return w.connections.get(workspace, w.now(), ConnectionTTL, func() (configstore.Connection, error) {
+		return w.sources.Connection(ctx, workspace)
+	})
 }
 
 // limit is a source's semaphore on Contactsend calls.
@@ -175,8 +153,7 @@ func New(cfg Config) (*Worker, error) {
 		sources: cfg.Sources, ledger: cfg.Ledger, newHub: cfg.Hub, send: cfg.Send,
 		now: cfg.Clock, log: cfg.Logger,
 		margin: cfg.DeadlineMargin, claim: cfg.AddClaim, ttl: cfg.FieldsTTL, subClaim: cfg.SubscriptionClaim,
-		hubs: make(map[string]Hub), fields: make(map[string]cachedFields), limits: make(map[string]*limit),
-		systems: make(map[string]cachedSystems), connections: make(map[string]cachedConnection),
+		hubs: make(map[string]Hub), limits: make(map[string]*limit),
 	}
 	if w.now == nil {
 		w.now = time.Now
@@ -249,25 +226,17 @@ func credentials(src source.Source) contactsend.Credentials {
 func (w *Worker) userDBFields(ctx context.Context, src source.Source, send Send) ([]mapping.SendField, error) {
 	sum := sha256.Sum256([]byte(src.Properties.APIKey))
 	key := src.ID + "#" + strconv.FormatInt(src.Properties.UserDBID, 10) + "#" + hex.EncodeToString(sum[:8])
-	now := w.now()
-	w.mu.Lock()
-	c, ok := w.fields[key]
-	w.mu.Unlock()
-	if ok && now.Sub(c.at) < w.ttl {
-		return c.fields, nil
-	}
-	desc, err := send.SubscriberSource(ctx, credentials(src), src.Properties.UserDBID)
-	if err != nil {
-		return nil, fmt.Errorf("read the fields of userdb %d: %w", src.Properties.UserDBID, err)
-	}
-	fields := make([]mapping.SendField, 0, len(desc.Fields))
-	for _, f := range desc.Fields {
-		fields = append(fields, mapping.SendField{Name: f.Name, Type: mapping.SendType(f.Type), EmailField: f.EmailField})
-	}
-	w.mu.Lock()
-	w.fields[key] = cachedFields{fields: fields, at: now}
-	w.mu.Unlock()
-	return fields, nil
+	return w.fields.get(key, w.now(), w.ttl, func() ([]mapping.SendField, error) {
+		desc, err := send.SubscriberSource(ctx, credentials(src), src.Properties.UserDBID)
+		if err != nil {
+			return nil, fmt.Errorf("read the fields of userdb %d: %w", src.Properties.UserDBID, err)
+		}
+		fields := make([]mapping.SendField, 0, len(desc.Fields))
+		for _, f := range desc.Fields {
+			fields = append(fields, mapping.SendField{Name: f.Name, Type: mapping.SendType(f.Type), EmailField: f.EmailField})
+		}
+		return fields, nil
+	})
 }
 
 // rules converts the source's field mapping for package mapping.
