@@ -24,75 +24,38 @@ const (
 type Backfill struct {
 	// RunID names one backfill run, so a restart is told apart from the run
 	// it replaced.
-	RunID  string         `json:"runId"`
-	Status BackfillStatus `json:"status"`
+	RunID  string         `json:"runId" dynamodbav:"runId"`
+	Status BackfillStatus `json:"status" dynamodbav:"status"`
 	// NextPage is the first page of the customer list not yet enqueued.
-	NextPage int `json:"nextPage"`
+	NextPage int `json:"nextPage" dynamodbav:"nextPage"`
 	// Enqueued counts the jobs this run has enqueued (a page read twice
 	// counts twice).
-	Enqueued int64 `json:"enqueued"`
+	Enqueued int64 `json:"enqueued" dynamodbav:"enqueued"`
 	// Total is the node's customer count as of the latest page read.
-	Total       int64     `json:"total"`
-	StartedAt   time.Time `json:"startedAt,omitzero"`
-	FinishedAt  time.Time `json:"finishedAt,omitzero"`
-	LastError   string    `json:"lastError,omitempty"`
-	LastErrorAt time.Time `json:"lastErrorAt,omitzero"`
-	UpdatedAt   time.Time `json:"updatedAt,omitzero"`
-	UpdatedBy   string    `json:"updatedBy,omitempty"`
-	Version     int64     `json:"version"`
-}
-
-type backfillItem struct {
-	PK          string    `dynamodbav:"pk"`
-	SK          string    `dynamodbav:"sk"`
-	Type        string    `dynamodbav:"type"`
-	SourceID    string    `dynamodbav:"sourceId"`
-	RunID       string    `dynamodbav:"runId"`
-	Status      string    `dynamodbav:"status"`
-	NextPage    int       `dynamodbav:"nextPage"`
-	Enqueued    int64     `dynamodbav:"enqueued"`
-	Total       int64     `dynamodbav:"total"`
-	StartedAt   time.Time `dynamodbav:"startedAt,omitempty"`
-	FinishedAt  time.Time `dynamodbav:"finishedAt,omitempty"`
-	LastError   string    `dynamodbav:"lastError,omitempty"`
-	LastErrorAt time.Time `dynamodbav:"lastErrorAt,omitempty"`
-	UpdatedAt   time.Time `dynamodbav:"updatedAt,omitempty"`
-	UpdatedBy   string    `dynamodbav:"updatedBy,omitempty"`
-	Version     int64     `dynamodbav:"version"`
-}
-
-func (item backfillItem) backfill() Backfill {
-	return Backfill{
-		RunID: item.RunID, Status: BackfillStatus(item.Status), NextPage: item.NextPage, Enqueued: item.Enqueued,
-		Total: item.Total, StartedAt: item.StartedAt, FinishedAt: item.FinishedAt, LastError: item.LastError,
-		LastErrorAt: item.LastErrorAt, UpdatedAt: item.UpdatedAt, UpdatedBy: item.UpdatedBy, Version: item.Version,
-	}
+	Total       int64     `json:"total" dynamodbav:"total"`
+	StartedAt   time.Time `json:"startedAt,omitzero" dynamodbav:"startedAt,omitempty"`
+	FinishedAt  time.Time `json:"finishedAt,omitzero" dynamodbav:"finishedAt,omitempty"`
+	LastError   string    `json:"lastError,omitempty" dynamodbav:"lastError,omitempty"`
+	LastErrorAt time.Time `json:"lastErrorAt,omitzero" dynamodbav:"lastErrorAt,omitempty"`
+	UpdatedAt   time.Time `json:"updatedAt,omitzero" dynamodbav:"updatedAt,omitempty"`
+	UpdatedBy   string    `json:"updatedBy,omitempty" dynamodbav:"updatedBy,omitempty"`
+	Version     int64     `json:"version" dynamodbav:"version"`
 }
 
 // Backfill returns the source's backfill checkpoint and whether one exists.
 func (s *Store) Backfill(ctx context.Context, sourceID string) (Backfill, bool, error) {
-	var item backfillItem
-	found, err := s.get(ctx, sourceID, backfillSK, &item)
-	if err != nil || !found {
-		return Backfill{}, found, err
-	}
-	return item.backfill(), true, nil
+	return load[Backfill](ctx, s, sourceID, backfillSK)
 }
 
 // SaveBackfill stores b if the stored checkpoint still has b.Version and
 // returns it with its new version; otherwise it returns ErrConflict.
 func (s *Store) SaveBackfill(ctx context.Context, sourceID string, b Backfill) (Backfill, error) {
-	item := backfillItem{
-		PK: partition(sourceID), SK: backfillSK, Type: "checkpoint-backfill", SourceID: sourceID,
-		RunID: b.RunID, Status: string(b.Status), NextPage: b.NextPage, Enqueued: b.Enqueued, Total: b.Total,
-		StartedAt: b.StartedAt.UTC(), FinishedAt: b.FinishedAt.UTC(), LastError: b.LastError,
-		LastErrorAt: b.LastErrorAt.UTC(), UpdatedAt: b.UpdatedAt.UTC(), UpdatedBy: b.UpdatedBy, Version: b.Version + 1,
-	}
-	if err := s.put(ctx, sourceID, backfillSK, item, b.Version); err != nil {
+	next := b
+	next.Version++
+	if err := s.put(ctx, sourceID, backfillSK, "checkpoint-backfill", next, b.Version); err != nil {
 		return b, err
 	}
-	b.Version++
-	return b, nil
+	return next, nil
 }
 
 // StartBackfill begins run runID from page 0, replacing any earlier run,
@@ -126,9 +89,9 @@ func (s *Store) StartBackfill(ctx context.Context, sourceID, runID string, now t
 	if err != nil {
 		return Backfill{}, fmt.Errorf("start backfill of source %s: %w", sourceID, err)
 	}
-	var item backfillItem
-	if err := attributevalue.UnmarshalMap(out.Attributes, &item); err != nil {
+	var b Backfill
+	if err := attributevalue.UnmarshalMap(out.Attributes, &b); err != nil {
 		return Backfill{}, fmt.Errorf("decode backfill of source %s: %w", sourceID, err)
 	}
-	return item.backfill(), nil
+	return b, nil
 }

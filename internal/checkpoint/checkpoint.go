@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -85,12 +86,29 @@ func (s *Store) get(ctx context.Context, sourceID, sk string, out any) (bool, er
 	return true, nil
 }
 
-// put writes item if the stored version is still version (0: no item yet).
-func (s *Store) put(ctx context.Context, sourceID, sk string, item any, version int64) error {
-	av, err := encode(item)
+// load reads the checkpoint stored under sk and whether it exists.
+func load[T any](ctx context.Context, s *Store, sourceID, sk string) (T, bool, error) {
+	var v T
+	found, err := s.get(ctx, sourceID, sk, &v)
+	if err != nil || !found {
+		var zero T
+		return zero, found, err
+	}
+	return v, true, nil
+}
+
+// put writes checkpoint v, with the key and the item type typ added, if the
+// stored version is still version (0: no item yet).
+func (s *Store) put(ctx context.Context, sourceID, sk, typ string, v any, version int64) error {
+	av, err := encode(v)
 	if err != nil {
 		return fmt.Errorf("encode %s checkpoint of source %s: %w", sk, sourceID, err)
 	}
+	for k, val := range key(sourceID, sk) {
+		av[k] = val
+	}
+	av["type"] = &types.AttributeValueMemberS{Value: typ}
+	av["sourceId"] = &types.AttributeValueMemberS{Value: sourceID}
 	in := &dynamodb.PutItemInput{TableName: &s.table, Item: av}
 	if version == 0 {
 		in.ConditionExpression = aws.String("attribute_not_exists(pk)")
@@ -109,10 +127,15 @@ func (s *Store) put(ctx context.Context, sourceID, sk string, item any, version 
 	return nil
 }
 
-// encode marshals an item, leaving unset times out rather than storing
-// the zero time.
+// encode marshals an item, storing times in UTC and leaving unset times
+// out rather than storing the zero time.
 func encode(item any) (map[string]types.AttributeValue, error) {
-	return attributevalue.MarshalMapWithOptions(item, func(o *attributevalue.EncoderOptions) { o.OmitEmptyTime = true })
+	return attributevalue.MarshalMapWithOptions(item, func(o *attributevalue.EncoderOptions) {
+		o.OmitEmptyTime = true
+		o.EncodeTime = func(t time.Time) (types.AttributeValue, error) {
+			return &types.AttributeValueMemberS{Value: t.UTC().Format(time.RFC3339Nano)}, nil
+		}
+	})
 }
 
 func conditionFailed(err error) bool {
