@@ -56,11 +56,12 @@ type Options struct {
 	// (template.yaml: 60 s timeout, 6 min visibility), so a batch never
 	// outlives its messages' visibility and has them received twice.
 	VisibilityTimeout time.Duration
-	// AddClaim is the worker's add claim; default twice the visibility
-	// timeout. In template.yaml the claim (2 min) is a third of the
-	// visibility timeout (6 min), so a claim left by a killed worker lapses
-	// long before its job runs out of receives; the harness keeps a claim
-	// shorter than maxReceiveCount visibility timeouts for the same reason.
+	// AddClaim is the worker's add claim; default two thirds of the
+	// visibility timeout. As in template.yaml (60 s timeout < 2 min claim <
+	// 6 min visibility), it outlasts an invocation, so a live add is never
+	// repeated, and lapses before the job holding it is received again, so
+	// a claim left by a killed worker or an add of unknown outcome costs
+	// the job no extra receive.
 	AddClaim time.Duration
 	// Pollers is how many batches run at once (the event source mapping's
 	// MaximumConcurrency); default as the local stack: template.yaml's,
@@ -125,7 +126,7 @@ func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
 		opts.VisibilityTimeout = 6 * time.Second
 	}
 	if opts.AddClaim <= 0 {
-		opts.AddClaim = 2 * opts.VisibilityTimeout
+		opts.AddClaim = 2 * opts.VisibilityTimeout / 3
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
