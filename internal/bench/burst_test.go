@@ -1,9 +1,7 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,23 +14,6 @@ import (
 	"github.com/hubsend/hubsend/internal/localstack"
 	"github.com/hubsend/hubsend/internal/webhook"
 )
-
-// apiCall calls the local stack's config API as the demo workspace.
-func apiCall(t *testing.T, stack *localstack.Stack, method, path string, body any) (int, map[string]any) {
-	t.Helper()
-	data, _ := json.Marshal(body)
-	req, _ := http.NewRequestWithContext(t.Context(), method, stack.APIURL+path, bytes.NewReader(data))
-	req.Header.Set("Authorization", "Bearer "+stack.APIToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
-}
 
 // TestWebhookBurst fires a burst of signed Contacthub webhooks, each for a
 // new customer, at the local stack's API gateway as fast as a pool of
@@ -48,7 +29,7 @@ func TestWebhookBurst(t *testing.T) {
 	}
 	h := startHarness(t, Options{Customers: 20})
 	stack := h.Stack
-	status, created := apiCall(t, stack, "POST", "/v1/sources", map[string]any{
+	status, created := stack.CallT(t, "POST", "/v1/sources", map[string]any{
 		"name": "Burst", "nodes": []string{h.Node},
 		"properties": map[string]any{
 			"apiKey": localstack.DemoSendAPIKey, "userKey": localstack.DemoSendUserKey, "userDbId": localstack.DemoUserDB,
@@ -62,7 +43,7 @@ func TestWebhookBurst(t *testing.T) {
 		t.Fatalf("create source: %d %v", status, created)
 	}
 	sourceID := created["id"].(string)
-	status, secret := apiCall(t, stack, "POST", "/v1/sources/"+sourceID+"/webhook-secret", nil)
+	status, secret := stack.CallT(t, "POST", "/v1/sources/"+sourceID+"/webhook-secret", nil)
 	if status != http.StatusCreated {
 		t.Fatalf("webhook secret: %d %v", status, secret)
 	}

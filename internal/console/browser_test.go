@@ -406,9 +406,6 @@ func TestConsole(t *testing.T) {
 		b.screenshot(t, "source-list", window)
 	})
 	ok = ok && t.Run("customers arrive in Contactsend", func(t *testing.T) {
-		if stack.Worker == nil {
-			t.Skip("the local stack runs no sync worker yet")
-		}
 		before := subscriberEmails(t, stack)
 		b.run(t, "resync from the source page",
 			chromedp.Navigate(stack.APIURL+"/#/sources/"+sourceID),
@@ -534,28 +531,15 @@ func checkLabels(t *testing.T, b *browser, where string) {
 // returns its id.
 func createSource(t *testing.T, stack *localstack.Stack, body string) string {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, stack.APIURL+"/v1/sources", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+	status, created := stack.CallT(t, http.MethodPost, "/v1/sources", json.RawMessage(body))
+	if status != http.StatusCreated {
+		t.Fatalf("create a source: status %d: %v", status, created["message"])
 	}
-	req.Header.Set("Authorization", "Bearer "+stack.APIToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	id, _ := created["id"].(string)
+	if id == "" {
+		t.Fatalf("create a source: no id in %v", created)
 	}
-	defer resp.Body.Close()
-	var created struct {
-		ID      string `json:"id"`
-		Message string `json:"message"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&created); err != nil {
-		t.Fatalf("create a source: status %d, %v", resp.StatusCode, err)
-	}
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("create a source: status %d: %s", resp.StatusCode, created.Message)
-	}
-	return created.ID
+	return id
 }
 
 func firstCustomer(t *testing.T, stack *localstack.Stack, node string) string {

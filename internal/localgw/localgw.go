@@ -91,7 +91,7 @@ func (g *Gateway) match(method, path string) (*samtemplate.Route, map[string]str
 	bestScore := -1
 	for i := range g.cfg.Routes {
 		rt := &g.cfg.Routes[i]
-		if rt.Method != method && rt.Method != "ANY" && !strings.EqualFold(rt.Method, "any") {
+		if rt.Method != method && !strings.EqualFold(rt.Method, "ANY") {
 			continue
 		}
 		params, score, ok := matchPath(rt.Path, path)

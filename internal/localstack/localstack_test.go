@@ -2,8 +2,6 @@ package localstack_test
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -13,25 +11,6 @@ import (
 	"github.com/hubsend/hubsend/internal/localstack"
 )
 
-func request(t *testing.T, stack *localstack.Stack, method, path, body string) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(method, stack.APIURL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+stack.APIToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	json.Unmarshal(data, &out)
-	return resp.StatusCode, out
-}
-
 func TestStateSurvivesARestart(t *testing.T) {
 	dir := t.TempDir()
 	stack, err := localstack.Start(t.Context(), localstack.Options{DataDir: dir, DemoCustomers: 20})
@@ -39,7 +18,7 @@ func TestStateSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	token := stack.APIToken
-	status, ws := request(t, stack, "GET", "/v1/workspace", "")
+	status, ws := stack.CallT(t, "GET", "/v1/workspace", nil)
 	if status != 200 || ws["contacthub"] == nil {
 		t.Fatalf("workspace: %d %v", status, ws)
 	}
@@ -68,7 +47,7 @@ func TestStateSurvivesARestart(t *testing.T) {
 	if n := len(again.Hub.Customers(localstack.DemoHubWorkspace)); n != 21 {
 		t.Errorf("after restart the Contacthub simulator has %d customers, want 21", n)
 	}
-	if status, _ := request(t, again, "GET", "/v1/sources", ""); status != 200 {
+	if status, _ := again.CallT(t, "GET", "/v1/sources", nil); status != 200 {
 		t.Errorf("list after restart: %d", status)
 	}
 }
@@ -111,7 +90,7 @@ func TestExternalServices(t *testing.T) {
 	if stack.Hub != nil || stack.Send != nil {
 		t.Fatal("simulators started although real services were configured")
 	}
-	status, body := request(t, stack, "POST", "/v1/field-options", `{"properties":{"apiKey":"acme-api-key-0001","userKey":"acme-user-key-0001","userDbId":7}}`)
+	status, body := stack.CallT(t, "POST", "/v1/field-options", json.RawMessage(`{"properties":{"apiKey":"acme-api-key-0001","userKey":"acme-user-key-0001","userDbId":7}}`))
 	if status != 200 || body["userDb"].(map[string]any)["name"] != "Acme" {
 		t.Fatalf("field options through the external services: %d %v", status, body)
 	}

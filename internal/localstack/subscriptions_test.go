@@ -66,7 +66,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 	t.Cleanup(func() { stack.Close() })
 	ctx := t.Context()
 	node, customers := italianNode(t, stack)
-	status, body := call(t, stack, "POST", "/v1/sources", map[string]any{
+	status, body := stack.CallT(t, "POST", "/v1/sources", map[string]any{
 		"name": "Newsletter Italia", "nodes": []string{node},
 		"properties": map[string]any{
 			"apiKey": localstack.DemoSendAPIKey, "userKey": localstack.DemoSendUserKey, "userDbId": localstack.DemoUserDB,
@@ -139,7 +139,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 	})
 
 	// Unsubscribe in Contactsend, told through the Contactsend webhook.
-	status, secret := call(t, stack, "POST", "/v1/sources/"+sourceID+"/webhook-secret", nil)
+	status, secret := stack.CallT(t, "POST", "/v1/sources/"+sourceID+"/webhook-secret", nil)
 	if status != http.StatusCreated {
 		t.Fatalf("webhook secret: %d %v", status, secret)
 	}

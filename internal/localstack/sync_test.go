@@ -1,11 +1,8 @@
 package localstack_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -36,26 +33,6 @@ func syncStack(t *testing.T) *localstack.Stack {
 	return stack
 }
 
-func call(t *testing.T, stack *localstack.Stack, method, path string, body any) (int, map[string]any) {
-	t.Helper()
-	var reader io.Reader
-	if body != nil {
-		data, _ := json.Marshal(body)
-		reader = bytes.NewReader(data)
-	}
-	req, _ := http.NewRequest(method, stack.APIURL+path, reader)
-	req.Header.Set("Authorization", "Bearer "+stack.APIToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
-}
-
 func hubClient(t *testing.T, stack *localstack.Stack) *contacthub.Client {
 	t.Helper()
 	c, err := contacthub.New(contacthub.Config{BaseURL: stack.ContacthubURL + "/hub/v1", WorkspaceID: localstack.DemoHubWorkspace, Token: localstack.DemoHubToken})
@@ -81,7 +58,7 @@ func italianNode(t *testing.T, stack *localstack.Stack) (string, []map[string]an
 
 func createSource(t *testing.T, stack *localstack.Stack, node string) string {
 	t.Helper()
-	status, body := call(t, stack, "POST", "/v1/sources", map[string]any{
+	status, body := stack.CallT(t, "POST", "/v1/sources", map[string]any{
 		"name": "Newsletter Italia", "nodes": []string{node},
 		"properties": map[string]any{
 			"apiKey": localstack.DemoSendAPIKey, "userKey": localstack.DemoSendUserKey, "userDbId": localstack.DemoUserDB,
@@ -195,7 +172,7 @@ func TestCustomersFlowToContactsend(t *testing.T) {
 	}
 
 	// Webhook path: a new customer arrives without waiting for the schedule.
-	status, secret := call(t, stack, "POST", "/v1/sources/"+sourceID+"/webhook-secret", nil)
+	status, secret := stack.CallT(t, "POST", "/v1/sources/"+sourceID+"/webhook-secret", nil)
 	if status != http.StatusCreated {
 		t.Fatalf("webhook secret: %d %v", status, secret)
 	}
@@ -270,7 +247,7 @@ func TestSyncConvergesThroughFaults(t *testing.T) {
 	stack.Send.Faults().Reset()
 	stack.Hub.Faults().Reset()
 	before := stack.Send.Calls().Counts()
-	status, _ := call(t, stack, "POST", "/v1/sources/"+sourceOf(t, stack)+"/resync", nil)
+	status, _ := stack.CallT(t, "POST", "/v1/sources/"+sourceOf(t, stack)+"/resync", nil)
 	if status != http.StatusAccepted {
 		t.Fatalf("resync: %d", status)
 	}
@@ -307,7 +284,7 @@ func TestSyncConvergesThroughFaults(t *testing.T) {
 
 func sourceOf(t *testing.T, stack *localstack.Stack) string {
 	t.Helper()
-	status, body := call(t, stack, "GET", "/v1/sources", nil)
+	status, body := stack.CallT(t, "GET", "/v1/sources", nil)
 	if status != 200 || len(body["elements"].([]any)) != 1 {
 		t.Fatalf("sources: %d %v", status, body)
 	}
@@ -327,7 +304,7 @@ func TestFailedRecordsPreviewAndRetry(t *testing.T) {
 	}
 	sourceID := createSource(t, stack, node)
 
-	status, preview := call(t, stack, "POST", "/v1/sources/"+sourceID+"/preview", map[string]any{"customerId": badID})
+	status, preview := stack.CallT(t, "POST", "/v1/sources/"+sourceID+"/preview", map[string]any{"customerId": badID})
 	if status != 200 || preview["action"] != "fail" || len(preview["problems"].([]any)) == 0 {
 		t.Fatalf("preview of the bad customer: %d %v", status, preview)
 	}
@@ -336,7 +313,7 @@ func TestFailedRecordsPreviewAndRetry(t *testing.T) {
 	}
 	var failure map[string]any
 	eventually(t, 30*time.Second, func() string {
-		_, page := call(t, stack, "GET", "/v1/sources/"+sourceID+"/failures", nil)
+		_, page := stack.CallT(t, "GET", "/v1/sources/"+sourceID+"/failures", nil)
 		for _, f := range page["elements"].([]any) {
 			if f.(map[string]any)["customerId"] == badID {
 				failure = f.(map[string]any)
@@ -349,7 +326,7 @@ func TestFailedRecordsPreviewAndRetry(t *testing.T) {
 		t.Errorf("failed record %v does not say which field and why", failure)
 	}
 	eventually(t, 30*time.Second, func() string {
-		_, st := call(t, stack, "GET", "/v1/sources/"+sourceID+"/status", nil)
+		_, st := stack.CallT(t, "GET", "/v1/sources/"+sourceID+"/status", nil)
 		hour := st["stats"].(map[string]any)["lastHour"].(map[string]any)
 		if hour["failed"].(float64) < 1 || hour["synced"].(float64) < float64(len(customers)-1) {
 			return fmt.Sprintf("status counts %v", hour)
@@ -361,11 +338,11 @@ func TestFailedRecordsPreviewAndRetry(t *testing.T) {
 	if _, err := hub.PatchCustomer(ctx, badID, map[string]any{"extended": map[string]any{"loyaltyPoints": 10}}); err != nil {
 		t.Fatal(err)
 	}
-	if status, body := call(t, stack, "POST", "/v1/sources/"+sourceID+"/failures/"+badID+"/retry", nil); status != http.StatusAccepted {
+	if status, body := stack.CallT(t, "POST", "/v1/sources/"+sourceID+"/failures/"+badID+"/retry", nil); status != http.StatusAccepted {
 		t.Fatalf("retry: %d %v", status, body)
 	}
 	eventually(t, 30*time.Second, func() string {
-		_, page := call(t, stack, "GET", "/v1/sources/"+sourceID+"/failures", nil)
+		_, page := stack.CallT(t, "GET", "/v1/sources/"+sourceID+"/failures", nil)
 		if n := len(page["elements"].([]any)); n != 0 {
 			return fmt.Sprintf("%d failed records left", n)
 		}
@@ -374,10 +351,10 @@ func TestFailedRecordsPreviewAndRetry(t *testing.T) {
 		}
 		return ""
 	})
-	if status, _ := call(t, stack, "POST", "/v1/sources/"+sourceID+"/failures/"+badID+"/retry", nil); status != http.StatusNotFound {
+	if status, _ := stack.CallT(t, "POST", "/v1/sources/"+sourceID+"/failures/"+badID+"/retry", nil); status != http.StatusNotFound {
 		t.Errorf("retrying a cleared record: %d, want 404", status)
 	}
-	status, preview = call(t, stack, "POST", "/v1/sources/"+sourceID+"/preview", map[string]any{"customerId": badID})
+	status, preview = stack.CallT(t, "POST", "/v1/sources/"+sourceID+"/preview", map[string]any{"customerId": badID})
 	if status != 200 || preview["action"] != "none" {
 		t.Errorf("preview after the sync: %d %v, want action none", status, preview)
 	}
