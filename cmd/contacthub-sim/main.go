@@ -1,4 +1,4 @@
-// Command contacthub-sim runs the Contacthub simulator (internal/contacthub/hubsim)
+// Command contacthub-sim runs the Contacthub simulator (internal/simulators/hubsim)
 // as an HTTP server for the local stack and demos.
 //
 // Usage:
@@ -31,7 +31,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
+	"github.com/hubsend/hubsend/internal/simulators/hubsim"
 )
 
 func main() {

@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
+	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 )
 
 func main() {

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/hubsend/hubsend/internal/console"
-	"github.com/hubsend/hubsend/internal/localstack"
+	"github.com/hubsend/hubsend/internal/localaws/devstack"
 )
 
 func main() {
@@ -54,7 +54,7 @@ func run() error {
 		}
 		every = d
 	}
-	opts := localstack.Options{
+	opts := devstack.Options{
 		ScheduleEvery:   every,
 		APIAddr:         envOr("HUBSEND_API_ADDR", "127.0.0.1:8080"),
 		ContacthubAddr:  envOr("HUBSEND_CONTACTHUB_ADDR", "127.0.0.1:8081"),
@@ -80,7 +80,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	started := time.Now()
-	stack, err := localstack.Start(ctx, opts)
+	stack, err := devstack.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -88,13 +88,13 @@ func run() error {
 	fmt.Printf("  web console       %s/   (sign in with the API token below)\n", stack.APIURL)
 	fmt.Printf("  config API        %s/v1/sources   (OpenAPI: %s/v1/openapi.json)\n", stack.APIURL, stack.APIURL)
 	if stack.Hub != nil {
-		fmt.Printf("  Contacthub sim    %s/hub/v1/workspaces/%s   (token %s; admin: %s/_sim/state)\n", stack.ContacthubURL, localstack.DemoHubWorkspace, localstack.DemoHubToken, stack.ContacthubURL)
+		fmt.Printf("  Contacthub sim    %s/hub/v1/workspaces/%s   (token %s; admin: %s/_sim/state)\n", stack.ContacthubURL, devstack.DemoHubWorkspace, devstack.DemoHubToken, stack.ContacthubURL)
 	} else {
 		fmt.Printf("  Contacthub        %s (real)\n", stack.ContacthubURL)
 	}
 	if stack.Send != nil {
 		fmt.Printf("  Contactsend sim   %s/soap/services?wsdl   (admin: %s/_sim/calls)\n", stack.ContactsendURL, stack.ContactsendURL)
-		fmt.Printf("                    demo apiKey %s  userKey %s  userdb %d\n", localstack.DemoSendAPIKey, localstack.DemoSendUserKey, localstack.DemoUserDB)
+		fmt.Printf("                    demo apiKey %s  userKey %s  userdb %d\n", devstack.DemoSendAPIKey, devstack.DemoSendUserKey, devstack.DemoUserDB)
 	} else {
 		fmt.Printf("  Contactsend       %s (real)\n", opts.ContactsendEndpoint)
 	}
@@ -103,7 +103,7 @@ func run() error {
 	} else {
 		fmt.Printf("  AWS               table %s, queue %s (real)\n", stack.Table, stack.Queues.SyncURL)
 	}
-	fmt.Printf("\n  workspace %q, API token: %s\n", localstack.DemoWorkspace, stack.APIToken)
+	fmt.Printf("\n  workspace %q, API token: %s\n", devstack.DemoWorkspace, stack.APIToken)
 	fmt.Printf("  try: curl -H 'Authorization: Bearer %s' %s/v1/sources\n\n", stack.APIToken, stack.APIURL)
 	fmt.Printf("Ctrl-C stops everything%s.\n", keptWhere(opts.DataDir))
 	<-ctx.Done()
@@ -128,9 +128,9 @@ func keptWhere(dir string) string {
 // realServices points the stack at real services where the environment
 // says so: a Contacthub workspace, a Contactsend endpoint, a deployed AWS
 // stack. Each left unset keeps its simulator or emulator.
-func realServices(opts *localstack.Options) error {
+func realServices(opts *devstack.Options) error {
 	if url := os.Getenv("HUBSEND_CONTACTHUB_URL"); url != "" {
-		opts.Contacthub = &localstack.Contacthub{
+		opts.Contacthub = &devstack.Contacthub{
 			BaseURL: url, WorkspaceID: os.Getenv("HUBSEND_CONTACTHUB_WORKSPACE"), Token: os.Getenv("HUBSEND_CONTACTHUB_TOKEN"),
 		}
 		if opts.Contacthub.WorkspaceID == "" || opts.Contacthub.Token == "" {
@@ -143,7 +143,7 @@ func realServices(opts *localstack.Options) error {
 		if err != nil {
 			return fmt.Errorf("load AWS configuration: %w", err)
 		}
-		opts.AWS = &localstack.RealAWS{
+		opts.AWS = &devstack.RealAWS{
 			Config: cfg, Table: os.Getenv("HUBSEND_TABLE_NAME"),
 			SyncQueueURL: os.Getenv("HUBSEND_SYNC_QUEUE_URL"), KMSKeyID: os.Getenv("HUBSEND_KMS_KEY_ID"),
 		}

@@ -15,11 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/hubsend/hubsend/internal/awslocal"
 	"github.com/hubsend/hubsend/internal/configstore"
-	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/secret"
+	"github.com/hubsend/hubsend/internal/simulators/hubsim"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -39,9 +39,9 @@ func TestHandlerPollsTheFeed(t *testing.T) {
 		t.Fatalf("sample event is not a scheduled event: %+v", event)
 	}
 
-	stack := awslocal.StartT(t)
-	table := awslocal.NewTableT(t, stack)
-	queues := awslocal.NewQueuesT(t, stack)
+	stack := emulators.StartT(t)
+	table := emulators.NewTableT(t, stack)
+	queues := emulators.NewQueuesT(t, stack)
 	masterKey := bytes.Repeat([]byte{3}, 32)
 	for _, kv := range stack.Env() {
 		name, value, _ := strings.Cut(kv, "=")

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hubsend/hubsend/internal/localstack"
+	"github.com/hubsend/hubsend/internal/localaws/devstack"
 	"github.com/hubsend/hubsend/internal/webhook"
 )
 
@@ -32,7 +32,7 @@ func TestWebhookBurst(t *testing.T) {
 	status, created := stack.CallT(t, "POST", "/v1/sources", map[string]any{
 		"name": "Burst", "nodes": []string{h.Node},
 		"properties": map[string]any{
-			"apiKey": localstack.DemoSendAPIKey, "userKey": localstack.DemoSendUserKey, "userDbId": localstack.DemoUserDB,
+			"apiKey": devstack.DemoSendAPIKey, "userKey": devstack.DemoSendUserKey, "userDbId": devstack.DemoUserDB,
 			"fieldMapping": []map[string]any{
 				{"hubField": "base.contacts.email", "sendField": "EMAIL", "match": true},
 				{"hubField": "base.firstName", "sendField": "FIRST_NAME"},
@@ -52,7 +52,7 @@ func TestWebhookBurst(t *testing.T) {
 	emails := make([]string, requests)
 	for i := range ids {
 		emails[i] = fmt.Sprintf("burst.%05d@example.com", i)
-		c, err := stack.Hub.PutCustomer(localstack.DemoHubWorkspace, map[string]any{
+		c, err := stack.Hub.PutCustomer(devstack.DemoHubWorkspace, map[string]any{
 			"nodeId": h.Node, "base": map[string]any{"firstName": "Burst", "contacts": map[string]any{"email": emails[i]}},
 		})
 		if err != nil {
@@ -106,7 +106,7 @@ func TestWebhookBurst(t *testing.T) {
 
 	// Every accepted customer ends up with exactly one subscriber.
 	check := func(context.Context) []string {
-		subs, err := stack.Send.Subscribers(localstack.DemoUserDB)
+		subs, err := stack.Send.Subscribers(devstack.DemoUserDB)
 		if err != nil {
 			return []string{err.Error()}
 		}

@@ -21,7 +21,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/hubsend/hubsend/internal/jobs"
-	"github.com/hubsend/hubsend/internal/localstack"
+	"github.com/hubsend/hubsend/internal/localaws/devstack"
 	"github.com/hubsend/hubsend/internal/webhook"
 )
 
@@ -241,7 +241,7 @@ func TestColdStartAndMemory(t *testing.T) {
 	}
 
 	// A warm webhook: the duration Lambda bills for one accepted delivery.
-	secret, err := h.Store.RotateWebhookSecret(ctx, localstack.DemoWorkspace, h.SourceID)
+	secret, err := h.Store.RotateWebhookSecret(ctx, devstack.DemoWorkspace, h.SourceID)
 	if err != nil {
 		t.Fatal(err)
 	}

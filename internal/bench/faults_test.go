@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hubsend/hubsend/internal/faults"
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
 )
 
 // shuffledTwice returns every id twice in a fixed-seed random order: each

@@ -19,14 +19,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/hubsend/hubsend/internal/awslocal"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
-	"github.com/hubsend/hubsend/internal/eventsource"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
-	"github.com/hubsend/hubsend/internal/localstack"
+	"github.com/hubsend/hubsend/internal/localaws/devstack"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
+	"github.com/hubsend/hubsend/internal/localaws/sqstrigger"
 	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/source"
 	"github.com/hubsend/hubsend/internal/syncer"
@@ -85,10 +85,10 @@ type Options struct {
 // emulator pair supplies the DynamoDB table, so that dynalite can be
 // restarted from disk alone.
 type Harness struct {
-	Stack  *localstack.Stack
+	Stack  *devstack.Stack
 	Dynamo *CountingDynamoDB
 	SQS    *CountingSQS
-	Queues awslocal.Queues
+	Queues emulators.Queues
 	Jobs   *jobs.Queue
 	Store  *configstore.Store
 	Ledger *ledger.Store
@@ -107,7 +107,7 @@ type Harness struct {
 
 	opts    Options
 	dataDir string
-	db      *awslocal.Stack
+	db      *emulators.Stack
 	dbPorts [2]int
 
 	mu         sync.Mutex
@@ -140,17 +140,17 @@ func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
 	if h.dataDir, err = os.MkdirTemp("", "hubsend-bench-"); err != nil {
 		return nil, err
 	}
-	h.Stack, err = localstack.Start(ctx, localstack.Options{
+	h.Stack, err = devstack.Start(ctx, devstack.Options{
 		DemoCustomers: opts.Customers, ScheduleEvery: time.Hour, VisibilityTimeout: opts.VisibilityTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start the local stack: %w", err)
 	}
-	dbOpts := awslocal.Options{}
+	dbOpts := emulators.Options{}
 	if opts.Persist {
 		dbOpts.DataDir = h.dataDir
 	}
-	h.db, err = awslocal.Start(ctx, dbOpts)
+	h.db, err = emulators.Start(ctx, dbOpts)
 	if err != nil {
 		return nil, fmt.Errorf("start dynalite: %w", err)
 	}
@@ -185,12 +185,12 @@ func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
 	h.Ledger = ledger.New(h.Dynamo, Table)
 	h.plain = ledger.New(h.db.DynamoDB(), Table)
 	if _, err := h.Store.PutConnection(ctx, configstore.Connection{
-		Workspace: localstack.DemoWorkspace, ContacthubBaseURL: h.Stack.ContacthubURL + "/hub/v1",
-		ContacthubWorkspaceID: localstack.DemoHubWorkspace, ContacthubToken: localstack.DemoHubToken,
+		Workspace: devstack.DemoWorkspace, ContacthubBaseURL: h.Stack.ContacthubURL + "/hub/v1",
+		ContacthubWorkspaceID: devstack.DemoHubWorkspace, ContacthubToken: devstack.DemoHubToken,
 	}); err != nil {
 		return nil, err
 	}
-	all := h.Stack.Hub.Customers(localstack.DemoHubWorkspace)
+	all := h.Stack.Hub.Customers(devstack.DemoHubWorkspace)
 	if len(all) == 0 {
 		return nil, errors.New("the Contacthub demo has no customers")
 	}
@@ -201,10 +201,10 @@ func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
 		}
 	}
 	src, err := h.Store.Create(ctx, source.Source{
-		ID: "bench0000000000000000000001", WorkspaceID: localstack.DemoWorkspace, Name: "Benchmark",
+		ID: "bench0000000000000000000001", WorkspaceID: devstack.DemoWorkspace, Name: "Benchmark",
 		Nodes: []string{h.Node}, Enabled: true,
 		Properties: source.Properties{
-			APIKey: localstack.DemoSendAPIKey, UserKey: localstack.DemoSendUserKey, UserDBID: localstack.DemoUserDB,
+			APIKey: devstack.DemoSendAPIKey, UserKey: devstack.DemoSendUserKey, UserDBID: devstack.DemoUserDB,
 			FieldMapping: Mapping,
 		},
 	})
@@ -223,7 +223,7 @@ func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
 	}
 	h.Writes = NewWrites(h.Send)
 	if h.Hub, err = contacthub.New(contacthub.Config{
-		BaseURL: h.Stack.ContacthubURL + "/hub/v1", WorkspaceID: localstack.DemoHubWorkspace, Token: localstack.DemoHubToken,
+		BaseURL: h.Stack.ContacthubURL + "/hub/v1", WorkspaceID: devstack.DemoHubWorkspace, Token: devstack.DemoHubToken,
 	}); err != nil {
 		return nil, err
 	}
@@ -235,7 +235,7 @@ func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
 
 // fromTemplate fills the event source mapping's settings from the sync
 // worker's SQS event in template.yaml.
-func fromTemplate(db *awslocal.Stack, opts Options) (Options, error) {
+func fromTemplate(db *emulators.Stack, opts Options) (Options, error) {
 	subs, err := db.Template().QueueSubscriptions()
 	if err != nil {
 		return opts, err
@@ -295,7 +295,7 @@ func (h *Harness) StartWorker() error {
 	h.mu.Unlock()
 	go func() {
 		defer close(done)
-		eventsource.Run(ctx, eventsource.Config{
+		sqstrigger.Run(ctx, sqstrigger.Config{
 			Client: h.SQS, QueueURL: h.Queues.SyncURL, Handler: h.timed(w.HandleSQS),
 			BatchSize: h.opts.BatchSize, BatchingWindow: h.opts.BatchingWindow, Concurrency: h.opts.Pollers,
 			FunctionTimeout: h.opts.VisibilityTimeout / 2, Logger: h.opts.Logger,
@@ -323,7 +323,7 @@ func (h *Harness) Batches() BatchStats {
 	return h.batches
 }
 
-func (h *Harness) timed(handle eventsource.Handler) eventsource.Handler {
+func (h *Harness) timed(handle sqstrigger.Handler) sqstrigger.Handler {
 	return func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 		start := time.Now()
 		resp, err := handle(ctx, ev)
@@ -359,7 +359,7 @@ func (h *Harness) RestartDynamo(ctx context.Context) error {
 	if err := h.db.Close(); err != nil {
 		return fmt.Errorf("stop dynalite: %w", err)
 	}
-	db, err := awslocal.Start(ctx, awslocal.Options{DataDir: h.dataDir, DynamoPort: h.dbPorts[0], SQSPort: h.dbPorts[1]})
+	db, err := emulators.Start(ctx, emulators.Options{DataDir: h.dataDir, DynamoPort: h.dbPorts[0], SQSPort: h.dbPorts[1]})
 	if err != nil {
 		return fmt.Errorf("restart dynalite: %w", err)
 	}
@@ -516,7 +516,7 @@ func (h *Harness) check(ctx context.Context, deadLetters bool) []string {
 		shown := items[:min(len(items), 3)]
 		problems = append(problems, fmt.Sprintf("%s: %d (%s)", kind, len(items), strings.Join(shown, "; ")))
 	}
-	subs, err := h.Stack.Send.Subscribers(localstack.DemoUserDB)
+	subs, err := h.Stack.Send.Subscribers(devstack.DemoUserDB)
 	if err != nil {
 		return []string{"read Contactsend: " + err.Error()}
 	}
@@ -536,7 +536,7 @@ func (h *Harness) check(ctx context.Context, deadLetters bool) []string {
 	owners := make(map[int64]string)
 	var shared []string
 	for _, id := range h.Customers {
-		c, ok := h.Stack.Hub.Customer(localstack.DemoHubWorkspace, id)
+		c, ok := h.Stack.Hub.Customer(devstack.DemoHubWorkspace, id)
 		if !ok {
 			continue
 		}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/jobs"
-	"github.com/hubsend/hubsend/internal/localstack"
+	"github.com/hubsend/hubsend/internal/localaws/devstack"
 )
 
 // Cost is the requests one job caused, on average.
@@ -239,7 +239,7 @@ func (h *Harness) ceiling(ctx context.Context, n int) (float64, error) {
 			return 0, err
 		}
 	}
-	cred := contactsend.Credentials{APIKey: localstack.DemoSendAPIKey, UserKey: localstack.DemoSendUserKey}
+	cred := contactsend.Credentials{APIKey: devstack.DemoSendAPIKey, UserKey: devstack.DemoSendUserKey}
 	text, err := contactsend.ParseValue("STRING", "Ceiling")
 	if err != nil {
 		return 0, err
@@ -256,7 +256,7 @@ func (h *Harness) ceiling(ctx context.Context, n int) (float64, error) {
 				if i >= n || errs[w] != nil {
 					return
 				}
-				_, errs[w] = h.Send.UpdateSubscriber(ctx, cred, localstack.DemoUserDB, contactsend.Subscriber{
+				_, errs[w] = h.Send.UpdateSubscriber(ctx, cred, devstack.DemoUserDB, contactsend.Subscriber{
 					ID: ids[i], Attributes: []contactsend.Attribute{{Key: "LAST_NAME", Value: text}},
 				})
 			}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/hubsend/hubsend/internal/localstack"
+	"github.com/hubsend/hubsend/internal/localaws/devstack"
 	"github.com/hubsend/hubsend/internal/webhook"
 )
 
@@ -19,7 +19,7 @@ func TestWebhookCost(t *testing.T) {
 	h := startHarness(t, Options{Customers: 40})
 	h.StopWorker()
 	ctx := t.Context()
-	secret, err := h.Store.RotateWebhookSecret(ctx, localstack.DemoWorkspace, h.SourceID)
+	secret, err := h.Store.RotateWebhookSecret(ctx, devstack.DemoWorkspace, h.SourceID)
 	if err != nil {
 		t.Fatal(err)
 	}

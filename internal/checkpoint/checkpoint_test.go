@@ -8,15 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hubsend/hubsend/internal/awslocal"
 	"github.com/hubsend/hubsend/internal/checkpoint"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
 )
 
-var stack *awslocal.Stack
+var stack *emulators.Stack
 
 func TestMain(m *testing.M) {
 	var err error
-	stack, err = awslocal.Start(context.Background(), awslocal.Options{})
+	stack, err = emulators.Start(context.Background(), emulators.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "checkpoint tests need the local AWS emulators:", err)
 		os.Exit(1)
@@ -30,7 +30,7 @@ var t0 = time.Date(2026, 11, 27, 9, 32, 0, 0, time.UTC)
 
 func newStore(t *testing.T) *checkpoint.Store {
 	t.Helper()
-	return checkpoint.New(stack.DynamoDB(), awslocal.NewTableT(t, stack))
+	return checkpoint.New(stack.DynamoDB(), emulators.NewTableT(t, stack))
 }
 
 func TestLease(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/hubsend/hubsend/internal/configapi"
-	"github.com/hubsend/hubsend/internal/faults"
-	"github.com/hubsend/hubsend/internal/samtemplate"
+	"github.com/hubsend/hubsend/internal/localaws/samtemplate"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
 )
 
 // validSource is a source body that every check accepts.

@@ -22,27 +22,27 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"github.com/hubsend/hubsend/internal/awslocal"
 	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
-	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
 	"github.com/hubsend/hubsend/internal/contactsend"
-	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/secret"
+	"github.com/hubsend/hubsend/internal/simulators/hubsim"
+	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 	"github.com/hubsend/hubsend/internal/syncer"
 )
 
-var stack *awslocal.Stack
+var stack *emulators.Stack
 
 func TestMain(m *testing.M) {
 	var err error
-	stack, err = awslocal.Start(context.Background(), awslocal.Options{})
+	stack, err = emulators.Start(context.Background(), emulators.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "configapi tests need the local AWS emulators:", err)
 		os.Exit(1)
@@ -81,7 +81,7 @@ func (b *syncBuffer) String() string {
 type env struct {
 	api    *configapi.API
 	intake *scheduler.Scheduler
-	queue  awslocal.Queues
+	queue  emulators.Queues
 	hub    *hubsim.Server
 	send   *sendsim.Server
 	logs   *syncBuffer
@@ -96,7 +96,7 @@ type fixture struct {
 	api    *configapi.API
 	store  *configstore.Store
 	intake *scheduler.Scheduler
-	queue  awslocal.Queues
+	queue  emulators.Queues
 	table  string
 	hub    *hubsim.Server
 	send   *sendsim.Server
@@ -129,7 +129,7 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	fx.table = awslocal.NewTableT(tb, stack)
+	fx.table = emulators.NewTableT(tb, stack)
 	fx.store = configstore.New(stack.DynamoDB(), fx.table, secret.NewBox(keys))
 	noWait := retry.Policy{Attempts: attempts, Sleep: func(context.Context, time.Duration) error { return nil }}
 	send, err := contactsend.New(contactsend.Config{Endpoint: sendServer.URL + "/soap/services", Retry: noWait, Logger: logger})
@@ -148,7 +148,7 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	fx.queue = awslocal.NewQueuesT(tb, stack)
+	fx.queue = emulators.NewQueuesT(tb, stack)
 	fx.api = configapi.New(configapi.Config{
 		Store:            fx.store,
 		Hub:              func(conn configstore.Connection) (configapi.Hub, error) { return hub(conn) },

@@ -14,16 +14,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/hubsend/hubsend/internal/awslocal"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
-var stack *awslocal.Stack
+var stack *emulators.Stack
 
 func TestMain(m *testing.M) {
 	var err error
-	stack, err = awslocal.Start(context.Background(), awslocal.Options{})
+	stack, err = emulators.Start(context.Background(), emulators.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "configstore tests need the local AWS emulators:", err)
 		os.Exit(1)
@@ -50,7 +50,7 @@ func newStore(t *testing.T) (*Store, *clock, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	table := awslocal.NewTableT(t, stack)
+	table := emulators.NewTableT(t, stack)
 	c := newClock()
 	return New(stack.DynamoDB(), table, secret.NewBox(keys), WithClock(c.Now)), c, table
 }

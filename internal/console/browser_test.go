@@ -19,7 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/hubsend/hubsend/internal/console"
-	"github.com/hubsend/hubsend/internal/localstack"
+	"github.com/hubsend/hubsend/internal/localaws/devstack"
 )
 
 // chromiumPath finds Debian's Chromium, or skips the test (fails it when
@@ -274,9 +274,9 @@ func moduleRoot(t *testing.T) string {
 	}
 }
 
-func startStack(t *testing.T) *localstack.Stack {
+func startStack(t *testing.T) *devstack.Stack {
 	t.Helper()
-	stack, err := localstack.Start(t.Context(), localstack.Options{DemoCustomers: 30, Console: console.Assets()})
+	stack, err := devstack.Start(t.Context(), devstack.Options{DemoCustomers: 30, Console: console.Assets()})
 	if err != nil {
 		t.Fatalf("start the local stack: %v", err)
 	}
@@ -285,10 +285,10 @@ func startStack(t *testing.T) *localstack.Stack {
 }
 
 // demoNodes returns the ids of the demo's entry nodes: Italia, United Kingdom.
-func demoNodes(t *testing.T, stack *localstack.Stack) (italia, espana string) {
+func demoNodes(t *testing.T, stack *devstack.Stack) (italia, espana string) {
 	t.Helper()
 	for _, ws := range stack.Hub.Snapshot().Workspaces {
-		if ws.ID != localstack.DemoHubWorkspace {
+		if ws.ID != devstack.DemoHubWorkspace {
 			continue
 		}
 		for _, n := range ws.EntryNodes {
@@ -339,9 +339,9 @@ func TestConsole(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS("#f-node"), italia),
 			// The node field suggests the workspace's nodes.
 			chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`#f-node-options option[value=%q]`, italia))),
-			chromedp.SendKeys(chromedp.CSS("#f-userKey"), localstack.DemoSendUserKey),
-			chromedp.SendKeys(chromedp.CSS("#f-apiKey"), localstack.DemoSendAPIKey),
-			chromedp.SendKeys(chromedp.CSS("#f-userDb"), fmt.Sprint(localstack.DemoUserDB)))
+			chromedp.SendKeys(chromedp.CSS("#f-userKey"), devstack.DemoSendUserKey),
+			chromedp.SendKeys(chromedp.CSS("#f-apiKey"), devstack.DemoSendAPIKey),
+			chromedp.SendKeys(chromedp.CSS("#f-userDb"), fmt.Sprint(devstack.DemoUserDB)))
 		b.run(t, "show fields to map",
 			chromedp.Click(chromedp.CSS("#show-fields")),
 			chromedp.WaitVisible(chromedp.CSS(`#mapping-panel tr[data-path="base.contacts.email"] select`)),
@@ -389,8 +389,8 @@ func TestConsole(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`#enabled-switch[aria-checked="true"]`)))
 		other := createSource(t, stack, `{"name": "Eventi UK", "description": "Inviti agli eventi",
 			"nodes": ["`+espana+`"], "enabled": false,
-			"properties": {"userKey": "`+localstack.DemoSendUserKey+`", "apiKey": "`+localstack.DemoSendAPIKey+`",
-				"userDbId": `+fmt.Sprint(localstack.DemoUserDB+1)+`,
+			"properties": {"userKey": "`+devstack.DemoSendUserKey+`", "apiKey": "`+devstack.DemoSendAPIKey+`",
+				"userDbId": `+fmt.Sprint(devstack.DemoUserDB+1)+`,
 				"fieldMapping": [{"hubField": "base.contacts.email", "sendField": "EMAIL", "match": true},
 					{"hubField": "base.firstName", "sendField": "NAME", "match": false}]}}`)
 		row := fmt.Sprintf(`#sources tr[data-id="%s"]`, sourceID)
@@ -426,7 +426,7 @@ func TestConsole(t *testing.T) {
 				}
 			}
 			if missing == 0 {
-				t.Logf("%d customers of Italia reached userdb %d (it had %d subscribers before)", len(want), localstack.DemoUserDB, len(before))
+				t.Logf("%d customers of Italia reached userdb %d (it had %d subscribers before)", len(want), devstack.DemoUserDB, len(before))
 				break
 			}
 			if time.Now().After(deadline) {
@@ -500,12 +500,12 @@ func TestConsole(t *testing.T) {
 		}
 		b.run(t, "open the workspace settings",
 			chromedp.Click(chromedp.CSS(`#nav a[data-route="workspace"]`)),
-			waitText("main .hint code", localstack.DemoWorkspace))
+			waitText("main .hint code", devstack.DemoWorkspace))
 		if got := value(t, b, "read the base URL", chromedp.Value(chromedp.CSS("#w-baseUrl"))); got != stack.ContacthubURL+"/hub/v1" {
 			t.Errorf("base URL %q, want %s/hub/v1", got, stack.ContacthubURL)
 		}
 		placeholder := value(t, b, "read the token placeholder", chromedp.Evaluate[string](`document.getElementById('w-token').placeholder`))
-		if placeholder == "" || strings.Contains(placeholder, localstack.DemoHubToken) {
+		if placeholder == "" || strings.Contains(placeholder, devstack.DemoHubToken) {
 			t.Errorf("the token field shows %q; want the masked token", placeholder)
 		}
 		b.run(t, "save without retyping the token",
@@ -529,7 +529,7 @@ func checkLabels(t *testing.T, b *browser, where string) {
 
 // createSource creates a source through the API, as a script would, and
 // returns its id.
-func createSource(t *testing.T, stack *localstack.Stack, body string) string {
+func createSource(t *testing.T, stack *devstack.Stack, body string) string {
 	t.Helper()
 	status, created := stack.CallT(t, http.MethodPost, "/v1/sources", json.RawMessage(body))
 	if status != http.StatusCreated {
@@ -542,9 +542,9 @@ func createSource(t *testing.T, stack *localstack.Stack, body string) string {
 	return id
 }
 
-func firstCustomer(t *testing.T, stack *localstack.Stack, node string) string {
+func firstCustomer(t *testing.T, stack *devstack.Stack, node string) string {
 	t.Helper()
-	for _, c := range stack.Hub.Customers(localstack.DemoHubWorkspace) {
+	for _, c := range stack.Hub.Customers(devstack.DemoHubWorkspace) {
 		if id, ok := c["id"].(string); ok && c["nodeId"] == node {
 			return id
 		}
@@ -553,9 +553,9 @@ func firstCustomer(t *testing.T, stack *localstack.Stack, node string) string {
 	return ""
 }
 
-func subscriberEmails(t *testing.T, stack *localstack.Stack) map[string]bool {
+func subscriberEmails(t *testing.T, stack *devstack.Stack) map[string]bool {
 	t.Helper()
-	subscribers, err := stack.Send.Subscribers(localstack.DemoUserDB)
+	subscribers, err := stack.Send.Subscribers(devstack.DemoUserDB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -568,10 +568,10 @@ func subscriberEmails(t *testing.T, stack *localstack.Stack) map[string]bool {
 	return emails
 }
 
-func italianEmails(t *testing.T, stack *localstack.Stack, node string) map[string]bool {
+func italianEmails(t *testing.T, stack *devstack.Stack, node string) map[string]bool {
 	t.Helper()
 	emails := map[string]bool{}
-	for _, c := range stack.Hub.Customers(localstack.DemoHubWorkspace) {
+	for _, c := range stack.Hub.Customers(devstack.DemoHubWorkspace) {
 		if c["nodeId"] != node {
 			continue
 		}

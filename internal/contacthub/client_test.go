@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/hubsend/hubsend/internal/contacthub"
-	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
-	"github.com/hubsend/hubsend/internal/faults"
 	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
+	"github.com/hubsend/hubsend/internal/simulators/hubsim"
 )
 
 const (

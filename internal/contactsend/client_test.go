@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/hubsend/hubsend/internal/contactsend"
-	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
-	"github.com/hubsend/hubsend/internal/faults"
 	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
+	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 )
 
 const (

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/hubsend/hubsend/internal/contactsend"
-	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
+	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 )
 
 // recorder keeps every request body the client sends.

@@ -8,8 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/hubsend/hubsend/internal/awslocal"
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
 )
 
 func TestDecode(t *testing.T) {
@@ -38,8 +38,8 @@ func TestDecode(t *testing.T) {
 }
 
 func TestSendEveryJob(t *testing.T) {
-	stack := awslocal.StartT(t)
-	queues := awslocal.NewQueuesT(t, stack)
+	stack := emulators.StartT(t)
+	queues := emulators.NewQueuesT(t, stack)
 	q := jobs.NewQueue(stack.SQS(), queues.SyncURL)
 	var sent []jobs.Job
 	for i := range 25 {

@@ -10,14 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hubsend/hubsend/internal/awslocal"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
 )
 
-var stack *awslocal.Stack
+var stack *emulators.Stack
 
 func TestMain(m *testing.M) {
 	var err error
-	stack, err = awslocal.Start(context.Background(), awslocal.Options{})
+	stack, err = emulators.Start(context.Background(), emulators.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ledger tests need the local AWS emulators:", err)
 		os.Exit(1)
@@ -40,7 +40,7 @@ func (c *clock) Advance(d time.Duration) { c.now.Add(int64(d)) }
 func newStore(t *testing.T) (*Store, *clock) {
 	t.Helper()
 	c := newClock()
-	return New(stack.DynamoDB(), awslocal.NewTableT(t, stack), WithClock(c.Now)), c
+	return New(stack.DynamoDB(), emulators.NewTableT(t, stack), WithClock(c.Now)), c
 }
 
 func TestEntryVersioning(t *testing.T) {

@@ -17,23 +17,23 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/hubsend/hubsend/internal/awslocal"
 	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
-	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/secret"
+	"github.com/hubsend/hubsend/internal/simulators/hubsim"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
-var stack *awslocal.Stack
+var stack *emulators.Stack
 
 func TestMain(m *testing.M) {
 	var err error
-	stack, err = awslocal.Start(context.Background(), awslocal.Options{})
+	stack, err = emulators.Start(context.Background(), emulators.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "scheduler tests need the local AWS emulators:", err)
 		os.Exit(1)
@@ -133,10 +133,10 @@ func newHarness(t *testing.T, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	table := awslocal.NewTableT(t, stack)
+	table := emulators.NewTableT(t, stack)
 	h.store = configstore.New(stack.DynamoDB(), table, secret.NewBox(keys), configstore.WithClock(h.clock.Now))
 	h.checkpoints = checkpoint.New(stack.DynamoDB(), table)
-	h.queueURL = awslocal.NewQueuesT(t, stack).SyncURL
+	h.queueURL = emulators.NewQueuesT(t, stack).SyncURL
 
 	h.hub, h.hubURL = newHub(t, h.clock, o.extraItalians)
 	h.client = hubClient(t, h.hubURL, hubToken)

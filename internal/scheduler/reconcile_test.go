@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hubsend/hubsend/internal/awslocal"
 	"github.com/hubsend/hubsend/internal/contactsend"
-	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/scheduler"
+	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 	"github.com/hubsend/hubsend/internal/source"
 	"github.com/hubsend/hubsend/internal/subscriptions"
 )
@@ -58,7 +58,7 @@ func newReconcileWorld(t *testing.T, n int, pages int, linked func(id int64) (su
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := ledger.New(stack.DynamoDB(), awslocal.NewTableT(t, stack))
+	store := ledger.New(stack.DynamoDB(), emulators.NewTableT(t, stack))
 	w := &reconcileWorld{send: send, ledger: store}
 	w.harness = newHarness(t, options{configure: func(c *scheduler.Config) {
 		c.Send, c.Ledger, c.MaxReconcilePages = client, store, pages

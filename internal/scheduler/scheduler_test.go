@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/hubsend/hubsend/internal/checkpoint"
-	"github.com/hubsend/hubsend/internal/faults"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/scheduler"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
 )
 
 func TestFirstTickStartsAtTheLastOffset(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hubsend/hubsend/internal/faults"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
 )
 
 // TestUnknownAddKeepsTheClaim: when an add's outcome is unknown and the

@@ -19,24 +19,24 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/hubsend/hubsend/internal/awslocal"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
-	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
 	"github.com/hubsend/hubsend/internal/contactsend"
-	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/secret"
+	"github.com/hubsend/hubsend/internal/simulators/hubsim"
+	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
-var stack *awslocal.Stack
+var stack *emulators.Stack
 
 func TestMain(m *testing.M) {
 	var err error
-	stack, err = awslocal.Start(context.Background(), awslocal.Options{})
+	stack, err = emulators.Start(context.Background(), emulators.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "syncer tests need the local AWS emulators:", err)
 		os.Exit(1)
@@ -179,7 +179,7 @@ func newHarness(t *testing.T, configure ...func(*source.Source)) *harness {
 	t.Helper()
 	ctx := context.Background()
 	h := &harness{t: t, logs: &logBuffer{}}
-	table := awslocal.NewTableT(t, stack)
+	table := emulators.NewTableT(t, stack)
 	h.table = table
 	h.db = &countingDB{db: stack.DynamoDB(), counts: make(map[string]int)}
 	keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{7}, 32))

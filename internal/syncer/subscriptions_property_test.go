@@ -18,11 +18,11 @@ import (
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
-	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
-	"github.com/hubsend/hubsend/internal/faults"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/scheduler"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
+	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 )
 
 // Defaults of the property test in a plain `go test`; -rapid.checks=N and

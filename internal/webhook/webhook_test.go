@@ -21,39 +21,39 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/hubsend/hubsend/internal/awslocal"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
-// emulators is the test binary's one emulator stack, started by the first
+// shared is the test binary's one emulator stack, started by the first
 // test that needs it, so the benchmark and the fuzz target run without it.
-var emulators struct {
+var shared struct {
 	once  sync.Once
-	stack *awslocal.Stack
+	stack *emulators.Stack
 	err   error
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if emulators.stack != nil {
-		emulators.stack.Close()
+	if shared.stack != nil {
+		shared.stack.Close()
 	}
 	os.Exit(code)
 }
 
-func stackT(t *testing.T) *awslocal.Stack {
+func stackT(t *testing.T) *emulators.Stack {
 	t.Helper()
-	emulators.once.Do(func() {
-		emulators.stack, emulators.err = awslocal.Start(context.Background(), awslocal.Options{})
+	shared.once.Do(func() {
+		shared.stack, shared.err = emulators.Start(context.Background(), emulators.Options{})
 	})
-	if emulators.err != nil {
-		t.Fatalf("webhook tests need the local AWS emulators: %v", emulators.err)
+	if shared.err != nil {
+		t.Fatalf("webhook tests need the local AWS emulators: %v", shared.err)
 	}
-	return emulators.stack
+	return shared.stack
 }
 
 // clock is a test clock that only moves when told.
@@ -73,9 +73,9 @@ var fastRetry = retry.Policy{Attempts: 2, Base: time.Millisecond, Max: time.Mill
 // fixture is one test's world: its own table and queues, a source with a
 // webhook secret, and a handler on them.
 type fixture struct {
-	stack   *awslocal.Stack
+	stack   *emulators.Stack
 	table   string
-	queues  awslocal.Queues
+	queues  emulators.Queues
 	store   *configstore.Store
 	clock   *clock
 	handler *Handler
@@ -107,7 +107,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{stack: stack, table: awslocal.NewTableT(t, stack), queues: awslocal.NewQueuesT(t, stack), clock: newClock(), logs: &syncBuffer{}}
+	f := &fixture{stack: stack, table: emulators.NewTableT(t, stack), queues: emulators.NewQueuesT(t, stack), clock: newClock(), logs: &syncBuffer{}}
 	f.store = configstore.New(stack.DynamoDB(), f.table, secret.NewBox(keys), configstore.WithClock(f.clock.Now))
 	f.createSource(t, testSourceID, "node-1", 6, true)
 	f.secret, err = f.store.RotateWebhookSecret(t.Context(), "demo", testSourceID)

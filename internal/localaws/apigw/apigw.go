@@ -1,10 +1,10 @@
-// Package localgw plays API Gateway (HTTP API, payload format 2.0) on one
+// Package apigw plays API Gateway (HTTP API, payload format 2.0) on one
 // machine: it matches requests against the routes template.yaml declares,
 // authorizes them as the JWT authorizer would (from a table of local bearer
 // tokens instead of signed JWTs), turns them into the same events Lambda
 // receives, and writes the handler's answers back. The functions behind it
 // run their real handler code, so what works locally works in AWS.
-package localgw
+package apigw
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/hubsend/hubsend/internal/samtemplate"
+	"github.com/hubsend/hubsend/internal/localaws/samtemplate"
 )
 
 // Handler is a function's HTTP handler, as lambda.Start would call it.

@@ -1,10 +1,10 @@
-package localstack
+package devstack
 
 import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
+	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 )
 
 // Demo credentials of the local Contactsend account. They are not secrets:

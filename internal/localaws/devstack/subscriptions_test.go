@@ -1,4 +1,4 @@
-package localstack_test
+package devstack_test
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
-	"github.com/hubsend/hubsend/internal/localstack"
+	"github.com/hubsend/hubsend/internal/localaws/devstack"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/webhook"
 )
@@ -20,7 +20,7 @@ const demoWebform = "230004001355" // the demo userdb's "Newsletter" system, __c
 
 // reconciler is a scheduler that also runs the reconciliation of
 // Contactsend subscription statuses, built from the stack's parts.
-func reconciler(t *testing.T, stack *localstack.Stack) *scheduler.Scheduler {
+func reconciler(t *testing.T, stack *devstack.Stack) *scheduler.Scheduler {
 	t.Helper()
 	send, err := contactsend.New(contactsend.Config{Endpoint: stack.ContactsendURL + "/soap/services"})
 	if err != nil {
@@ -38,9 +38,9 @@ func reconciler(t *testing.T, stack *localstack.Stack) *scheduler.Scheduler {
 	})
 }
 
-func hubFlag(t *testing.T, stack *localstack.Stack, customerID string) (bool, bool) {
+func hubFlag(t *testing.T, stack *devstack.Stack, customerID string) (bool, bool) {
 	t.Helper()
-	c, ok := stack.Hub.Customer(localstack.DemoHubWorkspace, customerID)
+	c, ok := stack.Hub.Customer(devstack.DemoHubWorkspace, customerID)
 	if !ok {
 		t.Fatalf("customer %s is gone", customerID)
 	}
@@ -53,13 +53,13 @@ func hubFlag(t *testing.T, stack *localstack.Stack, customerID string) (bool, bo
 	return false, false
 }
 
-func subscriptionWrites(stack *localstack.Stack) int {
+func subscriptionWrites(stack *devstack.Stack) int {
 	hub := stack.Hub.Calls().Counts()
 	return stack.Send.Calls().Counts()["modifySubscriberSubscriptionStatus"] + hub["subscriptions.put"] + hub["subscriptions.create"]
 }
 
 func TestSubscriptionsSyncBothWays(t *testing.T) {
-	stack, err := localstack.Start(t.Context(), localstack.Options{DemoCustomers: 8, ScheduleEvery: time.Hour, VisibilityTimeout: 2 * time.Second})
+	stack, err := devstack.Start(t.Context(), devstack.Options{DemoCustomers: 8, ScheduleEvery: time.Hour, VisibilityTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 	status, body := stack.CallT(t, "POST", "/v1/sources", map[string]any{
 		"name": "Newsletter Italia", "nodes": []string{node},
 		"properties": map[string]any{
-			"apiKey": localstack.DemoSendAPIKey, "userKey": localstack.DemoSendUserKey, "userDbId": localstack.DemoUserDB,
+			"apiKey": devstack.DemoSendAPIKey, "userKey": devstack.DemoSendUserKey, "userDbId": devstack.DemoUserDB,
 			"fieldMapping": []map[string]any{
 				{"hubField": "base.contacts.email", "sendField": "EMAIL", "match": true},
 				{"hubField": "base.firstName", "sendField": "FIRST_NAME"},
@@ -86,7 +86,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 		t.Fatal(err)
 	}
 	subscriber := func(c map[string]any) (int64, string) {
-		subs, err := stack.Send.Subscribers(localstack.DemoUserDB)
+		subs, err := stack.Send.Subscribers(devstack.DemoUserDB)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +113,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 	// Subscribe in Contacthub: __cls1 = 1 after the change feed's job.
 	first, second := customers[0], customers[1]
 	firstID := first["id"].(string)
-	if err := stack.Hub.SetSubscribed(localstack.DemoHubWorkspace, firstID, "newsletter", false); err != nil {
+	if err := stack.Hub.SetSubscribed(devstack.DemoHubWorkspace, firstID, "newsletter", false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := stack.Scheduler.Tick(ctx); err != nil {
@@ -125,7 +125,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 		}
 		return ""
 	})
-	if err := stack.Hub.SetSubscribed(localstack.DemoHubWorkspace, firstID, "newsletter", true); err != nil {
+	if err := stack.Hub.SetSubscribed(devstack.DemoHubWorkspace, firstID, "newsletter", true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := stack.Scheduler.Tick(ctx); err != nil {
@@ -144,7 +144,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 		t.Fatalf("webhook secret: %d %v", status, secret)
 	}
 	firstSub, _ := subscriber(first)
-	if err := stack.Send.SetSubscriptionStatus(localstack.DemoUserDB, firstSub, demoWebform, -1); err != nil {
+	if err := stack.Send.SetSubscriptionStatus(devstack.DemoUserDB, firstSub, demoWebform, -1); err != nil {
 		t.Fatal(err)
 	}
 	event := fmt.Sprintf(`{"eventCode":"unsubscribe","webformCode":%q,"subscriberId":%d,"eventId":"unsub-1","eventDate":"2026-11-27T09:31:11Z"}`, demoWebform, firstSub)
@@ -168,7 +168,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 
 	// Unsubscribe in Contactsend, found by the reconciliation.
 	secondID := second["id"].(string)
-	if err := stack.Hub.SetSubscribed(localstack.DemoHubWorkspace, secondID, "newsletter", true); err != nil {
+	if err := stack.Hub.SetSubscribed(devstack.DemoHubWorkspace, secondID, "newsletter", true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := stack.Scheduler.Tick(ctx); err != nil {
@@ -181,7 +181,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 		return ""
 	})
 	secondSub, _ := subscriber(second)
-	if err := stack.Send.SetSubscriptionStatus(localstack.DemoUserDB, secondSub, demoWebform, -1); err != nil {
+	if err := stack.Send.SetSubscriptionStatus(devstack.DemoUserDB, secondSub, demoWebform, -1); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := rec.Tick(ctx); err != nil {

@@ -1,4 +1,4 @@
-package localgw
+package apigw
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/hubsend/hubsend/internal/samtemplate"
+	"github.com/hubsend/hubsend/internal/localaws/samtemplate"
 )
 
 func TestGateway(t *testing.T) {

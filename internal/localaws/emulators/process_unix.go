@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package awslocal
+package emulators
 
 import "syscall"
 

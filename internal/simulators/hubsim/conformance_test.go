@@ -26,8 +26,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hubsend/hubsend/internal/contacthub"
-	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
 	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/simulators/hubsim"
 )
 
 // referenceDir finds shared/reference beside the module root, or

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hubsend/hubsend/internal/faults"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
 )
 
 // Options configure a Server.

@@ -1,10 +1,10 @@
-// Package eventsource plays, on one machine, what Lambda's SQS event source
+// Package sqstrigger plays, on one machine, what Lambda's SQS event source
 // mapping does in AWS: it long-polls a queue, hands batches to a function as
 // events.SQSEvent, deletes the messages the function did not report as
 // failed (ReportBatchItemFailures), and leaves the others to come back after
 // the visibility timeout, until the queue's redrive policy moves them to the
 // dead-letter queue.
-package eventsource
+package sqstrigger
 
 import (
 	"context"

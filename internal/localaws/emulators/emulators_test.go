@@ -1,4 +1,4 @@
-package awslocal_test
+package emulators_test
 
 import (
 	"context"
@@ -16,16 +16,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/hubsend/hubsend/internal/awslocal"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
 )
 
 // TestStack runs the DynamoDB and SQS checks as parallel subtests sharing one
 // stack, the way other packages' integration tests use it.
 func TestStack(t *testing.T) {
-	stack := awslocal.StartT(t)
+	stack := emulators.StartT(t)
 	for _, tt := range []struct {
 		name string
-		test func(*testing.T, *awslocal.Stack)
+		test func(*testing.T, *emulators.Stack)
 	}{
 		{"conditional put race has one winner", testConditionalPutRace},
 		{"query gsi1", testQueryIndex},
@@ -43,8 +43,8 @@ func TestStack(t *testing.T) {
 
 func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
 
-func testConditionalPutRace(t *testing.T, stack *awslocal.Stack) {
-	table := awslocal.NewTableT(t, stack)
+func testConditionalPutRace(t *testing.T, stack *emulators.Stack) {
+	table := emulators.NewTableT(t, stack)
 	db := stack.DynamoDB()
 	const rounds, contenders = 5, 20
 	for round := range rounds {
@@ -97,8 +97,8 @@ func testConditionalPutRace(t *testing.T, stack *awslocal.Stack) {
 	}
 }
 
-func testQueryIndex(t *testing.T, stack *awslocal.Stack) {
-	table := awslocal.NewTableT(t, stack)
+func testQueryIndex(t *testing.T, stack *emulators.Stack) {
+	table := emulators.NewTableT(t, stack)
 	db := stack.DynamoDB()
 	items := []struct{ pk, gsi1pk, gsi1sk string }{
 		{"source#a", "node#1", "2026-01-03"},
@@ -135,8 +135,8 @@ func testQueryIndex(t *testing.T, stack *awslocal.Stack) {
 	}
 }
 
-func testCreateTableIdempotent(t *testing.T, stack *awslocal.Stack) {
-	table := awslocal.NewTableT(t, stack)
+func testCreateTableIdempotent(t *testing.T, stack *emulators.Stack) {
+	table := emulators.NewTableT(t, stack)
 	if err := stack.CreateTable(t.Context(), table); err != nil {
 		t.Fatalf("second CreateTable: %v", err)
 	}
@@ -177,8 +177,8 @@ func receiveOne(t *testing.T, client *sqs.Client, url string, deadline time.Dura
 	}
 }
 
-func testSendReceiveDelete(t *testing.T, stack *awslocal.Stack) {
-	q := awslocal.NewQueuesT(t, stack)
+func testSendReceiveDelete(t *testing.T, stack *emulators.Stack) {
+	q := emulators.NewQueuesT(t, stack)
 	client := stack.SQS()
 	body := `{"sourceId":"s1","customerId":"c1","reason":"webhook"}`
 	sent, err := client.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(q.SyncURL), MessageBody: aws.String(body)})
@@ -209,10 +209,10 @@ func testSendReceiveDelete(t *testing.T, stack *awslocal.Stack) {
 	}
 }
 
-func testRedrive(t *testing.T, stack *awslocal.Stack) {
-	q := awslocal.NewQueuesT(t, stack)
+func testRedrive(t *testing.T, stack *emulators.Stack) {
+	q := emulators.NewQueuesT(t, stack)
 	client := stack.SQS()
-	maxReceives := stack.Template().Queues[awslocal.SyncQueueID].MaxReceiveCount
+	maxReceives := stack.Template().Queues[emulators.SyncQueueID].MaxReceiveCount
 	if _, err := client.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: aws.String(q.SyncURL), MessageBody: aws.String("poison")}); err != nil {
 		t.Fatal(err)
 	}
@@ -243,8 +243,8 @@ func testRedrive(t *testing.T, stack *awslocal.Stack) {
 	}
 }
 
-func testQueueAttributes(t *testing.T, stack *awslocal.Stack) {
-	q := awslocal.NewQueuesT(t, stack)
+func testQueueAttributes(t *testing.T, stack *emulators.Stack) {
+	q := emulators.NewQueuesT(t, stack)
 	tests := []struct {
 		url  string
 		name sqstypes.QueueAttributeName
@@ -281,7 +281,7 @@ func testQueueAttributes(t *testing.T, stack *awslocal.Stack) {
 func TestDataDirSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	first, err := awslocal.Start(t.Context(), awslocal.Options{DataDir: dir})
+	first, err := emulators.Start(t.Context(), emulators.Options{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestDataDirSurvivesRestart(t *testing.T) {
 		t.Fatalf("dynalite still answers at %s after Close", endpoint)
 	}
 
-	second, err := awslocal.Start(t.Context(), awslocal.Options{DataDir: dir, DynamoPort: port})
+	second, err := emulators.Start(t.Context(), emulators.Options{DataDir: dir, DynamoPort: port})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,15 +324,15 @@ func TestDataDirSurvivesRestart(t *testing.T) {
 
 func TestMissingNodeModules(t *testing.T) {
 	t.Parallel()
-	_, err := awslocal.Start(t.Context(), awslocal.Options{NodeModules: t.TempDir()})
-	if !errors.Is(err, awslocal.ErrNodeModules) {
+	_, err := emulators.Start(t.Context(), emulators.Options{NodeModules: t.TempDir()})
+	if !errors.Is(err, emulators.ErrNodeModules) {
 		t.Fatalf("Start without emulators = %v, want ErrNodeModules", err)
 	}
 }
 
 func TestEnv(t *testing.T) {
 	t.Parallel()
-	stack := awslocal.StartT(t)
+	stack := emulators.StartT(t)
 	env := map[string]bool{}
 	for _, kv := range stack.Env() {
 		env[kv] = true
@@ -340,13 +340,13 @@ func TestEnv(t *testing.T) {
 	for _, want := range []string{
 		"AWS_ENDPOINT_URL_DYNAMODB=" + stack.DynamoEndpoint(),
 		"AWS_ENDPOINT_URL_SQS=" + stack.SQSEndpoint(),
-		"AWS_REGION=" + awslocal.Region,
+		"AWS_REGION=" + emulators.Region,
 	} {
 		if !env[want] {
 			t.Errorf("Env() lacks %s", want)
 		}
 	}
-	if cfg := stack.AWSConfig(); cfg.Region != awslocal.Region || cfg.Credentials == nil {
+	if cfg := stack.AWSConfig(); cfg.Region != emulators.Region || cfg.Credentials == nil {
 		t.Errorf("AWSConfig() = region %q credentials %v", cfg.Region, cfg.Credentials)
 	}
 }

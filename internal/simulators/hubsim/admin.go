@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/hubsend/hubsend/internal/faults"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
 )
 
 // The admin surface, under /_sim/, needs no token: it is what a person in

@@ -1,4 +1,4 @@
-package eventsource_test
+package sqstrigger_test
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/hubsend/hubsend/internal/awslocal"
-	"github.com/hubsend/hubsend/internal/eventsource"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
+	"github.com/hubsend/hubsend/internal/localaws/sqstrigger"
 )
 
 // TestPartialBatchFailuresComeBackThenRedrive runs the mapping against
@@ -21,7 +21,7 @@ import (
 // the visibility timeout, and a message that always fails lands in the
 // dead-letter queue after maxReceiveCount receives.
 func TestPartialBatchFailuresComeBackThenRedrive(t *testing.T) {
-	stack := awslocal.StartT(t)
+	stack := emulators.StartT(t)
 	ctx := t.Context()
 	client := stack.SQS()
 	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("es-dlq")})
@@ -65,7 +65,7 @@ func TestPartialBatchFailuresComeBackThenRedrive(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
-		eventsource.Run(runCtx, eventsource.Config{Client: client, QueueURL: *queue.QueueUrl, Handler: handler, Concurrency: 2, BatchingWindow: 100 * time.Millisecond})
+		sqstrigger.Run(runCtx, sqstrigger.Config{Client: client, QueueURL: *queue.QueueUrl, Handler: handler, Concurrency: 2, BatchingWindow: 100 * time.Millisecond})
 		close(done)
 	}()
 	defer func() { stop(); <-done }()

@@ -1,4 +1,4 @@
-package localstack_test
+package devstack_test
 
 import (
 	"context"
@@ -12,16 +12,16 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/hubsend/hubsend/internal/contacthub"
-	"github.com/hubsend/hubsend/internal/faults"
-	"github.com/hubsend/hubsend/internal/localstack"
+	"github.com/hubsend/hubsend/internal/localaws/devstack"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
 	"github.com/hubsend/hubsend/internal/webhook"
 )
 
 // syncStack starts a local stack whose schedule only runs when the test
 // says so, and whose failed jobs come back within a couple of seconds.
-func syncStack(t *testing.T) *localstack.Stack {
+func syncStack(t *testing.T) *devstack.Stack {
 	t.Helper()
-	stack, err := localstack.Start(t.Context(), localstack.Options{
+	stack, err := devstack.Start(t.Context(), devstack.Options{
 		DemoCustomers:     30,
 		ScheduleEvery:     time.Hour,
 		VisibilityTimeout: 2 * time.Second,
@@ -33,9 +33,9 @@ func syncStack(t *testing.T) *localstack.Stack {
 	return stack
 }
 
-func hubClient(t *testing.T, stack *localstack.Stack) *contacthub.Client {
+func hubClient(t *testing.T, stack *devstack.Stack) *contacthub.Client {
 	t.Helper()
-	c, err := contacthub.New(contacthub.Config{BaseURL: stack.ContacthubURL + "/hub/v1", WorkspaceID: localstack.DemoHubWorkspace, Token: localstack.DemoHubToken})
+	c, err := contacthub.New(contacthub.Config{BaseURL: stack.ContacthubURL + "/hub/v1", WorkspaceID: devstack.DemoHubWorkspace, Token: devstack.DemoHubToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,9 +43,9 @@ func hubClient(t *testing.T, stack *localstack.Stack) *contacthub.Client {
 }
 
 // italianNode returns the demo's first entry node and its customers.
-func italianNode(t *testing.T, stack *localstack.Stack) (string, []map[string]any) {
+func italianNode(t *testing.T, stack *devstack.Stack) (string, []map[string]any) {
 	t.Helper()
-	all := stack.Hub.Customers(localstack.DemoHubWorkspace)
+	all := stack.Hub.Customers(devstack.DemoHubWorkspace)
 	node := all[0]["nodeId"].(string)
 	var in []map[string]any
 	for _, c := range all {
@@ -56,12 +56,12 @@ func italianNode(t *testing.T, stack *localstack.Stack) (string, []map[string]an
 	return node, in
 }
 
-func createSource(t *testing.T, stack *localstack.Stack, node string) string {
+func createSource(t *testing.T, stack *devstack.Stack, node string) string {
 	t.Helper()
 	status, body := stack.CallT(t, "POST", "/v1/sources", map[string]any{
 		"name": "Newsletter Italia", "nodes": []string{node},
 		"properties": map[string]any{
-			"apiKey": localstack.DemoSendAPIKey, "userKey": localstack.DemoSendUserKey, "userDbId": localstack.DemoUserDB,
+			"apiKey": devstack.DemoSendAPIKey, "userKey": devstack.DemoSendUserKey, "userDbId": devstack.DemoUserDB,
 			"fieldMapping": []map[string]any{
 				{"hubField": "base.contacts.email", "sendField": "EMAIL", "match": true},
 				{"hubField": "base.firstName", "sendField": "FIRST_NAME"},
@@ -79,9 +79,9 @@ func createSource(t *testing.T, stack *localstack.Stack, node string) string {
 }
 
 // subscribersByEmail reads the Contactsend simulator's demo userdb.
-func subscribersByEmail(t *testing.T, stack *localstack.Stack) map[string]map[string]any {
+func subscribersByEmail(t *testing.T, stack *devstack.Stack) map[string]map[string]any {
 	t.Helper()
-	subs, err := stack.Send.Subscribers(localstack.DemoUserDB)
+	subs, err := stack.Send.Subscribers(devstack.DemoUserDB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestSyncConvergesThroughFaults(t *testing.T) {
 	}
 }
 
-func sourceOf(t *testing.T, stack *localstack.Stack) string {
+func sourceOf(t *testing.T, stack *devstack.Stack) string {
 	t.Helper()
 	status, body := stack.CallT(t, "GET", "/v1/sources", nil)
 	if status != 200 || len(body["elements"].([]any)) != 1 {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hubsend/hubsend/internal/faults"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
 )
 
 var start = time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC)

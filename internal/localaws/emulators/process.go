@@ -1,4 +1,4 @@
-package awslocal
+package emulators
 
 import (
 	"bytes"

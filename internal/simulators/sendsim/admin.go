@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hubsend/hubsend/internal/faults"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
 )
 
 // The admin surface, JSON under /_sim/:

@@ -1,4 +1,4 @@
-package localstack_test
+package devstack_test
 
 import (
 	"encoding/json"
@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
-	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
-	"github.com/hubsend/hubsend/internal/localstack"
+	"github.com/hubsend/hubsend/internal/localaws/devstack"
+	"github.com/hubsend/hubsend/internal/simulators/hubsim"
+	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 )
 
 func TestStateSurvivesARestart(t *testing.T) {
 	dir := t.TempDir()
-	stack, err := localstack.Start(t.Context(), localstack.Options{DataDir: dir, DemoCustomers: 20})
+	stack, err := devstack.Start(t.Context(), devstack.Options{DataDir: dir, DemoCustomers: 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,12 +22,12 @@ func TestStateSurvivesARestart(t *testing.T) {
 	if status != 200 || ws["contacthub"] == nil {
 		t.Fatalf("workspace: %d %v", status, ws)
 	}
-	customers := len(stack.Hub.Customers(localstack.DemoHubWorkspace))
+	customers := len(stack.Hub.Customers(devstack.DemoHubWorkspace))
 	if customers != 20 {
 		t.Fatalf("demo has %d customers, want 20", customers)
 	}
-	if _, err := stack.Hub.PutCustomer(localstack.DemoHubWorkspace, map[string]any{
-		"nodeId": stack.Hub.Customers(localstack.DemoHubWorkspace)[0]["nodeId"],
+	if _, err := stack.Hub.PutCustomer(devstack.DemoHubWorkspace, map[string]any{
+		"nodeId": stack.Hub.Customers(devstack.DemoHubWorkspace)[0]["nodeId"],
 		"base":   map[string]any{"firstName": "Nuova", "contacts": map[string]any{"email": "nuova@example.com"}},
 	}); err != nil {
 		t.Fatal(err)
@@ -36,7 +36,7 @@ func TestStateSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	again, err := localstack.Start(t.Context(), localstack.Options{DataDir: dir, DemoCustomers: 20})
+	again, err := devstack.Start(t.Context(), devstack.Options{DataDir: dir, DemoCustomers: 20})
 	if err != nil {
 		t.Fatalf("second start: %v", err)
 	}
@@ -44,7 +44,7 @@ func TestStateSurvivesARestart(t *testing.T) {
 	if again.APIToken != token {
 		t.Errorf("API token changed across restarts")
 	}
-	if n := len(again.Hub.Customers(localstack.DemoHubWorkspace)); n != 21 {
+	if n := len(again.Hub.Customers(devstack.DemoHubWorkspace)); n != 21 {
 		t.Errorf("after restart the Contacthub simulator has %d customers, want 21", n)
 	}
 	if status, _ := again.CallT(t, "GET", "/v1/sources", nil); status != 200 {
@@ -53,13 +53,13 @@ func TestStateSurvivesARestart(t *testing.T) {
 }
 
 func TestBusyPortIsAClearError(t *testing.T) {
-	stack, err := localstack.Start(t.Context(), localstack.Options{DemoCustomers: 1})
+	stack, err := devstack.Start(t.Context(), devstack.Options{DemoCustomers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stack.Close()
 	addr := strings.TrimPrefix(stack.APIURL, "http://")
-	_, err = localstack.Start(t.Context(), localstack.Options{APIAddr: addr, DemoCustomers: 1})
+	_, err = devstack.Start(t.Context(), devstack.Options{APIAddr: addr, DemoCustomers: 1})
 	if err == nil || !strings.Contains(err.Error(), "HUBSEND_API_ADDR") {
 		t.Fatalf("second stack on a busy port: %v, want an error naming HUBSEND_API_ADDR", err)
 	}
@@ -79,8 +79,8 @@ func TestExternalServices(t *testing.T) {
 	sendServer := httptest.NewServer(send)
 	defer sendServer.Close()
 
-	stack, err := localstack.Start(t.Context(), localstack.Options{
-		Contacthub:          &localstack.Contacthub{BaseURL: hubServer.URL + "/hub/v1", WorkspaceID: "acme", Token: "acme-token"},
+	stack, err := devstack.Start(t.Context(), devstack.Options{
+		Contacthub:          &devstack.Contacthub{BaseURL: hubServer.URL + "/hub/v1", WorkspaceID: "acme", Token: "acme-token"},
 		ContactsendEndpoint: sendServer.URL + "/soap/services",
 	})
 	if err != nil {

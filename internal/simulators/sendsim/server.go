@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hubsend/hubsend/internal/faults"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
 )
 
 // DefaultTokenIdle is how long a token lives without use.

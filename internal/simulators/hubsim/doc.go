@@ -9,7 +9,7 @@
 //
 // Tests and demos drive it through an admin surface under /_sim/ (or the
 // equivalent Go methods): reset and load seeds, edit customers as a person
-// in the Contacthub UI would, inject faults (internal/faults) and read the
+// in the Contacthub UI would, inject faults (internal/simulators/faults) and read the
 // call log. It is for tests, the local stack and benchmarks; shipped code
 // never imports it.
 package hubsim

@@ -1,4 +1,4 @@
-// Package awslocal runs local emulators of the AWS services hubsend uses,
+// Package emulators runs local emulators of the AWS services hubsend uses,
 // DynamoDB (dynalite) and SQS (fauxqs), for integration tests and the local
 // stack, and creates the table and queues that template.yaml declares in them.
 //
@@ -6,7 +6,7 @@
 // `npm ci` at the module root installs them. Each runs as a child process in
 // its own process group on a loopback port and speaks the real AWS wire
 // protocol, so the production aws-sdk-go-v2 clients work against it unchanged.
-package awslocal
+package emulators
 
 import (
 	"context"
@@ -25,7 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/hubsend/hubsend/internal/samtemplate"
+	"github.com/hubsend/hubsend/internal/localaws/samtemplate"
 )
 
 // Region is the region the emulators and clients use.
@@ -89,11 +89,11 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if opts.NodeModules == "" || opts.Template == "" {
 		wd, err := os.Getwd()
 		if err != nil {
-			return nil, fmt.Errorf("awslocal: %w", err)
+			return nil, fmt.Errorf("emulators: %w", err)
 		}
 		templatePath, err := samtemplate.Locate(wd)
 		if err != nil {
-			return nil, fmt.Errorf("awslocal: find the module root: %w", err)
+			return nil, fmt.Errorf("emulators: find the module root: %w", err)
 		}
 		if opts.Template == "" {
 			opts.Template = templatePath
@@ -116,16 +116,16 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	fauxqsCLI := filepath.Join(opts.NodeModules, "fauxqs", "dist", "cli.js")
 	for _, f := range []string{dynaliteCLI, fauxqsCLI} {
 		if _, err := os.Stat(f); err != nil {
-			return nil, fmt.Errorf("awslocal: %w (missing %s)", ErrNodeModules, f)
+			return nil, fmt.Errorf("emulators: %w (missing %s)", ErrNodeModules, f)
 		}
 	}
 	tmpl, err := samtemplate.Load(opts.Template)
 	if err != nil {
-		return nil, fmt.Errorf("awslocal: %w", err)
+		return nil, fmt.Errorf("emulators: %w", err)
 	}
 	if opts.DataDir != "" {
 		if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("awslocal: data dir: %w", err)
+			return nil, fmt.Errorf("emulators: data dir: %w", err)
 		}
 	}
 
@@ -163,7 +163,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	s.sqs, s.sqsPort = q.p, q.port
 	if err := errors.Join(d.err, q.err); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("awslocal: %w", err)
+		return nil, fmt.Errorf("emulators: %w", err)
 	}
 
 	s.config = aws.Config{

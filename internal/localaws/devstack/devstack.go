@@ -1,8 +1,8 @@
-// Package localstack assembles the whole of hubsend on one machine: the
+// Package devstack assembles the whole of hubsend on one machine: the
 // DynamoDB and SQS emulators, the Contacthub and Contactsend simulators with
 // a realistic demo, and hubsend's functions running their real handlers
 // behind a local API gateway. `make run` and the end-to-end tests both use it.
-package localstack
+package devstack
 
 import (
 	"context"
@@ -29,21 +29,21 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/hubsend/hubsend/internal/awslocal"
 	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
-	"github.com/hubsend/hubsend/internal/contacthub/hubsim"
 	"github.com/hubsend/hubsend/internal/contactsend"
-	"github.com/hubsend/hubsend/internal/contactsend/sendsim"
-	"github.com/hubsend/hubsend/internal/eventsource"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
-	"github.com/hubsend/hubsend/internal/localgw"
-	"github.com/hubsend/hubsend/internal/samtemplate"
+	"github.com/hubsend/hubsend/internal/localaws/apigw"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
+	"github.com/hubsend/hubsend/internal/localaws/samtemplate"
+	"github.com/hubsend/hubsend/internal/localaws/sqstrigger"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/secret"
+	"github.com/hubsend/hubsend/internal/simulators/hubsim"
+	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 	"github.com/hubsend/hubsend/internal/syncer"
 	"github.com/hubsend/hubsend/internal/webhook"
 )
@@ -121,11 +121,11 @@ type Stack struct {
 
 	// AWS, Hub and Send are the emulators and simulators; each is nil when
 	// the stack uses the real service instead.
-	AWS    *awslocal.Stack
+	AWS    *emulators.Stack
 	Hub    *hubsim.Server
 	Send   *sendsim.Server
 	Store  *configstore.Store
-	Queues awslocal.Queues
+	Queues emulators.Queues
 	Table  string
 	// Scheduler is the scheduler function's logic; Tick runs it now.
 	Scheduler *scheduler.Scheduler
@@ -255,10 +255,10 @@ func (s *Stack) startAWS(ctx context.Context) error {
 			return err
 		}
 		s.dynamo, s.sqsClient = dynamodb.NewFromConfig(real.Config), sqs.NewFromConfig(real.Config)
-		s.Table, s.Queues = real.Table, awslocal.Queues{SyncURL: real.SyncQueueURL}
+		s.Table, s.Queues = real.Table, emulators.Queues{SyncURL: real.SyncQueueURL}
 		return nil
 	}
-	awsOpts := awslocal.Options{Stdout: s.opts.EmulatorOutput, Stderr: s.opts.EmulatorOutput}
+	awsOpts := emulators.Options{Stdout: s.opts.EmulatorOutput, Stderr: s.opts.EmulatorOutput}
 	if s.opts.DataDir != "" {
 		awsOpts.DataDir = filepath.Join(s.opts.DataDir, "dynamodb")
 		if err := os.MkdirAll(awsOpts.DataDir, 0o700); err != nil {
@@ -266,7 +266,7 @@ func (s *Stack) startAWS(ctx context.Context) error {
 		}
 	}
 	var err error
-	if s.AWS, err = awslocal.Start(ctx, awsOpts); err != nil {
+	if s.AWS, err = emulators.Start(ctx, awsOpts); err != nil {
 		return fmt.Errorf("start the AWS emulators: %w", err)
 	}
 	s.dynamo, s.sqsClient, s.template = s.AWS.DynamoDB(), s.AWS.SQS(), s.AWS.Template()
@@ -372,7 +372,7 @@ func (s *Stack) clients() (*contactsend.Client, func(configstore.Connection) (*c
 	return send, hub, nil
 }
 
-func (s *Stack) gateway() (*localgw.Gateway, error) {
+func (s *Stack) gateway() (*apigw.Gateway, error) {
 	routes, err := s.template.Routes()
 	if err != nil {
 		return nil, err
@@ -426,9 +426,9 @@ func (s *Stack) gateway() (*localgw.Gateway, error) {
 		Logger:           s.logger.With("function", "ConfigApiFunction"),
 		AllowInsecureHub: true,
 	})
-	return localgw.New(localgw.Config{
+	return apigw.New(apigw.Config{
 		Routes: routes,
-		Functions: map[string]localgw.Handler{
+		Functions: map[string]apigw.Handler{
 			"ConfigApiFunction": api.Handle,
 			"WebhookFunction": webhook.New(webhook.Config{
 				Sources:     s.Store,
@@ -454,7 +454,7 @@ func (s *Stack) startBackground(ctx context.Context) error {
 		if sub.FunctionID != "SyncWorkerFunction" || sub.Queue != "SyncQueue" {
 			return fmt.Errorf("the local stack does not know how to feed %s from %s", sub.FunctionID, sub.Queue)
 		}
-		cfg := eventsource.Config{
+		cfg := sqstrigger.Config{
 			Client:         s.sqsClient,
 			QueueURL:       s.Queues.SyncURL,
 			Handler:        s.Worker.HandleSQS,
@@ -465,7 +465,7 @@ func (s *Stack) startBackground(ctx context.Context) error {
 			FunctionTimeout: s.template.Functions[sub.FunctionID].Timeout,
 			Logger:          s.logger.With("component", "sqs-poller"),
 		}
-		s.wg.Go(func() { eventsource.Run(ctx, cfg) })
+		s.wg.Go(func() { sqstrigger.Run(ctx, cfg) })
 	}
 	schedules, err := s.template.Schedules()
 	if err != nil {
