@@ -44,7 +44,7 @@ func TestParseConfig(t *testing.T) {
 // test seed, creates a customer, stops it and checks the state file.
 func TestRunServesAndSavesState(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
-	seed := filepath.Join("..", "..", "internal", "contacthub", "hubsim", "testdata", "seed.json")
+	seed := filepath.Join("..", "..", "internal", "simulators", "hubsim", "testdata", "seed.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addrs := make(chan string, 1)

@@ -13,7 +13,7 @@ import (
 
 func TestRunServesAndSavesStateOnShutdown(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.json")
-	seed := filepath.Join("..", "..", "internal", "contactsend", "sendsim", "testdata", "seed.json")
+	seed := filepath.Join("..", "..", "internal", "simulators", "sendsim", "testdata", "seed.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addrc := make(chan string, 1)
