@@ -45,7 +45,8 @@ func requireTools(t *testing.T) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		missing = append(missing, "python3")
 	} else if out, err := exec.Command("python3", "-c", "import boto3, samtranslator").CombinedOutput(); err != nil {
-		missing = append(missing, fmt.Sprintf("the python3 modules boto3 and samtranslator (%s)", bytes.TrimSpace(out)))
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		missing = append(missing, fmt.Sprintf("the python3 modules boto3 and samtranslator (%s)", lines[len(lines)-1]))
 	}
 	if len(missing) == 0 {
 		return
