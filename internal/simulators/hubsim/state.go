@@ -60,9 +60,9 @@ type workspace struct {
 	order          []string // customer ids, oldest first
 	// search is each customer as the search index behind GET /customers
 	// holds it, which lags writes by the search index delay.
-	search map[string]indexEntry
-	updates        []UpdateRecord
-	lastStamp      time.Time
+	search    map[string]indexEntry
+	updates   []UpdateRecord
+	lastStamp time.Time
 }
 
 // world is the simulator's state apart from faults and the call log.
