@@ -11,6 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/hubsend/hubsend/internal/secret"
 )
 
 // loadProjectTemplate parses the module's real template.yaml.
@@ -152,6 +154,16 @@ func TestTemplateFunctions(t *testing.T) {
 					if !slices.Contains(allowed, a) {
 						t.Errorf("unexpected action %s", a)
 					}
+				}
+			}
+			// A data key is only generated bound to its secret's purpose.
+			for _, s := range f.Statements() {
+				if !slices.Contains(s.Actions, "kms:GenerateDataKey") {
+					continue
+				}
+				null, _ := s.Condition["Null"].(map[string]any)
+				if len(s.Actions) != 1 || null["kms:EncryptionContext:"+secret.PurposeContextKey] != "false" {
+					t.Errorf("kms:GenerateDataKey granted without requiring the %q encryption context: %v %v", secret.PurposeContextKey, s.Actions, s.Condition)
 				}
 			}
 			for _, action := range tt.denied {
