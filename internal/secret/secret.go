@@ -1,8 +1,8 @@
 // Package secret keeps credentials encrypted at rest with envelope
 // encryption: each secret is sealed with AES-256-GCM under its own data key,
 // and the data key is stored wrapped by a key service (AWS KMS in the cloud,
-// a locally configured master key for `make run` and tests). It also masks
-// secrets for display.
+// a locally configured master key for `make run` and tests), bound to its
+// purpose by an encryption context. It also masks secrets for display.
 package secret
 
 import (
@@ -72,9 +72,10 @@ func NewBox(keys KeyService) *Box {
 	return &Box{keys: keys, cache: make(map[[32]byte][]byte)}
 }
 
-// Seal encrypts plaintext. purpose is bound to the ciphertext as associated
-// data (e.g. "source/<id>/apiKey"), so a sealed value copied to another
-// record or field will not open there.
+// Seal encrypts plaintext. purpose (e.g. "source/<id>/apiKey") is bound to
+// the ciphertext as associated data and to its data key as the key
+// service's encryption context, so a sealed value copied to another record
+// or field will not open there.
 func (b *Box) Seal(ctx context.Context, plaintext, purpose string) ([]byte, error) {
 	key, wrapped, err := b.keys.GenerateDataKey(ctx, purposeContext(purpose))
 	if err != nil {

@@ -2,7 +2,9 @@
 // statefully, for tests, the local stack and demos: tokens with idle expiry,
 // typed userDbs, subscribers with long ids, subscription systems with their
 // __clsN registration columns, paged searches and SOAP 1.2 faults, plus fault
-// injection and a JSON admin surface under /_sim/.
+// injection and a JSON admin surface under /_sim/. Like the real endpoint it
+// speaks SOAP 1.2 only: another media type is 415, a SOAP 1.1 envelope a
+// VersionMismatch fault.
 //
 // It parses the wire format itself and shares no code with the client, so a
 // client bug cannot hide behind a shared mistake.
