@@ -2,7 +2,7 @@
 #
 #   make test         unit and integration tests (starts the emulators itself)
 #   make fuzz-short   every fuzz target in the module for 10 s each
-#   make lint         go mod tidy check, go vet, staticcheck
+#   make lint         go mod tidy check, go vet, staticcheck, cfn-lint of template.yaml
 #   make build        Lambda zips in .build/ (linux/arm64, provided.al2023)
 #   make run          the whole system locally (ARGS=... passes flags)
 #   make bench        benchmarks: micro, pipeline, cold start (see BENCHMARKS.md)
@@ -54,6 +54,7 @@ lint:
 	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
+	./tools/cfn-lint.sh
 
 build: $(FUNCTIONS:%=$(BUILD_DIR)/%.zip)
 

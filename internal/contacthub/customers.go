@@ -77,7 +77,10 @@ func (c *Client) Customer(ctx context.Context, id string) (Customer, error) {
 	return out, err
 }
 
-// Customers returns one page of the customers of a node.
+// Customers returns one page of the customers of a node. Listing is a
+// search: Contacthub's index shows a created or changed customer seconds to
+// a minute after the write (Customer reads by id see it at once), so never
+// look for a customer just written this way.
 func (c *Client) Customers(ctx context.Context, q ListQuery) (CustomerPage, error) {
 	if q.NodeID == "" {
 		return CustomerPage{}, errors.New("contacthub: listing customers needs a node id")
@@ -113,7 +116,9 @@ func (c *Client) Customers(ctx context.Context, q ListQuery) (CustomerPage, erro
 }
 
 // CountCustomers returns how many customers a node holds, from the
-// totalElements of a one-element page. An unknown node is ErrNotFound.
+// totalElements of a one-element page. An unknown node is ErrNotFound. The
+// count is the search index's (see Customers): a customer created in the
+// last minute may not be in it yet.
 func (c *Client) CountCustomers(ctx context.Context, nodeID string) (int64, error) {
 	page, err := c.Customers(ctx, ListQuery{NodeID: nodeID, Size: 1})
 	if err != nil {

@@ -25,18 +25,22 @@ func NewKMSKeys(client KMSAPI, keyID string) *KMSKeys {
 	return &KMSKeys{client: client, keyID: keyID}
 }
 
-// GenerateDataKey asks KMS for a new AES-256 data key.
-func (k *KMSKeys) GenerateDataKey(ctx context.Context) ([]byte, []byte, error) {
-	out, err := k.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: &k.keyID, KeySpec: types.DataKeySpecAes256})
+// GenerateDataKey asks KMS for a new AES-256 data key bound to
+// encryptionContext.
+func (k *KMSKeys) GenerateDataKey(ctx context.Context, encryptionContext map[string]string) ([]byte, []byte, error) {
+	out, err := k.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{
+		KeyId: &k.keyID, KeySpec: types.DataKeySpecAes256, EncryptionContext: encryptionContext,
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("kms generate data key: %w", err)
 	}
 	return out.Plaintext, out.CiphertextBlob, nil
 }
 
-// Decrypt asks KMS to unwrap a data key, pinning the key it must come from.
-func (k *KMSKeys) Decrypt(ctx context.Context, wrapped []byte) ([]byte, error) {
-	out, err := k.client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: wrapped, KeyId: &k.keyID})
+// Decrypt asks KMS to unwrap a data key, pinning the key it must come from
+// and the encryption context it was generated with.
+func (k *KMSKeys) Decrypt(ctx context.Context, wrapped []byte, encryptionContext map[string]string) ([]byte, error) {
+	out, err := k.client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: wrapped, KeyId: &k.keyID, EncryptionContext: encryptionContext})
 	if err != nil {
 		return nil, fmt.Errorf("kms decrypt: %w", err)
 	}

@@ -43,6 +43,8 @@ type Statement struct {
 	Effect    string
 	Actions   []string
 	Resources []any // strings or Intrinsics
+	// Condition is the statement's condition block, nil when it has none.
+	Condition map[string]any
 }
 
 func newFunction(r Resource, globals map[string]any) (Function, error) {
@@ -165,6 +167,9 @@ func (f Function) statements() ([]Statement, error) {
 				s.Resources = res
 			} else if st["Resource"] != nil {
 				s.Resources = []any{st["Resource"]}
+			}
+			if s.Condition, err = asMap(st["Condition"], what+".Condition"); err != nil {
+				return nil, err
 			}
 			out = append(out, s)
 		}

@@ -62,8 +62,11 @@ type Resource struct {
 	Type           string
 	Condition      string
 	DeletionPolicy string
-	Metadata       map[string]any
-	Properties     map[string]any
+	// UpdateReplacePolicy is what CloudFormation does with the old physical
+	// resource when an update replaces it ("Retain", "Delete"...).
+	UpdateReplacePolicy string
+	Metadata            map[string]any
+	Properties          map[string]any
 }
 
 // Output is one template output.
@@ -188,6 +191,9 @@ func (t *Template) parseSections(root map[string]any) error {
 			return err
 		}
 		if res.DeletionPolicy, err = asString(r["DeletionPolicy"], id+".DeletionPolicy"); err != nil {
+			return err
+		}
+		if res.UpdateReplacePolicy, err = asString(r["UpdateReplacePolicy"], id+".UpdateReplacePolicy"); err != nil {
 			return err
 		}
 		if res.Metadata, err = asMap(r["Metadata"], id+".Metadata"); err != nil {

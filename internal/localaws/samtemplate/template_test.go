@@ -11,6 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/hubsend/hubsend/internal/secret"
 )
 
 // loadProjectTemplate parses the module's real template.yaml.
@@ -55,11 +57,12 @@ func TestTemplateFunctions(t *testing.T) {
 				"CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint"), "WORKSPACE_CLAIM": Ref("WorkspaceClaim"),
 			},
 			grants: []grant{
-				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query", "dynamodb:BatchWriteItem"}, tableResources},
+				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"}, tableResources},
 				{[]string{"kms:GenerateDataKey", "kms:Decrypt"}, []any{GetAtt("SecretsKey", "Arn")}},
 				{[]string{"sqs:SendMessage"}, []any{GetAtt("SyncQueue", "Arn")}},
 			},
-			denied: []string{"dynamodb:Scan"},
+			// The config store writes item by item (conditional writes).
+			denied: []string{"dynamodb:Scan", "dynamodb:BatchWriteItem"},
 		},
 		{
 			id: "WebhookFunction", dir: "functions/webhook", timeout: 30 * time.Second,
@@ -80,9 +83,11 @@ func TestTemplateFunctions(t *testing.T) {
 			grants: []grant{
 				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:DeleteItem"}, tableResources},
 				{[]string{"kms:Decrypt"}, []any{GetAtt("SecretsKey", "Arn")}},
-				{[]string{"sqs:SendMessage"}, []any{GetAtt("SyncQueue", "Arn")}},
+				// Backs off a job it holds by changing its visibility.
+				{[]string{"sqs:ChangeMessageVisibility"}, []any{GetAtt("SyncQueue", "Arn")}},
 			},
-			denied: []string{"dynamodb:Scan", "kms:GenerateDataKey"},
+			// The worker never enqueues.
+			denied: []string{"dynamodb:Scan", "kms:GenerateDataKey", "sqs:SendMessage"},
 		},
 		{
 			id: "SchedulerFunction", dir: "functions/scheduler", timeout: 120 * time.Second,
@@ -151,9 +156,21 @@ func TestTemplateFunctions(t *testing.T) {
 					}
 				}
 			}
+			// A data key is only generated bound to its secret's purpose.
+			for _, s := range f.Statements() {
+				if !slices.Contains(s.Actions, "kms:GenerateDataKey") {
+					continue
+				}
+				null, _ := s.Condition["Null"].(map[string]any)
+				if len(s.Actions) != 1 || null["kms:EncryptionContext:"+secret.PurposeContextKey] != "false" {
+					t.Errorf("kms:GenerateDataKey granted without requiring the %q encryption context: %v %v", secret.PurposeContextKey, s.Actions, s.Condition)
+				}
+			}
 			for _, action := range tt.denied {
-				if f.Allowed(action, GetAtt("Table", "Arn")) {
-					t.Errorf("%s must not be granted", action)
+				for _, res := range []any{GetAtt("Table", "Arn"), GetAtt("SyncQueue", "Arn"), GetAtt("SecretsKey", "Arn")} {
+					if f.Allowed(action, res) {
+						t.Errorf("%s must not be granted on %v", action, res)
+					}
 				}
 			}
 		})
@@ -470,6 +487,10 @@ func TestTemplateOutputs(t *testing.T) {
 			t.Errorf("output %s = %v, want %v", name, got, v)
 		}
 	}
+	// The local stack's HUBSEND_KMS_KEY_ID comes from here (README).
+	if got := tmpl.Outputs["SecretsKeyId"].Value; !Equal(got, Ref("SecretsKey")) {
+		t.Errorf("output SecretsKeyId = %v, want the key's id", got)
+	}
 	if in, ok := tmpl.Outputs["ApiUrl"].Value.(Intrinsic); !ok || in.Name != "Fn::Sub" {
 		t.Errorf("ApiUrl = %v, want a !Sub of the API id", tmpl.Outputs["ApiUrl"].Value)
 	}
@@ -546,5 +567,114 @@ func TestMakefileBuildsEveryFunction(t *testing.T) {
 	}
 	for id := range found {
 		t.Errorf("Makefile target build-%s has no function resource", id)
+	}
+}
+
+// TestTemplateRetainsState checks that what holds state outlives a stack
+// deletion and a replacing update, and that the table cannot be deleted by
+// accident.
+func TestTemplateRetainsState(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+	stateful := []string{
+		"Table", "SecretsKey", "SyncQueue", "SyncDeadLetterQueue", "HttpApiAccessLogs",
+		"ConfigApiLogGroup", "WebhookLogGroup", "SyncWorkerLogGroup", "SchedulerLogGroup",
+	}
+	for _, id := range stateful {
+		t.Run(id, func(t *testing.T) {
+			r, ok := tmpl.Resources[id]
+			if !ok {
+				t.Fatal("missing")
+			}
+			if r.DeletionPolicy != "Retain" || r.UpdateReplacePolicy != "Retain" {
+				t.Errorf("DeletionPolicy/UpdateReplacePolicy = %q/%q, want Retain/Retain", r.DeletionPolicy, r.UpdateReplacePolicy)
+			}
+		})
+	}
+	if got := tmpl.Tables["Table"].Properties["DeletionProtectionEnabled"]; got != true {
+		t.Errorf("Table DeletionProtectionEnabled = %v, want true", got)
+	}
+}
+
+// TestTemplateFunctionLogs checks that each function writes to a log group
+// the template declares, with a retention (Lambda's own groups keep logs
+// forever).
+func TestTemplateFunctionLogs(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+	groups := map[string]bool{}
+	for _, id := range tmpl.FunctionIDs() {
+		t.Run(id, func(t *testing.T) {
+			logging, _ := tmpl.Functions[id].Properties["LoggingConfig"].(map[string]any)
+			group, ok := RefTarget(logging["LogGroup"])
+			if !ok {
+				t.Fatalf("LoggingConfig.LogGroup = %v, want a !Ref of a declared log group", logging["LogGroup"])
+			}
+			if groups[group] {
+				t.Errorf("log group %s is shared", group)
+			}
+			groups[group] = true
+			r := tmpl.Resources[group]
+			if r.Type != "AWS::Logs::LogGroup" {
+				t.Fatalf("%s is a %q, want AWS::Logs::LogGroup", group, r.Type)
+			}
+			if days, err := asInt(r.Properties["RetentionInDays"], "RetentionInDays"); err != nil || days <= 0 {
+				t.Errorf("%s RetentionInDays = %v, want a retention", group, r.Properties["RetentionInDays"])
+			}
+		})
+	}
+}
+
+func TestTemplateConcurrencyAndRetries(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+	reserved := func(id string) int {
+		t.Helper()
+		n, err := asInt(tmpl.Functions[id].Properties["ReservedConcurrentExecutions"], id+".ReservedConcurrentExecutions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	subs, err := tmpl.QueueSubscriptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range subs {
+		// Below the mapping's maximum, Lambda throttles the poller's
+		// invocations and jobs are redelivered towards the DLQ.
+		if got := reserved(s.FunctionID); got < s.MaximumConcurrency || s.MaximumConcurrency == 0 {
+			t.Errorf("%s reserved concurrency %d, want at least the mapping's maximum concurrency %d", s.FunctionID, got, s.MaximumConcurrency)
+		}
+	}
+	if got := reserved("WebhookFunction"); got <= 0 {
+		t.Errorf("WebhookFunction reserved concurrency %d, want a cap", got)
+	}
+
+	invoke, _ := tmpl.Functions["SchedulerFunction"].Properties["EventInvokeConfig"].(map[string]any)
+	if retries, err := asInt(invoke["MaximumRetryAttempts"], "MaximumRetryAttempts"); err != nil || retries != 0 || invoke["MaximumRetryAttempts"] == nil {
+		t.Errorf("SchedulerFunction EventInvokeConfig = %v, want MaximumRetryAttempts 0 (the next tick is the retry)", invoke)
+	}
+}
+
+// TestTemplatePublicRoutesThrottled checks that every route without an
+// authorizer that reaches the webhook function has a stage throttle.
+func TestTemplatePublicRoutesThrottled(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+	hook := tmpl.Functions["WebhookFunction"]
+	checked := 0
+	for name, ev := range hook.Events {
+		if ev.Type != "HttpApi" {
+			continue
+		}
+		checked++
+		t.Run(name, func(t *testing.T) {
+			settings, _ := ev.Properties["RouteSettings"].(map[string]any)
+			for _, key := range []string{"ThrottlingBurstLimit", "ThrottlingRateLimit"} {
+				if n, err := asInt(settings[key], key); err != nil || n <= 0 {
+					t.Errorf("RouteSettings.%s = %v, want a limit", key, settings[key])
+				}
+			}
+		})
+	}
+	if checked != 2 {
+		t.Errorf("checked %d webhook routes, want 2", checked)
 	}
 }

@@ -206,6 +206,7 @@ func (s *Server) Reset(seed *Seed) error {
 	if err != nil {
 		return fmt.Errorf("hubsim: %w", err)
 	}
+	w.indexDelay = s.searchIndexDelay
 	s.world, s.seed = w, next
 	return nil
 }

@@ -5,7 +5,10 @@
 // customer ids. It keeps customers per workspace and node, enforces the
 // node-scoped uniqueness of base.contacts.email and externalId, validates
 // base and extended properties against the workspace's JSON schemas, and
-// records every change in the GET /updates feed.
+// records every change in the GET /updates feed. Listing customers is a
+// search, as in Contacthub: with Options.SearchIndexDelay a created or
+// changed customer reaches GET /customers only after that delay, while
+// reads by id and the uniqueness checks see it at once.
 //
 // Tests and demos drive it through an admin surface under /_sim/ (or the
 // equivalent Go methods): reset and load seeds, edit customers as a person

@@ -37,11 +37,14 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, ws *works
 	}
 	externalID := q.Get("externalId")
 	var selected []map[string]any
+	// Listing is a search: it sees the index, not the latest writes.
+	unfiltered := 0
 	for _, id := range ws.order {
-		c := ws.customers[id]
-		if !slices.Contains(members, c["nodeId"].(string)) {
+		c := s.world.searchable(ws, id)
+		if c == nil || !slices.Contains(members, c["nodeId"].(string)) {
 			continue
 		}
+		unfiltered++
 		if externalID != "" && c["externalId"] != externalID {
 			continue
 		}
@@ -82,7 +85,7 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, ws *works
 	writeJSON(w, http.StatusOK, map[string]any{
 		"elements": elements,
 		"page": map[string]any{
-			"size": size, "totalElements": total, "totalUnfilteredElements": total,
+			"size": size, "totalElements": total, "totalUnfilteredElements": unfiltered,
 			"totalPages": (total + size - 1) / size, "number": page,
 		},
 	})

@@ -29,6 +29,11 @@ type Options struct {
 	DefaultPageSize int
 	// Logger receives one debug line per request; nil discards.
 	Logger *slog.Logger
+	// SearchIndexDelay is how long a created or changed customer takes to
+	// show in GET /customers (Contacthub's search index lags writes by
+	// seconds to a minute); reads by id see writes at once. Zero means no
+	// delay. SetSearchIndexDelay changes it.
+	SearchIndexDelay time.Duration
 }
 
 // Server is the simulator. It implements http.Handler and is safe for
@@ -38,6 +43,8 @@ type Server struct {
 	seed  Seed
 	world *world
 	clock atomic.Pointer[func() time.Time]
+	// indexDelay is the search index delay in nanoseconds.
+	indexDelay atomic.Int64
 
 	faults   *faults.Injector
 	calls    *faults.CallLog
@@ -64,14 +71,27 @@ func New(opts Options) *Server {
 		s.pageSize = 10
 	}
 	s.calls = faults.NewCallLog(s.now)
+	s.SetSearchIndexDelay(opts.SearchIndexDelay)
 	w, err := build(opts.Seed, newRand(opts.RandomSeed), s.now)
 	if err != nil {
 		panic(fmt.Sprintf("hubsim: invalid seed: %v", err))
 	}
+	w.indexDelay = s.searchIndexDelay
 	s.world = w
 	s.logrefs.Store(opts.RandomSeed)
 	s.routes()
 	return s
+}
+
+// SetSearchIndexDelay sets how long a created or changed customer takes to
+// reach GET /customers results (see Options.SearchIndexDelay). Writes made
+// before the change keep the time they were made at.
+func (s *Server) SetSearchIndexDelay(d time.Duration) {
+	s.indexDelay.Store(int64(max(d, 0)))
+}
+
+func (s *Server) searchIndexDelay() time.Duration {
+	return time.Duration(s.indexDelay.Load())
 }
 
 // now reads the clock; SetClock may change it while requests run.

@@ -164,6 +164,10 @@ func TestListParameters(t *testing.T) {
 			if status == 200 && body["page"].(map[string]any)["totalElements"] != tt.wantTotal {
 				t.Errorf("page = %v", body["page"])
 			}
+			// Counted before the query and externalId filters: the node's two.
+			if status == 200 && body["page"].(map[string]any)["totalUnfilteredElements"] != 2.0 {
+				t.Errorf("totalUnfilteredElements = %v, want 2 (the node's customers before filtering)", body["page"].(map[string]any)["totalUnfilteredElements"])
+			}
 		})
 	}
 }
@@ -383,5 +387,80 @@ func TestConcurrentWrites(t *testing.T) {
 	}
 	if s.LastOffset(testWS) != 20 {
 		t.Errorf("lastOffset = %d, want 20", s.LastOffset(testWS))
+	}
+}
+
+// TestSearchIndexDelay checks that GET /customers, a search, sees created
+// and changed customers only after the index delay, while reads by id see
+// every write at once.
+func TestSearchIndexDelay(t *testing.T) {
+	now := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	s := New(Options{Seed: testSeed(t), Clock: clock, RandomSeed: 3, SearchIndexDelay: 30 * time.Second})
+
+	byEmail := func(email string) []any {
+		t.Helper()
+		q := `{"type":"atomic","attribute":"base.contacts.email","operator":"EQUALS","value":"` + email + `"}`
+		status, body := call(t, s, "GET", api+"/customers?nodeId="+italy+"&query="+q, "")
+		if status != 200 {
+			t.Fatalf("search: %d %v", status, body)
+		}
+		return body["elements"].([]any)
+	}
+	listed := func() float64 {
+		t.Helper()
+		_, body := call(t, s, "GET", api+"/customers?nodeId="+italy, "")
+		return body["page"].(map[string]any)["totalElements"].(float64)
+	}
+
+	status, created := call(t, s, "POST", api+"/customers", `{"nodeId":"`+italy+`","base":{"firstName":"Nuova","contacts":{"email":"nuova@example.com"}}}`)
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, created)
+	}
+	id := created["id"].(string)
+	if status, _ := call(t, s, "GET", api+"/customers/"+id, ""); status != 200 {
+		t.Fatalf("read by id right after create: %d, want 200", status)
+	}
+	if got := byEmail("nuova@example.com"); len(got) != 0 || listed() != 2 {
+		t.Fatalf("a new customer is searchable at once: %v, %v listed", got, listed())
+	}
+	// A second create with the same email is refused at once: uniqueness
+	// is the database's, not the index's.
+	if status, _ := call(t, s, "POST", api+"/customers", `{"nodeId":"`+italy+`","base":{"contacts":{"email":"nuova@example.com"}}}`); status != http.StatusConflict {
+		t.Errorf("duplicate create before indexing: %d, want 409", status)
+	}
+	advance(29 * time.Second)
+	if got := byEmail("nuova@example.com"); len(got) != 0 {
+		t.Fatalf("searchable after 29 s of a 30 s delay: %v", got)
+	}
+	advance(time.Second)
+	if got := byEmail("nuova@example.com"); len(got) != 1 || listed() != 3 {
+		t.Fatalf("not searchable after the delay: %v, %v listed", got, listed())
+	}
+
+	// A change: the search keeps the old version until it is indexed.
+	if status, body := call(t, s, "PATCH", api+"/customers/"+id, `{"base":{"firstName":"Cambiata","contacts":{"email":"cambiata@example.com"}}}`); status != 200 {
+		t.Fatalf("patch: %d %v", status, body)
+	}
+	_, byID := call(t, s, "GET", api+"/customers/"+id, "")
+	if byID["base"].(map[string]any)["firstName"] != "Cambiata" {
+		t.Errorf("read by id after a change = %v", byID["base"])
+	}
+	old := byEmail("nuova@example.com")
+	if len(old) != 1 || old[0].(map[string]any)["base"].(map[string]any)["firstName"] != "Nuova" || len(byEmail("cambiata@example.com")) != 0 {
+		t.Fatalf("search during indexing: old email %v, new email %v", old, byEmail("cambiata@example.com"))
+	}
+	advance(30 * time.Second)
+	if len(byEmail("nuova@example.com")) != 0 || len(byEmail("cambiata@example.com")) != 1 {
+		t.Fatal("the change did not reach the search after the delay")
+	}
+
+	// Without a delay, writes are searchable at once.
+	s.SetSearchIndexDelay(0)
+	call(t, s, "POST", api+"/customers", `{"nodeId":"`+italy+`","base":{"contacts":{"email":"subito@example.com"}}}`)
+	if len(byEmail("subito@example.com")) != 1 {
+		t.Error("with no delay a new customer is not searchable at once")
 	}
 }

@@ -58,8 +58,11 @@ type workspace struct {
 	extendedText   string
 	customers      map[string]map[string]any
 	order          []string // customer ids, oldest first
-	updates        []UpdateRecord
-	lastStamp      time.Time
+	// search is each customer as the search index behind GET /customers
+	// holds it, which lags writes by the search index delay.
+	search    map[string]indexEntry
+	updates   []UpdateRecord
+	lastStamp time.Time
 }
 
 // world is the simulator's state apart from faults and the call log.
@@ -68,6 +71,52 @@ type world struct {
 	tokens     map[string]string // token → workspace id
 	rng        *rand.Rand
 	clock      func() time.Time
+	// indexDelay is how long a written customer takes to reach search
+	// results; nil means no delay.
+	indexDelay func() time.Duration
+}
+
+// indexEntry is one customer in the search index: the document searches
+// see and, while indexing lags, the newer version waiting to replace it.
+type indexEntry struct {
+	indexed   map[string]any // nil: not indexed yet (a new customer)
+	pending   map[string]any // nil: nothing waiting
+	pendingAt time.Time      // when pending was written, by the clock
+}
+
+// view is the document searches see at now: nil while a new customer is
+// not indexed yet, the previous version while a change is not.
+func (e indexEntry) view(now time.Time, delay time.Duration) map[string]any {
+	if e.pending != nil && (delay <= 0 || !now.Before(e.pendingAt.Add(delay))) {
+		return e.pending
+	}
+	return e.indexed
+}
+
+func (w *world) searchDelay() time.Duration {
+	if w.indexDelay == nil {
+		return 0
+	}
+	return w.indexDelay()
+}
+
+// searchable returns customer id as GET /customers sees it now, or nil.
+func (w *world) searchable(ws *workspace, id string) map[string]any {
+	return ws.search[id].view(w.clock(), w.searchDelay())
+}
+
+// index queues doc for the search index. Seeded customers are indexed
+// already; written ones become searchable after the delay.
+func (w *world) index(ws *workspace, id string, doc map[string]any, seeded bool) {
+	if seeded {
+		ws.search[id] = indexEntry{indexed: doc}
+		return
+	}
+	now := w.clock()
+	e := ws.search[id]
+	e.indexed = e.view(now, w.searchDelay())
+	e.pending, e.pendingAt = doc, now
+	ws.search[id] = e
 }
 
 // build turns a seed into a world.
@@ -90,7 +139,7 @@ func build(seed Seed, rng *rand.Rand, clock func() time.Time) (*world, error) {
 }
 
 func (w *world) buildWorkspace(seed WorkspaceSeed) (*workspace, error) {
-	ws := &workspace{id: seed.ID, tokens: slices.Clone(seed.Tokens), customers: map[string]map[string]any{}}
+	ws := &workspace{id: seed.ID, tokens: slices.Clone(seed.Tokens), customers: map[string]map[string]any{}, search: map[string]indexEntry{}}
 	for _, t := range seed.Tokens {
 		if t == "" {
 			return nil, fmt.Errorf("empty token")
@@ -428,6 +477,7 @@ func (w *world) store(ws *workspace, doc map[string]any, m mode, checkUnique boo
 		}
 	}
 	ws.customers[id] = out
+	w.index(ws, id, out, seeding)
 	if prev == nil {
 		ws.order = append(ws.order, id)
 	}
@@ -583,6 +633,7 @@ func (w *world) deleteCustomer(ws *workspace, id string) *Error {
 		return notFound("customer not found " + id)
 	}
 	delete(ws.customers, id)
+	delete(ws.search, id)
 	ws.order = slices.DeleteFunc(ws.order, func(x string) bool { return x == id })
 	w.record(ws, "DELETE", doc, w.stamp(ws))
 	return nil

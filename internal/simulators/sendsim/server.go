@@ -2,7 +2,9 @@
 // statefully, for tests, the local stack and demos: tokens with idle expiry,
 // typed userDbs, subscribers with long ids, subscription systems with their
 // __clsN registration columns, paged searches and SOAP 1.2 faults, plus fault
-// injection and a JSON admin surface under /_sim/.
+// injection and a JSON admin surface under /_sim/. Like the real endpoint it
+// speaks SOAP 1.2 only: another media type is 415, a SOAP 1.1 envelope a
+// VersionMismatch fault.
 //
 // It parses the wire format itself and shares no code with the client, so a
 // client bug cannot hide behind a shared mistake.
@@ -15,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"sync"
@@ -282,6 +285,13 @@ func (db *userDB) apply(row *subscriberRow, attributes map[string]string) error 
 
 // serveSOAP handles one SOAP call: parse, log, faults, dispatch.
 func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
+	// JAX-WS RI's SOAP 1.2 codec refuses any other media type (SOAP 1.1's
+	// text/xml included) before reading the body: 415 and no body.
+	if mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mediaType != soapMediaType {
+		s.calls.Record("(invalid)")
+		w.WriteHeader(http.StatusUnsupportedMediaType)
+		return
+	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBytes+1))
 	if err != nil {
 		http.Error(w, "cannot read request", http.StatusBadRequest)
@@ -294,7 +304,7 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	req, err := parseRequest(data)
 	if err != nil {
 		s.calls.Record("(invalid)")
-		s.writeFault(w, req.version, err)
+		s.writeFault(w, err)
 		return
 	}
 	s.calls.Record(req.op)
@@ -307,11 +317,11 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	ret, hasReturn, err := s.dispatch(req)
 	if err != nil {
 		s.log.Debug("sendsim: fault", "operation", req.op, "reason", err.Error())
-		s.writeFault(w, req.version, err)
+		s.writeFault(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", contentTypeFor(req.version))
-	w.Write(envelope(req.version, req.op, ret, hasReturn))
+	w.Header().Set("Content-Type", soapContentType)
+	w.Write(envelope(req.op, ret, hasReturn))
 }
 
 // inject applies a fault rule; it reports whether the call is answered.
@@ -335,7 +345,7 @@ func (s *Server) inject(w http.ResponseWriter, req request, rule faults.Rule) bo
 		if msg == "" {
 			msg = "Internal server error (injected)"
 		}
-		s.writeFault(w, req.version, &faultError{reason: msg})
+		s.writeFault(w, &faultError{reason: msg})
 		return true
 	case faults.ExpiredToken:
 		if !takesToken(req.op) {
@@ -346,7 +356,7 @@ func (s *Server) inject(w http.ResponseWriter, req request, rule faults.Rule) bo
 			delete(s.st.tokens, content)
 			s.mu.Unlock()
 		}
-		s.writeFault(w, req.version, receiverf(reasonTokenExpired))
+		s.writeFault(w, receiverf(reasonTokenExpired))
 		return true
 	case faults.Drop:
 		faults.DropConnection(w)
@@ -357,14 +367,14 @@ func (s *Server) inject(w http.ResponseWriter, req request, rule faults.Rule) bo
 
 func takesToken(op string) bool { return op != "borrowToken" }
 
-func (s *Server) writeFault(w http.ResponseWriter, v soapVersion, err error) {
+func (s *Server) writeFault(w http.ResponseWriter, err error) {
 	var fe *faultError
 	if !errors.As(err, &fe) {
 		fe = &faultError{reason: err.Error()}
 	}
-	w.Header().Set("Content-Type", contentTypeFor(v))
+	w.Header().Set("Content-Type", soapContentType)
 	w.WriteHeader(http.StatusInternalServerError)
-	w.Write(faultEnvelope(v, fe))
+	w.Write(faultEnvelope(fe))
 }
 
 // dispatch runs an operation under the lock: every operation is atomic.

@@ -138,16 +138,54 @@ func TestEnvelopesAndFaults(t *testing.T) {
 		})
 	}
 
-	t.Run("SOAP 1.1 is tolerated", func(t *testing.T) {
-		req := httptest.NewRequest(http.MethodPost, ServicePath, strings.NewReader(
-			`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><ws:countSubscribers xmlns:ws="http://ws.api.contactlab.com/">`+tok(token)+`<sourceIdentifier>101</sourceIdentifier></ws:countSubscribers></soapenv:Body></soapenv:Envelope>`))
-		req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-		req.Header.Set("SOAPAction", `""`)
-		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, req)
-		if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/xml") ||
-			!strings.Contains(rec.Body.String(), `schemas.xmlsoap.org/soap/envelope/`) || !strings.Contains(rec.Body.String(), "<return>3</return>") {
-			t.Fatalf("SOAP 1.1: %d %s %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body.String())
+	// The real binding is SOAP 1.2 only (JAX-WS RI 2.1.7): a media type
+	// other than application/soap+xml is refused with 415 and no body
+	// before the envelope is read; a SOAP 1.1 envelope sent as SOAP 1.2 is
+	// a VersionMismatch fault. Neither operation runs.
+	envelope11 := `<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><ws:countSubscribers xmlns:ws="http://ws.api.contactlab.com/">` + tok(token) + `<sourceIdentifier>101</sourceIdentifier></ws:countSubscribers></soapenv:Body></soapenv:Envelope>`
+	envelope12 := `<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body><ws:countSubscribers xmlns:ws="http://ws.api.contactlab.com/">` + tok(token) + `<sourceIdentifier>101</sourceIdentifier></ws:countSubscribers></soap:Body></soap:Envelope>`
+	refused := []struct {
+		name, contentType, body string
+	}{
+		{"SOAP 1.1 as text/xml", "text/xml; charset=utf-8", envelope11},
+		{"SOAP 1.2 envelope as text/xml", "text/xml; charset=utf-8", envelope12},
+		{"no content type", "", envelope12},
+		{"application/xml", "application/xml", envelope12},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			before := s.Calls().Counts()["countSubscribers"]
+			req := httptest.NewRequest(http.MethodPost, ServicePath, strings.NewReader(tt.body))
+			if tt.contentType != "" {
+				req.Header.Set("Content-Type", tt.contentType)
+			}
+			req.Header.Set("SOAPAction", `""`)
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, req)
+			if rec.Code != http.StatusUnsupportedMediaType || rec.Body.Len() != 0 {
+				t.Fatalf("%d %q, want 415 and no body", rec.Code, rec.Body.String())
+			}
+			if s.Calls().Counts()["countSubscribers"] != before {
+				t.Error("the operation ran")
+			}
+		})
+	}
+	t.Run("SOAP 1.1 envelope as SOAP 1.2", func(t *testing.T) {
+		code, body := post(t, s, "application/soap+xml; charset=utf-8", envelope11)
+		if code != http.StatusInternalServerError {
+			t.Fatalf("status %d, want 500: %s", code, body)
+		}
+		c, r := reason(t, body)
+		if c != "S:VersionMismatch" || !strings.Contains(r, "Expecting Envelope in namespace http://www.w3.org/2003/05/soap-envelope") {
+			t.Fatalf("fault %s %q, want S:VersionMismatch", c, r)
+		}
+		if strings.Contains(body, "<return>") {
+			t.Error("the operation answered")
+		}
+	})
+	t.Run("media type parameters and case", func(t *testing.T) {
+		if code, body := post(t, s, `Application/SOAP+XML;charset="UTF-8";action=""`, envelope12); code != http.StatusOK || !strings.Contains(body, "<return>3</return>") {
+			t.Fatalf("%d %s", code, body)
 		}
 	})
 

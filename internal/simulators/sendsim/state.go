@@ -45,7 +45,9 @@ const (
 // for what the endpoint throws, Sender for a request it cannot read.
 type faultError struct {
 	sender bool
-	reason string
+	// versionMismatch marks an envelope that is not SOAP 1.2.
+	versionMismatch bool
+	reason          string
 }
 
 func (e *faultError) Error() string { return e.reason }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -12,7 +13,6 @@ import (
 // Namespaces of the wire format.
 const (
 	nsSOAP12 = "http://www.w3.org/2003/05/soap-envelope"
-	nsSOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 	nsWS     = "http://ws.api.contactlab.com/"
 	nsDomain = "domain.ws.api.contactlab.com"
 	nsXS     = "http://www.w3.org/2001/XMLSchema"
@@ -83,19 +83,10 @@ func (n *node) textOf(local string) (string, bool) {
 	return strings.TrimSpace(c.text), true
 }
 
-// soapVersion says how to answer: in the version the request came in.
-type soapVersion int
-
-const (
-	soap12 soapVersion = iota
-	soap11
-)
-
 // request is a parsed SOAP call.
 type request struct {
-	version soapVersion
-	op      string // local name of the Body's first element
-	body    *node  // that element
+	op   string // local name of the Body's first element
+	body *node  // that element
 }
 
 // parseRequest reads a SOAP envelope and finds the operation element.
@@ -108,12 +99,12 @@ func parseRequest(data []byte) (request, error) {
 	switch {
 	case root.name.Local != "Envelope":
 		return request{}, senderf("Unable to parse the request: root element is %q, not Envelope", root.name.Local)
-	case root.name.Space == nsSOAP12:
-		req.version = soap12
-	case root.name.Space == nsSOAP11:
-		req.version = soap11
-	default:
-		return request{}, senderf("Unable to parse the request: unknown envelope namespace %q", root.name.Space)
+	case root.name.Space != nsSOAP12:
+		// The binding is SOAP 1.2 only: JAX-WS RI answers an Envelope in
+		// any other namespace (SOAP 1.1's included) with a VersionMismatch
+		// fault.
+		return request{}, &faultError{versionMismatch: true, reason: fmt.Sprintf(
+			"Couldn't create SOAP message. Expecting Envelope in namespace %s, but got %s", nsSOAP12, root.name.Space)}
 	}
 	var body *node
 	for _, c := range root.children {
@@ -292,14 +283,10 @@ func (r *response) value(name, xsiType, text string) {
 }
 
 // envelope wraps an operation's answer the way JAX-WS RI does.
-func envelope(v soapVersion, op string, ret []byte, hasReturn bool) []byte {
+func envelope(op string, ret []byte, hasReturn bool) []byte {
 	var b bytes.Buffer
-	ns := nsSOAP12
-	if v == soap11 {
-		ns = nsSOAP11
-	}
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>`)
-	b.WriteString(`<S:Envelope xmlns:S="` + ns + `"><S:Body>`)
+	b.WriteString(`<S:Envelope xmlns:S="` + nsSOAP12 + `"><S:Body>`)
 	b.WriteString(`<ns2:` + op + `Response xmlns:ns2="` + nsWS + `" xmlns:ns3="` + nsDomain + `" xmlns:xs="` + nsXS + `" xmlns:xsi="` + nsXSI + `">`)
 	if hasReturn {
 		b.WriteString("<return>")
@@ -310,37 +297,27 @@ func envelope(v soapVersion, op string, ret []byte, hasReturn bool) []byte {
 	return b.Bytes()
 }
 
-// faultEnvelope renders a fault in the request's SOAP version.
-func faultEnvelope(v soapVersion, fe *faultError) []byte {
+// faultEnvelope renders a SOAP 1.2 fault.
+func faultEnvelope(fe *faultError) []byte {
 	var b bytes.Buffer
-	reason := func() {
-		xml.EscapeText(&b, []byte(fe.reason))
-	}
-	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>`)
-	if v == soap11 {
-		code := "S:Server"
-		if fe.sender {
-			code = "S:Client"
-		}
-		b.WriteString(`<S:Envelope xmlns:S="` + nsSOAP11 + `"><S:Body><S:Fault><faultcode>` + code + `</faultcode><faultstring>`)
-		reason()
-		b.WriteString(`</faultstring></S:Fault></S:Body></S:Envelope>`)
-		return b.Bytes()
-	}
 	code := "S:Receiver"
-	if fe.sender {
+	switch {
+	case fe.versionMismatch:
+		code = "S:VersionMismatch"
+	case fe.sender:
 		code = "S:Sender"
 	}
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>`)
 	b.WriteString(`<S:Envelope xmlns:S="` + nsSOAP12 + `"><S:Body><S:Fault><S:Code><S:Value>` + code + `</S:Value></S:Code>`)
 	b.WriteString(`<S:Reason><S:Text xml:lang="en">`)
-	reason()
+	xml.EscapeText(&b, []byte(fe.reason))
 	b.WriteString(`</S:Text></S:Reason></S:Fault></S:Body></S:Envelope>`)
 	return b.Bytes()
 }
 
-func contentTypeFor(v soapVersion) string {
-	if v == soap11 {
-		return "text/xml; charset=utf-8"
-	}
-	return "application/soap+xml; charset=utf-8"
-}
+// soapMediaType is the SOAP 1.2 media type, the only one the service
+// reads and the one it answers in.
+const (
+	soapMediaType   = "application/soap+xml"
+	soapContentType = soapMediaType + "; charset=utf-8"
+)
