@@ -26,11 +26,6 @@ type Ledger interface {
 	BySubscriber(ctx context.Context, sourceID string, subscriberID int64) (ledger.Entry, error)
 }
 
-// nodeReader tells entry nodes from aggregates; the Contacthub client has it.
-type nodeReader interface {
-	Node(ctx context.Context, id string) (contacthub.Node, error)
-}
-
 // Reconciliation defaults.
 const (
 	// DefaultMaxReconcilePages bounds the userdb pages compared per source
@@ -57,15 +52,13 @@ func (r *run) reconcile(ctx context.Context, src source.Source, rep *SourceRepor
 	if err != nil {
 		return err
 	}
-	if nodes, ok := hub.(nodeReader); ok {
-		n, err := nodes.Node(ctx, src.Node())
-		if err != nil {
-			return fmt.Errorf("read node %s: %w", src.Node(), refused(err))
-		}
-		if n.Kind == contacthub.AggregateNode {
-			// Subscriptions of aggregate nodes are never synced.
-			return nil
-		}
+	n, err := hub.Node(ctx, src.Node())
+	if err != nil {
+		return fmt.Errorf("read node %s: %w", src.Node(), refused(err))
+	}
+	if n.Kind == contacthub.AggregateNode {
+		// Subscriptions of aggregate nodes are never synced.
+		return nil
 	}
 	cred := contactsend.Credentials{APIKey: src.Properties.APIKey, UserKey: src.Properties.UserKey}
 	db := src.Properties.UserDBID

@@ -46,6 +46,9 @@ type Hub interface {
 	Updates(ctx context.Context, q contacthub.UpdatesQuery) (contacthub.Updates, error)
 	LastOffset(ctx context.Context, nodeID, entity string) (int64, error)
 	Customers(ctx context.Context, q contacthub.ListQuery) (contacthub.CustomerPage, error)
+	// Node tells entry nodes from aggregates, whose subscriptions are
+	// never reconciled.
+	Node(ctx context.Context, id string) (contacthub.Node, error)
 }
 
 // HubFactory makes a Contacthub client for a workspace connection.
