@@ -17,7 +17,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 
-	"github.com/hubsend/hubsend/internal/console"
 	"github.com/hubsend/hubsend/internal/localaws/devstack"
 )
 
@@ -62,7 +61,6 @@ func run() error {
 		DataDir:         *data,
 		DemoCustomers:   customers,
 		APIToken:        os.Getenv("HUBSEND_API_TOKEN"),
-		Console:         console.Assets(),
 		Logger:          logger,
 	}
 	if *verbose {

@@ -10,46 +10,14 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/hubsend/hubsend/internal/configstore"
-	"github.com/hubsend/hubsend/internal/contacthub"
-	"github.com/hubsend/hubsend/internal/lambdaenv"
-	"github.com/hubsend/hubsend/internal/syncer"
+	"github.com/hubsend/hubsend/internal/wiring/syncworkerfn"
 )
 
 func main() {
-	worker, err := wire(context.Background(), os.Getenv)
+	worker, err := syncworkerfn.FromEnv(context.Background(), os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "syncworker:", err)
 		os.Exit(1)
 	}
 	lambda.Start(worker.HandleSQS)
-}
-
-func wire(ctx context.Context, getenv func(string) string) (*syncer.Worker, error) {
-	env, err := lambdaenv.Read(getenv)
-	if err != nil {
-		return nil, err
-	}
-	logger := env.Logger()
-	cfg, err := lambdaenv.AWS(ctx)
-	if err != nil {
-		return nil, err
-	}
-	box, err := env.Box(cfg)
-	if err != nil {
-		return nil, err
-	}
-	send, err := env.Contactsend(logger)
-	if err != nil {
-		return nil, err
-	}
-	return syncer.New(syncer.Config{
-		Sources: env.Store(cfg, box),
-		Ledger:  env.Ledger(cfg),
-		Hub: func(conn configstore.Connection) (syncer.Hub, error) {
-			return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken})
-		},
-		Send:   send,
-		Logger: logger,
-	})
 }

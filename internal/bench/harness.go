@@ -27,9 +27,11 @@ import (
 	"github.com/hubsend/hubsend/internal/localaws/devstack"
 	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/localaws/sqstrigger"
-	"github.com/hubsend/hubsend/internal/secret"
+	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/source"
 	"github.com/hubsend/hubsend/internal/syncer"
+	"github.com/hubsend/hubsend/internal/wiring"
+	"github.com/hubsend/hubsend/internal/wiring/syncworkerfn"
 )
 
 // Table is the harness's DynamoDB table on its own dynalite.
@@ -89,9 +91,11 @@ type Harness struct {
 	Dynamo *CountingDynamoDB
 	SQS    *CountingSQS
 	Queues emulators.Queues
-	Jobs   *jobs.Queue
-	Store  *configstore.Store
-	Ledger *ledger.Store
+	// Deps are the functions' shared dependencies on the counted clients;
+	// the worker and any handler a test builds come from them.
+	Deps  wiring.Deps
+	Jobs  *jobs.Queue
+	Store *configstore.Store
 	// plain reads the ledger for the checker without being counted.
 	plain    *ledger.Store
 	Send     *contactsend.Client
@@ -173,21 +177,28 @@ func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	h.Jobs = jobs.NewQueue(h.SQS, h.Queues.SyncURL)
-
 	h.MasterKey = make([]byte, 32)
 	rand.Read(h.MasterKey)
-	keys, err := secret.NewLocalKeys(h.MasterKey)
+	clients := wiring.Clients{DynamoDB: h.Dynamo, SQS: h.SQS}
+	if opts.SendIdleConns > 0 {
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.MaxIdleConnsPerHost = opts.SendIdleConns
+		clients.ContactsendHTTP = &http.Client{Transport: transport}
+	}
+	h.Deps, err = wiring.New(wiring.Env{
+		TableName: Table, SyncQueueURL: h.Queues.SyncURL, MasterKey: h.MasterKey,
+		ContactsendEndpoint: h.Stack.ContactsendURL + "/soap/services",
+	}, clients, opts.Logger)
 	if err != nil {
 		return nil, err
 	}
-	h.Store = configstore.New(h.Dynamo, Table, secret.NewBox(keys))
-	h.Ledger = ledger.New(h.Dynamo, Table)
+	h.Jobs, h.Store, h.Send = h.Deps.Jobs, h.Deps.Store, h.Deps.Send
 	h.plain = ledger.New(h.db.DynamoDB(), Table)
-	if _, err := h.Store.PutConnection(ctx, configstore.Connection{
+	conn := configstore.Connection{
 		Workspace: devstack.DemoWorkspace, ContacthubBaseURL: h.Stack.ContacthubURL + "/hub/v1",
 		ContacthubWorkspaceID: devstack.DemoHubWorkspace, ContacthubToken: devstack.DemoHubToken,
-	}); err != nil {
+	}
+	if _, err := h.Store.PutConnection(ctx, conn); err != nil {
 		return nil, err
 	}
 	all := h.Stack.Hub.Customers(devstack.DemoHubWorkspace)
@@ -212,19 +223,8 @@ func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
 		return nil, fmt.Errorf("create the source: %w", err)
 	}
 	h.SourceID = src.ID
-	sendConfig := contactsend.Config{Endpoint: h.Stack.ContactsendURL + "/soap/services"}
-	if opts.SendIdleConns > 0 {
-		transport := http.DefaultTransport.(*http.Transport).Clone()
-		transport.MaxIdleConnsPerHost = opts.SendIdleConns
-		sendConfig.HTTPClient = &http.Client{Transport: transport}
-	}
-	if h.Send, err = contactsend.New(sendConfig); err != nil {
-		return nil, err
-	}
 	h.Writes = NewWrites(h.Send)
-	if h.Hub, err = contacthub.New(contacthub.Config{
-		BaseURL: h.Stack.ContacthubURL + "/hub/v1", WorkspaceID: devstack.DemoHubWorkspace, Token: devstack.DemoHubToken,
-	}); err != nil {
+	if h.Hub, err = h.Deps.Contacthub(conn, retry.Policy{}); err != nil {
 		return nil, err
 	}
 	if err := h.StartWorker(); err != nil {
@@ -263,23 +263,17 @@ func port(endpoint string) int {
 	return n
 }
 
-// NewWorker returns a worker wired as the sync worker function is, with
-// the harness's counted clients: a fresh one has cold caches, like a new
-// Lambda instance.
+// NewWorker returns the sync worker function's worker on the harness's
+// counted clients, noting writes, with the harness's shorter timings: a
+// fresh one has cold caches, like a new Lambda instance.
 func (h *Harness) NewWorker() (*syncer.Worker, error) {
-	return syncer.New(syncer.Config{
-		Sources: h.Store,
-		Ledger:  h.Ledger,
-		Hub: func(conn configstore.Connection) (syncer.Hub, error) {
-			return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken})
-		},
-		Send:     h.Writes,
-		Logger:   h.opts.Logger,
-		AddClaim: h.opts.AddClaim,
-		// The harness's invocations are short (see VisibilityTimeout):
-		// the default margin would give every job back.
-		DeadlineMargin: h.opts.VisibilityTimeout / 6,
-	})
+	cfg := syncworkerfn.Config(h.Deps)
+	cfg.Send = h.Writes
+	cfg.AddClaim = h.opts.AddClaim
+	// The harness's invocations are short (see VisibilityTimeout): the
+	// default margin would give every job back.
+	cfg.DeadlineMargin = h.opts.VisibilityTimeout / 6
+	return syncer.New(cfg)
 }
 
 // StartWorker starts a new worker fed from the sync queue.

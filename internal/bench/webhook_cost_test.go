@@ -10,6 +10,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/localaws/devstack"
 	"github.com/hubsend/hubsend/internal/webhook"
+	"github.com/hubsend/hubsend/internal/wiring/webhookfn"
 )
 
 // TestWebhookCost counts the DynamoDB and SQS requests one accepted
@@ -23,11 +24,10 @@ func TestWebhookCost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	handler := webhook.New(webhook.Config{
-		Sources: h.Store,
-		Dedupe:  webhook.NewDedupeStore(h.Dynamo, Table),
-		Jobs:    h.Jobs,
-	})
+	handler, err := webhookfn.New(h.Deps)
+	if err != nil {
+		t.Fatal(err)
+	}
 	const n = 50
 	before := h.Snapshot()
 	for i := range n {

@@ -9,19 +9,27 @@ import (
 	"github.com/hubsend/hubsend/internal/syncer"
 )
 
+// Send is what the worker calls Contactsend for: customer data and
+// subscriptions (a Send without the latter fails the jobs of sources with
+// subscription rows).
+type Send interface {
+	syncer.Send
+	syncer.SubscriptionSend
+}
+
 // Writes wraps the worker's Contactsend client and notes, per subscriber,
 // when a write (add or update) last completed. The simulator's call log
 // counts the writes; this gives each its subscriber, so latency can be
 // measured customer by customer.
 type Writes struct {
-	syncer.Send
+	Send
 
 	mu sync.Mutex
 	at map[int64]time.Time
 }
 
 // NewWrites wraps send.
-func NewWrites(send syncer.Send) *Writes {
+func NewWrites(send Send) *Writes {
 	return &Writes{Send: send, at: make(map[int64]time.Time)}
 }
 

@@ -139,8 +139,17 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 	hub := func(conn configstore.Connection) (*contacthub.Client, error) {
 		return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken, Retry: noWait})
 	}
-	fx.intake = scheduler.New(scheduler.Config{Sources: fx.store, Checkpoints: checkpoint.New(stack.DynamoDB(), fx.table)})
 	outcomes := ledger.New(stack.DynamoDB(), fx.table)
+	fx.queue = emulators.NewQueuesT(tb, stack)
+	queue := jobs.NewQueue(stack.SQS(), fx.queue.SyncURL)
+	fx.intake, err = scheduler.New(scheduler.Config{
+		Sources: fx.store, Checkpoints: checkpoint.New(stack.DynamoDB(), fx.table),
+		Hub:  func(conn configstore.Connection) (scheduler.Hub, error) { return hub(conn) },
+		Jobs: queue, Send: send, Ledger: outcomes,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	previewer, err := syncer.New(syncer.Config{
 		Sources: fx.store, Ledger: outcomes, Send: send,
 		Hub: func(conn configstore.Connection) (syncer.Hub, error) { return hub(conn) },
@@ -148,7 +157,6 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	fx.queue = emulators.NewQueuesT(tb, stack)
 	fx.api = configapi.New(configapi.Config{
 		Store:            fx.store,
 		Hub:              func(conn configstore.Connection) (configapi.Hub, error) { return hub(conn) },
@@ -156,7 +164,7 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 		Intake:           fx.intake,
 		Outcomes:         outcomes,
 		Previewer:        previewer,
-		Jobs:             jobs.NewQueue(stack.SQS(), fx.queue.SyncURL),
+		Jobs:             queue,
 		Logger:           logger,
 		AllowInsecureHub: true,
 	})

@@ -18,7 +18,6 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/hubsend/hubsend/internal/console"
 	"github.com/hubsend/hubsend/internal/localaws/devstack"
 )
 
@@ -276,7 +275,7 @@ func moduleRoot(t *testing.T) string {
 
 func startStack(t *testing.T) *devstack.Stack {
 	t.Helper()
-	stack, err := devstack.Start(t.Context(), devstack.Options{DemoCustomers: 30, Console: console.Assets()})
+	stack, err := devstack.Start(t.Context(), devstack.Options{DemoCustomers: 30})
 	if err != nil {
 		t.Fatalf("start the local stack: %v", err)
 	}

@@ -20,12 +20,15 @@ import (
 	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
+	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/simulators/hubsim"
+	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -153,13 +156,39 @@ func newHarness(t *testing.T, o options) *harness {
 		},
 		Checkpoints: h.checkpoints,
 		Jobs:        h.sender,
-		Now:         h.clock.Now,
+		// Sources without subscription rows never reach Contactsend or the
+		// ledger; the reconciliation tests configure their own.
+		Send:   newSend(t, sendsim.Seed{}),
+		Ledger: ledger.New(stack.DynamoDB(), table),
+		Now:    h.clock.Now,
 	}
 	if o.configure != nil {
 		o.configure(&h.config)
 	}
-	h.sched = scheduler.New(h.config)
+	h.sched = newScheduler(t, h.config)
 	return h
+}
+
+// newScheduler is scheduler.New for a complete configuration.
+func newScheduler(t *testing.T, cfg scheduler.Config) *scheduler.Scheduler {
+	t.Helper()
+	s, err := scheduler.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// newSend starts a Contactsend simulator on seed and returns a client of it.
+func newSend(t *testing.T, seed sendsim.Seed) *contactsend.Client {
+	t.Helper()
+	server := httptest.NewServer(sendsim.New(sendsim.Options{Seed: seed}))
+	t.Cleanup(server.Close)
+	client, err := contactsend.New(contactsend.Config{Endpoint: server.URL + sendsim.ServicePath, Retry: retry.Policy{Attempts: 2, Sleep: instant}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
 }
 
 // newHub starts a simulator on the testdata seed.

@@ -26,18 +26,6 @@ type Ledger interface {
 	BySubscriber(ctx context.Context, sourceID string, subscriberID int64) (ledger.Entry, error)
 }
 
-// ReconcileCheckpoints stores the reconciliation's cursor
-// (*checkpoint.Store provides it).
-type ReconcileCheckpoints interface {
-	Reconcile(ctx context.Context, sourceID string) (checkpoint.Reconcile, bool, error)
-	SaveReconcile(ctx context.Context, sourceID string, r checkpoint.Reconcile) (checkpoint.Reconcile, error)
-}
-
-// nodeReader tells entry nodes from aggregates; the Contacthub client has it.
-type nodeReader interface {
-	Node(ctx context.Context, id string) (contacthub.Node, error)
-}
-
 // Reconciliation defaults.
 const (
 	// DefaultMaxReconcilePages bounds the userdb pages compared per source
@@ -56,23 +44,21 @@ const (
 // the subscriber.
 func (r *run) reconcile(ctx context.Context, src source.Source, rep *SourceReport) error {
 	cfg := r.s.cfg
-	cps, ok := cfg.Checkpoints.(ReconcileCheckpoints)
-	if cfg.Send == nil || cfg.Ledger == nil || !ok || len(src.Properties.Subscriptions) == 0 {
+	cps := cfg.Checkpoints
+	if len(src.Properties.Subscriptions) == 0 {
 		return nil
 	}
 	hub, err := r.hub(ctx, src.WorkspaceID)
 	if err != nil {
 		return err
 	}
-	if nodes, ok := hub.(nodeReader); ok {
-		n, err := nodes.Node(ctx, src.Node())
-		if err != nil {
-			return fmt.Errorf("read node %s: %w", src.Node(), refused(err))
-		}
-		if n.Kind == contacthub.AggregateNode {
-			// Subscriptions of aggregate nodes are never synced.
-			return nil
-		}
+	n, err := hub.Node(ctx, src.Node())
+	if err != nil {
+		return fmt.Errorf("read node %s: %w", src.Node(), refused(err))
+	}
+	if n.Kind == contacthub.AggregateNode {
+		// Subscriptions of aggregate nodes are never synced.
+		return nil
 	}
 	cred := contactsend.Credentials{APIKey: src.Properties.APIKey, UserKey: src.Properties.UserKey}
 	db := src.Properties.UserDBID
@@ -187,7 +173,7 @@ func (r *run) differences(ctx context.Context, src source.Source, subs []contact
 
 // reconcileFailed records err in the checkpoint, keeping the page, and
 // returns it.
-func (r *run) reconcileFailed(ctx context.Context, src source.Source, cps ReconcileCheckpoints, cp checkpoint.Reconcile, err error) error {
+func (r *run) reconcileFailed(ctx context.Context, src source.Source, cps Checkpoints, cp checkpoint.Reconcile, err error) error {
 	now := r.s.cfg.Now()
 	cp.LastError, cp.LastErrorAt, cp.UpdatedAt, cp.UpdatedBy = describe(err), now, now, r.owner
 	if _, serr := cps.SaveReconcile(ctx, src.ID, cp); serr != nil && !errors.Is(serr, checkpoint.ErrConflict) {

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,12 +46,16 @@ type Hub interface {
 	Updates(ctx context.Context, q contacthub.UpdatesQuery) (contacthub.Updates, error)
 	LastOffset(ctx context.Context, nodeID, entity string) (int64, error)
 	Customers(ctx context.Context, q contacthub.ListQuery) (contacthub.CustomerPage, error)
+	// Node tells entry nodes from aggregates, whose subscriptions are
+	// never reconciled.
+	Node(ctx context.Context, id string) (contacthub.Node, error)
 }
 
 // HubFactory makes a Contacthub client for a workspace connection.
 type HubFactory func(conn configstore.Connection) (Hub, error)
 
-// Checkpoints stores feed and backfill progress and per-source leases.
+// Checkpoints stores feed, backfill and reconciliation progress and
+// per-source leases (*checkpoint.Store).
 type Checkpoints interface {
 	AcquireLease(ctx context.Context, sourceID, owner string, now time.Time, d time.Duration) (checkpoint.Lease, error)
 	ReleaseLease(ctx context.Context, l checkpoint.Lease) error
@@ -60,9 +65,12 @@ type Checkpoints interface {
 	Backfill(ctx context.Context, sourceID string) (checkpoint.Backfill, bool, error)
 	SaveBackfill(ctx context.Context, sourceID string, b checkpoint.Backfill) (checkpoint.Backfill, error)
 	StartBackfill(ctx context.Context, sourceID, runID string, now time.Time) (checkpoint.Backfill, error)
+	Reconcile(ctx context.Context, sourceID string) (checkpoint.Reconcile, bool, error)
+	SaveReconcile(ctx context.Context, sourceID string, r checkpoint.Reconcile) (checkpoint.Reconcile, error)
 }
 
-// Sender puts jobs on the sync queue; nil means all of them are there.
+// Sender puts jobs on the sync queue; a nil error means all of them are
+// there.
 type Sender interface {
 	Send(ctx context.Context, jobs ...jobs.Job) error
 }
@@ -86,8 +94,9 @@ const BackfillPageSize = contacthub.MaxPageSize
 // meanwhile sort last instead of shifting pages already enqueued.
 const backfillSort = "registeredAt,asc"
 
-// Config holds the scheduler's dependencies and budgets. Zero budgets take
-// the defaults above.
+// Config holds the scheduler's dependencies and budgets. Sources, Hub,
+// Checkpoints, Jobs, Send and Ledger are required; zero budgets take the
+// defaults above.
 type Config struct {
 	Sources     Sources
 	Hub         HubFactory
@@ -102,8 +111,7 @@ type Config struct {
 	// MaxBackfillPages bounds the backfill pages read per source per tick.
 	MaxBackfillPages int
 	// Send and Ledger let the reconciliation compare Contactsend's
-	// subscription statuses with the ledger; without either, or when
-	// Checkpoints is not a ReconcileCheckpoints, it does not run.
+	// subscription statuses with the ledger.
 	Send   Send
 	Ledger Ledger
 	// MaxReconcilePages bounds the userdb pages compared per source per tick.
@@ -124,8 +132,25 @@ type Scheduler struct {
 	log *slog.Logger
 }
 
-// New returns a scheduler for cfg.
-func New(cfg Config) *Scheduler {
+// New returns a scheduler for cfg, or an error naming every missing
+// dependency: a scheduler without one would silently skip part of its work
+// (the reconciliation, without Send or Ledger) or fail on every tick.
+func New(cfg Config) (*Scheduler, error) {
+	var missing []string
+	for _, dep := range []struct {
+		name string
+		set  bool
+	}{
+		{"Sources", cfg.Sources != nil}, {"Hub", cfg.Hub != nil}, {"Checkpoints", cfg.Checkpoints != nil},
+		{"Jobs", cfg.Jobs != nil}, {"Send", cfg.Send != nil}, {"Ledger", cfg.Ledger != nil},
+	} {
+		if !dep.set {
+			missing = append(missing, dep.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("scheduler: missing dependencies in Config: %s", strings.Join(missing, ", "))
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -150,7 +175,7 @@ func New(cfg Config) *Scheduler {
 	if cfg.DeadlineMargin <= 0 {
 		cfg.DeadlineMargin = DefaultDeadlineMargin
 	}
-	return &Scheduler{cfg: cfg, log: cfg.Logger}
+	return &Scheduler{cfg: cfg, log: cfg.Logger}, nil
 }
 
 // Outcome says what a tick did with one source.

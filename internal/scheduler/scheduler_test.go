@@ -133,7 +133,7 @@ func TestOverlappingTicksEnqueueOnce(t *testing.T) {
 		h.change("it-3", fmt.Sprint("Sara ", i))
 	}
 
-	other := scheduler.New(h.config)
+	other := newScheduler(t, h.config)
 	reports := make(chan scheduler.Report, 2)
 	for _, s := range []*scheduler.Scheduler{h.sched, other} {
 		go func() {
@@ -203,7 +203,7 @@ func TestSlowRunCannotOverwriteANewerCheckpoint(t *testing.T) {
 	// read further and stored a newer offset.
 	fast := h.config
 	fast.Jobs = h.sender.queue
-	newer := scheduler.New(fast)
+	newer := newScheduler(t, fast)
 	var newerReport scheduler.Report
 	h.sender.beforeNext(func() {
 		h.clock.Advance(scheduler.DefaultLease + time.Minute)
@@ -551,5 +551,36 @@ func TestOutcomeLineIsAnEmbeddedMetric(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), hubToken) {
 		t.Fatal("the log holds the Contacthub token")
+	}
+}
+
+// A scheduler missing a dependency would skip work silently (the
+// reconciliation, without Send or Ledger) or fail every tick: New refuses
+// it, naming what is missing.
+func TestNewNamesMissingDependencies(t *testing.T) {
+	t.Parallel()
+	full := newHarness(t, options{}).config
+	for _, tc := range []struct {
+		name   string
+		remove func(*scheduler.Config)
+	}{
+		{"Sources", func(c *scheduler.Config) { c.Sources = nil }},
+		{"Hub", func(c *scheduler.Config) { c.Hub = nil }},
+		{"Checkpoints", func(c *scheduler.Config) { c.Checkpoints = nil }},
+		{"Jobs", func(c *scheduler.Config) { c.Jobs = nil }},
+		{"Send", func(c *scheduler.Config) { c.Send = nil }},
+		{"Ledger", func(c *scheduler.Config) { c.Ledger = nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := full
+			tc.remove(&cfg)
+			s, err := scheduler.New(cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.name) {
+				t.Fatalf("New without %s = %v, %v; want an error naming it", tc.name, s, err)
+			}
+		})
+	}
+	if _, err := scheduler.New(scheduler.Config{}); err == nil || !strings.Contains(err.Error(), "Sources, Hub, Checkpoints, Jobs, Send, Ledger") {
+		t.Fatalf("New of an empty Config = %v, want every dependency named", err)
 	}
 }

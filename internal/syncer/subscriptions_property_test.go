@@ -136,7 +136,7 @@ func newWorld(t *testing.T) *world {
 			Retry: retry.Policy{Attempts: 2, Sleep: instant}, Timeout: 5 * time.Second})
 	}
 	send := w.sendClient(t)
-	w.scheduler = scheduler.New(scheduler.Config{
+	w.scheduler, err = scheduler.New(scheduler.Config{
 		Sources: h.store,
 		Hub: func(configstore.Connection) (scheduler.Hub, error) {
 			return hubClient()
@@ -147,6 +147,9 @@ func newWorld(t *testing.T) *world {
 		Ledger:      h.ledger,
 		Now:         w.clock.Now,
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	w.restart(t)
 	return w
 }

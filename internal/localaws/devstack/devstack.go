@@ -1,7 +1,11 @@
 // Package devstack assembles the whole of hubsend on one machine: the
 // DynamoDB and SQS emulators, the Contacthub and Contactsend simulators with
-// a realistic demo, and hubsend's functions running their real handlers
-// behind a local API gateway. `make run` and the end-to-end tests both use it.
+// a realistic demo, and hubsend's functions behind a local API gateway.
+// `make run` and the end-to-end tests both use it.
+//
+// The functions' handlers are the ones their Lambdas run: built by the
+// wiring packages from an environment that points at the emulators and
+// simulators instead of template.yaml's resources.
 package devstack
 
 import (
@@ -13,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,16 +27,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/hubsend/hubsend/internal/checkpoint"
-	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/configstore"
-	"github.com/hubsend/hubsend/internal/contacthub"
-	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/localaws/apigw"
@@ -41,11 +39,14 @@ import (
 	"github.com/hubsend/hubsend/internal/localaws/samtemplate"
 	"github.com/hubsend/hubsend/internal/localaws/sqstrigger"
 	"github.com/hubsend/hubsend/internal/scheduler"
-	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/simulators/hubsim"
 	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 	"github.com/hubsend/hubsend/internal/syncer"
-	"github.com/hubsend/hubsend/internal/webhook"
+	"github.com/hubsend/hubsend/internal/wiring"
+	"github.com/hubsend/hubsend/internal/wiring/configapifn"
+	"github.com/hubsend/hubsend/internal/wiring/schedulerfn"
+	"github.com/hubsend/hubsend/internal/wiring/syncworkerfn"
+	"github.com/hubsend/hubsend/internal/wiring/webhookfn"
 )
 
 // The demo workspace: hubsend's workspace id and the Contacthub workspace it
@@ -86,8 +87,6 @@ type Options struct {
 	// AWS, when set, uses real DynamoDB, SQS and KMS (a deployed stack's
 	// table and queue) instead of starting the emulators.
 	AWS *RealAWS
-	// Console holds the web console's files; nil serves none.
-	Console fs.FS
 	// VisibilityTimeout overrides the sync queue's (six minutes in
 	// template.yaml), so tests see a failed job come back sooner.
 	VisibilityTimeout time.Duration
@@ -135,15 +134,19 @@ type Stack struct {
 	Worker *syncer.Worker
 	Ledger *ledger.Store
 
-	opts      Options
-	logger    *slog.Logger
-	dynamo    *dynamodb.Client
+	opts   Options
+	logger *slog.Logger
+	// env and clients are what the functions are built from.
+	env       wiring.Env
+	clients   wiring.Clients
 	sqsClient *sqs.Client
 	template  *samtemplate.Template
-	servers   []*http.Server
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	close     sync.Once
+	// tick is the scheduler function's handler, run on the schedule.
+	tick    schedulerfn.Handler
+	servers []*http.Server
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	close   sync.Once
 }
 
 // Start brings the stack up. On error everything started is stopped again.
@@ -194,11 +197,15 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := s.startSimulators(hubLn, sendLn); err != nil {
 		return nil, err
 	}
-	box, err := s.secretBox()
+	if err := s.environment(); err != nil {
+		return nil, err
+	}
+	shared, err := wiring.New(s.env, s.clients, logger)
 	if err != nil {
 		return nil, err
 	}
-	s.Store = configstore.New(s.dynamo, s.Table, box)
+	s.Store, s.Jobs = shared.Store, shared.Jobs
+	s.Ledger = ledger.New(shared.DynamoDB, s.Table)
 	conn := configstore.Connection{
 		Workspace: DemoWorkspace, ContacthubBaseURL: s.ContacthubURL + "/hub/v1",
 		ContacthubWorkspaceID: DemoHubWorkspace, ContacthubToken: DemoHubToken,
@@ -221,7 +228,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 	}
 
-	gateway, err := s.gateway()
+	gateway, err := s.functions(shared)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +261,7 @@ func (s *Stack) startAWS(ctx context.Context) error {
 		if s.template, err = samtemplate.Load(path); err != nil {
 			return err
 		}
-		s.dynamo, s.sqsClient = dynamodb.NewFromConfig(real.Config), sqs.NewFromConfig(real.Config)
+		s.clients, s.sqsClient = wiring.ClientsFrom(real.Config), sqs.NewFromConfig(real.Config)
 		s.Table, s.Queues = real.Table, emulators.Queues{SyncURL: real.SyncQueueURL}
 		return nil
 	}
@@ -269,7 +276,8 @@ func (s *Stack) startAWS(ctx context.Context) error {
 	if s.AWS, err = emulators.Start(ctx, awsOpts); err != nil {
 		return fmt.Errorf("start the AWS emulators: %w", err)
 	}
-	s.dynamo, s.sqsClient, s.template = s.AWS.DynamoDB(), s.AWS.SQS(), s.AWS.Template()
+	s.sqsClient, s.template = s.AWS.SQS(), s.AWS.Template()
+	s.clients = wiring.Clients{DynamoDB: s.AWS.DynamoDB(), SQS: s.sqsClient}
 	s.Table = tableName
 	if err := s.AWS.CreateTable(ctx, tableName); err != nil {
 		return fmt.Errorf("create table: %w", err)
@@ -288,15 +296,27 @@ func (s *Stack) startAWS(ctx context.Context) error {
 	return nil
 }
 
-// secretBox seals secrets with KMS against real AWS (so the deployed
-// functions can read them), else with a master key kept in the data
-// directory.
-func (s *Stack) secretBox() (*secret.Box, error) {
+// environment is the functions' environment: the stack's table and queue,
+// its Contactsend endpoint, and the key secrets are sealed with: KMS against
+// real AWS (so the deployed functions can read them), else a master key
+// kept in the data directory.
+func (s *Stack) environment() error {
+	endpoint := s.opts.ContactsendEndpoint
+	if endpoint == "" {
+		endpoint = s.ContactsendURL + "/soap/services"
+	}
+	s.env = wiring.Env{
+		TableName: s.Table, SyncQueueURL: s.Queues.SyncURL, ContactsendEndpoint: endpoint,
+		WorkspaceClaim: workspaceClaim,
+		// The simulators speak plain http.
+		AllowInsecureHub: true,
+	}
 	if real := s.opts.AWS; real != nil {
 		if real.KMSKeyID == "" {
-			return nil, errors.New("a KMS key id is needed to run against real AWS")
+			return errors.New("a KMS key id is needed to run against real AWS")
 		}
-		return secret.NewBox(secret.NewKMSKeys(kms.NewFromConfig(real.Config), real.KMSKeyID)), nil
+		s.env.KMSKeyID = real.KMSKeyID
+		return nil
 	}
 	masterKey, err := s.persistent("master.key", func() string {
 		key := make([]byte, 32)
@@ -304,17 +324,12 @@ func (s *Stack) secretBox() (*secret.Box, error) {
 		return base64.StdEncoding.EncodeToString(key)
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	keyBytes, err := base64.StdEncoding.DecodeString(masterKey)
-	if err != nil {
-		return nil, fmt.Errorf("master key in the data directory is damaged: %w", err)
+	if s.env.MasterKey, err = base64.StdEncoding.DecodeString(masterKey); err != nil {
+		return fmt.Errorf("master key in the data directory is damaged: %w", err)
 	}
-	keys, err := secret.NewLocalKeys(keyBytes)
-	if err != nil {
-		return nil, err
-	}
-	return secret.NewBox(keys), nil
+	return nil
 }
 
 func (s *Stack) startSimulators(hubLn, sendLn net.Listener) error {
@@ -355,88 +370,48 @@ func (s *Stack) serve(ln net.Listener, h http.Handler) {
 	})
 }
 
-// clients returns the Contactsend client and the Contacthub factory the
-// functions use, pointed at the simulators.
-func (s *Stack) clients() (*contactsend.Client, func(configstore.Connection) (*contacthub.Client, error), error) {
-	endpoint := s.opts.ContactsendEndpoint
-	if endpoint == "" {
-		endpoint = s.ContactsendURL + "/soap/services"
-	}
-	send, err := contactsend.New(contactsend.Config{Endpoint: endpoint, Logger: s.logger})
-	if err != nil {
-		return nil, nil, err
-	}
-	hub := func(conn configstore.Connection) (*contacthub.Client, error) {
-		return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken})
-	}
-	return send, hub, nil
-}
-
-func (s *Stack) gateway() (*apigw.Gateway, error) {
+// functions builds the four functions as their Lambdas do, each with its
+// own logger, and returns the gateway in front of the two behind HTTP.
+func (s *Stack) functions(shared wiring.Deps) (*apigw.Gateway, error) {
 	routes, err := s.template.Routes()
 	if err != nil {
 		return nil, err
 	}
-	send, hub, err := s.clients()
+	for _, name := range []string{"ConfigApiFunction", "WebhookFunction", "SchedulerFunction", "SyncWorkerFunction"} {
+		if _, ok := s.template.Functions[name]; !ok {
+			return nil, fmt.Errorf("template.yaml has no %s", name)
+		}
+	}
+	function := func(name string) wiring.Deps {
+		d := shared
+		d.Logger = s.logger.With("function", name)
+		return d
+	}
+	d := function("SchedulerFunction")
+	if s.Scheduler, err = schedulerfn.New(d); err != nil {
+		return nil, err
+	}
+	s.tick = schedulerfn.NewHandler(s.Scheduler, d.Logger)
+	worker := syncworkerfn.Config(function("SyncWorkerFunction"))
+	// An add claim must lapse before SQS redelivers the job that holds it;
+	// with a shortened visibility timeout, shorten the claim too.
+	worker.AddClaim = s.opts.VisibilityTimeout / 2
+	if s.Worker, err = syncer.New(worker); err != nil {
+		return nil, err
+	}
+	api, err := configapifn.New(function("ConfigApiFunction"))
 	if err != nil {
 		return nil, err
 	}
-	s.Jobs = jobs.NewQueue(s.sqsClient, s.Queues.SyncURL)
-	s.Ledger = ledger.New(s.dynamo, s.Table)
-	s.Scheduler = scheduler.New(scheduler.Config{
-		Sources: s.Store,
-		Hub: func(conn configstore.Connection) (scheduler.Hub, error) {
-			return hub(conn)
-		},
-		Checkpoints: checkpoint.New(s.dynamo, s.Table),
-		Jobs:        s.Jobs,
-		// Send and Ledger let the tick reconcile Contactsend subscription
-		// states, as the scheduler function does.
-		Send:   send,
-		Ledger: s.Ledger,
-		Logger: s.logger.With("function", "SchedulerFunction"),
-	})
-	s.Worker, err = syncer.New(syncer.Config{
-		Sources: s.Store,
-		Ledger:  s.Ledger,
-		Hub: func(conn configstore.Connection) (syncer.Hub, error) {
-			return hub(conn)
-		},
-		Send: send,
-		// An add claim must lapse before SQS redelivers the job that holds
-		// it; with a shortened visibility timeout, shorten the claim too.
-		AddClaim: s.opts.VisibilityTimeout / 2,
-		Logger:   s.logger.With("function", "SyncWorkerFunction"),
-	})
+	hooks, err := webhookfn.New(function("WebhookFunction"))
 	if err != nil {
 		return nil, err
 	}
-	api := configapi.New(configapi.Config{
-		Store: s.Store,
-		Hub: func(conn configstore.Connection) (configapi.Hub, error) {
-			return hub(conn)
-		},
-		Send:             send,
-		Intake:           s.Scheduler,
-		Outcomes:         s.Ledger,
-		Previewer:        s.Worker,
-		Jobs:             s.Jobs,
-		Console:          s.opts.Console,
-		WorkspaceClaim:   workspaceClaim,
-		Logger:           s.logger.With("function", "ConfigApiFunction"),
-		AllowInsecureHub: true,
-	})
 	return apigw.New(apigw.Config{
 		Routes: routes,
 		Functions: map[string]apigw.Handler{
 			"ConfigApiFunction": api.Handle,
-			"WebhookFunction": webhook.New(webhook.Config{
-				Sources:     s.Store,
-				Dedupe:      webhook.NewDedupeStore(s.dynamo, s.Table),
-				Jobs:        s.Jobs,
-				Subscribers: webhook.ContactsendFinder{Client: send},
-				Logger:      s.logger.With("function", "WebhookFunction"),
-			}).Handle,
+			"WebhookFunction":   hooks.Handle,
 		},
 		Tokens: map[string]map[string]string{s.APIToken: {workspaceClaim: DemoWorkspace}},
 		Logger: s.logger.With("component", "gateway"),
@@ -499,15 +474,12 @@ func (s *Stack) tickEvery(ctx context.Context, every time.Duration) {
 		case <-ticker.C:
 		}
 		tickCtx, cancel := context.WithTimeout(ctx, timeout)
-		report, err := s.Scheduler.Tick(tickCtx)
+		// The handler logs the tick's outcome, as in Lambda.
+		s.tick(tickCtx, events.EventBridgeEvent{
+			ID: "local-" + strconv.FormatInt(time.Now().UnixNano(), 36), Source: "aws.events",
+			DetailType: "Scheduled Event", Time: time.Now().UTC(),
+		})
 		cancel()
-		if err != nil {
-			s.logger.Error("scheduler tick failed", "error", err)
-			continue
-		}
-		if n := report.Enqueued(); n > 0 {
-			s.logger.Info("scheduler tick", "sources", len(report.Sources), "enqueued", n)
-		}
 	}
 }
 

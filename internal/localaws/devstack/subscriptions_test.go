@@ -7,36 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hubsend/hubsend/internal/checkpoint"
-	"github.com/hubsend/hubsend/internal/configstore"
-	"github.com/hubsend/hubsend/internal/contacthub"
-	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/localaws/devstack"
-	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/webhook"
 )
 
 const demoWebform = "230004001355" // the demo userdb's "Newsletter" system, __cls1
-
-// reconciler is a scheduler that also runs the reconciliation of
-// Contactsend subscription statuses, built from the stack's parts.
-func reconciler(t *testing.T, stack *devstack.Stack) *scheduler.Scheduler {
-	t.Helper()
-	send, err := contactsend.New(contactsend.Config{Endpoint: stack.ContactsendURL + "/soap/services"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return scheduler.New(scheduler.Config{
-		Sources: stack.Store,
-		Hub: func(conn configstore.Connection) (scheduler.Hub, error) {
-			return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken})
-		},
-		Checkpoints: checkpoint.New(stack.AWS.DynamoDB(), stack.Table),
-		Jobs:        stack.Jobs,
-		Send:        send,
-		Ledger:      stack.Ledger,
-	})
-}
 
 func hubFlag(t *testing.T, stack *devstack.Stack, customerID string) (bool, bool) {
 	t.Helper()
@@ -81,7 +56,8 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 		t.Fatalf("create source: %d %v", status, body)
 	}
 	sourceID := body["id"].(string)
-	rec := reconciler(t, stack)
+	// The stack's scheduler runs the reconciliation, as the function does.
+	rec := stack.Scheduler
 	if _, err := stack.Scheduler.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -13,8 +13,10 @@ import (
 
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/localaws/devstack"
+	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
 	"github.com/hubsend/hubsend/internal/webhook"
+	"github.com/hubsend/hubsend/internal/wiring/schedulerfn"
 )
 
 // syncStack starts a local stack whose schedule only runs when the test
@@ -357,5 +359,44 @@ func TestFailedRecordsPreviewAndRetry(t *testing.T) {
 	status, preview = stack.CallT(t, "POST", "/v1/sources/"+sourceID+"/preview", map[string]any{"customerId": badID})
 	if status != 200 || preview["action"] != "none" {
 		t.Errorf("preview after the sync: %d %v, want action none", status, preview)
+	}
+}
+
+// TestSchedulerIsTheFunctions shows the local stack runs the scheduler
+// function's own scheduler: Contacthub reads are retried by its policy
+// (schedulerfn.HubRetry), no more and no less, before the source is left
+// to the next tick.
+func TestSchedulerIsTheFunctions(t *testing.T) {
+	stack := syncStack(t)
+	ctx := t.Context()
+	node, _ := italianNode(t, stack)
+	sourceID := createSource(t, stack, node)
+	if _, err := stack.Scheduler.Tick(ctx); err != nil { // the feed starts at its end
+		t.Fatal(err)
+	}
+	attempts := schedulerfn.HubRetry.Attempts
+	for _, tc := range []struct {
+		failures int
+		want     scheduler.Outcome
+	}{
+		{attempts - 1, scheduler.Worked},
+		{attempts, scheduler.Failed},
+	} {
+		t.Run(fmt.Sprintf("%d failed reads", tc.failures), func(t *testing.T) {
+			if _, err := stack.Hub.Faults().Add(faults.Rule{Operation: "updates.get", Kind: faults.Status, Status: 503, Count: tc.failures}); err != nil {
+				t.Fatal(err)
+			}
+			before := stack.Hub.Calls().Counts()["updates.get"]
+			report, err := stack.Scheduler.Tick(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep, _ := report.Source(sourceID); rep.Outcome != tc.want {
+				t.Errorf("outcome = %+v, want %s", rep, tc.want)
+			}
+			if n := stack.Hub.Calls().Counts()["updates.get"] - before; n != attempts {
+				t.Errorf("the tick read the feed %d times, want %d (schedulerfn.HubRetry)", n, attempts)
+			}
+		})
 	}
 }

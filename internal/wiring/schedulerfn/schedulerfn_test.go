@@ -1,0 +1,196 @@
+package schedulerfn_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
+	"github.com/hubsend/hubsend/internal/secret"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
+	"github.com/hubsend/hubsend/internal/simulators/hubsim"
+	"github.com/hubsend/hubsend/internal/source"
+	"github.com/hubsend/hubsend/internal/wiring/schedulerfn"
+)
+
+// world is the scheduler function built from its environment, as Lambda
+// does, on the emulators, with one enabled source on a simulated Contacthub.
+type world struct {
+	t       *testing.T
+	hub     *hubsim.Server
+	handler schedulerfn.Handler
+	event   events.EventBridgeEvent
+	sqs     *sqs.Client
+	queue   string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ctx := t.Context()
+	data, err := os.ReadFile("../../../events/scheduler.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t}
+	if err := json.Unmarshal(data, &w.event); err != nil {
+		t.Fatal(err)
+	}
+	if w.event.DetailType != "Scheduled Event" || w.event.Source != "aws.events" || len(w.event.Resources) != 1 {
+		t.Fatalf("sample event is not a scheduled event: %+v", w.event)
+	}
+
+	stack := emulators.StartT(t)
+	table := emulators.NewTableT(t, stack)
+	w.sqs, w.queue = stack.SQS(), emulators.NewQueuesT(t, stack).SyncURL
+	masterKey := bytes.Repeat([]byte{3}, 32)
+	for _, kv := range stack.Env() {
+		name, value, _ := strings.Cut(kv, "=")
+		t.Setenv(name, value)
+	}
+	env := map[string]string{
+		"TABLE_NAME":         table,
+		"SYNC_QUEUE_URL":     w.queue,
+		"HUBSEND_MASTER_KEY": base64.StdEncoding.EncodeToString(masterKey),
+		"LOG_LEVEL":          "ERROR",
+	}
+
+	// A source on a simulated Contacthub, stored as the config API would.
+	seed, err := hubsim.ParseSeed([]byte(`{"workspaces":[{"id":"hub-ws","tokens":["hub-token"],"entryNodes":[{"id":"italy","name":"Italia"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.hub = hubsim.New(hubsim.Options{Seed: seed, RandomSeed: 1})
+	server := httptest.NewServer(w.hub)
+	t.Cleanup(server.Close)
+	keys, err := secret.NewLocalKeys(masterKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := configstore.New(stack.DynamoDB(), table, secret.NewBox(keys))
+	if _, err := store.PutConnection(ctx, configstore.Connection{
+		Workspace: "ws1", ContacthubBaseURL: server.URL + "/hub/v1", ContacthubWorkspaceID: "hub-ws", ContacthubToken: "hub-token",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Create(ctx, source.Source{
+		ID: "s1", WorkspaceID: "ws1", Name: "Italia", Nodes: []string{"italy"}, Enabled: true,
+		Properties: source.Properties{
+			UserKey: "user-key", APIKey: "api-key", UserDBID: 1,
+			FieldMapping: []source.FieldMapping{{HubField: "base.contacts.email", SendField: "EMAIL", Match: true}},
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if w.handler, err = schedulerfn.FromEnv(ctx, func(name string) string { return env[name] }); err != nil {
+		t.Fatal(err)
+	}
+	w.invoke() // starts the feed at its end
+	return w
+}
+
+func (w *world) invoke() {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(w.t.Context(), time.Minute)
+	defer cancel()
+	if err := w.handler(ctx, w.event); err != nil {
+		w.t.Fatalf("handler: %v", err)
+	}
+}
+
+// newCustomer adds a customer to the node and returns its id.
+func (w *world) newCustomer() string {
+	w.t.Helper()
+	created, err := w.hub.PutCustomer("hub-ws", map[string]any{"nodeId": "italy", "base": map[string]any{"firstName": "Giulia"}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return created["id"].(string)
+}
+
+// jobs receives the jobs in the sync queue.
+func (w *world) jobs() []jobs.Job {
+	w.t.Helper()
+	out, err := w.sqs.ReceiveMessage(w.t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.queue), MaxNumberOfMessages: 10})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var got []jobs.Job
+	for _, m := range out.Messages {
+		job, err := jobs.Decode(aws.ToString(m.Body))
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		got = append(got, job)
+	}
+	return got
+}
+
+// TestHandlerPollsTheFeed runs the function on the sample EventBridge event.
+func TestHandlerPollsTheFeed(t *testing.T) {
+	w := newWorld(t)
+	created := w.newCustomer()
+	w.invoke()
+	got := w.jobs()
+	if len(got) != 1 || got[0].SourceID != "s1" || got[0].CustomerID != created || got[0].Reason != jobs.FromFeed {
+		t.Fatalf("queue holds %+v, want one feed job for %s", got, created)
+	}
+}
+
+// A Contacthub outage must not eat the tick: the function tries HubRetry's
+// attempts, then leaves the change to the next tick.
+func TestHandlerRetriesContacthubThenLeavesItToTheNextTick(t *testing.T) {
+	w := newWorld(t)
+	reads := func() int { return w.hub.Calls().Counts()["updates.get"] }
+	fail := func(times int) {
+		t.Helper()
+		if _, err := w.hub.Faults().Add(faults.Rule{Operation: "updates.get", Kind: faults.Status, Status: 503, Count: times}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	attempts := schedulerfn.HubRetry.Attempts
+
+	first := w.newCustomer()
+	fail(attempts - 1)
+	before := reads()
+	w.invoke()
+	if got := w.jobs(); len(got) != 1 || got[0].CustomerID != first {
+		t.Fatalf("after %d failed reads the tick enqueued %+v, want %s", attempts-1, got, first)
+	}
+	if n := reads() - before; n != attempts {
+		t.Fatalf("the tick read the feed %d times, want %d", n, attempts)
+	}
+
+	second := w.newCustomer()
+	fail(attempts)
+	before = reads()
+	w.invoke()
+	if n := reads() - before; n != attempts {
+		t.Fatalf("during an outage the tick read the feed %d times, want %d (HubRetry)", n, attempts)
+	}
+	if got := w.jobs(); len(got) != 0 {
+		t.Fatalf("during an outage the tick enqueued %+v", got)
+	}
+	w.invoke()
+	if got := w.jobs(); len(got) != 1 || got[0].CustomerID != second {
+		t.Fatalf("the next tick enqueued %+v, want %s", got, second)
+	}
+}
+
+func TestFromEnvRefusesAnIncompleteEnvironment(t *testing.T) {
+	env := map[string]string{"TABLE_NAME": "t", "HUBSEND_MASTER_KEY": base64.StdEncoding.EncodeToString(make([]byte, 32))}
+	if _, err := schedulerfn.FromEnv(context.Background(), func(name string) string { return env[name] }); err == nil || !strings.Contains(err.Error(), "SYNC_QUEUE_URL") {
+		t.Fatalf("FromEnv without SYNC_QUEUE_URL = %v", err)
+	}
+}
