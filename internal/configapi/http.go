@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -70,14 +71,16 @@ func readBody(event *events.APIGatewayV2HTTPRequest) ([]byte, *events.APIGateway
 		body = decoded
 	}
 	if len(body) > MaxBodyBytes {
-		resp := problem(http.StatusRequestEntityTooLarge, fmt.Sprintf("body is %d bytes; the limit is %d (1 MiB)", len(body), MaxBodyBytes))
+		resp := problem(http.StatusRequestEntityTooLarge, "the body is too large",
+			source.Problem{Message: fmt.Sprintf("the body is %d bytes; the limit is %d (1 MiB)", len(body), MaxBodyBytes)})
 		return nil, &resp
 	}
 	return body, nil
 }
 
-// decodeJSON reads a JSON body strictly: one object, known fields only,
-// right types. The error names the offending field and says why.
+// decodeJSON reads a JSON body strictly: one value, known members only,
+// named exactly (case-sensitive), each once, of the right types. The error
+// names the offending member by its full path and says why.
 func decodeJSON(r *request, into any) *events.APIGatewayV2HTTPResponse {
 	if len(bytes.TrimSpace(r.body)) == 0 {
 		resp := problem(http.StatusBadRequest, "request body is empty; send a JSON object")
@@ -87,14 +90,14 @@ func decodeJSON(r *request, into any) *events.APIGatewayV2HTTPResponse {
 		resp := problem(http.StatusUnsupportedMediaType, "send the body as application/json, not "+ct)
 		return &resp
 	}
+	if p := checkShape(r.body, reflect.TypeOf(into)); p != nil {
+		resp := problem(http.StatusBadRequest, "malformed JSON", *p)
+		return &resp
+	}
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(into); err != nil {
 		resp := problem(http.StatusBadRequest, "malformed JSON", jsonProblem(err))
-		return &resp
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		resp := problem(http.StatusBadRequest, "malformed JSON", source.Problem{Path: "", Message: "unexpected data after the JSON object"})
 		return &resp
 	}
 	return nil

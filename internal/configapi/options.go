@@ -119,6 +119,9 @@ func (a *API) fieldOptions(ctx context.Context, workspace string, src source.Sou
 		}
 	}
 	for _, f := range hubFields(fields) {
+		if source.UnmappableHubField(f.Path) != "" {
+			continue // offered nowhere: Check refuses it
+		}
 		options := mapping.Options(f.Type, send)
 		if options == nil {
 			options = []mapping.SendField{}
