@@ -120,6 +120,14 @@ func (a *API) listSources(ctx context.Context, r *request) events.APIGatewayV2HT
 		}
 		opts.Limit = n
 	}
+	if v, given := r.event.QueryStringParameters["nodeId"]; given {
+		if why := nodeIDProblem(v); why != "" {
+			problems = append(problems, source.Problem{Path: "nodeId", Message: why})
+		}
+	}
+	if p := cursorProblem(opts.Cursor); p != nil {
+		problems = append(problems, *p)
+	}
 	if len(problems) > 0 {
 		return problem(http.StatusBadRequest, "invalid query", problems...)
 	}
@@ -132,6 +140,32 @@ func (a *API) listSources(ctx context.Context, r *request) events.APIGatewayV2HT
 		out.Elements = append(out.Elements, present(src))
 	}
 	return jsonResponse(http.StatusOK, out)
+}
+
+// nodeIDProblem says why a node id given as a filter can name no node.
+func nodeIDProblem(id string) string {
+	switch {
+	case id == "":
+		return "is empty; leave it out to list the sources of every node"
+	case len(id) > source.MaxIDLength:
+		return "is longer than " + strconv.Itoa(source.MaxIDLength) + " characters"
+	}
+	return source.TextProblem(id)
+}
+
+// maxCursorLength bounds a cursor: the ones hubsend hands out are far
+// shorter, and a longer one would only make DynamoDB refuse its key.
+const maxCursorLength = 1024
+
+// cursorProblem refuses what cannot be a cursor of a previous page before
+// any store sees it; the store then checks what it decodes.
+func cursorProblem(cursor string) *source.Problem {
+	if len(cursor) > maxCursorLength || strings.ContainsFunc(cursor, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_')
+	}) {
+		return &source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"}
+	}
+	return nil
 }
 
 func (a *API) replaceSource(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {

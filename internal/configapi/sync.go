@@ -144,6 +144,9 @@ func (a *API) failures(ctx context.Context, r *request) events.APIGatewayV2HTTPR
 		}
 		limit = n
 	}
+	if p := cursorProblem(r.query("cursor")); p != nil {
+		return problem(http.StatusBadRequest, "invalid cursor", *p)
+	}
 	page, err := a.cfg.Outcomes.Failures(ctx, src.ID, limit, r.query("cursor"))
 	if errors.Is(err, ledger.ErrBadCursor) {
 		return problem(http.StatusBadRequest, "invalid cursor", source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"})

@@ -1,11 +1,13 @@
 package configstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -194,7 +196,7 @@ func (s *Store) GetByID(ctx context.Context, id string) (source.Source, error) {
 }
 
 func (s *Store) readSource(ctx context.Context, id string) (*sourceItem, error) {
-	if id == "" {
+	if !validID(id) {
 		return nil, fmt.Errorf("source: %w", ErrNotFound)
 	}
 	item, found, err := getItem[sourceItem](ctx, s, itemKey(sourceKey(id)), "source "+id)
@@ -301,6 +303,27 @@ type cursor struct {
 	GSI1SK string `json:"h"`
 }
 
+// valid reports whether c is a key this store could have handed out for
+// the workspace's listing: a hand-made cursor can point nowhere else, and
+// never at a key DynamoDB would refuse (empty, too long), which would
+// surface as an internal error instead of a bad request.
+func (c cursor) valid(gsi1pk string) bool {
+	id, ok := strings.CutPrefix(c.PK, "SOURCE#")
+	if !ok || !validID(id) || c.SK != itemSK || c.GSI1PK != gsi1pk {
+		return false
+	}
+	rest, ok := strings.CutPrefix(c.GSI1SK, "SOURCE#")
+	if !ok {
+		return false
+	}
+	created, sortID, ok := strings.Cut(rest, "#")
+	if !ok || sortID != id {
+		return false
+	}
+	_, err := time.Parse(time.RFC3339Nano, created)
+	return err == nil
+}
+
 func encodeCursor(key map[string]types.AttributeValue) (string, error) {
 	var c cursor
 	if err := attributevalue.UnmarshalMap(key, &struct {
@@ -324,7 +347,9 @@ func decodeCursor(text, gsi1pk string) (map[string]types.AttributeValue, error) 
 		return nil, ErrBadCursor
 	}
 	var c cursor
-	if err := json.Unmarshal(raw, &c); err != nil || c.PK == "" || c.GSI1PK != gsi1pk {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil || dec.More() || !c.valid(gsi1pk) {
 		return nil, ErrBadCursor
 	}
 	return map[string]types.AttributeValue{

@@ -101,6 +101,22 @@ func userDBGuardKey(apiKey string, userDB int64) string {
 	return "GUARD#USERDB#" + hex.EncodeToString(sum[:16]) + "#" + strconv.FormatInt(userDB, 10)
 }
 
+// validID reports whether id could name a source: 1 to 128 letters,
+// digits, '-' or '_'. Anything else is not looked up: it names nothing,
+// and a long one would make DynamoDB refuse the key.
+func validID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 func purpose(sourceID, field string) string { return "source/" + sourceID + "/" + field }
 
 const (
