@@ -12,8 +12,8 @@ import (
 )
 
 type route struct {
-	key    string // API Gateway route key, e.g. "GET /v1/sources/{id}"
-	public bool   // served without a workspace (no JWT authorizer)
+	key    string   // API Gateway route key, e.g. "GET /v1/sources/{id}"
+	public bool     // served without a workspace (no JWT authorizer)
 	query  []string // the query parameters the route reads; others are refused
 	handle func(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse
 }
