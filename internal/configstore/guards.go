@@ -35,9 +35,16 @@ type guard struct {
 	key      string // shown to people: node id or userdb id
 }
 
+// guardsFor returns the guards a stored source holds, under the keys it
+// was stored with: a source stored before the current keys holds the
+// legacy ones until it is replaced or migrated.
 func (s *Store) guardsFor(item *sourceItem) []guard {
+	node := item.NodeGuard
+	if node == "" {
+		node = legacyNodeGuardKey(item.Workspace, item.Node)
+	}
 	return []guard{
-		{pk: nodeGuardKey(item.Workspace, item.Node), resource: "node", key: item.Node},
+		{pk: node, resource: "node", key: item.Node},
 		{pk: item.UserDBGuard, resource: "userdb", key: fmt.Sprint(item.UserDBID)},
 	}
 }

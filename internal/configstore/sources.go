@@ -29,17 +29,21 @@ type sourceItem struct {
 	GSI2SK string `dynamodbav:"gsi2sk,omitempty"`
 	Type   string `dynamodbav:"type"`
 
-	ID            string             `dynamodbav:"id"`
-	Workspace     string             `dynamodbav:"workspace"`
-	Name          string             `dynamodbav:"name"`
-	Description   string             `dynamodbav:"description"`
-	Node          string             `dynamodbav:"node"`
-	Enabled       bool               `dynamodbav:"enabled"`
-	Version       int64              `dynamodbav:"version"`
-	UserKey       []byte             `dynamodbav:"userKey"`
-	APIKey        []byte             `dynamodbav:"apiKey"`
-	UserDBID      int64              `dynamodbav:"userDbId"`
-	UserDBGuard   string             `dynamodbav:"userDbGuard"`
+	ID          string `dynamodbav:"id"`
+	Workspace   string `dynamodbav:"workspace"`
+	Name        string `dynamodbav:"name"`
+	Description string `dynamodbav:"description"`
+	Node        string `dynamodbav:"node"`
+	Enabled     bool   `dynamodbav:"enabled"`
+	Version     int64  `dynamodbav:"version"`
+	UserKey     []byte `dynamodbav:"userKey"`
+	APIKey      []byte `dynamodbav:"apiKey"`
+	UserDBID    int64  `dynamodbav:"userDbId"`
+	UserDBGuard string `dynamodbav:"userDbGuard"`
+	// NodeGuard is the key of the node's guard; empty on sources stored
+	// before node guards were keyed on the Contacthub workspace.
+	NodeGuard     string             `dynamodbav:"nodeGuard,omitempty"`
+	HubWorkspace  string             `dynamodbav:"hubWorkspace,omitempty"`
 	FieldMapping  []fieldMappingItem `dynamodbav:"fieldMapping"`
 	Subscriptions []subscriptionItem `dynamodbav:"subscriptions"`
 	OnDeleted     string             `dynamodbav:"onCustomerDeleted"`
@@ -77,12 +81,20 @@ func (s *Store) encode(ctx context.Context, src source.Source) (*sourceItem, err
 		ID:     src.ID, Workspace: src.WorkspaceID, Name: src.Name, Description: src.Description,
 		Node: src.Node(), Enabled: src.Enabled, Version: src.Version,
 		UserKey: userKey, APIKey: apiKey, UserDBID: src.Properties.UserDBID,
-		UserDBGuard: userDBGuardKey(src.Properties.APIKey, src.Properties.UserDBID),
+		UserDBGuard: userDBGuardKey(src.Properties.UserDBID),
 		OnDeleted:   string(src.Properties.OnCustomerDeleted), MaxInFlight: src.Properties.MaxInFlight,
 		CreatedAt: src.CreatedAt.UTC(), UpdatedAt: src.UpdatedAt.UTC(),
 	}
 	if src.Enabled {
 		item.GSI2PK, item.GSI2SK = enabledKey, src.ID
+	}
+	item.HubWorkspace, err = s.hubWorkspace(ctx, src.WorkspaceID)
+	if err != nil {
+		return nil, err
+	}
+	item.NodeGuard = legacyNodeGuardKey(src.WorkspaceID, item.Node)
+	if item.HubWorkspace != "" {
+		item.NodeGuard = hubNodeGuardKey(item.HubWorkspace, item.Node)
 	}
 	for _, m := range src.Properties.FieldMapping {
 		item.FieldMapping = append(item.FieldMapping, fieldMappingItem(m))

@@ -9,8 +9,6 @@ package configstore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -89,17 +87,32 @@ func New(db DynamoDB, table string, box *secret.Box, opts ...Option) *Store {
 // Keys of the single-table design.
 func sourceKey(id string) string           { return "SOURCE#" + id }
 func workspaceKey(workspace string) string { return "WS#" + workspace }
-func nodeGuardKey(workspace, node string) string {
+
+// hubNodeGuardKey names a Contacthub node across every hubsend workspace:
+// Contacthub workspace ids are globally unique, and node ids are unique
+// within their workspace. Two hubsend workspaces connected to the same
+// Contacthub workspace share these guards.
+func hubNodeGuardKey(hubWorkspace, node string) string {
+	return "GUARD#HUBNODE#" + hubWorkspace + "#" + node
+}
+
+// userDBGuardKey names a Contactsend userdb across every hubsend workspace
+// and every key that reaches it: see the package documentation.
+func userDBGuardKey(userDB int64) string {
+	return "GUARD#SENDUSERDB#" + strconv.FormatInt(userDB, 10)
+}
+
+// legacyNodeGuardKey is the node guard of sources stored before guards
+// were keyed on the Contacthub workspace, and of sources whose hubsend
+// workspace has no Contacthub connection (tests that store sources
+// directly).
+func legacyNodeGuardKey(workspace, node string) string {
 	return "GUARD#NODE#" + workspace + "#" + node
 }
 
-// userDBGuardKey names a userdb across the whole deployment. A userdb id is
-// unique within one Contactsend account, and the account is identified by
-// its apiKey; the key is hashed so the guard item holds no secret.
-func userDBGuardKey(apiKey string, userDB int64) string {
-	sum := sha256.Sum256([]byte("hubsend userdb account:" + apiKey))
-	return "GUARD#USERDB#" + hex.EncodeToString(sum[:16]) + "#" + strconv.FormatInt(userDB, 10)
-}
+// legacyUserDBGuardPrefix starts the userdb guards of sources stored before
+// guards were keyed on the userdb alone (a hash of the apiKey, then the id).
+const legacyUserDBGuardPrefix = "GUARD#USERDB#"
 
 // validID reports whether id could name a source: 1 to 128 letters,
 // digits, '-' or '_'. Anything else is not looked up: it names nothing,
