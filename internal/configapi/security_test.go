@@ -213,3 +213,27 @@ func TestHostileIDsQueriesAndCursors(t *testing.T) {
 		}
 	}
 }
+
+// TestOneNodeAcrossWorkspacesAndAggregates: a Contacthub node has one
+// source whichever hubsend workspace asks; an aggregate node and one of its
+// entry nodes may each have one, because they never write the same thing
+// (see the configstore package documentation).
+func TestOneNodeAcrossWorkspacesAndAggregates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t) // ws1 and ws2 are both connected to Contacthub workspace hub-ws
+	id := e.expect(e.call("ws1", "POST", "/v1/sources", validSource(), nil), http.StatusCreated).body["id"].(string)
+	r := e.call("ws2", "POST", "/v1/sources", with(validSource(), func(_, p map[string]any) { p["userDbId"] = 7; delete(p, "subscriptions") }), nil)
+	if r.status != http.StatusConflict || !slices.Equal(r.errorPaths(), []string{"nodes[0]"}) {
+		t.Fatalf("second workspace on the same Contacthub node: %d %s, want 409 at nodes[0]", r.status, r.raw)
+	}
+	if _, named := r.body["owner"]; named || strings.Contains(r.raw, id) || strings.Contains(r.raw, "ws1") {
+		t.Errorf("the conflict reveals the other workspace or its source: %s", r.raw)
+	}
+	// The aggregate over node-it reads the same customers but writes only
+	// its own userdb: no subscription rows, so nothing back to Contacthub.
+	e.expect(e.call("ws1", "POST", "/v1/sources", with(validSource(), func(b, p map[string]any) {
+		b["nodes"] = []string{"node-agg"}
+		p["userDbId"] = 7
+		delete(p, "subscriptions")
+	}), nil), http.StatusCreated)
+}

@@ -5,6 +5,47 @@
 // emulators without transactions, and a crash between two writes never
 // leaves a node or userdb blocked: a guard whose owner does not hold it any
 // more is stale and can be taken over.
+//
+// # What a guard is keyed on
+//
+// A guard must be keyed on what identifies the resource, never on text a
+// caller chooses, or a second spelling of the same resource gets a second
+// guard.
+//
+// The userdb guard is keyed on the Contactsend userdb id alone. Contactsend
+// exposes no account identity: SubscriberSource carries an identifier, a
+// name and fields but no owner, and an apiKey is only one of possibly many
+// keys ("unique key for your company account", and a company may hold
+// several, as the local Contactsend simulator's seed does). The userdb id
+// (sourceIdentifier) is the one handle every call names a userdb by, with
+// no account in the request besides the token, so it is a number of the
+// whole Contactsend platform, not of one account: keying on it alone makes
+// any key, any spelling of a key and any hubsend workspace meet the same
+// guard. The cost, should two accounts ever share a number, is a refusal,
+// never a second source on one userdb.
+//
+// The node guard is keyed on the Contacthub workspace id (from the hubsend
+// workspace's connection, looked up at every write) and the node id: two
+// hubsend workspaces connected to one Contacthub workspace share its nodes.
+// Contacthub workspace ids are globally unique, so the API base URL is left
+// out (two spellings of one URL must not make two nodes). The config API
+// refuses to change a workspace's Contacthub workspace while it has sources.
+// A workspace with no connection (only tests store sources without one)
+// keys the node on the hubsend workspace, as the previous release did.
+//
+// An aggregate node and one of its entry nodes are different nodes and may
+// each have a source. They never write the same thing: a source writes its
+// own userdb (one source per userdb), and only an entry-node source writes
+// to Contacthub, because subscription sync, the only flow back to
+// Contacthub, is refused on aggregate nodes. The same customer may then be
+// a subscriber of two userdbs, which is what two sources mean.
+//
+// Sources stored by the previous release hold guards keyed on a hash of
+// their apiKey and on the hubsend workspace. They keep holding them (a
+// source item records the keys of its guards), a replace moves a source to
+// the current keys, and MigrateGuardKeys moves them all at once: run it
+// once after upgrading, until then a new source is only refused against an
+// old one with the same apiKey text and hubsend workspace.
 package configstore
 
 import (
