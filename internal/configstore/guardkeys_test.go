@@ -2,8 +2,6 @@ package configstore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"strconv"
 	"strings"
@@ -86,8 +84,7 @@ func legacySource(t *testing.T, store *Store, id string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256([]byte("hubsend userdb account:" + apiKey))
-	legacyUserDB := legacyUserDBGuardPrefix + hex.EncodeToString(sum[:16]) + "#" + strconv.FormatInt(item.UserDBID, 10)
+	legacyUserDB := legacyUserDBGuardKey(apiKey, item.UserDBID)
 	for _, g := range store.guardsFor(item) {
 		if err := store.deleteItem(ctx, g.pk); err != nil {
 			t.Fatal(err)
@@ -125,9 +122,16 @@ func TestMigrateGuardKeys(t *testing.T) {
 	mustCreate(t, store, sampleSource("twin", "ws1", "n2", 9))
 	legacySource(t, store, "old")
 	legacySource(t, store, "twin")
-	// The bypass the old keys allowed: the twin's guard item is gone and a
-	// current-key source holds its userdb.
-	mustCreate(t, store, sampleSource("intruder", "ws2", "n3", 9))
+	// Before the migration, the legacy guards refuse what they refused.
+	var conflict *ConflictError
+	if _, err := store.Create(ctx, sampleSource("same-key", "ws1", "n5", 6)); !errors.As(err, &conflict) || conflict.Owner != "old" {
+		t.Fatalf("Create on a legacy source's userdb with its apiKey = %v, want a conflict naming old", err)
+	}
+	// The bypass the old keys allowed: another apiKey of the account gets
+	// the twin's userdb.
+	intruder := sampleSource("intruder", "ws2", "n3", 9)
+	intruder.Properties.APIKey = "second-api-key-of-the-account"
+	mustCreate(t, store, intruder)
 	clk.Advance(time.Hour)
 
 	report, err := store.MigrateGuardKeys(ctx, stack.DynamoDB())
@@ -137,7 +141,6 @@ func TestMigrateGuardKeys(t *testing.T) {
 	if report.Migrated != 1 || len(report.Conflicts) != 1 || !strings.Contains(report.Conflicts[0], "twin") {
 		t.Fatalf("report %+v, want old migrated and twin in conflict", report)
 	}
-	var conflict *ConflictError
 	if _, err := store.Create(ctx, sampleSource("new", "ws2", "n1", 7)); !errors.As(err, &conflict) || conflict.Resource != "node" {
 		t.Errorf("node of the migrated source: Create = %v, want a node conflict", err)
 	}

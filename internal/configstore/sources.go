@@ -148,6 +148,10 @@ func (s *Store) Create(ctx context.Context, src source.Source) (source.Source, e
 	if err != nil {
 		return source.Source{}, err
 	}
+	if err := s.checkLegacy(ctx, item, src.Properties.APIKey); err != nil {
+		undo()
+		return source.Source{}, err
+	}
 	if err := s.putNew(ctx, item); err != nil {
 		undo()
 		return source.Source{}, err
@@ -400,6 +404,10 @@ func (s *Store) Replace(ctx context.Context, updated source.Source, expected int
 	// call created.
 	undo, err := s.claimAll(ctx, without(newGuards, oldGuards), updated.ID, updated.WorkspaceID)
 	if err != nil {
+		return source.Source{}, err
+	}
+	if err := s.checkLegacy(ctx, item, updated.Properties.APIKey); err != nil {
+		undo()
 		return source.Source{}, err
 	}
 

@@ -44,12 +44,15 @@
 // their apiKey and on the hubsend workspace. They keep holding them (a
 // source item records the keys of its guards), a replace moves a source to
 // the current keys, and MigrateGuardKeys moves them all at once: run it
-// once after upgrading, until then a new source is only refused against an
-// old one with the same apiKey text and hubsend workspace.
+// once after upgrading. Until then a new source is also checked against the
+// legacy guards, which refuses it against an old source as the previous
+// release did (same apiKey text, same hubsend workspace), no better.
 package configstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -149,6 +152,13 @@ func userDBGuardKey(userDB int64) string {
 // directly).
 func legacyNodeGuardKey(workspace, node string) string {
 	return "GUARD#NODE#" + workspace + "#" + node
+}
+
+// legacyUserDBGuardKey is the userdb guard of sources stored before guards
+// were keyed on the userdb alone.
+func legacyUserDBGuardKey(apiKey string, userDB int64) string {
+	sum := sha256.Sum256([]byte("hubsend userdb account:" + apiKey))
+	return legacyUserDBGuardPrefix + hex.EncodeToString(sum[:16]) + "#" + strconv.FormatInt(userDB, 10)
 }
 
 // legacyUserDBGuardPrefix starts the userdb guards of sources stored before
