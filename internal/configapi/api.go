@@ -210,7 +210,7 @@ func validParams(params map[string]string) bool {
 				return false
 			}
 		case "customerId":
-			if v == "" || len(v) > source.MaxIDLength || source.TextProblem(v) != "" || strings.TrimSpace(v) != v {
+			if v == "" || source.IDProblem(v) != "" {
 				return false
 			}
 		}

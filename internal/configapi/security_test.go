@@ -179,10 +179,16 @@ func TestHostileIDsQueriesAndCursors(t *testing.T) {
 		}
 	}
 	id := e.expect(e.call("ws1", "POST", "/v1/sources", validSource(), nil), http.StatusCreated).body["id"].(string)
-	for _, customer := range []string{strings.Repeat("c", 300), "%1b%5b31m"} {
+	for _, customer := range []string{strings.Repeat("c", 300), "%1b%5b31m", ".."} {
 		r := e.call("ws1", "POST", "/v1/sources/"+id+"/failures/"+customer+"/retry", nil, nil)
 		if r.status != http.StatusNotFound {
 			t.Errorf("retry of customer %.20q: %d %s, want 404", customer, r.status, r.raw)
+		}
+	}
+	for _, customer := range []string{"..", "a\u202eb", " c", strings.Repeat("c", 300)} {
+		r := e.call("ws1", "POST", "/v1/sources/"+id+"/preview", map[string]any{"customerId": customer}, nil)
+		if r.status != http.StatusUnprocessableEntity || !slices.Equal(r.errorPaths(), []string{"customerId"}) {
+			t.Errorf("preview of customer %.20q: %d %s, want 422 at customerId", customer, r.status, r.raw)
 		}
 	}
 	if strings.Contains(e.logs.String(), strings.Repeat("a", 300)) {

@@ -147,10 +147,8 @@ func nodeIDProblem(id string) string {
 	switch {
 	case id == "":
 		return "is empty; leave it out to list the sources of every node"
-	case len(id) > source.MaxIDLength:
-		return "is longer than " + strconv.Itoa(source.MaxIDLength) + " characters"
 	}
-	return source.TextProblem(id)
+	return source.IDProblem(id)
 }
 
 // maxCursorLength bounds a cursor: the ones hubsend hands out are far

@@ -234,8 +234,11 @@ func (a *API) preview(ctx context.Context, r *request) events.APIGatewayV2HTTPRe
 	if resp := decodeJSON(r, &in); resp != nil {
 		return *resp
 	}
-	if in.CustomerID == "" || len(in.CustomerID) > 256 {
+	if in.CustomerID == "" {
 		return problem(http.StatusUnprocessableEntity, "name a customer", source.Problem{Path: "customerId", Message: "is required"})
+	}
+	if why := source.IDProblem(in.CustomerID); why != "" {
+		return problem(http.StatusUnprocessableEntity, "name a customer", source.Problem{Path: "customerId", Message: why})
 	}
 	p, err := a.cfg.Previewer.Preview(ctx, src, in.CustomerID)
 	if err != nil {

@@ -100,10 +100,25 @@ func checkText(p *Problems, path, value string, max int, required bool) {
 // checkID checks an identifier: text that must match something in
 // Contacthub or Contactsend exactly, so surrounding spaces are a mistake.
 func checkID(p *Problems, path, value string) {
-	checkText(p, path, value, MaxIDLength, true)
-	if strings.TrimSpace(value) != value && strings.TrimSpace(value) != "" {
-		p.add(path, "must not begin or end with spaces")
+	if strings.TrimSpace(value) == "" {
+		p.add(path, "is required")
+	} else if why := IDProblem(value); why != "" {
+		p.add(path, "%s", why)
 	}
+}
+
+// IDProblem says why text cannot be an identifier that travels in a URL
+// path segment (a node or customer id), or returns "" when it can.
+func IDProblem(value string) string {
+	switch {
+	case strings.TrimSpace(value) != value:
+		return "must not begin or end with spaces"
+	case value == "." || value == "..":
+		return "is not an id" // a path segment that would climb out of its collection
+	case len(value) > MaxIDLength:
+		return fmt.Sprintf("is longer than %d characters", MaxIDLength)
+	}
+	return TextProblem(value)
 }
 
 // checkKey checks a Contactsend credential. A key with surrounding spaces

@@ -64,6 +64,7 @@ func TestCheck(t *testing.T) {
 		{"apiKey with a trailing newline", func(s *Source) { s.Properties.APIKey += "\n" }, []string{"properties.apiKey"}},
 		{"invalid UTF-8 in a Contactsend field", func(s *Source) { s.Properties.FieldMapping[1].SendField = "NA\xffME" }, []string{"properties.fieldMapping[1].sendField"}},
 		{"spaces around a Contacthub field", func(s *Source) { s.Properties.FieldMapping[1].HubField = " base.firstName" }, []string{"properties.fieldMapping[1].hubField"}},
+		{"node id that climbs out of its path", func(s *Source) { s.Nodes = []string{".."} }, []string{"nodes[0]"}},
 		{"credential password mapped", func(s *Source) { s.Properties.FieldMapping[1].HubField = "base.credential.password" }, []string{"properties.fieldMapping[1].hubField"}},
 		{"credential username mapped", func(s *Source) { s.Properties.FieldMapping[1].HubField = "base.credential.username" }, []string{"properties.fieldMapping[1].hubField"}},
 		{"repeated subscription row", func(s *Source) {
