@@ -120,8 +120,8 @@ func FuzzConfigAPI(f *testing.F) {
 	cursor := func(json string) string { return base64.RawURLEncoding.EncodeToString([]byte(json)) }
 	for _, query := range []string{
 		"cursor=" + cursor(`{"p":"","s":"","g":"WS#ws1","h":""}`),
-		"cursor=" + cursor(`{"p":"SOURCE#x","s":"ITEM","g":"WS#ws1","h":"SOURCE#` + strings.Repeat("9", 3000) + `"}`),
-		"cursor=" + cursor(`{"s":"abc","c":"` + strings.Repeat("c", 3000) + `"}`),
+		"cursor=" + cursor(`{"p":"SOURCE#x","s":"ITEM","g":"WS#ws1","h":"SOURCE#`+strings.Repeat("9", 3000)+`"}`),
+		"cursor=" + cursor(`{"s":"abc","c":"`+strings.Repeat("c", 3000)+`"}`),
 		"limit=1&limit=2", "enabled=maybe", "nodeId=%1b%5b2J", "nodeId=", "bogus=1", "cursor=" + strings.Repeat("A", 5000),
 	} {
 		f.Add(uint8(2), "abc", query, "", "", true)
@@ -147,8 +147,8 @@ func FuzzConfigAPI(f *testing.F) {
 		event := events.APIGatewayV2HTTPRequest{
 			Version: "2.0", RouteKey: "$default", RawPath: path, RawQueryString: query,
 			QueryStringParameters: queryParameters(query),
-			Headers: map[string]string{"content-type": "application/json"},
-			Body:    body,
+			Headers:               map[string]string{"content-type": "application/json"},
+			Body:                  body,
 			RequestContext: events.APIGatewayV2HTTPRequestContext{
 				RequestID: "fuzz",
 				HTTP:      events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path},
