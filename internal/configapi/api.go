@@ -252,5 +252,11 @@ func (a *API) workspaceOf(event *events.APIGatewayV2HTTPRequest) string {
 	if event.RequestContext.Authorizer == nil || event.RequestContext.Authorizer.JWT == nil {
 		return ""
 	}
-	return strings.TrimSpace(event.RequestContext.Authorizer.JWT.Claims[a.cfg.WorkspaceClaim])
+	workspace := event.RequestContext.Authorizer.JWT.Claims[a.cfg.WorkspaceClaim]
+	// The claim names keys of the table: one that could be no workspace id
+	// is no workspace, rather than a key that collides with another.
+	if len(workspace) > 128 || source.TextProblem(workspace) != "" || strings.TrimSpace(workspace) != workspace || strings.Contains(workspace, "#") {
+		return ""
+	}
+	return workspace
 }

@@ -206,6 +206,9 @@ func TestHostileIDsQueriesAndCursors(t *testing.T) {
 		{"misspelt filter", "enable=true", "enable"},
 		{"limit zero", "limit=0", "limit"},
 		{"limit repeated", "limit=1,2", "limit"}, // as API Gateway joins repeated parameters
+		{"limit with a sign", "limit=+5", "limit"},
+		{"limit empty", "limit=", "limit"},
+		{"enabled spelt otherwise", "enabled=1", "enabled"},
 	} {
 		r := e.call("ws1", "GET", "/v1/sources?"+tt.query, nil, nil)
 		if r.status != http.StatusBadRequest || !slices.Contains(r.errorPaths(), tt.path) {
@@ -242,4 +245,16 @@ func TestOneNodeAcrossWorkspacesAndAggregates(t *testing.T) {
 		p["userDbId"] = 7
 		delete(p, "subscriptions")
 	}), nil), http.StatusCreated)
+}
+
+// TestWorkspaceClaimMustBeAWorkspaceID: the claim names table keys, so one
+// that could collide with another key is no workspace.
+func TestWorkspaceClaimMustBeAWorkspaceID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, claim := range []string{"ws1#x", "ws1\x00", " ws1", strings.Repeat("w", 200)} {
+		if r := e.call(claim, "GET", "/v1/sources", nil, nil); r.status != http.StatusUnauthorized {
+			t.Errorf("claim %.20q: %d %s, want 401", claim, r.status, r.raw)
+		}
+	}
 }

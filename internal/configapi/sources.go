@@ -106,16 +106,16 @@ type listJSON struct {
 func (a *API) listSources(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
 	opts := configstore.ListOptions{Node: r.query("nodeId"), Cursor: r.query("cursor")}
 	var problems source.Problems
-	if v := r.query("enabled"); v != "" {
-		enabled, err := strconv.ParseBool(v)
-		if err != nil {
+	if v, given := r.event.QueryStringParameters["enabled"]; given {
+		if v != "true" && v != "false" {
 			problems = append(problems, source.Problem{Path: "enabled", Message: "must be true or false"})
 		}
+		enabled := v == "true"
 		opts.Enabled = &enabled
 	}
-	if v := r.query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
+	if v, given := r.event.QueryStringParameters["limit"]; given {
+		n, ok := pageLimit(v)
+		if !ok {
 			problems = append(problems, source.Problem{Path: "limit", Message: "must be an integer from 1 to 100"})
 		}
 		opts.Limit = n
@@ -140,6 +140,15 @@ func (a *API) listSources(ctx context.Context, r *request) events.APIGatewayV2HT
 		out.Elements = append(out.Elements, present(src))
 	}
 	return jsonResponse(http.StatusOK, out)
+}
+
+// pageLimit reads a page size: 1 to 100 in plain decimal digits.
+func pageLimit(v string) (int, bool) {
+	if v == "" || len(v) > 3 || strings.ContainsFunc(v, func(r rune) bool { return r < '0' || r > '9' }) {
+		return 0, false
+	}
+	n, err := strconv.Atoi(v)
+	return n, err == nil && n >= 1 && n <= 100
 }
 
 // nodeIDProblem says why a node id given as a filter can name no node.

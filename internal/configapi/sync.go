@@ -137,9 +137,9 @@ func (a *API) failures(ctx context.Context, r *request) events.APIGatewayV2HTTPR
 		return a.storeFailure(ctx, err)
 	}
 	limit := 50
-	if v := r.query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
+	if v, given := r.event.QueryStringParameters["limit"]; given {
+		n, ok := pageLimit(v)
+		if !ok {
 			return problem(http.StatusBadRequest, "invalid query", source.Problem{Path: "limit", Message: "must be an integer from 1 to 100"})
 		}
 		limit = n
