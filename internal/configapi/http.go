@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -86,8 +88,15 @@ func decodeJSON(r *request, into any) *events.APIGatewayV2HTTPResponse {
 		resp := problem(http.StatusBadRequest, "request body is empty; send a JSON object")
 		return &resp
 	}
-	if ct := r.header("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		resp := problem(http.StatusUnsupportedMediaType, "send the body as application/json, not "+ct)
+	if ct := r.header("Content-Type"); ct != "" {
+		if media, _, err := mime.ParseMediaType(ct); err != nil || media != "application/json" {
+			resp := problem(http.StatusUnsupportedMediaType, "send the body as application/json, not "+loggablePath(ct))
+			return &resp
+		}
+	}
+	if !utf8.Valid(r.body) {
+		// encoding/json would quietly turn the bad bytes into U+FFFD.
+		resp := problem(http.StatusBadRequest, "malformed JSON", source.Problem{Message: "the body is not valid UTF-8"})
 		return &resp
 	}
 	if p := checkShape(r.body, reflect.TypeOf(into)); p != nil {

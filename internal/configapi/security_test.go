@@ -2,12 +2,15 @@ package configapi_test
 
 import (
 	"encoding/base64"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/hubsend/hubsend/internal/configapi"
 )
@@ -255,6 +258,49 @@ func TestWorkspaceClaimMustBeAWorkspaceID(t *testing.T) {
 	for _, claim := range []string{"ws1#x", "ws1\x00", " ws1", strings.Repeat("w", 200)} {
 		if r := e.call(claim, "GET", "/v1/sources", nil, nil); r.status != http.StatusUnauthorized {
 			t.Errorf("claim %.20q: %d %s, want 401", claim, r.status, r.raw)
+		}
+	}
+}
+
+func TestWorkspaceAddressIsAPublicBaseURL(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, baseURL := range []string{"https://user:secret@api.contactlab.it/hub/v1", "https://api.contactlab.it/hub/v1?x=1", "https://api.contactlab.it/hub/v1#f"} {
+		r := e.call("ws1", "PUT", "/v1/workspace", map[string]any{"contacthub": map[string]any{"baseUrl": baseURL, "workspaceId": "hub-ws", "token": hubToken}}, nil)
+		if r.status != http.StatusUnprocessableEntity || !slices.Equal(r.errorPaths(), []string{"contacthub.baseUrl"}) {
+			t.Errorf("baseUrl %s: %d %s, want 422 at contacthub.baseUrl", baseURL, r.status, r.raw)
+		}
+	}
+	r := e.call("ws1", "PUT", "/v1/workspace", "{\"contacthub\":{\"baseUrl\":\"https://x\",\"workspaceId\":\"w\xff\",\"token\":\"t\"}}", nil)
+	if r.status != http.StatusBadRequest {
+		t.Errorf("invalid UTF-8: %d %s, want 400", r.status, r.raw)
+	}
+	r = e.call("ws1", "PUT", "/v1/workspace", `{}`, map[string]string{"Content-Type": "application/jsonp"})
+	if r.status != http.StatusUnsupportedMediaType {
+		t.Errorf("application/jsonp: %d %s, want 415", r.status, r.raw)
+	}
+}
+
+// TestDeployedAPICallsNoInternalHost: outside a local stack, the Contacthub
+// address cannot name this machine or a private network.
+func TestDeployedAPICallsNoInternalHost(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, slog.New(slog.DiscardHandler), 1)
+	api := configapi.New(configapi.Config{Store: fx.store})
+	for _, baseURL := range []string{"https://localhost/hub/v1", "https://127.0.0.1/hub/v1", "https://169.254.169.254/latest", "https://[::1]/x", "https://10.0.0.8/x", "https://[::ffff:192.168.1.1]/x", "https://0.0.0.0/x"} {
+		event := events.APIGatewayV2HTTPRequest{
+			RouteKey: "PUT /v1/workspace", RawPath: "/v1/workspace",
+			Body: `{"contacthub":{"baseUrl":"` + baseURL + `","workspaceId":"hub-ws","token":"t0123456789"}}`,
+			RequestContext: events.APIGatewayV2HTTPRequestContext{
+				HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "PUT", Path: "/v1/workspace"},
+				Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+					JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"custom:workspace": "ws1"}},
+				},
+			},
+		}
+		resp, _ := api.Handle(t.Context(), event)
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(resp.Body, "contacthub.baseUrl") {
+			t.Errorf("baseUrl %s: %d %s, want 422 at contacthub.baseUrl", baseURL, resp.StatusCode, resp.Body)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -88,6 +89,13 @@ func (a *API) putWorkspace(ctx context.Context, r *request) events.APIGatewayV2H
 		problems = append(problems, source.Problem{Path: "contacthub.baseUrl", Message: "must be an absolute https URL"})
 	case u.Scheme == "http" && !a.cfg.AllowInsecureHub:
 		problems = append(problems, source.Problem{Path: "contacthub.baseUrl", Message: "must use https: the token travels with every call"})
+	case u.User != nil:
+		// GET /v1/workspace shows the address unmasked.
+		problems = append(problems, source.Problem{Path: "contacthub.baseUrl", Message: "must not carry credentials; send the token in contacthub.token"})
+	case u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+		problems = append(problems, source.Problem{Path: "contacthub.baseUrl", Message: "must be a base URL without a query or fragment, e.g. https://api.contactlab.it/hub/v1"})
+	case !a.cfg.AllowInsecureHub && internalHost(u.Hostname()):
+		problems = append(problems, source.Problem{Path: "contacthub.baseUrl", Message: "must be a public address: hubsend does not call hosts of its own network"})
 	}
 	if strings.TrimSpace(hub.WorkspaceID) != hub.WorkspaceID || hub.WorkspaceID == "" || len(hub.WorkspaceID) > source.MaxIDLength || strings.ContainsAny(hub.WorkspaceID, "/?#%\\") {
 		problems = append(problems, source.Problem{Path: "contacthub.workspaceId", Message: "is required and must be a Contacthub workspace id"})
@@ -152,6 +160,21 @@ func (a *API) putWorkspace(ctx context.Context, r *request) events.APIGatewayV2H
 		return a.storeFailure(ctx, err)
 	}
 	return jsonResponse(http.StatusOK, presentConnection(r.workspace, &conn))
+}
+
+// internalHost reports whether host names this machine or a private
+// network by itself (localhost, a loopback, private, link-local or
+// unspecified IP literal), which only a local stack may call.
+func internalHost(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") || strings.HasSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()
 }
 
 type nodeJSON struct {
