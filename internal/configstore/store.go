@@ -44,9 +44,10 @@
 // their apiKey and on the hubsend workspace. They keep holding them (a
 // source item records the keys of its guards), a replace moves a source to
 // the current keys, and MigrateGuardKeys moves them all at once: run it
-// once after upgrading (cmd/hubsend-migrate-guards). Until then a new source is also checked against the
-// legacy guards, which refuses it against an old source as the previous
-// release did (same apiKey text, same hubsend workspace), no better.
+// once after upgrading (cmd/hubsend-migrate-guards). Until then a new
+// source is also checked against the legacy guards, which refuses it
+// against an old source as the previous release did (same apiKey text,
+// same hubsend workspace), no better.
 package configstore
 
 import (
