@@ -68,6 +68,9 @@ func (w *shapeWalker) value(t reflect.Type, path string, depth int) *source.Prob
 		t = t.Elem()
 	}
 	if tok == nil { // null: the member is absent
+		if depth == 0 {
+			return mismatch(path, t, "null")
+		}
 		return nil
 	}
 	if t.Kind() == reflect.Interface {
