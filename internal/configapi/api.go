@@ -206,7 +206,7 @@ func validParams(params map[string]string) bool {
 	for name, v := range params {
 		switch name {
 		case "id":
-			if !ValidSourceID(v) {
+			if !validSourceID(v) {
 				return false
 			}
 		case "customerId":
@@ -218,9 +218,9 @@ func validParams(params map[string]string) bool {
 	return true
 }
 
-// ValidSourceID reports whether id could name a source: 1 to 128 letters,
+// validSourceID reports whether id could name a source: 1 to 128 letters,
 // digits, '-' or '_', as the webhook intake checks it.
-func ValidSourceID(id string) bool {
+func validSourceID(id string) bool {
 	if id == "" || len(id) > 128 {
 		return false
 	}

@@ -111,6 +111,9 @@ func (a *API) putWorkspace(ctx context.Context, r *request) events.APIGatewayV2H
 	if err != nil && !errors.Is(err, configstore.ErrNotFound) {
 		return a.storeFailure(ctx, err)
 	}
+	// When the address is wrong anyway no token goes anywhere, and asking
+	// for it again would only add noise.
+	addressOK := !slices.ContainsFunc(problems, func(p source.Problem) bool { return strings.HasPrefix(p.Path, "contacthub.") })
 	token := ""
 	switch {
 	case hub.Token != nil && !secret.IsMask(*hub.Token):
@@ -123,10 +126,7 @@ func (a *API) putWorkspace(ctx context.Context, r *request) events.APIGatewayV2H
 		case source.TextProblem(token) != "":
 			problems = append(problems, source.Problem{Path: "contacthub.token", Message: source.TextProblem(token)})
 		}
-	case slices.ContainsFunc(problems, func(p source.Problem) bool { return strings.HasPrefix(p.Path, "contacthub.") }):
-		// The address is wrong anyway: no token goes anywhere, and asking
-		// for it again would only add noise.
-		token = "unused"
+	case !addressOK:
 	case connected && (old.ContacthubBaseURL != baseURL || old.ContacthubWorkspaceID != hub.WorkspaceID):
 		// The stored token only ever goes where it was set: otherwise anyone
 		// allowed to change the address could have it sent to their host.
@@ -134,7 +134,7 @@ func (a *API) putWorkspace(ctx context.Context, r *request) events.APIGatewayV2H
 	case connected:
 		token = old.ContacthubToken
 	}
-	if token == "" && !slices.ContainsFunc(problems, func(p source.Problem) bool { return p.Path == "contacthub.token" }) {
+	if token == "" && addressOK && !slices.ContainsFunc(problems, func(p source.Problem) bool { return p.Path == "contacthub.token" }) {
 		problems = append(problems, source.Problem{Path: "contacthub.token", Message: "is required: the token of a Contacthub source with read and write access"})
 	}
 	if len(problems) > 0 {
