@@ -129,6 +129,8 @@ func TestStrictJSON(t *testing.T) {
 		{"null instead of an object", `null`, http.StatusBadRequest, ""},
 		{"array instead of an object", `[]`, http.StatusBadRequest, ""},
 		{"too deep", strings.Repeat(`{"properties":`, 40) + "1" + strings.Repeat("}", 40), http.StatusBadRequest, "properties.properties"},
+		{"userdb id beyond Contactsend's int", strings.Replace(valid, `"userDbId":6`, `"userDbId":1099511627776`, 1), http.StatusUnprocessableEntity, "properties.userDbId"},
+		{"node id that climbs out of its path", strings.Replace(valid, `"node-it"`, `".."`, 1), http.StatusUnprocessableEntity, "nodes[0]"},
 		{"integer out of range", strings.Replace(valid, `"userDbId":6`, `"userDbId":1e400`, 1), http.StatusBadRequest, "properties.userDbId"},
 		{"control character in a subscription id", strings.Replace(valid, `"fieldMapping"`, `"subscriptions":[{"hubSubscriptionId":"news\u001bletter","sendSubscriptionId":1,"webformCode":"230004001355"}],"fieldMapping"`, 1),
 			http.StatusUnprocessableEntity, "properties.subscriptions[0].hubSubscriptionId"},

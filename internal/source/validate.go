@@ -16,6 +16,9 @@ const (
 	MaxKeyLength         = 256
 	MaxFieldMappings     = 500
 	MaxSubscriptions     = 50
+	// MaxContactsendID is the largest userdb or subscription system id:
+	// Contactsend types both as xs:int (sourceIdentifier, Subscription.id).
+	MaxContactsendID = 1<<31 - 1
 	// MaxIDLength bounds identifiers: node ids, field paths and names,
 	// subscription ids, web form codes.
 	MaxIDLength = 256
@@ -67,8 +70,8 @@ func Check(s Source) Problems {
 	props := s.Properties
 	checkKey(&p, "properties.userKey", props.UserKey)
 	checkKey(&p, "properties.apiKey", props.APIKey)
-	if props.UserDBID <= 0 {
-		p.add("properties.userDbId", "must be a positive userdb id")
+	if props.UserDBID <= 0 || props.UserDBID > MaxContactsendID {
+		p.add("properties.userDbId", "must be a positive userdb id, at most %d", MaxContactsendID)
 	}
 
 	switch props.OnCustomerDeleted {
@@ -236,6 +239,8 @@ func checkSubscriptions(p *Problems, rows []Subscription) {
 		}
 		if row.SendSubscriptionID <= 0 {
 			p.add(path+".sendSubscriptionId", "is required")
+		} else if row.SendSubscriptionID > MaxContactsendID {
+			p.add(path+".sendSubscriptionId", "must be at most %d", MaxContactsendID)
 		} else if first, dup := sendSeen[row.SendSubscriptionID]; dup {
 			p.add(path+".sendSubscriptionId", "subscription system %d is already synced at subscriptions[%d]", row.SendSubscriptionID, first)
 		} else {
