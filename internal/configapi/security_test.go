@@ -309,3 +309,23 @@ func TestDeployedAPICallsNoInternalHost(t *testing.T) {
 		}
 	}
 }
+
+// TestOneUserDBWhateverTheKey: a second apiKey of the account that reaches
+// the same userdb, in this workspace or another, meets the same guard.
+func TestOneUserDBWhateverTheKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.expect(e.call("ws1", "POST", "/v1/sources", validSource(), nil), http.StatusCreated).body["id"].(string)
+	for _, ws := range []string{"ws1", "ws2"} {
+		r := e.call(ws, "POST", "/v1/sources", with(validSource(), func(b, p map[string]any) {
+			b["nodes"] = []string{"node-es"}
+			p["apiKey"] = "fresh-api-key-0123456789"
+		}), nil)
+		if r.status != http.StatusConflict || !slices.Equal(r.errorPaths(), []string{"properties.userDbId"}) {
+			t.Fatalf("%s, second apiKey on userdb 6: %d %s, want 409 at properties.userDbId", ws, r.status, r.raw)
+		}
+		if named := strings.Contains(r.raw, id); named != (ws == "ws1") {
+			t.Errorf("%s: owner named %v: %s", ws, named, r.raw)
+		}
+	}
+}
