@@ -199,6 +199,13 @@ func TestHostileIDsQueriesAndCursors(t *testing.T) {
 			t.Errorf("preview of customer %.20q: %d %s, want 422 at customerId", customer, r.status, r.raw)
 		}
 	}
+	for _, node := range []string{"..", "node-it\u202e", " node-it"} {
+		draft := map[string]any{"nodes": []string{node}, "properties": map[string]any{"apiKey": sendAPIKey, "userKey": sendUserKey, "userDbId": 6}}
+		r := e.call("ws1", "POST", "/v1/connection-tests", draft, nil)
+		if r.status != http.StatusUnprocessableEntity || !slices.Equal(r.errorPaths(), []string{"nodes[0]"}) {
+			t.Errorf("connection test of node %q: %d %s, want 422 at nodes[0]", node, r.status, r.raw)
+		}
+	}
 	if strings.Contains(e.logs.String(), strings.Repeat("a", 300)) {
 		t.Errorf("a long id was logged whole")
 	}
