@@ -13,8 +13,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -148,7 +150,7 @@ func (a *API) Handle(ctx context.Context, event events.APIGatewayV2HTTPRequest) 
 	}
 	a.cfg.Logger.LogAttrs(ctx, level, "request",
 		slog.String("route", routeKey),
-		slog.String("path", event.RawPath),
+		slog.String("path", loggablePath(event.RawPath)),
 		slog.String("workspace", workspace),
 		slog.Int("status", resp.StatusCode),
 		slog.Duration("duration", time.Since(start)),
@@ -179,6 +181,14 @@ func (a *API) serve(ctx context.Context, event *events.APIGatewayV2HTTPRequest) 
 		if req.workspace == "" {
 			return problem(http.StatusUnauthorized, "the request carries no workspace; sign in with a token of your workspace"), rt.key, ""
 		}
+		if problems := rt.checkQuery(event.QueryStringParameters); len(problems) > 0 {
+			return problem(http.StatusBadRequest, "invalid query", problems...), rt.key, req.workspace
+		}
+	}
+	if !validParams(params) {
+		// An id hubsend could never have made names nothing: the same
+		// answer as a missing one, before any lookup or log line echoes it.
+		return problem(http.StatusNotFound, "not found: no such source or customer"), rt.key, req.workspace
 	}
 	body, errResp := readBody(event)
 	if errResp != nil {
@@ -188,9 +198,65 @@ func (a *API) serve(ctx context.Context, event *events.APIGatewayV2HTTPRequest) 
 	return rt.handle(ctx, req), rt.key, req.workspace
 }
 
+// validParams reports whether every path parameter could be one hubsend
+// made or stores: source ids are what NewID makes (hex, or the safe
+// alphabet the webhook intake accepts), customer ids are Contacthub's
+// (printable, at most 256 characters).
+func validParams(params map[string]string) bool {
+	for name, v := range params {
+		switch name {
+		case "id":
+			if !validSourceID(v) {
+				return false
+			}
+		case "customerId":
+			if v == "" || source.IDProblem(v) != "" {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validSourceID reports whether id could name a source: 1 to 128 letters,
+// digits, '-' or '_', as the webhook intake checks it.
+func validSourceID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// maxLoggedPath bounds the path a log line carries: a hostile path is
+// evidence enough in its first characters, and whole it only fills logs.
+const maxLoggedPath = 256
+
+func loggablePath(path string) string {
+	if len(path) <= maxLoggedPath {
+		return path
+	}
+	cut := maxLoggedPath
+	for cut > 0 && !utf8.RuneStart(path[cut]) {
+		cut--
+	}
+	return path[:cut] + "…(" + strconv.Itoa(len(path)) + " bytes)"
+}
+
 func (a *API) workspaceOf(event *events.APIGatewayV2HTTPRequest) string {
 	if event.RequestContext.Authorizer == nil || event.RequestContext.Authorizer.JWT == nil {
 		return ""
 	}
-	return strings.TrimSpace(event.RequestContext.Authorizer.JWT.Claims[a.cfg.WorkspaceClaim])
+	workspace := event.RequestContext.Authorizer.JWT.Claims[a.cfg.WorkspaceClaim]
+	// The claim names keys of the table: one that could be no workspace id
+	// is no workspace, rather than a key that collides with another.
+	if len(workspace) > 128 || source.TextProblem(workspace) != "" || strings.TrimSpace(workspace) != workspace || strings.Contains(workspace, "#") {
+		return ""
+	}
+	return workspace
 }

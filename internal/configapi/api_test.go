@@ -217,7 +217,7 @@ func TestModificationRulesWithLiveChecks(t *testing.T) {
 				p["userDbId"] = 7
 				p["subscriptions"] = []any{}
 			}, nil, http.StatusOK, nil},
-		{"apiKey while enabled and populated", nil, false, func(_, p map[string]any) { p["apiKey"] = "fresh-api-key-0123456789" }, nil,
+		{"apiKey while enabled and populated", nil, false, func(_, p map[string]any) { p["apiKey"], p["userKey"] = "fresh-api-key-0123456789", sendUserKey }, nil,
 			http.StatusConflict, []string{"sourceDisabled", "currentNodeEmpty"}},
 	}
 	for _, tt := range tests {

@@ -111,12 +111,16 @@ func (a *API) lookupUserDB(ctx context.Context, src source.Source) (*userDB, sou
 // catalog looks up, in both systems at once, what a source refers to.
 func (a *API) catalog(ctx context.Context, workspace string, src source.Source) (source.Catalog, source.Problems, error) {
 	var (
-		wg                  sync.WaitGroup
-		catalog             source.Catalog
-		hubErr, sendErr     error
-		sendProblems        source.Problems
-		db                  *userDB
-		needHub, needUserDB = len(src.Nodes) == 1, src.Properties.UserDBID > 0 && src.Properties.APIKey != "" && src.Properties.UserKey != ""
+		wg              sync.WaitGroup
+		catalog         source.Catalog
+		hubErr, sendErr error
+		sendProblems    source.Problems
+		db              *userDB
+		// Only what Check let through is looked up: a hostile node id or
+		// userdb id is a problem of the request, not an upstream failure.
+		needHub    = len(src.Nodes) == 1 && source.IDProblem(src.Nodes[0]) == ""
+		needUserDB = src.Properties.UserDBID > 0 && src.Properties.UserDBID <= source.MaxContactsendID &&
+			src.Properties.APIKey != "" && src.Properties.UserKey != ""
 	)
 	if needHub {
 		wg.Go(func() {

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -70,31 +73,40 @@ func readBody(event *events.APIGatewayV2HTTPRequest) ([]byte, *events.APIGateway
 		body = decoded
 	}
 	if len(body) > MaxBodyBytes {
-		resp := problem(http.StatusRequestEntityTooLarge, fmt.Sprintf("body is %d bytes; the limit is %d (1 MiB)", len(body), MaxBodyBytes))
+		resp := problem(http.StatusRequestEntityTooLarge, "the body is too large",
+			source.Problem{Message: fmt.Sprintf("the body is %d bytes; the limit is %d (1 MiB)", len(body), MaxBodyBytes)})
 		return nil, &resp
 	}
 	return body, nil
 }
 
-// decodeJSON reads a JSON body strictly: one object, known fields only,
-// right types. The error names the offending field and says why.
+// decodeJSON reads a JSON body strictly: one value, known members only,
+// named exactly (case-sensitive), each once, of the right types. The error
+// names the offending member by its full path and says why.
 func decodeJSON(r *request, into any) *events.APIGatewayV2HTTPResponse {
 	if len(bytes.TrimSpace(r.body)) == 0 {
 		resp := problem(http.StatusBadRequest, "request body is empty; send a JSON object")
 		return &resp
 	}
-	if ct := r.header("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		resp := problem(http.StatusUnsupportedMediaType, "send the body as application/json, not "+ct)
+	if ct := r.header("Content-Type"); ct != "" {
+		if media, _, err := mime.ParseMediaType(ct); err != nil || media != "application/json" {
+			resp := problem(http.StatusUnsupportedMediaType, "send the body as application/json, not "+loggablePath(ct))
+			return &resp
+		}
+	}
+	if !utf8.Valid(r.body) {
+		// encoding/json would quietly turn the bad bytes into U+FFFD.
+		resp := problem(http.StatusBadRequest, "malformed JSON", source.Problem{Message: "the body is not valid UTF-8"})
+		return &resp
+	}
+	if p := checkShape(r.body, reflect.TypeOf(into)); p != nil {
+		resp := problem(http.StatusBadRequest, "malformed JSON", *p)
 		return &resp
 	}
 	dec := json.NewDecoder(bytes.NewReader(r.body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(into); err != nil {
 		resp := problem(http.StatusBadRequest, "malformed JSON", jsonProblem(err))
-		return &resp
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		resp := problem(http.StatusBadRequest, "malformed JSON", source.Problem{Path: "", Message: "unexpected data after the JSON object"})
 		return &resp
 	}
 	return nil

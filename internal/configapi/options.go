@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -45,8 +46,11 @@ func (a *API) draftSource(ctx context.Context, r *request) (source.Source, *even
 		src.Nodes = keep.Nodes
 	}
 	for _, p := range source.Check(src) {
-		switch p.Path {
-		case "properties.userKey", "properties.apiKey", "properties.userDbId":
+		switch {
+		case p.Path == "properties.userKey", p.Path == "properties.apiKey", p.Path == "properties.userDbId":
+			problems = append(problems, p)
+		case strings.HasPrefix(p.Path, "nodes[") && len(in.Nodes) > 0:
+			// A node the draft names is looked up in Contacthub as given.
 			problems = append(problems, p)
 		}
 	}
@@ -119,6 +123,9 @@ func (a *API) fieldOptions(ctx context.Context, workspace string, src source.Sou
 		}
 	}
 	for _, f := range hubFields(fields) {
+		if source.UnmappableHubField(f.Path) != "" {
+			continue // offered nowhere: Check refuses it
+		}
 		options := mapping.Options(f.Type, send)
 		if options == nil {
 			options = []mapping.SendField{}

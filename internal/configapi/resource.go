@@ -130,8 +130,17 @@ func (in sourceInput) toSource(keep *source.Source) (source.Source, source.Probl
 	if err != nil {
 		problems = append(problems, *err)
 	}
+	// The apiKey names the Contactsend account. A stored userKey is only
+	// ever sent with the account it was saved for: a new apiKey needs the
+	// userKey sent with it.
+	if keep != nil && src.Properties.APIKey != keep.Properties.APIKey && !given(p.UserKey) {
+		problems = append(problems, source.Problem{Path: "properties.userKey", Message: "send the userKey again with the new apiKey: a stored key is only used with the account it was saved for"})
+	}
 	return src, problems
 }
+
+// given reports whether a secret was sent itself, not omitted or masked.
+func given(secretValue *string) bool { return secretValue != nil && !secret.IsMask(*secretValue) }
 
 func secretInput(path string, given *string, keep *source.Source, stored func(source.Source) string) (string, *source.Problem) {
 	switch {

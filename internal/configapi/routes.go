@@ -2,15 +2,19 @@ package configapi
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/hubsend/hubsend/internal/source"
 )
 
 type route struct {
-	key    string // API Gateway route key, e.g. "GET /v1/sources/{id}"
-	public bool   // served without a workspace (no JWT authorizer)
+	key    string   // API Gateway route key, e.g. "GET /v1/sources/{id}"
+	public bool     // served without a workspace (no JWT authorizer)
+	query  []string // the query parameters the route reads; others are refused
 	handle func(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse
 }
 
@@ -22,7 +26,7 @@ func (a *API) table() []route {
 		{key: "GET /v1/workspace", handle: a.getWorkspace},
 		{key: "PUT /v1/workspace", handle: a.putWorkspace},
 		{key: "GET /v1/nodes", handle: a.listNodes},
-		{key: "GET /v1/sources", handle: a.listSources},
+		{key: "GET /v1/sources", handle: a.listSources, query: []string{"limit", "cursor", "enabled", "nodeId"}},
 		{key: "POST /v1/sources", handle: a.createSource},
 		{key: "GET /v1/sources/{id}", handle: a.getSource},
 		{key: "PUT /v1/sources/{id}", handle: a.replaceSource},
@@ -37,10 +41,27 @@ func (a *API) table() []route {
 		{key: "POST /v1/sources/{id}/webhook-secret", handle: a.rotateWebhookSecret},
 		{key: "POST /v1/sources/{id}/resync", handle: a.resync},
 		{key: "GET /v1/sources/{id}/status", handle: a.status},
-		{key: "GET /v1/sources/{id}/failures", handle: a.failures},
+		{key: "GET /v1/sources/{id}/failures", handle: a.failures, query: []string{"limit", "cursor"}},
 		{key: "POST /v1/sources/{id}/failures/{customerId}/retry", handle: a.retryFailure},
 		{key: "POST /v1/sources/{id}/preview", handle: a.preview},
 	}
+}
+
+// checkQuery refuses query parameters the route does not read: a
+// misspelt filter (?enable=true) would otherwise be silently ignored and
+// answer with more than was asked for.
+func (rt *route) checkQuery(query map[string]string) source.Problems {
+	var problems source.Problems
+	for _, name := range slices.Sorted(maps.Keys(query)) {
+		if !slices.Contains(rt.query, name) {
+			msg := "unknown query parameter"
+			if len(rt.query) > 0 {
+				msg += "; this endpoint reads " + strings.Join(rt.query, ", ")
+			}
+			problems = append(problems, source.Problem{Path: loggablePath(name), Message: msg})
+		}
+	}
+	return problems
 }
 
 // RouteKeys lists the API Gateway route keys this API serves, with whether

@@ -106,19 +106,27 @@ type listJSON struct {
 func (a *API) listSources(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
 	opts := configstore.ListOptions{Node: r.query("nodeId"), Cursor: r.query("cursor")}
 	var problems source.Problems
-	if v := r.query("enabled"); v != "" {
-		enabled, err := strconv.ParseBool(v)
-		if err != nil {
+	if v, given := r.event.QueryStringParameters["enabled"]; given {
+		if v != "true" && v != "false" {
 			problems = append(problems, source.Problem{Path: "enabled", Message: "must be true or false"})
 		}
+		enabled := v == "true"
 		opts.Enabled = &enabled
 	}
-	if v := r.query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
+	if v, given := r.event.QueryStringParameters["limit"]; given {
+		n, ok := pageLimit(v)
+		if !ok {
 			problems = append(problems, source.Problem{Path: "limit", Message: "must be an integer from 1 to 100"})
 		}
 		opts.Limit = n
+	}
+	if v, given := r.event.QueryStringParameters["nodeId"]; given {
+		if why := nodeIDProblem(v); why != "" {
+			problems = append(problems, source.Problem{Path: "nodeId", Message: why})
+		}
+	}
+	if p := cursorProblem(opts.Cursor); p != nil {
+		problems = append(problems, *p)
 	}
 	if len(problems) > 0 {
 		return problem(http.StatusBadRequest, "invalid query", problems...)
@@ -132,6 +140,39 @@ func (a *API) listSources(ctx context.Context, r *request) events.APIGatewayV2HT
 		out.Elements = append(out.Elements, present(src))
 	}
 	return jsonResponse(http.StatusOK, out)
+}
+
+// pageLimit reads a page size: 1 to 100 in plain decimal digits.
+func pageLimit(v string) (int, bool) {
+	if v == "" || len(v) > 3 || strings.ContainsFunc(v, func(r rune) bool { return r < '0' || r > '9' }) {
+		return 0, false
+	}
+	n, err := strconv.Atoi(v)
+	return n, err == nil && n >= 1 && n <= 100
+}
+
+// nodeIDProblem says why a node id given as a filter can name no node.
+func nodeIDProblem(id string) string {
+	switch {
+	case id == "":
+		return "is empty; leave it out to list the sources of every node"
+	}
+	return source.IDProblem(id)
+}
+
+// maxCursorLength bounds a cursor: the ones hubsend hands out are far
+// shorter, and a longer one would only make DynamoDB refuse its key.
+const maxCursorLength = 1024
+
+// cursorProblem refuses what cannot be a cursor of a previous page before
+// any store sees it; the store then checks what it decodes.
+func cursorProblem(cursor string) *source.Problem {
+	if len(cursor) > maxCursorLength || strings.ContainsFunc(cursor, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_')
+	}) {
+		return &source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"}
+	}
+	return nil
 }
 
 func (a *API) replaceSource(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {

@@ -137,12 +137,15 @@ func (a *API) failures(ctx context.Context, r *request) events.APIGatewayV2HTTPR
 		return a.storeFailure(ctx, err)
 	}
 	limit := 50
-	if v := r.query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
+	if v, given := r.event.QueryStringParameters["limit"]; given {
+		n, ok := pageLimit(v)
+		if !ok {
 			return problem(http.StatusBadRequest, "invalid query", source.Problem{Path: "limit", Message: "must be an integer from 1 to 100"})
 		}
 		limit = n
+	}
+	if p := cursorProblem(r.query("cursor")); p != nil {
+		return problem(http.StatusBadRequest, "invalid cursor", *p)
 	}
 	page, err := a.cfg.Outcomes.Failures(ctx, src.ID, limit, r.query("cursor"))
 	if errors.Is(err, ledger.ErrBadCursor) {
@@ -231,8 +234,11 @@ func (a *API) preview(ctx context.Context, r *request) events.APIGatewayV2HTTPRe
 	if resp := decodeJSON(r, &in); resp != nil {
 		return *resp
 	}
-	if in.CustomerID == "" || len(in.CustomerID) > 256 {
+	if in.CustomerID == "" {
 		return problem(http.StatusUnprocessableEntity, "name a customer", source.Problem{Path: "customerId", Message: "is required"})
+	}
+	if why := source.IDProblem(in.CustomerID); why != "" {
+		return problem(http.StatusUnprocessableEntity, "name a customer", source.Problem{Path: "customerId", Message: why})
 	}
 	p, err := a.cfg.Previewer.Preview(ctx, src, in.CustomerID)
 	if err != nil {

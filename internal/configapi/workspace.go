@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,7 +65,8 @@ type workspaceInput struct {
 }
 
 // putWorkspace sets how hubsend reaches the workspace's Contacthub. The token
-// may be omitted (or sent masked) to keep the stored one.
+// may be omitted (or sent masked) to keep the stored one, but only while the
+// address and the Contacthub workspace stay the same.
 func (a *API) putWorkspace(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
 	var in workspaceInput
 	if resp := decodeJSON(r, &in); resp != nil {
@@ -85,36 +89,92 @@ func (a *API) putWorkspace(ctx context.Context, r *request) events.APIGatewayV2H
 		problems = append(problems, source.Problem{Path: "contacthub.baseUrl", Message: "must be an absolute https URL"})
 	case u.Scheme == "http" && !a.cfg.AllowInsecureHub:
 		problems = append(problems, source.Problem{Path: "contacthub.baseUrl", Message: "must use https: the token travels with every call"})
+	case u.User != nil:
+		// GET /v1/workspace shows the address unmasked.
+		problems = append(problems, source.Problem{Path: "contacthub.baseUrl", Message: "must not carry credentials; send the token in contacthub.token"})
+	case u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
+		problems = append(problems, source.Problem{Path: "contacthub.baseUrl", Message: "must be a base URL without a query or fragment, e.g. https://api.contactlab.it/hub/v1"})
+	case !a.cfg.AllowInsecureHub && internalHost(u.Hostname()):
+		problems = append(problems, source.Problem{Path: "contacthub.baseUrl", Message: "must be a public address: hubsend does not call hosts of its own network"})
 	}
-	if strings.TrimSpace(hub.WorkspaceID) == "" || strings.ContainsAny(hub.WorkspaceID, "/?#") {
+	if strings.TrimSpace(hub.WorkspaceID) != hub.WorkspaceID || hub.WorkspaceID == "" || len(hub.WorkspaceID) > source.MaxIDLength || strings.ContainsAny(hub.WorkspaceID, "/?#%\\") {
 		problems = append(problems, source.Problem{Path: "contacthub.workspaceId", Message: "is required and must be a Contacthub workspace id"})
 	}
+	for _, f := range []struct{ path, value string }{{"contacthub.baseUrl", hub.BaseURL}, {"contacthub.workspaceId", hub.WorkspaceID}} {
+		if why := source.TextProblem(f.value); why != "" {
+			problems = append(problems, source.Problem{Path: f.path, Message: why})
+		}
+	}
+	baseURL := strings.TrimRight(hub.BaseURL, "/")
+	old, err := a.cfg.Store.Connection(ctx, r.workspace)
+	connected := err == nil
+	if err != nil && !errors.Is(err, configstore.ErrNotFound) {
+		return a.storeFailure(ctx, err)
+	}
+	// When the address is wrong anyway no token goes anywhere, and asking
+	// for it again would only add noise.
+	addressOK := !slices.ContainsFunc(problems, func(p source.Problem) bool { return strings.HasPrefix(p.Path, "contacthub.") })
 	token := ""
 	switch {
 	case hub.Token != nil && !secret.IsMask(*hub.Token):
-		token = strings.TrimSpace(*hub.Token)
-	default:
-		old, err := a.cfg.Store.Connection(ctx, r.workspace)
-		if err == nil {
-			token = old.ContacthubToken
-		} else if !errors.Is(err, configstore.ErrNotFound) {
-			return a.storeFailure(ctx, err)
+		token = *hub.Token
+		switch {
+		case strings.TrimSpace(token) != token:
+			problems = append(problems, source.Problem{Path: "contacthub.token", Message: "must not begin or end with spaces or line breaks: paste the token exactly"})
+		case len(token) > source.MaxKeyLength:
+			problems = append(problems, source.Problem{Path: "contacthub.token", Message: "is longer than " + strconv.Itoa(source.MaxKeyLength) + " characters"})
+		case source.TextProblem(token) != "":
+			problems = append(problems, source.Problem{Path: "contacthub.token", Message: source.TextProblem(token)})
 		}
+	case !addressOK:
+	case connected && (old.ContacthubBaseURL != baseURL || old.ContacthubWorkspaceID != hub.WorkspaceID):
+		// The stored token only ever goes where it was set: otherwise anyone
+		// allowed to change the address could have it sent to their host.
+		problems = append(problems, source.Problem{Path: "contacthub.token", Message: "send the token again: the Contacthub address or workspace changed, and the stored token is only sent where it was set"})
+	case connected:
+		token = old.ContacthubToken
 	}
-	if token == "" {
+	if token == "" && addressOK && !slices.ContainsFunc(problems, func(p source.Problem) bool { return p.Path == "contacthub.token" }) {
 		problems = append(problems, source.Problem{Path: "contacthub.token", Message: "is required: the token of a Contacthub source with read and write access"})
 	}
 	if len(problems) > 0 {
-		return problem(http.StatusUnprocessableEntity, "the workspace is not valid", problems...)
+		return problem(http.StatusUnprocessableEntity, "the workspace is not valid", firstPerPath(problems)...)
+	}
+	if connected && old.ContacthubWorkspaceID != hub.WorkspaceID {
+		// Sources name nodes of the Contacthub workspace they were made in,
+		// and hold those nodes in that workspace's name.
+		page, err := a.cfg.Store.List(ctx, r.workspace, configstore.ListOptions{Limit: 1})
+		if err != nil {
+			return a.storeFailure(ctx, err)
+		}
+		if len(page.Sources) > 0 || page.Next != "" {
+			return problem(http.StatusConflict, "this workspace has sources on nodes of Contacthub workspace "+old.ContacthubWorkspaceID+"; delete them before connecting another Contacthub workspace",
+				source.Problem{Path: "contacthub.workspaceId", Message: "cannot change while the workspace has sources"})
+		}
 	}
 	conn, err := a.cfg.Store.PutConnection(ctx, configstore.Connection{
-		Workspace: r.workspace, ContacthubBaseURL: strings.TrimRight(hub.BaseURL, "/"),
+		Workspace: r.workspace, ContacthubBaseURL: baseURL,
 		ContacthubWorkspaceID: hub.WorkspaceID, ContacthubToken: token,
 	})
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
 	return jsonResponse(http.StatusOK, presentConnection(r.workspace, &conn))
+}
+
+// internalHost reports whether host names this machine or a private
+// network by itself (localhost, a loopback, private, link-local or
+// unspecified IP literal), which only a local stack may call.
+func internalHost(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") || strings.HasSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()
 }
 
 type nodeJSON struct {

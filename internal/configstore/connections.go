@@ -72,3 +72,13 @@ func (s *Store) PutConnection(ctx context.Context, c Connection) (Connection, er
 	}
 	return c, nil
 }
+
+// hubWorkspace returns the Contacthub workspace id the hubsend workspace is
+// connected to, or "" when it has no connection. It opens no secret.
+func (s *Store) hubWorkspace(ctx context.Context, workspace string) (string, error) {
+	item, found, err := getItem[connectionItem](ctx, s, itemKey(connectionKey(workspace)), "connection")
+	if err != nil || !found {
+		return "", err
+	}
+	return item.ContacthubWorkspaceID, nil
+}

@@ -35,9 +35,16 @@ type guard struct {
 	key      string // shown to people: node id or userdb id
 }
 
+// guardsFor returns the guards a stored source holds, under the keys it
+// was stored with: a source stored before the current keys holds the
+// legacy ones until it is replaced or migrated.
 func (s *Store) guardsFor(item *sourceItem) []guard {
+	node := item.NodeGuard
+	if node == "" {
+		node = legacyNodeGuardKey(item.Workspace, item.Node)
+	}
 	return []guard{
-		{pk: nodeGuardKey(item.Workspace, item.Node), resource: "node", key: item.Node},
+		{pk: node, resource: "node", key: item.Node},
 		{pk: item.UserDBGuard, resource: "userdb", key: fmt.Sprint(item.UserDBID)},
 	}
 }
@@ -98,6 +105,41 @@ func (s *Store) claim(ctx context.Context, g guard, owner, workspace string) (bo
 		}
 	}
 	return false, fmt.Errorf("claim %s guard %s: too much contention", g.resource, g.key)
+}
+
+// checkLegacy refuses a source whose node or userdb a source of the
+// previous release still holds under a legacy key (see the package
+// documentation): until MigrateGuardKeys has run, such a source holds no
+// guard under the current keys. Only reads: nothing claims legacy keys any
+// more, so a guard found free stays free of old sources.
+func (s *Store) checkLegacy(ctx context.Context, item *sourceItem, apiKey string) error {
+	for _, g := range []guard{
+		{pk: legacyNodeGuardKey(item.Workspace, item.Node), resource: "node", key: item.Node},
+		{pk: legacyUserDBGuardKey(apiKey, item.UserDBID), resource: "userdb", key: fmt.Sprint(item.UserDBID)},
+	} {
+		if slices.ContainsFunc(s.guardsFor(item), func(own guard) bool { return own.pk == g.pk }) {
+			continue // the source's own current guard (a workspace with no connection)
+		}
+		current, found, err := s.readGuard(ctx, g.pk)
+		if err != nil {
+			return err
+		}
+		if !found || current.Owner == item.ID {
+			continue
+		}
+		held, err := s.held(ctx, current)
+		if err != nil {
+			return err
+		}
+		if held {
+			conflict := &ConflictError{Resource: g.resource, Key: g.key}
+			if current.OwnerWorkspace == item.Workspace {
+				conflict.Owner = current.Owner
+			}
+			return conflict
+		}
+	}
+	return nil
 }
 
 // held reports whether a guard still protects its owner's claim.

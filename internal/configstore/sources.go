@@ -1,11 +1,13 @@
 package configstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -27,17 +29,21 @@ type sourceItem struct {
 	GSI2SK string `dynamodbav:"gsi2sk,omitempty"`
 	Type   string `dynamodbav:"type"`
 
-	ID            string             `dynamodbav:"id"`
-	Workspace     string             `dynamodbav:"workspace"`
-	Name          string             `dynamodbav:"name"`
-	Description   string             `dynamodbav:"description"`
-	Node          string             `dynamodbav:"node"`
-	Enabled       bool               `dynamodbav:"enabled"`
-	Version       int64              `dynamodbav:"version"`
-	UserKey       []byte             `dynamodbav:"userKey"`
-	APIKey        []byte             `dynamodbav:"apiKey"`
-	UserDBID      int64              `dynamodbav:"userDbId"`
-	UserDBGuard   string             `dynamodbav:"userDbGuard"`
+	ID          string `dynamodbav:"id"`
+	Workspace   string `dynamodbav:"workspace"`
+	Name        string `dynamodbav:"name"`
+	Description string `dynamodbav:"description"`
+	Node        string `dynamodbav:"node"`
+	Enabled     bool   `dynamodbav:"enabled"`
+	Version     int64  `dynamodbav:"version"`
+	UserKey     []byte `dynamodbav:"userKey"`
+	APIKey      []byte `dynamodbav:"apiKey"`
+	UserDBID    int64  `dynamodbav:"userDbId"`
+	UserDBGuard string `dynamodbav:"userDbGuard"`
+	// NodeGuard is the key of the node's guard; empty on sources stored
+	// before node guards were keyed on the Contacthub workspace.
+	NodeGuard     string             `dynamodbav:"nodeGuard,omitempty"`
+	HubWorkspace  string             `dynamodbav:"hubWorkspace,omitempty"`
 	FieldMapping  []fieldMappingItem `dynamodbav:"fieldMapping"`
 	Subscriptions []subscriptionItem `dynamodbav:"subscriptions"`
 	OnDeleted     string             `dynamodbav:"onCustomerDeleted"`
@@ -75,12 +81,20 @@ func (s *Store) encode(ctx context.Context, src source.Source) (*sourceItem, err
 		ID:     src.ID, Workspace: src.WorkspaceID, Name: src.Name, Description: src.Description,
 		Node: src.Node(), Enabled: src.Enabled, Version: src.Version,
 		UserKey: userKey, APIKey: apiKey, UserDBID: src.Properties.UserDBID,
-		UserDBGuard: userDBGuardKey(src.Properties.APIKey, src.Properties.UserDBID),
+		UserDBGuard: userDBGuardKey(src.Properties.UserDBID),
 		OnDeleted:   string(src.Properties.OnCustomerDeleted), MaxInFlight: src.Properties.MaxInFlight,
 		CreatedAt: src.CreatedAt.UTC(), UpdatedAt: src.UpdatedAt.UTC(),
 	}
 	if src.Enabled {
 		item.GSI2PK, item.GSI2SK = enabledKey, src.ID
+	}
+	item.HubWorkspace, err = s.hubWorkspace(ctx, src.WorkspaceID)
+	if err != nil {
+		return nil, err
+	}
+	item.NodeGuard = legacyNodeGuardKey(src.WorkspaceID, item.Node)
+	if item.HubWorkspace != "" {
+		item.NodeGuard = hubNodeGuardKey(item.HubWorkspace, item.Node)
 	}
 	for _, m := range src.Properties.FieldMapping {
 		item.FieldMapping = append(item.FieldMapping, fieldMappingItem(m))
@@ -132,6 +146,10 @@ func (s *Store) Create(ctx context.Context, src source.Source) (source.Source, e
 	guards := s.guardsFor(item)
 	undo, err := s.claimAll(ctx, guards, src.ID, src.WorkspaceID)
 	if err != nil {
+		return source.Source{}, err
+	}
+	if err := s.checkLegacy(ctx, item, src.Properties.APIKey); err != nil {
+		undo()
 		return source.Source{}, err
 	}
 	if err := s.putNew(ctx, item); err != nil {
@@ -194,7 +212,7 @@ func (s *Store) GetByID(ctx context.Context, id string) (source.Source, error) {
 }
 
 func (s *Store) readSource(ctx context.Context, id string) (*sourceItem, error) {
-	if id == "" {
+	if !validID(id) {
 		return nil, fmt.Errorf("source: %w", ErrNotFound)
 	}
 	item, found, err := getItem[sourceItem](ctx, s, itemKey(sourceKey(id)), "source "+id)
@@ -301,6 +319,27 @@ type cursor struct {
 	GSI1SK string `json:"h"`
 }
 
+// valid reports whether c is a key this store could have handed out for
+// the workspace's listing: a hand-made cursor can point nowhere else, and
+// never at a key DynamoDB would refuse (empty, too long), which would
+// surface as an internal error instead of a bad request.
+func (c cursor) valid(gsi1pk string) bool {
+	id, ok := strings.CutPrefix(c.PK, "SOURCE#")
+	if !ok || !validID(id) || c.SK != itemSK || c.GSI1PK != gsi1pk {
+		return false
+	}
+	rest, ok := strings.CutPrefix(c.GSI1SK, "SOURCE#")
+	if !ok {
+		return false
+	}
+	created, sortID, ok := strings.Cut(rest, "#")
+	if !ok || sortID != id {
+		return false
+	}
+	_, err := time.Parse(time.RFC3339Nano, created)
+	return err == nil
+}
+
 func encodeCursor(key map[string]types.AttributeValue) (string, error) {
 	var c cursor
 	if err := attributevalue.UnmarshalMap(key, &struct {
@@ -324,7 +363,9 @@ func decodeCursor(text, gsi1pk string) (map[string]types.AttributeValue, error) 
 		return nil, ErrBadCursor
 	}
 	var c cursor
-	if err := json.Unmarshal(raw, &c); err != nil || c.PK == "" || c.GSI1PK != gsi1pk {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil || dec.More() || !c.valid(gsi1pk) {
 		return nil, ErrBadCursor
 	}
 	return map[string]types.AttributeValue{
@@ -363,6 +404,10 @@ func (s *Store) Replace(ctx context.Context, updated source.Source, expected int
 	// call created.
 	undo, err := s.claimAll(ctx, without(newGuards, oldGuards), updated.ID, updated.WorkspaceID)
 	if err != nil {
+		return source.Source{}, err
+	}
+	if err := s.checkLegacy(ctx, item, updated.Properties.APIKey); err != nil {
+		undo()
 		return source.Source{}, err
 	}
 

@@ -16,6 +16,12 @@ const (
 	MaxKeyLength         = 256
 	MaxFieldMappings     = 500
 	MaxSubscriptions     = 50
+	// MaxContactsendID is the largest userdb or subscription system id:
+	// Contactsend types both as xs:int (sourceIdentifier, Subscription.id).
+	MaxContactsendID = 1<<31 - 1
+	// MaxIDLength bounds identifiers: node ids, field paths and names,
+	// subscription ids, web form codes.
+	MaxIDLength = 256
 )
 
 // Problem is one thing wrong with a source, located by a JSON path into the
@@ -55,12 +61,17 @@ func Check(s Source) Problems {
 	case strings.TrimSpace(s.Nodes[0]) == "":
 		p.add("nodes[0]", "node id is empty")
 	}
+	for i, node := range s.Nodes {
+		if strings.TrimSpace(node) != "" {
+			checkID(&p, fmt.Sprintf("nodes[%d]", i), node)
+		}
+	}
 
 	props := s.Properties
-	checkText(&p, "properties.userKey", props.UserKey, MaxKeyLength, true)
-	checkText(&p, "properties.apiKey", props.APIKey, MaxKeyLength, true)
-	if props.UserDBID <= 0 {
-		p.add("properties.userDbId", "must be a positive userdb id")
+	checkKey(&p, "properties.userKey", props.UserKey)
+	checkKey(&p, "properties.apiKey", props.APIKey)
+	if props.UserDBID <= 0 || props.UserDBID > MaxContactsendID {
+		p.add("properties.userDbId", "must be a positive userdb id, at most %d", MaxContactsendID)
 	}
 
 	switch props.OnCustomerDeleted {
@@ -80,13 +91,80 @@ func checkText(p *Problems, path, value string, max int, required bool) {
 	switch {
 	case required && strings.TrimSpace(value) == "":
 		p.add(path, "is required")
-	case !utf8.ValidString(value):
-		p.add(path, "is not valid UTF-8")
 	case utf8.RuneCountInString(value) > max:
 		p.add(path, "is longer than %d characters", max)
-	case strings.ContainsFunc(value, unicode.IsControl):
-		p.add(path, "contains control characters")
+	default:
+		if why := TextProblem(value); why != "" {
+			p.add(path, "%s", why)
+		}
 	}
+}
+
+// checkID checks an identifier: text that must match something in
+// Contacthub or Contactsend exactly, so surrounding spaces are a mistake.
+func checkID(p *Problems, path, value string) {
+	if strings.TrimSpace(value) == "" {
+		p.add(path, "is required")
+	} else if why := IDProblem(value); why != "" {
+		p.add(path, "%s", why)
+	}
+}
+
+// IDProblem says why text cannot be an identifier that travels in a URL
+// path segment (a node or customer id), or returns "" when it can.
+func IDProblem(value string) string {
+	switch {
+	case strings.TrimSpace(value) != value:
+		return "must not begin or end with spaces"
+	case value == "." || value == "..":
+		return "is not an id" // a path segment that would climb out of its collection
+	case len(value) > MaxIDLength:
+		return fmt.Sprintf("is longer than %d characters", MaxIDLength)
+	}
+	return TextProblem(value)
+}
+
+// checkKey checks a Contactsend credential. A key with surrounding spaces
+// is refused, not trimmed: it is either a paste mistake or a second spelling
+// of the same key, and neither should be stored.
+func checkKey(p *Problems, path, value string) {
+	before := len(*p)
+	checkText(p, path, value, MaxKeyLength, true)
+	if len(*p) == before && strings.TrimSpace(value) != value {
+		p.add(path, "must not begin or end with spaces or line breaks: paste the key exactly")
+	}
+}
+
+// TextProblem says why a string may not be stored, or returns "" when it
+// may: invalid UTF-8, control characters (which break logs, CSV exports
+// and the console) and bidirectional formatting characters (which make a
+// name display as something other than what it is).
+func TextProblem(value string) string {
+	switch {
+	case !utf8.ValidString(value):
+		return "is not valid UTF-8"
+	case strings.ContainsFunc(value, unicode.IsControl):
+		return "contains control characters"
+	case strings.ContainsFunc(value, isInvisibleFormat):
+		return "contains bidirectional or line-separator formatting characters"
+	}
+	return ""
+}
+
+func isInvisibleFormat(r rune) bool {
+	return unicode.Is(unicode.Bidi_Control, r) || r == '\u2028' || r == '\u2029' || r == '\ufeff'
+}
+
+// UnmappableHubField says why a Contacthub field may never be sent to
+// Contactsend, or returns "" when it may. A customer's login credential
+// (base.credential.username and .password) belongs to the customer's
+// account, not to a mailing list, and would land in clear text in a userdb
+// that many people can read and export.
+func UnmappableHubField(path string) string {
+	if path == "base.credential" || strings.HasPrefix(path, "base.credential.") {
+		return path + " is a login credential and is never sent to Contactsend"
+	}
+	return ""
 }
 
 func checkMapping(p *Problems, mappings []FieldMapping) {
@@ -105,6 +183,8 @@ func checkMapping(p *Problems, mappings []FieldMapping) {
 		path := fmt.Sprintf("properties.fieldMapping[%d]", i)
 		if strings.TrimSpace(m.HubField) == "" {
 			p.add(path+".hubField", "is required")
+		} else if why := UnmappableHubField(m.HubField); why != "" {
+			p.add(path+".hubField", "%s", why)
 		} else if first, dup := hubSeen[m.HubField]; dup {
 			p.add(path+".hubField", "%s is already mapped at fieldMapping[%d]", m.HubField, first)
 		} else {
@@ -116,6 +196,12 @@ func checkMapping(p *Problems, mappings []FieldMapping) {
 			p.add(path+".sendField", "Contactsend field %s is already mapped at fieldMapping[%d]", m.SendField, first)
 		} else {
 			sendSeen[m.SendField] = i
+		}
+		if strings.TrimSpace(m.HubField) != "" {
+			checkID(p, path+".hubField", m.HubField)
+		}
+		if strings.TrimSpace(m.SendField) != "" {
+			checkID(p, path+".sendField", m.SendField)
 		}
 		if mapping.RegistrationField(m.SendField) {
 			p.add(path+".sendField", "%s holds a subscription status; map it in subscriptions instead", m.SendField)
@@ -148,14 +234,22 @@ func checkSubscriptions(p *Problems, rows []Subscription) {
 		} else {
 			hubSeen[row.HubSubscriptionID] = i
 		}
+		if strings.TrimSpace(row.HubSubscriptionID) != "" {
+			checkID(p, path+".hubSubscriptionId", row.HubSubscriptionID)
+		}
 		if row.SendSubscriptionID <= 0 {
 			p.add(path+".sendSubscriptionId", "is required")
+		} else if row.SendSubscriptionID > MaxContactsendID {
+			p.add(path+".sendSubscriptionId", "must be at most %d", MaxContactsendID)
 		} else if first, dup := sendSeen[row.SendSubscriptionID]; dup {
 			p.add(path+".sendSubscriptionId", "subscription system %d is already synced at subscriptions[%d]", row.SendSubscriptionID, first)
 		} else {
 			sendSeen[row.SendSubscriptionID] = i
 		}
 		checkText(p, path+".webformCode", row.WebformCode, 64, true)
+		if strings.TrimSpace(row.WebformCode) != row.WebformCode && strings.TrimSpace(row.WebformCode) != "" {
+			p.add(path+".webformCode", "must not begin or end with spaces")
+		}
 	}
 }
 

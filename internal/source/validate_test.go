@@ -54,6 +54,22 @@ func TestCheck(t *testing.T) {
 		{"incomplete subscription row", func(s *Source) {
 			s.Properties.Subscriptions = append(s.Properties.Subscriptions, Subscription{})
 		}, []string{"properties.subscriptions[1].hubSubscriptionId", "properties.subscriptions[1].sendSubscriptionId", "properties.subscriptions[1].webformCode"}},
+		{"control character in a subscription id", func(s *Source) { s.Properties.Subscriptions[0].HubSubscriptionID = "news\x1bletter" },
+			[]string{"properties.subscriptions[0].hubSubscriptionId"}},
+		{"bidi override in name", func(s *Source) { s.Name = "Newsletter \u202eailatI" }, []string{"name"}},
+		{"bidi isolate in description", func(s *Source) { s.Description = "a\u2067b" }, []string{"description"}},
+		{"line separator in a node id", func(s *Source) { s.Nodes = []string{"n\u20281"} }, []string{"nodes[0]"}},
+		{"apiKey with a trailing space", func(s *Source) { s.Properties.APIKey += " " }, []string{"properties.apiKey"}},
+		{"userKey with a leading tab", func(s *Source) { s.Properties.UserKey = "\t" + s.Properties.UserKey }, []string{"properties.userKey"}},
+		{"apiKey with a trailing newline", func(s *Source) { s.Properties.APIKey += "\n" }, []string{"properties.apiKey"}},
+		{"invalid UTF-8 in a Contactsend field", func(s *Source) { s.Properties.FieldMapping[1].SendField = "NA\xffME" }, []string{"properties.fieldMapping[1].sendField"}},
+		{"spaces around a Contacthub field", func(s *Source) { s.Properties.FieldMapping[1].HubField = " base.firstName" }, []string{"properties.fieldMapping[1].hubField"}},
+		{"userdb id beyond Contactsend's int", func(s *Source) { s.Properties.UserDBID = 1 << 31 }, []string{"properties.userDbId"}},
+		{"subscription system id beyond Contactsend's int", func(s *Source) { s.Properties.Subscriptions[0].SendSubscriptionID = 1 << 40 },
+			[]string{"properties.subscriptions[0].sendSubscriptionId"}},
+		{"node id that climbs out of its path", func(s *Source) { s.Nodes = []string{".."} }, []string{"nodes[0]"}},
+		{"credential password mapped", func(s *Source) { s.Properties.FieldMapping[1].HubField = "base.credential.password" }, []string{"properties.fieldMapping[1].hubField"}},
+		{"credential username mapped", func(s *Source) { s.Properties.FieldMapping[1].HubField = "base.credential.username" }, []string{"properties.fieldMapping[1].hubField"}},
 		{"repeated subscription row", func(s *Source) {
 			s.Properties.Subscriptions = append(s.Properties.Subscriptions, s.Properties.Subscriptions[0])
 		}, []string{"properties.subscriptions[1].hubSubscriptionId", "properties.subscriptions[1].sendSubscriptionId"}},
