@@ -227,7 +227,7 @@ func TestDictionariesAgree(t *testing.T) {
 // and checks the dictionary has each one.
 func TestUsedKeysExist(t *testing.T) {
 	en := dictionary(t, "en")
-	inJS := regexp.MustCompile(`\b(?:t\(|(?:t|label|placeholderKey|titleKey|hintKey|labelKey|key|titleKey)\s*:\s*)'([a-zA-Z0-9_.]+)'`)
+	inJS := regexp.MustCompile(`\b(?:t\(|(?:t|label|placeholderKey|titleKey|hintKey|labelKey|key|cell)\s*:\s*)'([a-zA-Z0-9_.]+)'`)
 	inHTML := regexp.MustCompile(`data-i18n(?:-label|-placeholder|-title)?="([^"]+)"`)
 	used := 0
 	for _, name := range assetsWith(t, ".js", ".html") {
