@@ -99,11 +99,22 @@ async function watchHealth(ctx, src, cell) {
   later(ctx.signal, delay, () => watchHealth(ctx, src, cell));
 }
 
-// later runs fn after ms unless signal aborts first.
+// later runs fn after ms unless signal aborts first (the page is left).
+// While the tab is hidden it waits on, so a forgotten tab costs no calls.
 export function later(signal, ms, fn) {
   if (signal.aborted) return;
-  const timer = setTimeout(fn, ms);
-  signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  let timer = 0;
+  const cancel = () => clearTimeout(timer);
+  const fire = () => {
+    if (document.hidden) {
+      timer = setTimeout(fire, ms);
+      return;
+    }
+    signal.removeEventListener('abort', cancel);
+    fn();
+  };
+  timer = setTimeout(fire, ms);
+  signal.addEventListener('abort', cancel, { once: true });
 }
 
 // busy says the source is starting or working through a backfill, when
