@@ -673,6 +673,19 @@ func TestConsole(t *testing.T) {
 			waitText(".alert-success", "saved"))
 		checkLabels(t, b, "the workspace settings")
 		b.inspect(t, "the workspace settings", "workspace")
+		// Without a working Contacthub connection the node is typed as an
+		// id, and the form says why.
+		b.run(t, "point the workspace at no Contacthub",
+			clearInput("#w-baseUrl"),
+			chromedp.SendKeys(chromedp.CSS("#w-baseUrl"), "http://127.0.0.1:9/hub/v1"),
+			chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)),
+			waitText(".alert-success", "saved"))
+		b.run(t, "a new source without the node list",
+			chromedp.Navigate(stack.APIURL+"/#/sources/new"),
+			chromedp.WaitVisible(chromedp.CSS("#f-node-unlisted")),
+			chromedp.WaitVisible(chromedp.CSS(`input#f-node`)))
+		checkLabels(t, b, "the form without the node list")
+		b.inspect(t, "the form without the node list", "")
 	})
 	t.Run("links and sign out", func(t *testing.T) {
 		if !ok {

@@ -245,6 +245,9 @@ export function renderForm(ctx, id) {
         h('th', { scope: 'row' },
           h('div', { class: 'hub-label', text: name }),
           h('div', { class: 'muted small' }, h('code', { text: f.path }), ' · ', f.type),
+          // A real customer's value, when the API sends one (sample).
+          f.sample !== undefined && f.sample !== null && f.sample !== ''
+            ? h('div', { class: 'sample small', t: 'form.mapping.sample', args: { value: String(f.sample) } }) : null,
           h('span', { class: 'badge badge-info suggested-mark', t: 'form.mapping.suggested' })),
         h('td', { cell: 'form.mapping.sendField' }, field({ id: `map-${i}-send`, labelKey: 'form.mapping.sendFieldFor', input: select, hiddenLabel: true, className: 'field compact' })),
         h('td', { class: 'center', cell: 'form.mapping.match' }, field({ id: `map-${i}-match`, labelKey: 'form.mapping.matchFor', input: match, hiddenLabel: true, className: 'field compact' })),
@@ -578,9 +581,9 @@ export function renderForm(ctx, id) {
     return (nodeText.isConnected ? nodeText : nodeSelect).value.trim();
   }
 
-  // loadNodes fills the node choice; it resolves once the choice can take
-  // the source's node. served maps a node id to the name of the source
-  // serving it.
+  // nodesReady fills the node choice, and resolves once the choice can
+  // take the source's node. served maps a source id to its name, for the
+  // nodes other sources serve.
   const nodesReady = (async () => {
     let nodes;
     let served = new Map();
@@ -599,7 +602,7 @@ export function renderForm(ctx, id) {
       const box = document.getElementById('node-field');
       nodeText.value = nodeSelect.value;
       box.replaceChildren(field({ id: 'f-node', labelKey: 'form.node', input: nodeText, hintKey: 'form.nodeHintId' }),
-        h('p', { class: 'hint', id: 'f-node-unlisted', text: t('form.nodeUnlisted', { reason: err.message }) }));
+        h('p', { class: 'hint', id: 'f-node-unlisted', t: 'form.nodeUnlisted', args: { reason: err.message } }));
       return;
     }
     clear(nodeSelect).append(h('option', { value: '', t: 'form.nodeChoose' }));
