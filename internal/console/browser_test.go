@@ -544,6 +544,21 @@ func TestConsole(t *testing.T) {
 		if got := b.text(t, "#status-panel .status-line"); strings.Contains(got, "Not reading") {
 			t.Errorf("two failed records make the status read %q", got)
 		}
+		// Past a page of failed records, "Show more" reads the next one.
+		for i := range 50 {
+			if err := stack.Ledger.RecordFailure(t.Context(), ledger.Failure{SourceID: sourceID, CustomerID: fmt.Sprintf("customer-%02d", i), Kind: ledger.Rejected,
+				Reason: "EMAIL: rejected by Contactsend", LastFailedAt: now, JobReason: "feed"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b.run(t, "a page of failed records, then the next",
+			chromedp.Reload(),
+			chromedp.WaitVisible(chromedp.CSS("#more-failures")),
+			chromedp.Click(chromedp.CSS("#more-failures")),
+			chromedp.WaitNotVisible(chromedp.CSS("#more-failures")))
+		if rows := value(t, b, "count the failed records", chromedp.Evaluate[int](`document.querySelectorAll('#failures tbody tr').length`)); rows != 52 {
+			t.Errorf("%d failed records listed after Show more, want 52", rows)
+		}
 	})
 	ok = ok && t.Run("a new webhook secret is shown once", func(t *testing.T) {
 		b.run(t, "make a new secret",
