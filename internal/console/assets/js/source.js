@@ -222,10 +222,14 @@ export function renderSource(ctx, id) {
     const panel = h('section', { class: 'panel', id: 'failures-panel', 'aria-labelledby': 'failures-title' },
       h('h2', { id: 'failures-title', t: 'failures.title' }), empty, problem, table, more);
     let cursor = '';
+    // A reload makes the pages still being read stale: they are dropped.
+    let generation = 0;
     async function load() {
+      const mine = generation;
       try {
         const query = cursor ? `?cursor=${enc(cursor)}` : '';
         const { data } = await call('GET', `${base}/failures${query}`, { signal: ctx.signal });
+        if (mine !== generation) return;
         for (const f of data.elements ?? []) body.append(failureRow(f));
         cursor = data.nextCursor || '';
         more.hidden = !cursor;
@@ -242,6 +246,7 @@ export function renderSource(ctx, id) {
       }
     }
     reloadFailures = () => {
+      generation++;
       cursor = '';
       clear(body);
       load();
