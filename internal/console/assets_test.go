@@ -5,9 +5,13 @@ import (
 	"encoding/json"
 	"io/fs"
 	"maps"
+	"os"
+	"os/exec"
 	"path"
+	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -227,7 +231,7 @@ func TestDictionariesAgree(t *testing.T) {
 // and checks the dictionary has each one.
 func TestUsedKeysExist(t *testing.T) {
 	en := dictionary(t, "en")
-	inJS := regexp.MustCompile(`\b(?:t\(|(?:t|label|placeholderKey|titleKey|hintKey|labelKey|key|titleKey)\s*:\s*)'([a-zA-Z0-9_.]+)'`)
+	inJS := regexp.MustCompile(`\b(?:t\(|(?:t|label|placeholderKey|titleKey|hintKey|labelKey|key|cell)\s*:\s*)'([a-zA-Z0-9_.]+)'`)
 	inHTML := regexp.MustCompile(`data-i18n(?:-label|-placeholder|-title)?="([^"]+)"`)
 	used := 0
 	for _, name := range assetsWith(t, ".js", ".html") {
@@ -287,4 +291,111 @@ func get(ctx context.Context, t *testing.T, api *configapi.API, path string) eve
 		t.Fatal(err)
 	}
 	return resp
+}
+
+// TestSuggestMapping runs the mapping suggestions (assets/js/suggest.js)
+// in Node, which the emulators already need: the obvious pairs by name and
+// by meaning, each Contactsend field once, e-mail proposed as match.
+func TestSuggestMapping(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("Node is not installed; the browser test still checks the suggestions of the demo")
+	}
+	dir := t.TempDir()
+	module := filepath.Join(dir, "suggest.mjs")
+	if err := os.WriteFile(module, []byte(readAsset(t, "js/suggest.js")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	type option struct {
+		Name       string `json:"name"`
+		Type       string `json:"type"`
+		EmailField bool   `json:"emailField,omitempty"`
+	}
+	type hubField struct {
+		Path    string   `json:"path"`
+		Type    string   `json:"type"`
+		Label   string   `json:"label,omitempty"`
+		Options []option `json:"options"`
+	}
+	text := func(names ...string) []option {
+		var out []option
+		for _, n := range names {
+			out = append(out, option{Name: n, Type: "STRING"})
+		}
+		return out
+	}
+	columns := []string{"EMAIL", "FIRST_NAME", "LAST_NAME", "MOBILE", "CITY", "NOTES"}
+	tests := []struct {
+		name   string
+		fields []hubField
+		taken  []string
+		want   map[string]string // path → Contactsend field; "*" marks the match
+	}{
+		{
+			name: "same name and same meaning",
+			fields: []hubField{
+				{Path: "base.firstName", Type: "string", Options: text(columns...)},
+				{Path: "base.lastName", Type: "string", Options: text(columns...)},
+				{Path: "base.contacts.mobilePhone", Type: "string", Options: text(columns...)},
+				{Path: "base.contacts.phone", Type: "string", Options: text(columns...)},
+				{Path: "base.address.city", Type: "string", Options: text(columns...)},
+				{Path: "base.title", Type: "string", Options: text(columns...)},
+			},
+			want: map[string]string{"base.firstName": "FIRST_NAME", "base.lastName": "LAST_NAME", "base.contacts.mobilePhone": "MOBILE", "base.address.city": "CITY"},
+		},
+		{
+			name: "the userdb's e-mail field is the match, whatever its name",
+			fields: []hubField{
+				{Path: "base.contacts.email", Type: "email", Options: []option{{Name: "INDIRIZZO_POSTA", Type: "STRING", EmailField: true}, {Name: "NOTE", Type: "TEXT"}}},
+			},
+			want: map[string]string{"base.contacts.email": "INDIRIZZO_POSTA*"},
+		},
+		{
+			name: "Italian column names",
+			fields: []hubField{
+				{Path: "base.firstName", Type: "string", Options: text("NOME", "COGNOME", "CITTA")},
+				{Path: "base.lastName", Type: "string", Options: text("NOME", "COGNOME", "CITTA")},
+				{Path: "base.dob", Type: "date", Options: []option{{Name: "DATA_NASCITA", Type: "DATE"}}},
+			},
+			want: map[string]string{"base.firstName": "NOME", "base.lastName": "COGNOME", "base.dob": "DATA_NASCITA"},
+		},
+		{
+			name: "an exact name wins over a synonym, and a field is used once",
+			fields: []hubField{
+				{Path: "base.firstName", Type: "string", Options: text("NAME", "FIRSTNAME")},
+				{Path: "extended.name", Type: "string", Options: text("NAME", "FIRSTNAME")},
+			},
+			want: map[string]string{"base.firstName": "FIRSTNAME", "extended.name": "NAME"},
+		},
+		{
+			name:   "fields already chosen are not suggested again",
+			fields: []hubField{{Path: "base.firstName", Type: "string", Options: text("FIRST_NAME")}},
+			taken:  []string{"FIRST_NAME"},
+			want:   map[string]string{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			input, err := json.Marshal(map[string]any{"fields": tt.fields, "taken": tt.taken})
+			if err != nil {
+				t.Fatal(err)
+			}
+			script := `import { suggestMapping } from ` + strconv.Quote("file://"+module) + `;
+const input = JSON.parse(process.argv[1]);
+const out = {};
+for (const [path, s] of suggestMapping(input.fields, new Set(input.taken ?? []))) out[path] = s.sendField + (s.match ? '*' : '');
+console.log(JSON.stringify(out));`
+			out, err := exec.Command(node, "--input-type=module", "-e", script, string(input)).CombinedOutput()
+			if err != nil {
+				t.Fatalf("node: %v\n%s", err, out)
+			}
+			var got map[string]string
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("node printed %s: %v", out, err)
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("suggested %v, want %v", got, tt.want)
+			}
+		})
+	}
 }

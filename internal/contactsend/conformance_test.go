@@ -139,13 +139,66 @@ func simulatorSchemas(t *testing.T) string {
 	return ops
 }
 
+// requireXmllint finds xmllint, or skips the test saying what is not
+// checked and how to make its absence a failure; under CI (CI=true, or
+// HUBSEND_REQUIRE_XMLLINT=1) a missing xmllint fails the test, so the schema
+// check can never pass by not running there.
 func requireXmllint(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("xmllint")
-	if err != nil {
-		t.Skip("xmllint not installed (apt-get install -y libxml2-utils); skipping schema validation")
+	path, verdict := findXmllint(exec.LookPath, os.Getenv)
+	switch verdict {
+	case xmllintMissingRequired:
+		t.Fatal(xmllintMissing + "; it is required here (CI=true or HUBSEND_REQUIRE_XMLLINT=1): apt-get install -y libxml2-utils")
+	case xmllintMissingOptional:
+		t.Skip("SKIPPED: " + xmllintMissing + " (apt-get install -y libxml2-utils); set HUBSEND_REQUIRE_XMLLINT=1 to fail instead of skipping")
 	}
 	return path
+}
+
+const xmllintMissing = "xmllint is not installed, so the Contactsend SOAP messages are NOT validated against the reference XSDs"
+
+type xmllintVerdict int
+
+const (
+	xmllintFound xmllintVerdict = iota
+	xmllintMissingOptional
+	xmllintMissingRequired
+)
+
+// findXmllint decides what a missing xmllint means, from the environment.
+func findXmllint(lookPath func(string) (string, error), getenv func(string) string) (string, xmllintVerdict) {
+	if path, err := lookPath("xmllint"); err == nil {
+		return path, xmllintFound
+	}
+	if getenv("HUBSEND_REQUIRE_XMLLINT") == "1" || getenv("CI") == "true" {
+		return "", xmllintMissingRequired
+	}
+	return "", xmllintMissingOptional
+}
+
+func TestFindXmllint(t *testing.T) {
+	found := func(string) (string, error) { return "/usr/bin/xmllint", nil }
+	missing := func(string) (string, error) { return "", exec.ErrNotFound }
+	tests := []struct {
+		name     string
+		lookPath func(string) (string, error)
+		env      map[string]string
+		want     xmllintVerdict
+	}{
+		{"installed", found, map[string]string{"CI": "true"}, xmllintFound},
+		{"missing on a laptop skips", missing, nil, xmllintMissingOptional},
+		{"missing in CI fails", missing, map[string]string{"CI": "true"}, xmllintMissingRequired},
+		{"missing when required fails", missing, map[string]string{"HUBSEND_REQUIRE_XMLLINT": "1"}, xmllintMissingRequired},
+		{"CI=false skips", missing, map[string]string{"CI": "false"}, xmllintMissingOptional},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, got := findXmllint(tt.lookPath, func(k string) string { return tt.env[k] })
+			if got != tt.want {
+				t.Errorf("verdict %d, want %d", got, tt.want)
+			}
+		})
+	}
 }
 
 // bodyElement cuts the element inside soap:Body out of an envelope, adding

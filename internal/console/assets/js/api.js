@@ -61,4 +61,17 @@ export async function call(method, path, { body, ifMatch, signal, bearer } = {})
   return { status: res.status, data, etag: res.headers.get('ETag') };
 }
 
+// listAll reads every page of a list endpoint and returns its elements.
+export async function listAll(path, signal) {
+  const elements = [];
+  let cursor = '';
+  do {
+    const query = cursor ? `?limit=100&cursor=${encodeURIComponent(cursor)}` : '?limit=100';
+    const { data } = await call('GET', path + query, { signal });
+    elements.push(...(data.elements ?? []));
+    cursor = data.nextCursor || '';
+  } while (cursor);
+  return elements;
+}
+
 export const enc = encodeURIComponent;

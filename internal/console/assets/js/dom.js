@@ -5,7 +5,8 @@ import { t, formatDate, formatDuration } from './i18n.js';
 // h makes an element. Special props: t (translation key for the text),
 // args (its parameters), label (translation key for aria-label),
 // placeholderKey, titleKey, on (event listeners), date (ISO time shown in
-// the current language), duration (seconds), and data (dataset entries).
+// the current language), duration (seconds), cell (translation key of the
+// column a cell belongs to) and data (dataset entries).
 // Other props become attributes (true → present, false/null → absent).
 export function h(tag, props, ...children) {
   const el = document.createElement(tag);
@@ -33,6 +34,12 @@ export function h(tag, props, ...children) {
         break;
       case 'on':
         for (const [event, fn] of Object.entries(value)) el.addEventListener(event, fn);
+        break;
+      case 'cell':
+        // The column name a table cell shows before its value when the
+        // table is laid out as cards on a narrow screen.
+        el.dataset.i18nCell = value;
+        el.dataset.label = t(value);
         break;
       case 'date':
         el.dataset.date = value;

@@ -2,11 +2,12 @@
 // provider options (userKey, apiKey, userdb ID), "show fields to map", the
 // subscription panel, the delete policy, save.
 
-import { call, enc, ApiError } from './api.js';
+import { call, enc, listAll, ApiError } from './api.js';
 import {
   h, clear, field, setFieldError, clearFieldErrors, alertBox, showAlert, hideAlert, announce, pageTitle,
 } from './dom.js';
 import { t, has } from './i18n.js';
+import { suggestMapping } from './suggest.js';
 
 export function renderForm(ctx, id) {
   const editing = id !== null;
@@ -23,19 +24,33 @@ export function renderForm(ctx, id) {
   };
 
   const alert = alertBox();
-  // Suggestions for the active node: the workspace's nodes, with the source
-  // already serving each. The field still takes any id typed in.
-  const nodeOptions = h('datalist', { id: 'f-node-options' });
+  // The active node is a choice among the workspace's nodes by name; nodes
+  // another source serves are shown but cannot be chosen. Should the list
+  // be unreadable, a text field takes the node id instead.
+  const nodeSelect = h('select', { required: true }, h('option', { value: '', t: 'form.nodeLoading' }));
+  const nodeText = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', required: true, class: 'mono' });
+  // Suggestions for the Contacthub subscription id: the ids the
+  // workspace's sources already sync. Any other id can be typed.
+  const hubSubOptions = h('datalist', { id: 'f-sub-hub-options' });
   const inputs = {
     name: h('input', { type: 'text', autocomplete: 'off', required: true, maxlength: '200' }),
     description: h('textarea', { rows: '2', maxlength: '1000' }),
-    node: h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', required: true, class: 'mono', list: 'f-node-options' }),
+    node: nodeSelect,
     userKey: h('input', { type: 'password', autocomplete: 'off', spellcheck: 'false' }),
     apiKey: h('input', { type: 'password', autocomplete: 'off', spellcheck: 'false' }),
     userDb: h('input', { type: 'text', inputmode: 'numeric', autocomplete: 'off', class: 'narrow' }),
   };
   const showButton = h('button', { type: 'button', class: 'button', id: 'show-fields', t: 'form.showFields' });
+  const testButton = h('button', { type: 'button', class: 'button ghost', id: 'test-connection', t: 'form.test' });
   const showStatus = h('span', { class: 'muted', role: 'status' });
+  const testResult = h('div', { id: 'connection-result', 'aria-live': 'polite' });
+
+  // Finding rows in a long mapping: a filter on the names, the chosen
+  // rows only, and suggested pairs for the rows left empty.
+  const filterInput = h('input', { type: 'search', autocomplete: 'off', spellcheck: 'false' });
+  const mappedOnly = h('input', { type: 'checkbox', id: 'mapped-only' });
+  const suggestButton = h('button', { type: 'button', class: 'button small', id: 'suggest-mapping', t: 'form.mapping.suggest' });
+  const filterCount = h('p', { class: 'muted small', id: 'mapping-count', role: 'status' });
 
   const mappingBody = h('tbody');
   const mappingPanel = h('section', { class: 'panel', id: 'mapping-panel', hidden: true, 'aria-labelledby': 'mapping-title' },
@@ -43,8 +58,13 @@ export function renderForm(ctx, id) {
     h('p', { class: 'hint', id: 'mapping-userdb' }),
     h('p', { class: 'hint', t: 'form.mapping.intro' }),
     h('p', { class: 'field-error', id: 'mapping-error', hidden: true }),
-    h('div', { class: 'table-scroll' },
-      h('table', { class: 'table mapping' },
+    h('div', { class: 'mapping-tools' },
+      field({ id: 'mapping-filter', labelKey: 'form.mapping.filter', input: filterInput, className: 'field compact' }),
+      h('div', { class: 'check' }, mappedOnly, h('label', { for: 'mapped-only', t: 'form.mapping.mappedOnly' })),
+      suggestButton),
+    filterCount,
+    h('div', null,
+      h('table', { class: 'table mapping cards' },
         h('thead', null, h('tr', null,
           h('th', { scope: 'col', t: 'form.mapping.hubField' }),
           h('th', { scope: 'col', t: 'form.mapping.sendField' }),
@@ -59,7 +79,7 @@ export function renderForm(ctx, id) {
     h('h2', { id: 'subs-title', t: 'form.subs.title' }),
     h('p', { class: 'hint', t: 'form.subs.intro' }),
     h('p', { class: 'field-error', id: 'subs-error', hidden: true }),
-    subsEmpty, subsList,
+    subsEmpty, subsList, hubSubOptions,
     h('div', { class: 'sub-add' }, addSub, h('span', { class: 'muted', 'aria-hidden': 'true', t: 'form.subs.add' })));
 
   const policyKeep = h('input', { type: 'radio', name: 'onCustomerDeleted', value: 'keep', id: 'ocd-keep', checked: true });
@@ -78,8 +98,7 @@ export function renderForm(ctx, id) {
       h('h2', { id: 'general-title', t: 'form.general' }),
       field({ id: 'f-name', labelKey: 'form.name', input: inputs.name, hintKey: 'form.nameHint' }),
       field({ id: 'f-description', labelKey: 'form.description', input: inputs.description, hintKey: 'form.descriptionHint' }),
-      field({ id: 'f-node', labelKey: 'form.node', input: inputs.node, hintKey: 'form.nodeHint' }),
-      nodeOptions),
+      h('div', { id: 'node-field' }, field({ id: 'f-node', labelKey: 'form.node', input: inputs.node, hintKey: 'form.nodeHint' }))),
     h('section', { class: 'panel', 'aria-labelledby': 'provider-title' },
       h('h2', { id: 'provider-title', t: 'form.provider' }),
       h('p', { class: 'hint', t: editing ? 'form.providerIntroEdit' : 'form.providerIntro' }),
@@ -87,7 +106,8 @@ export function renderForm(ctx, id) {
         field({ id: 'f-userKey', labelKey: 'form.userKey', input: inputs.userKey }),
         field({ id: 'f-apiKey', labelKey: 'form.apiKey', input: inputs.apiKey }),
         field({ id: 'f-userDb', labelKey: 'form.userDb', input: inputs.userDb })),
-      h('div', { class: 'actions left' }, showButton, showStatus)),
+      h('div', { class: 'actions left' }, showButton, testButton, showStatus),
+      testResult),
     mappingPanel,
     subsPanel,
     policy,
@@ -114,7 +134,7 @@ export function renderForm(ctx, id) {
 
   function addSubRow(values = {}, focus = false) {
     const key = state.nextSubKey++;
-    const hub = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', value: values.hubSubscriptionId ?? '' });
+    const hub = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', list: 'f-sub-hub-options', value: values.hubSubscriptionId ?? '' });
     const system = h('select');
     const webform = h('input', { type: 'text', autocomplete: 'off', inputmode: 'numeric', class: 'mono', value: values.webformCode ?? '' });
     fillSystems(system, values.sendSubscriptionId ? String(values.sendSubscriptionId) : '');
@@ -221,26 +241,82 @@ export function renderForm(ctx, id) {
         tr.classList.toggle('mapped', mapped);
       };
       const name = f.label || f.path;
-      const tr = h('tr', { data: { path: f.path } },
+      const tr = h('tr', { data: { path: f.path, search: `${name} ${f.path}`.toLowerCase() } },
         h('th', { scope: 'row' },
           h('div', { class: 'hub-label', text: name }),
-          h('div', { class: 'muted small' }, h('code', { text: f.path }), ' · ', f.type)),
-        h('td', null, field({ id: `map-${i}-send`, labelKey: 'form.mapping.sendFieldFor', input: select, hiddenLabel: true, className: 'field compact' })),
-        h('td', { class: 'center' }, field({ id: `map-${i}-match`, labelKey: 'form.mapping.matchFor', input: match, hiddenLabel: true, className: 'field compact' })),
-        h('td', { class: 'center' }, field({ id: `map-${i}-clear`, labelKey: 'form.mapping.clearFor', input: clearBox, hiddenLabel: true, className: 'field compact' })));
+          h('div', { class: 'muted small' }, h('code', { text: f.path }), ' · ', f.type),
+          // A real customer's value, when the API sends one (sample).
+          f.sample !== undefined && f.sample !== null && f.sample !== ''
+            ? h('div', { class: 'sample small', t: 'form.mapping.sample', args: { value: String(f.sample) } }) : null,
+          h('span', { class: 'badge badge-info suggested-mark', t: 'form.mapping.suggested' })),
+        h('td', { cell: 'form.mapping.sendField' }, field({ id: `map-${i}-send`, labelKey: 'form.mapping.sendFieldFor', input: select, hiddenLabel: true, className: 'field compact' })),
+        h('td', { class: 'center', cell: 'form.mapping.match' }, field({ id: `map-${i}-match`, labelKey: 'form.mapping.matchFor', input: match, hiddenLabel: true, className: 'field compact' })),
+        h('td', { class: 'center', cell: 'form.mapping.clearOnNull' }, field({ id: `map-${i}-clear`, labelKey: 'form.mapping.clearFor', input: clearBox, hiddenLabel: true, className: 'field compact' })));
+      tr.sync = sync;
       // The hidden labels name the Contacthub field they belong to.
       for (const label of tr.querySelectorAll('label')) {
         label.dataset.i18nArgs = JSON.stringify({ field: name });
         label.textContent = t(label.dataset.i18n, { field: name });
       }
-      select.addEventListener('change', sync);
-      match.addEventListener('change', sync);
+      // A choice the admin makes is theirs, no longer a suggestion.
+      select.addEventListener('change', () => { tr.classList.remove('suggested'); sync(); filterRows(); });
+      match.addEventListener('change', () => { tr.classList.remove('suggested'); sync(); });
       sync();
       mappingBody.append(tr);
     });
     state.mappingShown = true;
     mappingPanel.hidden = false;
+    filterRows();
   }
+
+  // applySuggestions fills the rows left empty with the obvious pairs (same
+  // name or meaning, a compatible type, a Contactsend field not chosen
+  // yet), and proposes the e-mail as match field when none is chosen. It
+  // returns how many rows it filled.
+  function applySuggestions() {
+    const rows = [...mappingBody.children];
+    const taken = new Set(rows.map((tr) => tr.querySelector('select').value).filter(Boolean));
+    const hasMatch = rows.some((tr) => tr.querySelector('.match').checked);
+    const fields = state.options.hubFields.filter((f) => !rows.find((tr) => tr.dataset.path === f.path)?.querySelector('select').value);
+    const suggestions = suggestMapping(fields, taken, { proposeMatch: !hasMatch });
+    let filled = 0;
+    for (const tr of rows) {
+      const s = suggestions.get(tr.dataset.path);
+      if (!s) continue;
+      tr.querySelector('select').value = s.sendField;
+      tr.querySelector('.match').checked = s.match;
+      tr.classList.add('suggested');
+      tr.sync();
+      filled++;
+    }
+    filterRows();
+    return filled;
+  }
+
+  suggestButton.addEventListener('click', () => {
+    const n = applySuggestions();
+    announce(t(n ? 'form.mapping.suggestedN' : 'form.mapping.suggestedNone', { n }));
+  });
+
+  function filterRows() {
+    const words = filterInput.value.trim().toLowerCase().split(/\s+/).filter(Boolean);
+    let shown = 0;
+    let total = 0;
+    for (const tr of mappingBody.children) {
+      total++;
+      const text = `${tr.dataset.search} ${tr.querySelector('select').value.toLowerCase()}`;
+      const visible = (!mappedOnly.checked || tr.classList.contains('mapped')) && words.every((w) => text.includes(w));
+      tr.hidden = !visible;
+      if (visible) shown++;
+    }
+    const mapped = mappingBody.querySelectorAll('tr.mapped').length;
+    const args = { shown, total, mapped };
+    filterCount.dataset.i18n = 'form.mapping.count';
+    filterCount.dataset.i18nArgs = JSON.stringify(args);
+    filterCount.textContent = t('form.mapping.count', args);
+  }
+  filterInput.addEventListener('input', filterRows);
+  mappedOnly.addEventListener('change', filterRows);
 
   // --- show fields to map ------------------------------------------------
 
@@ -286,21 +362,60 @@ export function renderForm(ctx, id) {
     showStatus.textContent = '';
     if (fields.status === 'rejected') {
       if (fields.reason.name === 'AbortError') return false;
-      reportError(fields.reason);
+      reportError(fields.reason, 'form.error.fieldsNotShown');
       return false;
     }
     state.options = fields.value.data;
     renderMapping();
+    // A new mapping starts from the obvious pairs, marked as suggested.
+    let suggested = 0;
+    if (!editing && !mappingBody.querySelector('tr.mapped')) suggested = applySuggestions();
     state.systems = systems.status === 'fulfilled' ? systems.value.data.elements : [];
     for (const row of state.subRows) fillSystems(row.system);
     subsPanel.hidden = false;
     if (!quiet) {
-      announce(t('form.fieldsShown', { n: state.options.hubFields.length }));
+      announce(t(suggested ? 'form.fieldsShownSuggested' : 'form.fieldsShown', { n: state.options.hubFields.length, suggested }));
       mappingPanel.querySelector('select:not([disabled])')?.focus();
     }
     return true;
   }
   showButton.addEventListener('click', () => showFields());
+
+  // --- test connection -------------------------------------------------------
+
+  async function testConnection() {
+    for (const fid of ['f-userKey', 'f-apiKey', 'f-userDb']) setFieldError(fid, '');
+    if (Number.isNaN(userDbValue())) {
+      setFieldError('f-userDb', t('form.userDbInvalid'));
+      inputs.userDb.focus();
+      return;
+    }
+    hideAlert(alert);
+    testButton.disabled = true;
+    clear(testResult).append(h('p', { class: 'muted', t: 'form.testing' }));
+    const draft = providerDraft();
+    const node = nodeValue();
+    if (node) draft.nodes = [node];
+    try {
+      const { data } = await call('POST', '/v1/connection-tests', { body: draft, signal: ctx.signal });
+      clear(testResult).append(
+        h('p', { class: data.ok ? 'alert-title ok' : 'alert-title bad', t: data.ok ? 'form.testOk' : 'form.testFailed' }),
+        h('ul', { class: 'checks' }, (data.checks ?? []).map((c) => h('li', { class: c.ok ? 'check-ok' : 'check-bad', data: { check: c.name } },
+          h('span', { class: 'check-mark', 'aria-hidden': 'true', text: c.ok ? '✓' : '✗' }),
+          h('strong', { t: `form.check.${c.name}` }), ' ',
+          h('span', { class: 'visually-hidden', t: c.ok ? 'form.check.passed' : 'form.check.failed' }), ' ',
+          c.message))));
+      testResult.className = `connection-result ${data.ok ? 'alert alert-success' : 'alert alert-error'}`;
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      clear(testResult);
+      testResult.className = '';
+      reportError(err, 'form.error.notTested');
+    } finally {
+      testButton.disabled = false;
+    }
+  }
+  testButton.addEventListener('click', testConnection);
 
   // --- errors --------------------------------------------------------------
 
@@ -345,7 +460,9 @@ export function renderForm(ctx, id) {
     return setFieldError(target, p.message);
   }
 
-  function reportError(err) {
+  // reportError shows what went wrong; invalidKey titles a 400/422, which
+  // is about the source not saved unless another action says otherwise.
+  function reportError(err, invalidKey = 'form.error.invalid') {
     if (!(err instanceof ApiError)) {
       showAlert(alert, 'error', err.message);
       alert.focus();
@@ -357,7 +474,7 @@ export function renderForm(ctx, id) {
     }
     const unplaced = err.problems.filter((p) => !placeProblem(p));
     let titleKey = null;
-    if (err.status === 400 || err.status === 422) titleKey = 'form.error.invalid';
+    if (err.status === 400 || err.status === 422) titleKey = invalidKey;
     if (err.status === 412) titleKey = 'form.error.stale';
     const title = titleKey ? h('p', { class: 'alert-title', t: titleKey }) : h('p', { class: 'alert-title', text: err.message });
     const details = unplaced.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message));
@@ -396,6 +513,9 @@ export function renderForm(ctx, id) {
       subscriptions: [],
       onCustomerDeleted: policyRemove.checked ? 'remove' : 'keep',
     };
+    // A policy this form does not offer is kept as it is unless changed.
+    const stored = state.original?.properties.onCustomerDeleted;
+    if (stored && !['keep', 'remove'].includes(stored) && !state.policyTouched) properties.onCustomerDeleted = stored;
     if (inputs.userKey.value !== '') properties.userKey = inputs.userKey.value;
     if (inputs.apiKey.value !== '') properties.apiKey = inputs.apiKey.value;
     if (state.original) properties.maxInFlight = state.original.properties.maxInFlight;
@@ -418,7 +538,7 @@ export function renderForm(ctx, id) {
     } else {
       properties.subscriptions = state.original.properties.subscriptions;
     }
-    const node = inputs.node.value.trim();
+    const node = nodeValue();
     const body = {
       name: inputs.name.value.trim(),
       description: inputs.description.value.trim(),
@@ -457,23 +577,73 @@ export function renderForm(ctx, id) {
 
   // --- start -----------------------------------------------------------------
 
-  async function loadNodes() {
-    try {
-      const { data } = await call('GET', '/v1/nodes', { signal: ctx.signal });
-      clear(nodeOptions);
-      for (const node of data.elements) {
-        const kind = t(node.kind === 'AGGREGATE' ? 'form.nodeAggregate' : 'form.nodeEntry');
-        const used = node.sourceId && node.sourceId !== id ? ' · ' + t('form.nodeServed') : '';
-        nodeOptions.append(h('option', { value: node.id }, `${node.name} (${kind})${used}`));
-      }
-    } catch {
-      // No suggestions (no Contacthub connection yet, or it failed): the
-      // field works without them.
-    }
+  function nodeValue() {
+    return (nodeText.isConnected ? nodeText : nodeSelect).value.trim();
   }
 
+  // nodesReady fills the node choice, and resolves once the choice can
+  // take the source's node. served maps a source id to its name, for the
+  // nodes other sources serve.
+  const nodesReady = (async () => {
+    let nodes;
+    let served = new Map();
+    try {
+      const [nodeList, sources] = await Promise.all([
+        call('GET', '/v1/nodes', { signal: ctx.signal }),
+        listAll('/v1/sources', ctx.signal).catch(() => []),
+      ]);
+      nodes = nodeList.data.elements;
+      served = new Map(sources.map((src) => [src.id, src.name]));
+      fillHubSubscriptionIds(sources);
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      // Without the list (no Contacthub connection yet, or it failed) the
+      // node is typed as its id.
+      const box = document.getElementById('node-field');
+      nodeText.value = nodeSelect.value;
+      box.replaceChildren(field({ id: 'f-node', labelKey: 'form.node', input: nodeText, hintKey: 'form.nodeHintId' }),
+        h('p', { class: 'hint', id: 'f-node-unlisted', t: 'form.nodeUnlisted', args: { reason: err.message } }));
+      return;
+    }
+    clear(nodeSelect).append(h('option', { value: '', t: 'form.nodeChoose' }));
+    const groups = [['ENTRY', 'form.nodeEntries'], ['AGGREGATE', 'form.nodeAggregates']];
+    for (const [kind, labelKey] of groups) {
+      const members = nodes.filter((n) => (n.kind === 'AGGREGATE' ? 'AGGREGATE' : 'ENTRY') === kind);
+      if (!members.length) continue;
+      const group = h('optgroup', { label: t(labelKey), data: { i18nOptgroup: labelKey } });
+      for (const node of members) {
+        const other = node.sourceId && node.sourceId !== id;
+        group.append(other
+          ? h('option', { value: node.id, disabled: true, t: 'form.nodeServedBy', args: { node: node.name, source: served.get(node.sourceId) ?? node.sourceId } })
+          : h('option', { value: node.id, text: node.name }));
+      }
+      nodeSelect.append(group);
+    }
+  })();
+
+  function fillHubSubscriptionIds(sources) {
+    const ids = new Set();
+    for (const src of sources) for (const sub of src.properties?.subscriptions ?? []) ids.add(sub.hubSubscriptionId);
+    clear(hubSubOptions).append([...ids].sort().map((v) => h('option', { value: v })));
+  }
+
+  // setNode shows the source's node as chosen, even one the workspace no
+  // longer lists.
+  function setNode(nodeId) {
+    if (nodeText.isConnected) {
+      nodeText.value = nodeId;
+      return;
+    }
+    if (nodeId && ![...nodeSelect.options].some((o) => o.value === nodeId)) {
+      nodeSelect.append(h('option', { value: nodeId, t: 'form.nodeMissing', args: { id: nodeId } }));
+    }
+    nodeSelect.value = nodeId;
+  }
+
+  policyKeep.addEventListener('change', () => { state.policyTouched = true; });
+  policyRemove.addEventListener('change', () => { state.policyTouched = true; });
+
   async function load() {
-    loadNodes();
     if (!editing) {
       ctx.focus();
       return;
@@ -488,7 +658,8 @@ export function renderForm(ctx, id) {
       cancel.href = `#/sources/${enc(id)}`;
       inputs.name.value = data.name;
       inputs.description.value = data.description;
-      inputs.node.value = data.nodes[0] ?? '';
+      await nodesReady;
+      setNode(data.nodes[0] ?? '');
       inputs.userKey.placeholder = data.properties.userKey;
       inputs.apiKey.placeholder = data.properties.apiKey;
       inputs.userDb.value = String(data.properties.userDbId || '');

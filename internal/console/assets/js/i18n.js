@@ -58,6 +58,8 @@ export function translate(root) {
   for (const el of root.querySelectorAll('[data-i18n-label]')) el.setAttribute('aria-label', t(el.dataset.i18nLabel, argsOf(el)));
   for (const el of root.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
   for (const el of root.querySelectorAll('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle, argsOf(el));
+  for (const el of root.querySelectorAll('[data-i18n-optgroup]')) el.label = t(el.dataset.i18nOptgroup);
+  for (const el of root.querySelectorAll('[data-i18n-cell]')) el.dataset.label = t(el.dataset.i18nCell);
   for (const el of root.querySelectorAll('[data-date]')) el.textContent = formatDate(el.dataset.date);
   for (const el of root.querySelectorAll('[data-duration]')) el.textContent = formatDuration(Number(el.dataset.duration));
 }
@@ -67,6 +69,11 @@ export function formatDate(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
   return new Intl.DateTimeFormat(current === 'it' ? 'it-IT' : 'en-GB', { dateStyle: 'medium', timeStyle: 'medium' }).format(d);
+}
+
+// formatTime shows the time of day only, for what happens within minutes.
+export function formatTime(date) {
+  return new Intl.DateTimeFormat(current === 'it' ? 'it-IT' : 'en-GB', { timeStyle: 'medium' }).format(date);
 }
 
 export function formatDuration(seconds) {

@@ -5,8 +5,9 @@
 
 import { call, enc, ApiError } from './api.js';
 import { h, append, clear, badge, alertBox, showAlert, hideAlert, announce, field, setFieldError, pageTitle } from './dom.js';
-import { t, formatNumber } from './i18n.js';
-import { flashBox, healthBadge } from './list.js';
+import { t, formatNumber, formatTime } from './i18n.js';
+import { flashBox, healthBadge, busy, later, firstRunDue, refreshBusyMs, refreshIdleMs } from './list.js';
+import { fetchNodes, nodeView } from './nodes.js';
 
 export function renderSource(ctx, id) {
   const alert = alertBox();
@@ -17,6 +18,8 @@ export function renderSource(ctx, id) {
 
   const base = `/v1/sources/${enc(id)}`;
   let source = null;
+  // Node names come from Contacthub; without them the node shows as its id.
+  const nodes = fetchNodes(ctx.signal).catch(() => null);
 
   async function load() {
     try {
@@ -36,10 +39,20 @@ export function renderSource(ctx, id) {
   // --- header: switch, edit, delete ---------------------------------------
 
   function actions() {
+    // The text beside the switch says the state it is in; the hidden
+    // prefix names what is switched for screen readers.
+    const stateText = h('span', { class: 'switch-state' });
     const sw = h('button', {
       type: 'button', role: 'switch', class: 'switch', id: 'enabled-switch',
       'aria-checked': String(source.enabled), 'aria-describedby': 'switch-help',
-    }, h('span', { class: 'switch-track', 'aria-hidden': 'true' }), h('span', { t: 'source.enabledLabel' }));
+    }, h('span', { class: 'switch-track', 'aria-hidden': 'true' }), h('span', { class: 'visually-hidden', t: 'source.switchName' }), stateText);
+    const showState = () => {
+      const key = source.enabled ? 'state.enabled' : 'state.disabled';
+      stateText.dataset.i18n = key;
+      stateText.textContent = t(key);
+      sw.setAttribute('aria-checked', String(source.enabled));
+    };
+    showState();
     const help = h('span', { id: 'switch-help', class: 'visually-hidden', t: 'source.switchHelp' });
     const remove = h('button', { type: 'button', class: 'button ghost danger', id: 'delete-source', t: 'source.delete', hidden: source.enabled });
     sw.addEventListener('click', async () => {
@@ -57,7 +70,7 @@ export function renderSource(ctx, id) {
       } finally {
         sw.disabled = false;
       }
-      sw.setAttribute('aria-checked', String(source.enabled));
+      showState();
       remove.hidden = source.enabled;
       announce(t(source.enabled ? 'source.nowEnabled' : 'source.nowDisabled'));
       refreshStatus?.();
@@ -79,18 +92,20 @@ export function renderSource(ctx, id) {
 
   function summary() {
     const p = source.properties;
+    const nodeCell = h('span', null, nodeView(null, source.nodes[0]));
+    nodes.then((map) => { if (map) nodeCell.replaceChildren(nodeView(map, source.nodes[0], { withId: true })); });
     const rows = [
-      ['source.node', h('code', { text: source.nodes[0] ?? '—' })],
+      ['source.node', nodeCell],
       ['source.userdb', String(p.userDbId)],
       ['source.keys', `userKey ${p.userKey} · apiKey ${p.apiKey}`],
       ['source.mapped', p.fieldMapping.map((m) => `${m.hubField} → ${m.sendField}${m.match ? ' ★' : ''}`).join(', ')],
       ['source.subscriptions', p.subscriptions.length
         ? p.subscriptions.map((s) => `${s.hubSubscriptionId} → ${s.sendSubscriptionId} (${s.webformCode})`).join(', ')
         : h('span', { class: 'muted', t: 'source.noSubscriptions' })],
-      ['source.onDeleted', h('span', { t: p.onCustomerDeleted === 'remove' ? 'form.deleted.remove' : 'form.deleted.keep' })],
+      ['source.onDeleted', h('span', { t: { remove: 'form.deleted.remove', unsubscribe: 'form.deleted.unsubscribe' }[p.onCustomerDeleted] ?? 'form.deleted.keep' })],
       ['source.updated', h('span', { date: source.updatedAt })],
     ];
-    return h('section', { class: 'panel', 'aria-labelledby': 'summary-title' },
+    return h('section', { class: 'panel', id: 'summary-panel', 'aria-labelledby': 'summary-title' },
       h('h2', { id: 'summary-title', t: 'source.summary' }),
       source.description ? h('p', { class: 'lead', text: source.description }) : null,
       h('dl', { class: 'facts' }, rows.map(([key, value]) => [h('dt', { t: key }), h('dd', null, value)])));
@@ -99,24 +114,49 @@ export function renderSource(ctx, id) {
   // --- status --------------------------------------------------------------
 
   let refreshStatus = null;
+  let reloadFailures = null;
 
+  // The status reads itself again every few seconds while the source is
+  // starting or backfilling, and every half minute otherwise; Refresh reads
+  // it at once.
   function statusPanel() {
     const body = h('div', { class: 'status-body' }, h('p', { class: 'muted', t: 'health.loading' }));
-    const refresh = h('button', { type: 'button', class: 'button small', t: 'source.refresh' });
+    const refresh = h('button', { type: 'button', class: 'button small', id: 'refresh-status', t: 'source.refresh' });
+    const updated = h('span', { class: 'muted small', id: 'status-updated' });
     const panel = h('section', { class: 'panel', id: 'status-panel', 'aria-labelledby': 'status-title', 'aria-busy': 'true' },
-      h('div', { class: 'panel-head' }, h('h2', { id: 'status-title', t: 'status.title' }), refresh), body);
+      h('div', { class: 'panel-head' }, h('h2', { id: 'status-title', t: 'status.title' }), h('div', { class: 'head-actions' }, updated, refresh)), body);
+    // Each read schedules the next; a newer read (Refresh) supersedes the
+    // schedule of the older ones, so there is one loop per page.
+    let generation = 0;
+    let failedBefore = null;
     refreshStatus = async () => {
+      const mine = ++generation;
       panel.setAttribute('aria-busy', 'true');
+      let delay = refreshIdleMs;
       try {
         const { data } = await call('GET', `${base}/status`, { signal: ctx.signal });
+        if (mine !== generation) return;
         append(clear(body), statusView(data));
+        const now = { time: formatTime(new Date()) };
+        updated.dataset.i18n = 'status.updatedAt';
+        updated.dataset.i18nArgs = JSON.stringify(now);
+        updated.textContent = t('status.updatedAt', now);
+        if (busy(data.enabled ?? source.enabled, data)) delay = refreshBusyMs;
+        // New failed records show up in their table without a reload.
+        const failed = data.stats?.lastDay?.failed ?? 0;
+        if (failedBefore !== null && failed !== failedBefore) reloadFailures?.();
+        failedBefore = failed;
       } catch (err) {
         if (err.name === 'AbortError') return;
-        if (err instanceof ApiError && err.unavailable) panel.hidden = true;
-        else clear(body).append(h('p', { class: 'field-error', text: err.message }));
+        if (err instanceof ApiError && err.unavailable) {
+          panel.hidden = true;
+          return;
+        }
+        clear(body).append(h('p', { class: 'field-error', text: err.message }));
       } finally {
-        panel.removeAttribute('aria-busy');
+        if (mine === generation) panel.removeAttribute('aria-busy');
       }
+      later(ctx.signal, delay, () => { if (mine === generation) refreshStatus(); });
     };
     refresh.addEventListener('click', () => refreshStatus());
     refreshStatus();
@@ -126,14 +166,29 @@ export function renderSource(ctx, id) {
   function statusView(status) {
     const feed = status.intake?.feed;
     const backfill = status.intake?.backfill;
-    const lastError = status.lastError;
+    const intakeError = feed?.lastError || backfill?.lastError;
     const stats = status.stats ?? {};
     const statRow = (key, s) => h('tr', null, h('th', { scope: 'row', t: key }),
-      ['synced', 'unchanged', 'skipped', 'failed', 'removed'].map((k) => h('td', { class: `num ${k === 'failed' && s?.[k] ? 'bad' : ''}`, text: formatNumber(s?.[k] ?? 0) })));
+      ['synced', 'unchanged', 'skipped', 'failed', 'removed'].map((k) => h('td', { class: `num ${k === 'failed' && s?.[k] ? 'bad' : ''}`, cell: `status.${k}`, text: formatNumber(s?.[k] ?? 0) })));
+    const waiting = backfill?.status === 'running' && !(backfill.total > 0) && !(backfill.enqueued > 0);
+    const due = firstRunDue(status);
+    let backfillView = h('p', { class: 'muted', t: 'status.backfillNone' });
+    if (waiting) {
+      backfillView = h('p', { id: 'first-run' }, due && due.getTime() > Date.now()
+        ? h('span', { t: 'status.firstRunBy', args: { time: formatTime(due) } })
+        : h('span', { t: 'status.firstRunSoon' }));
+    } else if (backfill) {
+      backfillView = [
+        h('p', null, h('span', { t: backfill.status === 'done' ? 'status.backfillDone' : 'status.backfillRunning' }), ' ',
+          h('span', { t: 'status.backfillCount', args: { done: formatNumber(backfill.enqueued ?? 0), total: formatNumber(backfill.total ?? 0) } })),
+        h('progress', { max: String(Math.max(backfill.total ?? 0, 1)), value: String(backfill.status === 'done' ? Math.max(backfill.total ?? 0, 1) : Math.min(backfill.enqueued ?? 0, backfill.total ?? 0)), 'aria-labelledby': 'status-title' }),
+      ];
+    }
     return [
       h('div', { class: 'status-line' }, healthBadge(status.enabled ?? source.enabled, status),
         status.lastProcessedAt ? h('span', { class: 'muted' }, h('span', { t: 'status.lastProcessed' }), ' ', h('span', { date: status.lastProcessedAt })) : null),
-      lastError ? h('p', { class: 'alert alert-error compact' }, h('strong', { t: 'status.lastError' }), ' ', lastError,
+      intakeError ? h('p', { class: 'alert alert-error compact' }, h('strong', { t: 'status.intakeError' }), ' ', intakeError) : null,
+      !intakeError && status.lastError ? h('p', { class: 'muted' }, h('strong', { t: 'status.lastFailure' }), ' ', status.lastError,
         status.lastErrorAt ? [' (', h('span', { date: status.lastErrorAt }), ')'] : null) : null,
       h('div', { class: 'grid-2' },
         h('div', null,
@@ -144,14 +199,8 @@ export function renderSource(ctx, id) {
             h('dt', { t: 'status.lastPolled' }), h('dd', { date: feed.lastPolledAt || '' }),
             feed.lastError ? [h('dt', { t: 'status.feedError' }), h('dd', { class: 'bad', text: feed.lastError })] : null)
             : h('p', { class: 'muted', t: 'status.feedNone' })),
-        h('div', null,
-          h('h3', { t: 'status.backfill' }),
-          backfill ? [
-            h('p', null, h('span', { t: backfill.status === 'done' ? 'status.backfillDone' : 'status.backfillRunning' }), ' ',
-              h('span', { t: 'status.backfillCount', args: { done: formatNumber(backfill.enqueued ?? 0), total: formatNumber(backfill.total ?? 0) } })),
-            h('progress', { max: String(Math.max(backfill.total ?? 0, 1)), value: String(backfill.status === 'done' ? Math.max(backfill.total ?? 0, 1) : Math.min(backfill.enqueued ?? 0, backfill.total ?? 0)), 'aria-labelledby': 'status-title' }),
-          ] : h('p', { class: 'muted', t: 'status.backfillNone' }))),
-      status.stats ? h('table', { class: 'table stats' },
+        h('div', null, h('h3', { t: 'status.backfill' }), backfillView)),
+      status.stats ? h('table', { class: 'table stats cards' },
         h('caption', { t: 'status.stats' }),
         h('thead', null, h('tr', null, h('td'), ['status.synced', 'status.unchanged', 'status.skipped', 'status.failed', 'status.removed'].map((k) => h('th', { scope: 'col', class: 'num', t: k })))),
         h('tbody', null, statRow('status.lastHour', stats.lastHour), statRow('status.lastDay', stats.lastDay))) : null,
@@ -163,38 +212,63 @@ export function renderSource(ctx, id) {
   function failuresPanel() {
     const body = h('tbody');
     const empty = h('p', { class: 'muted', t: 'failures.none', hidden: true });
-    const more = h('button', { type: 'button', class: 'button small', t: 'list.more', hidden: true });
-    const table = h('table', { class: 'table', hidden: true },
+    const more = h('button', { type: 'button', class: 'button small', id: 'more-failures', t: 'list.more', hidden: true });
+    const problem = h('p', { class: 'field-error', hidden: true });
+    const table = h('table', { class: 'table cards', id: 'failures', hidden: true },
       h('thead', null, h('tr', null,
         ['failures.customer', 'failures.kind', 'failures.reason', 'failures.attempts', 'failures.last'].map((k) => h('th', { scope: 'col', t: k })),
         h('th', { scope: 'col' }, h('span', { class: 'visually-hidden', t: 'failures.actions' })))),
       body);
     const panel = h('section', { class: 'panel', id: 'failures-panel', 'aria-labelledby': 'failures-title' },
-      h('h2', { id: 'failures-title', t: 'failures.title' }), empty, h('div', { class: 'table-scroll' }, table), more);
+      h('h2', { id: 'failures-title', t: 'failures.title' }), empty, problem, table, more);
     let cursor = '';
+    // A reload makes the pages still being read stale: they are dropped.
+    let generation = 0;
     async function load() {
+      const mine = generation;
       try {
         const query = cursor ? `?cursor=${enc(cursor)}` : '';
         const { data } = await call('GET', `${base}/failures${query}`, { signal: ctx.signal });
+        if (mine !== generation) return;
         for (const f of data.elements ?? []) body.append(failureRow(f));
         cursor = data.nextCursor || '';
         more.hidden = !cursor;
         empty.hidden = body.children.length > 0;
         table.hidden = body.children.length === 0;
+        problem.hidden = true;
       } catch (err) {
         if (err.name === 'AbortError') return;
         if (err instanceof ApiError && err.unavailable) panel.hidden = true;
-        else panel.append(h('p', { class: 'field-error', text: err.message }));
+        else {
+          problem.textContent = err.message;
+          problem.hidden = false;
+        }
       }
     }
+    reloadFailures = () => {
+      generation++;
+      cursor = '';
+      clear(body);
+      load();
+    };
+    // who names the customer as an admin knows them: e-mail and name when
+    // the failed record carries them, the Contacthub id always.
+    function who(f) {
+      const name = [f.firstName, f.lastName].filter(Boolean).join(' ') || f.name || '';
+      return h('div', { class: 'who' },
+        f.email ? h('div', { class: 'who-email', text: f.email }) : null,
+        name ? h('div', { class: 'who-name', text: name }) : null,
+        h('code', { class: f.email || name ? 'muted small' : '', text: f.customerId }));
+    }
     function failureRow(f) {
-      const retry = h('button', { type: 'button', class: 'button small', t: 'failures.retry', label: 'failures.retryFor', args: { customer: f.customerId } });
-      const tr = h('tr', null,
-        h('td', null, h('code', { text: f.customerId })),
-        h('td', { text: f.kind ?? '' }),
-        h('td', { text: f.reason ?? '' }),
-        h('td', { class: 'num', text: String(f.attempts ?? '') }),
-        h('td', { date: f.lastFailedAt || '' }),
+      const label = f.email || f.customerId;
+      const retry = h('button', { type: 'button', class: 'button small retry', t: 'failures.retry', label: 'failures.retryFor', args: { customer: label } });
+      const tr = h('tr', { data: { customer: f.customerId } },
+        h('td', { cell: 'failures.customer' }, who(f)),
+        h('td', { cell: 'failures.kind', text: f.kind ?? '' }),
+        h('td', { cell: 'failures.reason', text: f.reason ?? '' }),
+        h('td', { class: 'num', cell: 'failures.attempts', text: String(f.attempts ?? '') }),
+        h('td', { cell: 'failures.last', date: f.lastFailedAt || '' }),
         h('td', null, retry));
       retry.addEventListener('click', async () => {
         retry.disabled = true;
@@ -202,7 +276,10 @@ export function renderSource(ctx, id) {
           await call('POST', `${base}/failures/${enc(f.customerId)}/retry`, { signal: ctx.signal });
           retry.replaceChildren(t('failures.queued'));
           retry.dataset.i18n = 'failures.queued';
-          announce(t('failures.queuedFor', { customer: f.customerId }));
+          // The name keeps the text shown, as speech input users say it.
+          retry.dataset.i18nLabel = 'failures.queuedLabel';
+          retry.setAttribute('aria-label', t('failures.queuedLabel', { customer: label }));
+          announce(t('failures.queuedFor', { customer: label }));
         } catch (err) {
           if (err.name === 'AbortError') return;
           retry.disabled = false;
@@ -270,7 +347,8 @@ export function renderSource(ctx, id) {
       ['ops.signedUrl', origin + data.signedUrl, 'signed-url'],
       ['ops.tokenUrl', origin + data.tokenUrl, 'token-url'],
     ];
-    clear(box).append(
+    // append (not Element.append) flattens the list of rows.
+    append(clear(box),
       h('p', { class: 'alert alert-warn compact', role: 'alert', t: 'ops.secretOnce' }),
       values.map(([key, value, fid]) => {
         const input = h('input', { type: 'text', readonly: true, value, class: 'mono' });
@@ -289,7 +367,7 @@ export function renderSource(ctx, id) {
       }),
       h('p', { class: 'hint', text: data.note }));
     box.hidden = false;
-    box.querySelector('input').focus();
+    box.querySelector('input')?.focus();
   }
 
   // --- preview -------------------------------------------------------------
@@ -341,14 +419,14 @@ export function renderSource(ctx, id) {
         p.subscriberId ? [' · ', h('span', { t: 'preview.subscriber', args: { id: p.subscriberId } })] : null),
       p.note ? h('p', { class: 'hint', text: p.note }) : null,
       (p.problems ?? []).length ? h('ul', { class: 'alert alert-warn compact' }, p.problems.map((x) => h('li', null, x.path ? `${x.path}: ${x.message}` : x.message))) : null,
-      h('table', { class: 'table' },
+      h('table', { class: 'table cards' },
         h('caption', { class: 'visually-hidden', t: 'preview.caption', args: { customer: p.customerId } }),
         h('thead', null, h('tr', null, ['preview.field', 'preview.type', 'preview.value'].map((k) => h('th', { scope: 'col', t: k })), h('th', { scope: 'col', t: 'preview.changed' }))),
         h('tbody', null, (p.attributes ?? []).map((a) => h('tr', { class: changed.has(a.field) ? 'changed' : '' },
-          h('td', null, h('code', { text: a.field })),
-          h('td', { text: a.type ?? '' }),
-          h('td', { class: 'mono' }, a.clear ? h('span', { class: 'muted', t: 'preview.cleared' }) : String(a.value ?? '')),
-          h('td', null, changed.has(a.field) ? badge('info', 'preview.yes') : ''))))),
+          h('th', { scope: 'row' }, h('code', { text: a.field })),
+          h('td', { cell: 'preview.type', text: a.type ?? '' }),
+          h('td', { class: 'mono', cell: 'preview.value' }, a.clear ? h('span', { class: 'muted', t: 'preview.cleared' }) : String(a.value ?? '')),
+          h('td', { cell: 'preview.changed' }, changed.has(a.field) ? badge('info', 'preview.yes') : ''))))),
     ];
   }
 
