@@ -705,6 +705,9 @@ func TestConsole(t *testing.T) {
 		b.run(t, "point the workspace at no Contacthub",
 			clearInput("#w-baseUrl"),
 			chromedp.SendKeys(chromedp.CSS("#w-baseUrl"), "http://127.0.0.1:9/hub/v1"),
+			// A stored token is only sent where it was set: a new address
+			// needs it typed again.
+			chromedp.SendKeys(chromedp.CSS("#w-token"), devstack.DemoHubToken),
 			chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)),
 			waitText(".alert-success", "saved"))
 		b.run(t, "a new source without the node list",
