@@ -81,7 +81,7 @@ type envOption func(*sendsim.Seed, *contactsend.Config)
 
 func loadSeed(t *testing.T) sendsim.Seed {
 	t.Helper()
-	seed, err := sendsim.LoadSeed(filepath.Join("sendsim", "testdata", "seed.json"))
+	seed, err := sendsim.LoadSeed(filepath.Join("..", "simulators", "sendsim", "testdata", "seed.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -774,6 +774,28 @@ func TestContextCancellation(t *testing.T) {
 	}
 	if got := e.count("countSubscribers"); got != 1 {
 		t.Fatalf("countSubscribers calls = %d, want 1 (no retry after cancel)", got)
+	}
+}
+
+// A caller's deadline that ends while an add is on the wire leaves its
+// outcome unknown: the add may still land, so the caller must look before
+// adding again.
+func TestDeadlineDuringAddLeavesOutcomeUnknown(t *testing.T) {
+	e := newEnv(t)
+	if err := e.client.CheckCredentials(context.Background(), demo); err != nil {
+		t.Fatal(err)
+	}
+	e.addFault(t, faults.Rule{Operation: "addSubscriber", Kind: faults.Latency, Latency: time.Minute, Count: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := e.client.AddSubscriber(ctx, demo, newsletterDB, contactsend.Subscriber{Attributes: []contactsend.Attribute{
+		{Key: "EMAIL", Value: contactsend.StringValue("late@example.com")},
+	}})
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, contactsend.ErrOutcomeUnknown) {
+		t.Fatalf("got %v, want context.DeadlineExceeded and ErrOutcomeUnknown", err)
+	}
+	if got := e.count("addSubscriber"); got != 1 {
+		t.Fatalf("addSubscriber calls = %d, want 1", got)
 	}
 }
 
