@@ -15,6 +15,7 @@ import (
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/mapping"
+	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -28,7 +29,7 @@ type group struct {
 // groupResult is what a group did: the messages to give back to SQS, and
 // the counters for the stats and metrics.
 type groupResult struct {
-	failed    []string
+	failed    []givenBack
 	counts    ledger.Counts
 	lastError string
 	latency   time.Duration
@@ -40,9 +41,18 @@ type groupResult struct {
 // again, and after maxReceiveCount moves them to the dead-letter queue.
 // Messages that can never succeed (undecodable, a missing source) and
 // permanent failures (written as failed records) are acknowledged.
+//
+// The jobs run on a context that ends DeadlineMargin before the
+// invocation's: a job cut off by it is given back like any transient
+// failure, and the margin is left to postpone the messages given back
+// (Config.Queue), write the counters and answer before Lambda's timeout,
+// which would give back the whole batch.
 func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	jobCtx, cancelJobs := w.jobContext(ctx)
+	defer cancelJobs()
 	var order []*group
 	groups := make(map[string]*group)
+	messages := make(map[string]events.SQSMessage, len(ev.Records))
 	for _, rec := range ev.Records {
 		job, err := jobs.Decode(rec.Body)
 		if err != nil {
@@ -50,6 +60,7 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 			w.log.WarnContext(ctx, "sync job undecodable, acknowledged", "message_id", rec.MessageId, "error", err.Error())
 			continue
 		}
+		messages[rec.MessageId] = rec
 		g := groups[job.SourceID]
 		if g == nil {
 			g = &group{sourceID: job.SourceID, byKey: make(map[string]*task)}
@@ -77,16 +88,26 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	results := make([]groupResult, len(order))
 	var wg sync.WaitGroup
 	for i, g := range order {
-		wg.Go(func() { results[i] = w.runGroup(ctx, g) })
+		wg.Go(func() { results[i] = w.runGroup(jobCtx, g) })
 	}
 	wg.Wait()
+	cancelJobs()
 
+	// What follows must end before the invocation does, whatever the jobs
+	// left of the time: it runs on its own bounded context.
+	finishCtx, cancelFinish := w.finishContext(ctx)
+	defer cancelFinish()
 	var resp events.SQSEventResponse
+	var backs []givenBack
+	for _, r := range results {
+		for _, b := range r.failed {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: b.messageID})
+		}
+		backs = append(backs, r.failed...)
+	}
+	w.postpone(finishCtx, messages, backs)
 	for i, g := range order {
 		r := results[i]
-		for _, id := range r.failed {
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
-		}
 		if !r.processed {
 			continue
 		}
@@ -94,11 +115,40 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		// Counters are written once per source per batch; losing them on an
 		// error costs visibility, not data, so jobs are not failed for it.
 		stats := ledger.Batch{Counts: r.counts, LastError: r.lastError, ProcessedAt: w.now(), JobLatency: r.latency}
-		if err := w.ledger.AddStats(context.WithoutCancel(ctx), g.sourceID, stats); err != nil {
+		if err := w.ledger.AddStats(finishCtx, g.sourceID, stats); err != nil {
 			w.log.ErrorContext(ctx, "write sync stats", "source_id", g.sourceID, "error", err.Error())
 		}
 	}
 	return resp, nil
+}
+
+// jobContext is the context jobs run on: it ends DeadlineMargin before
+// ctx's deadline. Without a deadline (tests, tools) it is ctx's.
+func (w *Worker) jobContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline.Add(-w.margin))
+}
+
+// finishContext bounds the work after the jobs (postponing messages,
+// writing counters): it is not cancelled with the jobs but ends a quarter
+// of the margin before the invocation's deadline, leaving that to answer;
+// without a deadline, after one margin.
+func (w *Worker) finishContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	detached := context.WithoutCancel(ctx)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithTimeout(detached, w.margin)
+	}
+	return context.WithDeadline(detached, deadline.Add(-w.margin/4))
+}
+
+// cleanupContext bounds a write that undoes a job's half-done state (an add
+// claim nobody acted on) after the job's own context may have ended.
+func (w *Worker) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), w.margin/4)
 }
 
 // runGroup reads the source and its connection once and runs its jobs.
@@ -106,6 +156,9 @@ func (w *Worker) runGroup(ctx context.Context, g *group) groupResult {
 	var res groupResult
 	done := func(t *task, r result, start time.Time) {
 		w.logJob(ctx, g.sourceID, t, r, w.now().Sub(start))
+	}
+	if w.deadlineNear(ctx) {
+		return w.failAll(ctx, g, &groupResult{processed: true}, retryLater("invocation deadline near; job not started", errNotStarted))
 	}
 	src, err := w.sources.GetByID(ctx, g.sourceID)
 	if errors.Is(err, configstore.ErrNotFound) || (err == nil && !src.Enabled) {
@@ -154,7 +207,7 @@ func (w *Worker) runGroup(ctx context.Context, g *group) groupResult {
 	slots := make(chan struct{}, min(DefaultJobsPerSource, 2*src.Properties.InFlight()))
 	for _, t := range g.tasks {
 		if w.deadlineNear(ctx) {
-			r := retryLater("invocation deadline near; job not started", nil)
+			r := retryLater("invocation deadline near; job not started", errNotStarted)
 			mu.Lock()
 			w.tally(&res, t, r)
 			mu.Unlock()
@@ -215,14 +268,18 @@ func (w *Worker) failAll(ctx context.Context, g *group, res *groupResult, r resu
 	return *res
 }
 
-// deadlineNear reports whether too little of the invocation is left to
-// start a job.
+// errNotStarted is the cause of a job given back untried for lack of time.
+var errNotStarted = errors.New("job not started")
+
+// deadlineNear reports whether too little of the jobs' time is left to
+// start a job: less than the margin. Deadlines are real time, so this reads
+// the real clock, not Config.Clock.
 func (w *Worker) deadlineNear(ctx context.Context) bool {
 	if ctx.Err() != nil {
 		return true
 	}
 	deadline, ok := ctx.Deadline()
-	return ok && deadline.Sub(w.now()) < w.margin
+	return ok && time.Until(deadline) < w.margin
 }
 
 // tally adds a job's result to its group's; the caller holds the lock.
@@ -241,7 +298,10 @@ func (w *Worker) tally(res *groupResult, t *task, r result) {
 		res.counts.Skipped++
 	case Retry:
 		res.counts.Retried++
-		res.failed = append(res.failed, t.messageIDs...)
+		after := retry.RetryAfter(r.err)
+		for _, id := range t.messageIDs {
+			res.failed = append(res.failed, givenBack{messageID: id, after: after})
+		}
 		res.lastError = r.reason
 		if r.err != nil {
 			res.lastError += ": " + r.err.Error()

@@ -70,8 +70,11 @@ type Ledger interface {
 
 // Defaults of Config's durations.
 const (
-	// DefaultDeadlineMargin leaves a job this much time at least: closer to
-	// the invocation's deadline, jobs are not started but given back to SQS.
+	// DefaultDeadlineMargin is kept back at the end of an invocation: jobs
+	// run on a context that ends this long before the invocation's
+	// deadline, leaving the time to give back what they did not finish,
+	// write the counters and answer; and a job is not started with less
+	// than this left of the jobs' time.
 	DefaultDeadlineMargin = 5 * time.Second
 	// DefaultAddClaim is how long a claim to add a subscriber holds off
 	// other workers; it outlasts any job.
@@ -97,6 +100,11 @@ type Config struct {
 	FieldsTTL      time.Duration
 	// SubscriptionClaim defaults to DefaultSubscriptionClaim.
 	SubscriptionClaim time.Duration
+	// Queue and QueueURL (the sync queue) let the worker postpone a job it
+	// gives back by RedeliveryDelay instead of the queue's visibility
+	// timeout. Without them jobs come back after the visibility timeout.
+	Queue    Queue
+	QueueURL string
 }
 
 // Worker runs sync jobs. It is safe for concurrent use; one Lambda
@@ -113,6 +121,8 @@ type Worker struct {
 	ttl     time.Duration
 	// subClaim is how long a subscription write claim holds.
 	subClaim time.Duration
+	queue    Queue
+	queueURL string
 
 	mu     sync.Mutex // guards hubs and limits
 	hubs   map[string]Hub
@@ -153,6 +163,7 @@ func New(cfg Config) (*Worker, error) {
 		sources: cfg.Sources, ledger: cfg.Ledger, newHub: cfg.Hub, send: cfg.Send,
 		now: cfg.Clock, log: cfg.Logger,
 		margin: cfg.DeadlineMargin, claim: cfg.AddClaim, ttl: cfg.FieldsTTL, subClaim: cfg.SubscriptionClaim,
+		queue: cfg.Queue, queueURL: cfg.QueueURL,
 		hubs: make(map[string]Hub), limits: make(map[string]*limit),
 	}
 	if w.now == nil {
