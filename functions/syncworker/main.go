@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
@@ -51,5 +52,8 @@ func wire(ctx context.Context, getenv func(string) string) (*syncer.Worker, erro
 		},
 		Send:   send,
 		Logger: logger,
+		// Jobs given back come again after syncer.RedeliveryDelay.
+		Queue:    sqs.NewFromConfig(cfg),
+		QueueURL: env.SyncQueueURL,
 	})
 }

@@ -279,6 +279,8 @@ func (h *Harness) NewWorker() (*syncer.Worker, error) {
 		// The harness's invocations are short (see VisibilityTimeout):
 		// the default margin would give every job back.
 		DeadlineMargin: h.opts.VisibilityTimeout / 6,
+		Queue:          h.SQS,
+		QueueURL:       h.Queues.SyncURL,
 	})
 }
 

@@ -407,6 +407,8 @@ func (s *Stack) gateway() (*apigw.Gateway, error) {
 		// it; with a shortened visibility timeout, shorten the claim too.
 		AddClaim: s.opts.VisibilityTimeout / 2,
 		Logger:   s.logger.With("function", "SyncWorkerFunction"),
+		Queue:    s.sqsClient,
+		QueueURL: s.Queues.SyncURL,
 	})
 	if err != nil {
 		return nil, err
