@@ -65,6 +65,17 @@ func (r *run) tokenRefused(workspace string, err error) {
 	}
 }
 
+// reading bounds a read from Contacthub or Contactsend, retries included,
+// so that what it returns can still be sent and checkpointed: it ends half
+// the margin before ctx's deadline. Sends and checkpoint writes use ctx.
+func (r *run) reading(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline.Add(-r.s.cfg.DeadlineMargin/2))
+}
+
 // inTime reports whether a new Contacthub read may start.
 func (r *run) inTime(ctx context.Context) bool {
 	if ctx.Err() != nil {
@@ -162,7 +173,9 @@ func (r *run) feed(ctx context.Context, src source.Source, rep *SourceReport) er
 	if !found || !cp.Started || cp.NodeID != node {
 		// A new source (or one moved to another node) starts from now: the
 		// customers it already has are the backfill's job.
-		last, err := hub.LastOffset(ctx, node, contacthub.EntityCustomer)
+		readCtx, cancel := r.reading(ctx)
+		last, err := hub.LastOffset(readCtx, node, contacthub.EntityCustomer)
+		cancel()
 		if err != nil {
 			return r.feedFailed(ctx, src, cp, err)
 		}
@@ -183,9 +196,11 @@ func (r *run) feed(ctx context.Context, src source.Source, rep *SourceReport) er
 	for budget > 0 && r.inTime(ctx) {
 		size := min(budget, contacthub.MaxUpdatesSize)
 		offset := cp.Offset
-		page, err := hub.Updates(ctx, contacthub.UpdatesQuery{
+		readCtx, cancel := r.reading(ctx)
+		page, err := hub.Updates(readCtx, contacthub.UpdatesQuery{
 			Offset: &offset, Size: size, NodeID: node, Entity: contacthub.EntityCustomer,
 		})
+		cancel()
 		if err != nil {
 			return r.feedFailed(ctx, src, cp, err)
 		}
@@ -230,7 +245,9 @@ func (r *run) feed(ctx context.Context, src source.Source, rep *SourceReport) er
 // When the peek fails, the age of the newest change read stands in: the
 // oldest unread one is younger than it.
 func (r *run) lag(ctx context.Context, hub Hub, node string, offset int64, now, fallback time.Time) int64 {
-	page, err := hub.Updates(ctx, contacthub.UpdatesQuery{Offset: &offset, Size: 1, NodeID: node, Entity: contacthub.EntityCustomer})
+	readCtx, cancel := r.reading(ctx)
+	page, err := hub.Updates(readCtx, contacthub.UpdatesQuery{Offset: &offset, Size: 1, NodeID: node, Entity: contacthub.EntityCustomer})
+	cancel()
 	at := fallback
 	if err == nil && len(page.Updates) > 0 {
 		if ref, ok := decodeRef(page.Updates[0]); ok && !ref.UpdatedAt.IsZero() {
@@ -273,9 +290,11 @@ func (r *run) backfill(ctx context.Context, src source.Source, rep *SourceReport
 		return r.backfillFailed(ctx, src, b, err)
 	}
 	for pages := 0; pages < cfg.MaxBackfillPages && r.inTime(ctx); pages++ {
-		page, err := hub.Customers(ctx, contacthub.ListQuery{
+		readCtx, cancel := r.reading(ctx)
+		page, err := hub.Customers(readCtx, contacthub.ListQuery{
 			NodeID: src.Node(), Page: b.NextPage, Size: BackfillPageSize, Sort: backfillSort,
 		})
+		cancel()
 		if err != nil {
 			return r.backfillFailed(ctx, src, b, err)
 		}
