@@ -97,6 +97,7 @@ func (r *run) reconcile(ctx context.Context, src source.Source, rep *SourceRepor
 	if len(fields) == 0 {
 		return nil
 	}
+	rep.Reconcile = Worked
 	cp, _, err := cps.Reconcile(ctx, src.ID)
 	if err != nil {
 		return err

@@ -125,28 +125,51 @@ func (r *run) source(ctx context.Context, id string) SourceReport {
 		}
 	}()
 
-	rep.Outcome = Worked
+	rep.Feed = Worked
 	if err := r.feed(ctx, src, &rep); err != nil {
-		rep.Outcome, rep.Err = outcome(err), fmt.Errorf("feed: %w", err)
-		if rep.Outcome == Superseded || errors.Is(err, errTokenRefused) {
+		rep.Feed, rep.Err = outcome(err), fmt.Errorf("feed: %w", err)
+		if rep.Feed == Superseded || errors.Is(err, errTokenRefused) {
 			// A newer run owns the source; or the backfill would meet the
 			// same refusal.
+			rep.Outcome = rep.Feed
 			return rep
 		}
 	}
+	// The backfill and the reconciliation set their part to Worked once
+	// they have something to do.
 	if err := r.backfill(ctx, src, &rep); err != nil {
-		if rep.Outcome == Worked {
-			rep.Outcome = outcome(err)
-		}
+		rep.Backfill = outcome(err)
 		rep.Err = errors.Join(rep.Err, fmt.Errorf("backfill: %w", err))
 	}
 	if err := r.reconcile(ctx, src, &rep); err != nil {
-		if rep.Outcome == Worked {
-			rep.Outcome = outcome(err)
-		}
+		rep.Reconcile = outcome(err)
 		rep.Err = errors.Join(rep.Err, fmt.Errorf("reconcile: %w", err))
 	}
+	rep.Outcome = overall(rep.Feed, rep.Backfill, rep.Reconcile)
 	return rep
+}
+
+// overall sums up the outcomes of the parts that ran.
+func overall(parts ...Outcome) Outcome {
+	worked, failed := false, false
+	for _, p := range parts {
+		switch p {
+		case "":
+		case Worked:
+			worked = true
+		case Superseded:
+			return Superseded
+		default:
+			failed = true
+		}
+	}
+	switch {
+	case failed && worked:
+		return Partial
+	case failed:
+		return Failed
+	}
+	return Worked
 }
 
 func outcome(err error) Outcome {
@@ -289,6 +312,7 @@ func (r *run) backfill(ctx context.Context, src source.Source, rep *SourceReport
 	if err != nil {
 		return r.backfillFailed(ctx, src, b, err)
 	}
+	rep.Backfill = Worked
 	for pages := 0; pages < cfg.MaxBackfillPages && r.inTime(ctx); pages++ {
 		readCtx, cancel := r.reading(ctx)
 		page, err := hub.Customers(readCtx, contacthub.ListQuery{
@@ -405,15 +429,24 @@ func coalesce(sourceID string, updates []contacthub.Update, now time.Time) ([]jo
 func (r *run) logOutcome(ctx context.Context, rep *SourceReport) {
 	level := slog.LevelInfo
 	attrs := []any{
-		"source", rep.SourceID, "outcome", string(rep.Outcome), "offset", rep.Offset,
+		"source", rep.SourceID, "outcome", string(rep.Outcome)}
+	for _, part := range []struct {
+		name    string
+		outcome Outcome
+	}{{"feed", rep.Feed}, {"backfill", rep.Backfill}, {"reconcile", rep.Reconcile}} {
+		if part.outcome != "" {
+			attrs = append(attrs, part.name, string(part.outcome))
+		}
+	}
+	attrs = append(attrs, "offset", rep.Offset,
 		"feedEnqueued", rep.FeedEnqueued, "backfillEnqueued", rep.BackfillEnqueued, "reconcileEnqueued", rep.ReconcileEnqueued,
 		"lagSeconds", rep.LagSeconds,
-	}
+	)
 	if rep.Err != nil {
 		level = slog.LevelWarn
 		attrs = append(attrs, "error", rep.Err.Error())
 	}
-	if rep.Outcome == Worked || rep.Outcome == Failed || rep.Outcome == Superseded {
+	if rep.Outcome == Worked || rep.Outcome == Failed || rep.Outcome == Partial || rep.Outcome == Superseded {
 		attrs = append(attrs, slog.Group("_aws",
 			"Timestamp", r.s.cfg.Now().UnixMilli(),
 			"CloudWatchMetrics", []map[string]any{{
