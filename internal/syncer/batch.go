@@ -29,7 +29,9 @@ type group struct {
 // groupResult is what a group did: the messages to give back to SQS, and
 // the counters for the stats and metrics.
 type groupResult struct {
-	failed    []givenBack
+	failed []givenBack
+	// finished are the tasks that came to an end (not given back).
+	finished  []*task
 	counts    ledger.Counts
 	lastError string
 	latency   time.Duration
@@ -99,11 +101,12 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	defer cancelFinish()
 	var resp events.SQSEventResponse
 	var backs []givenBack
-	for _, r := range results {
-		for _, b := range r.failed {
+	for i := range results {
+		for j, b := range results[i].failed {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: b.messageID})
+			results[i].failed[j].delay = RedeliveryDelay(receiveCount(messages[b.messageID]), b.after)
 		}
-		backs = append(backs, r.failed...)
+		backs = append(backs, results[i].failed...)
 	}
 	w.postpone(finishCtx, messages, backs)
 	for i, g := range order {
@@ -111,6 +114,7 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		if !r.processed {
 			continue
 		}
+		w.trackWaiting(finishCtx, g.sourceID, messages, r)
 		w.metrics(ctx, g.sourceID, r.counts)
 		// Counters are written once per source per batch; losing them on an
 		// error costs visibility, not data, so jobs are not failed for it.
@@ -300,12 +304,15 @@ func (w *Worker) tally(res *groupResult, t *task, r result) {
 		res.counts.Retried++
 		after := retry.RetryAfter(r.err)
 		for _, id := range t.messageIDs {
-			res.failed = append(res.failed, givenBack{messageID: id, after: after})
+			res.failed = append(res.failed, givenBack{messageID: id, key: t.key(), after: after})
 		}
 		res.lastError = r.reason
 		if r.err != nil {
 			res.lastError += ": " + r.err.Error()
 		}
+	}
+	if r.outcome != Retry {
+		res.finished = append(res.finished, t)
 	}
 	if !t.enqueuedAt.IsZero() {
 		res.latency = max(res.latency, w.now().Sub(t.enqueuedAt))

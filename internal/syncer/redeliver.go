@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/hubsend/hubsend/internal/ledger"
 )
 
 // Queue is the part of the SQS client that postpones the next delivery of
@@ -47,10 +49,64 @@ func RedeliveryDelay(receive int, retryAfter time.Duration) time.Duration {
 }
 
 // givenBack is a message reported as a batch item failure, with the wait a
-// server asked for, if any.
+// server asked for, if any, and the delay it is given back for.
 type givenBack struct {
 	messageID string
+	key       string // the task's, see task.key
 	after     time.Duration
+	delay     time.Duration
+}
+
+// receiveCount is how many times SQS delivered the message, this time
+// included; 0 when the record does not say.
+func receiveCount(m events.SQSMessage) int {
+	n, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+	return n
+}
+
+// key names the customer (or, for a Contactsend-side job, the subscriber)
+// a task is about, for the marks of waiting jobs.
+func (t *task) key() string {
+	if t.customerID != "" {
+		return t.customerID
+	}
+	return "subscriber:" + strconv.FormatInt(t.subscriberID, 10)
+}
+
+// trackWaiting keeps the marks of the source's jobs that wait for a retry
+// (the status endpoint counts them): a mark for each job given back, with
+// when it comes again, and none left for a job that came again and is
+// done. Only redelivered messages can hold a mark, so a first delivery
+// that succeeds costs no write. Without a Queue the worker cannot say when
+// a job comes back, and marks nothing. Failures cost visibility, not data.
+func (w *Worker) trackWaiting(ctx context.Context, sourceID string, messages map[string]events.SQSMessage, r groupResult) {
+	if w.queue == nil || w.queueURL == "" {
+		return
+	}
+	now := w.now()
+	var waiting []ledger.WaitingJob
+	seen := make(map[string]bool)
+	for _, b := range r.failed {
+		if !seen[b.key] {
+			seen[b.key] = true
+			waiting = append(waiting, ledger.WaitingJob{Key: b.key, NextRetryAt: now.Add(b.delay)})
+		}
+	}
+	var done []string
+	for _, t := range r.finished {
+		for _, id := range t.messageIDs {
+			if receiveCount(messages[id]) > 1 && !seen[t.key()] {
+				seen[t.key()] = true
+				done = append(done, t.key())
+			}
+		}
+	}
+	if err := w.ledger.MarkWaiting(ctx, sourceID, waiting); err != nil {
+		w.log.WarnContext(ctx, "mark the jobs waiting for a retry", "source_id", sourceID, "error", err.Error())
+	}
+	if err := w.ledger.ClearWaiting(ctx, sourceID, done); err != nil {
+		w.log.WarnContext(ctx, "clear the marks of retried jobs", "source_id", sourceID, "error", err.Error())
+	}
 }
 
 // postpone sets the visibility of the messages given back to their
@@ -70,12 +126,10 @@ func (w *Worker) postpone(ctx context.Context, messages map[string]events.SQSMes
 			if !ok || m.ReceiptHandle == "" {
 				continue
 			}
-			receive, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
-			delay := RedeliveryDelay(receive, b.after)
 			id, handle := strconv.Itoa(i), m.ReceiptHandle
-			secs := int32((delay + time.Second - 1) / time.Second)
+			secs := int32((b.delay + time.Second - 1) / time.Second)
 			in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{Id: &id, ReceiptHandle: &handle, VisibilityTimeout: secs})
-			w.log.DebugContext(ctx, "sync job postponed", "message_id", b.messageID, "receive", receive, "delay_s", secs)
+			w.log.DebugContext(ctx, "sync job postponed", "message_id", b.messageID, "receive", receiveCount(m), "delay_s", secs)
 		}
 		if len(in.Entries) == 0 {
 			continue

@@ -87,6 +87,14 @@ func TestGivenBackJobsComeBackInSeconds(t *testing.T) {
 			if err != nil || len(resp.BatchItemFailures) != 1 {
 				t.Fatalf("HandleSQS = %+v, %v; want the job given back", resp, err)
 			}
+			// While it waits, the status can say so, and when it comes again.
+			waiting, err := h.ledger.Waiting(context.Background(), h.src.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next := waiting.NextRetryAt.Sub(givenBack); waiting.Count != 1 || next < tt.notBefore-time.Second || next > tt.within {
+				t.Errorf("waiting = %+v (next try in %v), want 1 job, next try in about %v", waiting, next, tt.notBefore)
+			}
 			again := receiveOne(t, client, queues.SyncURL, tt.within)
 			after := time.Since(givenBack)
 			if after < tt.notBefore-100*time.Millisecond { // SQS rounds to whole seconds
@@ -94,6 +102,13 @@ func TestGivenBackJobsComeBackInSeconds(t *testing.T) {
 			}
 			if again.MessageId != first.MessageId || again.Attributes["ApproximateReceiveCount"] != "2" {
 				t.Errorf("delivered %s (receive %s), want %s again (receive 2)", again.MessageId, again.Attributes["ApproximateReceiveCount"], first.MessageId)
+			}
+			h.send.Faults().Reset()
+			if resp, err := w.HandleSQS(context.Background(), events.SQSEvent{Records: []events.SQSMessage{again}}); err != nil || len(resp.BatchItemFailures) != 0 {
+				t.Fatalf("HandleSQS after recovery = %+v, %v", resp, err)
+			}
+			if waiting, err := h.ledger.Waiting(context.Background(), h.src.ID); err != nil || waiting.Count != 0 {
+				t.Errorf("after the retry succeeded, waiting = %+v, %v; want none", waiting, err)
 			}
 		})
 	}

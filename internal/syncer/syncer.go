@@ -66,6 +66,8 @@ type Ledger interface {
 	RecordFailure(ctx context.Context, f ledger.Failure) error
 	ClearFailure(ctx context.Context, sourceID, customerID string) error
 	AddStats(ctx context.Context, sourceID string, b ledger.Batch) error
+	MarkWaiting(ctx context.Context, sourceID string, jobs []ledger.WaitingJob) error
+	ClearWaiting(ctx context.Context, sourceID string, keys []string) error
 }
 
 // Defaults of Config's durations.
