@@ -87,9 +87,10 @@ async function loadHealth(ctx, src, cell) {
 // the list needs to know first.
 export function healthOf(enabled, status) {
   const intake = status?.intake ?? {};
-  const lastError = status?.lastError || intake.feed?.lastError || intake.backfill?.lastError;
+  const lastError = (status?.lastErrorResolved ? '' : status?.lastError) || intake.feed?.lastError || intake.backfill?.lastError;
   if (!enabled) return { kind: 'off', key: 'health.paused' };
   if (lastError) return { kind: 'error', key: 'health.error', title: lastError };
+  if ((status?.waiting?.count ?? 0) > 0) return { kind: 'warn', key: 'health.retrying', args: { n: status.waiting.count } };
   if ((status?.stats?.lastHour?.failed ?? 0) > 0) return { kind: 'warn', key: 'health.failures', args: { n: status.stats.lastHour.failed } };
   if ((status?.lagSeconds ?? intake.feed?.lagSeconds ?? 0) > 600) return { kind: 'warn', key: 'health.lagging' };
   if (intake.backfill?.status === 'running') {
