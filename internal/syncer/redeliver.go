@@ -152,16 +152,17 @@ func deref(s *string) string {
 	return *s
 }
 
-// heldClaim is the cause of a job given back while a customer's add claim
-// holds (another run's, or its own after an add of unknown outcome): the
-// job is of no use before the claim lapses, so it asks to come back then.
+// heldClaim is the cause of a job given back while a customer's claim
+// holds (another run's add or subscription write, or its own add of
+// unknown outcome): the job is of no use before the claim lapses, so it
+// asks to come back then.
 type heldClaim struct {
 	wait time.Duration
 	err  error
 }
 
 func (e heldClaim) Error() string {
-	msg := "add claim held for " + e.wait.Round(time.Second).String()
+	msg := "claim held for " + e.wait.Round(time.Second).String()
 	if e.err != nil {
 		msg += ": " + e.err.Error()
 	}
