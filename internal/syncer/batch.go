@@ -87,12 +87,7 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		g.tasks = append(g.tasks, t)
 	}
 
-	results := make([]groupResult, len(order))
-	var wg sync.WaitGroup
-	for i, g := range order {
-		wg.Go(func() { results[i] = w.runGroup(jobCtx, g) })
-	}
-	wg.Wait()
+	results := w.runGroups(ctx, jobCtx, order)
 	cancelJobs()
 
 	// What follows must end before the invocation does, whatever the jobs
@@ -124,6 +119,56 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		}
 	}
 	return resp, nil
+}
+
+// runGroups runs every group's jobs and returns their results. Jobs end
+// with jobCtx; should one of them not (a dependency that ignores its
+// context), the batch does not wait for it past half the margin before
+// the invocation's deadline: its group's messages are all given back,
+// which repeats nothing harmful (jobs are level-triggered) and still beats
+// a Lambda timeout, which gives back the whole batch and counts an error.
+func (w *Worker) runGroups(ctx, jobCtx context.Context, order []*group) []groupResult {
+	results := make([]groupResult, len(order))
+	done := make([]chan struct{}, len(order))
+	for i, g := range order {
+		done[i] = make(chan struct{})
+		go func() {
+			defer close(done[i])
+			results[i] = w.runGroup(jobCtx, g)
+		}()
+	}
+	var giveUp <-chan time.Time
+	if deadline, ok := ctx.Deadline(); ok {
+		timer := time.NewTimer(time.Until(deadline.Add(-w.margin / 2)))
+		defer timer.Stop()
+		giveUp = timer.C
+	}
+	final := make([]groupResult, len(order))
+	late := false
+	for i, g := range order {
+		if !late {
+			select {
+			case <-done[i]:
+				final[i] = results[i]
+				continue
+			case <-giveUp:
+				late = true
+			}
+		}
+		select {
+		case <-done[i]:
+			final[i] = results[i]
+			continue
+		default:
+		}
+		w.log.ErrorContext(ctx, "sync jobs outlived their deadline; their messages are given back", "source_id", g.sourceID, "jobs", len(g.tasks))
+		final[i].processed = true
+		r := retryLater("jobs outlived the invocation's deadline", errNotStarted)
+		for _, t := range g.tasks {
+			w.tally(&final[i], t, r)
+		}
+	}
+	return final
 }
 
 // jobContext is the context jobs run on: it ends DeadlineMargin before

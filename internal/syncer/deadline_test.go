@@ -2,10 +2,13 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
 )
@@ -105,5 +108,45 @@ func TestBatchAnswersBeforeTheInvocationDeadline(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// stubbornHub is a Contacthub client that ignores its context, as a
+// dependency stuck below it could: it answers only when released.
+type stubbornHub struct{ release chan struct{} }
+
+func (s stubbornHub) Customer(context.Context, string) (contacthub.Customer, error) {
+	<-s.release
+	return contacthub.Customer{}, errors.New("released")
+}
+
+func (s stubbornHub) Node(context.Context, string) (contacthub.Node, error) {
+	<-s.release
+	return contacthub.Node{}, errors.New("released")
+}
+
+// TestBatchAnswersWhenAJobIgnoresItsDeadline: even a job that does not
+// end with its context cannot hold the answer past the invocation's
+// deadline; its messages are given back.
+func TestBatchAnswersWhenAJobIgnoresItsDeadline(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	hub := stubbornHub{release: make(chan struct{})}
+	t.Cleanup(func() { close(hub.release) })
+	w := h.newWorker(func(c *Config) {
+		c.DeadlineMargin = time.Second
+		c.Hub = func(configstore.Connection) (Hub, error) { return hub, nil }
+	})
+	ev := h.event(jobs.Job{CustomerID: h.put(h.customer("stuck1@example.com", "Stuck", nil))},
+		jobs.Job{CustomerID: h.put(h.customer("stuck2@example.com", "Stuck", nil))})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	resp, err := w.HandleSQS(ctx, ev)
+	if now := time.Now(); !now.Before(deadline) {
+		t.Fatalf("answered %v after the deadline", now.Sub(deadline))
+	}
+	if err != nil || len(resp.BatchItemFailures) != len(ev.Records) {
+		t.Fatalf("HandleSQS = %+v, %v; want every message given back", resp, err)
 	}
 }
