@@ -32,7 +32,7 @@ const maxResponse = 32 << 20
 type Config struct {
 	Endpoint   string        // default DefaultEndpoint
 	HTTPClient *http.Client  // default a client without its own timeout
-	Timeout    time.Duration // per HTTP call; default 15s
+	Timeout    time.Duration // per HTTP call; default 15s; the caller's deadline bounds calls and retries too
 	Retry      retry.Policy  // zero fields take retry.Default's
 	Clock      func() time.Time
 	TokenIdle  time.Duration // the service's idle expiry; default 15 min
