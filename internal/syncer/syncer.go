@@ -9,6 +9,19 @@
 // source mapping's MaximumConcurrency times that cap, so a deployment that
 // must hold a source to N calls in flight sets MaximumConcurrency to 1 and
 // the cap to N (or divides N between them).
+//
+// Time: jobs run on a context that ends Config.DeadlineMargin before the
+// invocation's deadline, and every retry inside them stops at it; what a
+// job cut off by it leaves (an add claim after an add of unknown outcome)
+// keeps the next run from repeating an add. The margin is spent giving the
+// unfinished jobs back, writing the counters and answering, so the partial
+// batch response always beats Lambda's timeout.
+//
+// Redelivery: a job given back after a transient failure is postponed with
+// ChangeMessageVisibility by RedeliveryDelay (seconds, growing with its
+// receive count, at least a server's Retry-After), not left for the queue's
+// visibility timeout; the ledger keeps a mark per waiting job, which the
+// status endpoint counts.
 package syncer
 
 import (
