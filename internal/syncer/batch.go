@@ -104,20 +104,24 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		backs = append(backs, results[i].failed...)
 	}
 	w.postpone(finishCtx, messages, backs)
+	var wg sync.WaitGroup
 	for i, g := range order {
 		r := results[i]
 		if !r.processed {
 			continue
 		}
-		w.trackWaiting(finishCtx, g.sourceID, messages, r)
 		w.metrics(ctx, g.sourceID, r.counts)
-		// Counters are written once per source per batch; losing them on an
-		// error costs visibility, not data, so jobs are not failed for it.
-		stats := ledger.Batch{Counts: r.counts, LastError: r.lastError, ProcessedAt: w.now(), JobLatency: r.latency}
-		if err := w.ledger.AddStats(finishCtx, g.sourceID, stats); err != nil {
-			w.log.ErrorContext(ctx, "write sync stats", "source_id", g.sourceID, "error", err.Error())
-		}
+		wg.Go(func() {
+			w.trackWaiting(finishCtx, g.sourceID, messages, r)
+			// Counters are written once per source per batch; losing them on
+			// an error costs visibility, not data, so jobs are not failed for it.
+			stats := ledger.Batch{Counts: r.counts, LastError: r.lastError, ProcessedAt: w.now(), JobLatency: r.latency}
+			if err := w.ledger.AddStats(finishCtx, g.sourceID, stats); err != nil {
+				w.log.ErrorContext(ctx, "write sync stats", "source_id", g.sourceID, "error", err.Error())
+			}
+		})
 	}
+	wg.Wait()
 	return resp, nil
 }
 
