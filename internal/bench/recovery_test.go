@@ -1,9 +1,13 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,5 +143,59 @@ func wait(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-t.C:
+	}
+}
+
+// lockedBuffer collects log lines from concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestSlowContacthubNeverTimesOutTheWorker runs the worker behind the
+// local event source mapping, whose invocations end at the function's
+// timeout as Lambda's do, while every Contacthub read takes longer than a
+// whole invocation. No invocation may time out (that would give back the
+// whole batch and count an error): each answers in time, giving its jobs
+// back; once Contacthub is fast again, everything is synced.
+func TestSlowContacthubNeverTimesOutTheWorker(t *testing.T) {
+	logs := &lockedBuffer{}
+	h := startHarness(t, Options{Customers: 40, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	ctx := t.Context()
+	rule, err := h.Stack.Hub.Faults().Add(faults.Rule{Operation: "customers.get", Kind: faults.Latency, Latency: 2 * h.opts.VisibilityTimeout, Rate: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := h.Batches()
+	if err := h.Enqueue(ctx, jobs.FromBackfill, h.Customers...); err != nil {
+		t.Fatal(err)
+	}
+	// Let several invocations run into the slow reads.
+	if problems := Eventually(ctx, time.Minute, func(context.Context) []string {
+		if n := h.Batches().Since(before).Invocations; n < 3 {
+			return []string{fmt.Sprintf("%d invocations so far", n)}
+		}
+		return nil
+	}); len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	h.Stack.Hub.Faults().Remove(rule)
+	if problems := Eventually(ctx, time.Minute, h.Check); len(problems) > 0 {
+		t.Fatalf("not converged after Contacthub recovered: %v", problems)
+	}
+	if strings.Contains(logs.String(), "task timed out") {
+		t.Fatalf("an invocation outlived the function timeout:\n%s", logs.String())
 	}
 }
