@@ -167,3 +167,10 @@ func (c *CountingSQS) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMess
 	}
 	return c.Client.DeleteMessageBatch(ctx, in, opts...)
 }
+
+func (c *CountingSQS) ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error) {
+	if err := c.before(ctx, "ChangeMessageVisibilityBatch"); err != nil {
+		return nil, err
+	}
+	return c.Client.ChangeMessageVisibilityBatch(ctx, in, opts...)
+}

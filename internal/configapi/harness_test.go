@@ -90,6 +90,7 @@ type env struct {
 	queue  emulators.Queues
 	hub    *hubsim.Server
 	send   *sendsim.Server
+	table  string
 	logs   *syncBuffer
 	spec   routers.Router
 	t      *testing.T
@@ -182,7 +183,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, logs: &syncBuffer{}, spec: loadSpec(t)}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fx := newFixture(t, logger, 2)
-	e.api, e.intake, e.queue, e.hub, e.send = fx.api, fx.intake, fx.queue, fx.hub, fx.send
+	e.api, e.intake, e.queue, e.hub, e.send, e.table = fx.api, fx.intake, fx.queue, fx.hub, fx.send, fx.table
 	for _, ws := range []string{"ws1", "ws2"} {
 		e.expect(e.call(ws, "PUT", "/v1/workspace", map[string]any{
 			"contacthub": map[string]any{"baseUrl": fx.hubURL, "workspaceId": "hub-ws", "token": hubToken},

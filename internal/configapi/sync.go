@@ -24,6 +24,7 @@ type Outcomes interface {
 	Stats(ctx context.Context, sourceID string, since time.Time) (ledger.Stats, error)
 	Failures(ctx context.Context, sourceID string, limit int, after string) (ledger.FailurePage, error)
 	Failure(ctx context.Context, sourceID, customerID string) (ledger.Failure, error)
+	Waiting(ctx context.Context, sourceID string) (ledger.Waiting, error)
 }
 
 // Previewer maps one customer and says what a sync would do, writing nothing.
@@ -49,13 +50,25 @@ type statusJSON struct {
 	Enabled bool `json:"enabled"`
 	// LagSeconds is how far behind the change feed's reading was at the
 	// last poll: zero when it was read to its end.
-	LagSeconds       int64      `json:"lagSeconds"`
-	Intake           any        `json:"intake"`
-	Stats            statsJSON  `json:"stats"`
-	LastError        string     `json:"lastError,omitempty"`
-	LastErrorAt      *time.Time `json:"lastErrorAt,omitempty"`
-	LastProcessedAt  *time.Time `json:"lastProcessedAt,omitempty"`
-	LastJobLatencyMS int64      `json:"lastJobLatencyMs"`
+	LagSeconds  int64      `json:"lagSeconds"`
+	Intake      any        `json:"intake"`
+	Stats       statsJSON  `json:"stats"`
+	LastError   string     `json:"lastError,omitempty"`
+	LastErrorAt *time.Time `json:"lastErrorAt,omitempty"`
+	// LastErrorResolved says the source worked without error after the
+	// last error (at LastErrorResolvedAt): the error is history.
+	LastErrorResolved   bool       `json:"lastErrorResolved,omitempty"`
+	LastErrorResolvedAt *time.Time `json:"lastErrorResolvedAt,omitempty"`
+	LastProcessedAt     *time.Time `json:"lastProcessedAt,omitempty"`
+	LastJobLatencyMS    int64      `json:"lastJobLatencyMs"`
+	// Waiting is the changes given back after a transient failure that
+	// wait to be retried.
+	Waiting waitingJSON `json:"waiting"`
+}
+
+type waitingJSON struct {
+	Count       int        `json:"count"`
+	NextRetryAt *time.Time `json:"nextRetryAt,omitempty"`
 }
 
 type statsJSON struct {
@@ -95,6 +108,10 @@ func (a *API) status(ctx context.Context, r *request) events.APIGatewayV2HTTPRes
 	if err != nil {
 		return a.internal(ctx, "read sync stats", err)
 	}
+	waiting, err := a.cfg.Outcomes.Waiting(ctx, src.ID)
+	if err != nil {
+		return a.internal(ctx, "read waiting jobs", err)
+	}
 	out := statusJSON{
 		Enabled:          src.Enabled,
 		Intake:           intake,
@@ -103,11 +120,18 @@ func (a *API) status(ctx context.Context, r *request) events.APIGatewayV2HTTPRes
 		LastErrorAt:      optionalTime(day.LastErrorAt),
 		LastProcessedAt:  optionalTime(day.LastProcessedAt),
 		LastJobLatencyMS: day.LastJobLatency.Milliseconds(),
+		Waiting:          waitingJSON{Count: waiting.Count, NextRetryAt: optionalTime(waiting.NextRetryAt)},
+	}
+	if day.Resolved() {
+		out.LastErrorResolved, out.LastErrorResolvedAt = true, optionalTime(day.LastHealthyAt)
 	}
 	if intake.Feed != nil {
 		out.LagSeconds = intake.Feed.LagSeconds
+		// The feed's checkpoint clears its error once a read works, so an
+		// error there is current.
 		if intake.Feed.LastError != "" && (out.LastErrorAt == nil || intake.Feed.LastErrorAt.After(*out.LastErrorAt)) {
 			out.LastError, out.LastErrorAt = "change feed: "+intake.Feed.LastError, optionalTime(intake.Feed.LastErrorAt)
+			out.LastErrorResolved, out.LastErrorResolvedAt = false, nil
 		}
 	}
 	return jsonResponse(http.StatusOK, out)

@@ -37,6 +37,8 @@ type Config struct {
 	// HTTPClient nil means a client with connection and header timeouts.
 	HTTPClient *http.Client
 	// Timeout bounds each attempt of a call; zero means DefaultTimeout.
+	// The caller's deadline bounds the whole call: an attempt ends with it,
+	// and no retry waits past it (retry.ErrOutOfTime).
 	Timeout time.Duration
 	// Retry is used for every call; zero fields take retry.Default's values.
 	Retry retry.Policy

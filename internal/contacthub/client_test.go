@@ -601,6 +601,19 @@ func TestRetries(t *testing.T) {
 			t.Errorf("waits = %v, want the server's 2s twice", waits)
 		}
 	})
+	t.Run("a Retry-After past the caller's deadline ends the retries at once", func(t *testing.T) {
+		e := newEnv(t, nil)
+		e.addFault(t, faults.Rule{Operation: "customers.get", Kind: faults.Status, Status: 429, RetryAfterSeconds: 5, Count: 2})
+		short, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := e.client.Customer(short, giulia)
+		if !errors.Is(err, retry.ErrOutOfTime) || retry.RetryAfter(err) != 5*time.Second {
+			t.Fatalf("err = %v (Retry-After %v), want ErrOutOfTime keeping the server's 5s", err, retry.RetryAfter(err))
+		}
+		if got := e.sim.Calls().Counts()["customers.get"]; got != 1 || len(e.sleeps.all()) != 0 {
+			t.Errorf("calls = %d, waits = %v; want one call and no wait", got, e.sleeps.all())
+		}
+	})
 	t.Run("500 storm exhausts the retries", func(t *testing.T) {
 		e := newEnv(t, nil)
 		e.addFault(t, faults.Rule{Operation: "customers.list", Kind: faults.Status, Status: 500, Rate: 1})

@@ -32,7 +32,7 @@ const maxResponse = 32 << 20
 type Config struct {
 	Endpoint   string        // default DefaultEndpoint
 	HTTPClient *http.Client  // default a client without its own timeout
-	Timeout    time.Duration // per HTTP call; default 15s
+	Timeout    time.Duration // per HTTP call; default 15s; the caller's deadline bounds calls and retries too
 	Retry      retry.Policy  // zero fields take retry.Default's
 	Clock      func() time.Time
 	TokenIdle  time.Duration // the service's idle expiry; default 15 min
@@ -337,18 +337,12 @@ func (c *Client) post(ctx context.Context, op string, children []byte, out any) 
 	req.Header.Set("Accept", "application/soap+xml, text/xml")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if perr := parent.Err(); perr != nil {
-			return perr
-		}
-		return &TransportError{Op: op, Sent: sent.Load(), Err: err}
+		return c.transportError(parent, op, sent.Load(), err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		if perr := parent.Err(); perr != nil {
-			return perr
-		}
-		return &TransportError{Op: op, Sent: true, Err: err}
+		return c.transportError(parent, op, true, err)
 	}
 	if resp.StatusCode/100 == 2 {
 		if err := decodeResponse(data, op, out); err != nil {
@@ -371,6 +365,21 @@ func (c *Client) post(ctx context.Context, op string, children []byte, out any) 
 		Body:       snippet(data),
 		retryAfter: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
 	}
+}
+
+// transportError classifies a call that got no answer. When the caller's
+// context ended first, its error is returned; but if the request had been
+// sent, the call may still take effect on the server, so the error also
+// matches ErrOutcomeUnknown: a job cut off by its deadline during an add
+// must not let anyone add the subscriber again before looking.
+func (c *Client) transportError(parent context.Context, op string, sent bool, err error) error {
+	if perr := parent.Err(); perr != nil {
+		if !sent {
+			return perr
+		}
+		err = perr
+	}
+	return &TransportError{Op: op, Sent: sent, Err: err}
 }
 
 // redact removes secrets from the texts a service put in an error: the real

@@ -777,6 +777,28 @@ func TestContextCancellation(t *testing.T) {
 	}
 }
 
+// A caller's deadline that ends while an add is on the wire leaves its
+// outcome unknown: the add may still land, so the caller must look before
+// adding again.
+func TestDeadlineDuringAddLeavesOutcomeUnknown(t *testing.T) {
+	e := newEnv(t)
+	if err := e.client.CheckCredentials(context.Background(), demo); err != nil {
+		t.Fatal(err)
+	}
+	e.addFault(t, faults.Rule{Operation: "addSubscriber", Kind: faults.Latency, Latency: time.Minute, Count: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := e.client.AddSubscriber(ctx, demo, newsletterDB, contactsend.Subscriber{Attributes: []contactsend.Attribute{
+		{Key: "EMAIL", Value: contactsend.StringValue("late@example.com")},
+	}})
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, contactsend.ErrOutcomeUnknown) {
+		t.Fatalf("got %v, want context.DeadlineExceeded and ErrOutcomeUnknown", err)
+	}
+	if got := e.count("addSubscriber"); got != 1 {
+		t.Fatalf("addSubscriber calls = %d, want 1", got)
+	}
+}
+
 func TestPerCallTimeoutIsRetried(t *testing.T) {
 	e := newEnv(t, func(_ *sendsim.Seed, cfg *contactsend.Config) { cfg.Timeout = 50 * time.Millisecond })
 	if err := e.client.CheckCredentials(context.Background(), demo); err != nil {

@@ -205,3 +205,78 @@ func TestStats(t *testing.T) {
 		t.Fatalf("Stats after retention = %+v, %v; want nothing", old, err)
 	}
 }
+
+func TestLastErrorResolved(t *testing.T) {
+	t.Parallel()
+	healthy := Batch{Counts: Counts{Synced: 1}}
+	failing := Batch{Counts: Counts{Retried: 1}, LastError: "contactsend update failed: HTTP 503"}
+	mixed := Batch{Counts: Counts{Synced: 1, Retried: 1}, LastError: "contactsend update failed: HTTP 503"}
+	idle := Batch{}
+	tests := []struct {
+		name    string
+		batches []Batch
+		want    bool
+	}{
+		{"no error", []Batch{healthy}, false},
+		{"error only", []Batch{failing}, false},
+		{"error then healthy", []Batch{failing, healthy}, true},
+		{"healthy then error", []Batch{healthy, failing}, false},
+		{"error then some work and more errors", []Batch{failing, mixed}, false},
+		{"error then a batch doing nothing", []Batch{failing, idle}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s, c := newStore(t)
+			start := c.Now()
+			for _, b := range tt.batches {
+				c.Advance(time.Second)
+				b.ProcessedAt = c.Now()
+				if err := s.AddStats(ctx, "src", b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			st, err := s.Stats(ctx, "src", start)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Resolved() != tt.want {
+				t.Fatalf("Resolved = %v, want %v (%+v)", st.Resolved(), tt.want, st)
+			}
+		})
+	}
+}
+
+func TestWaiting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, c := newStore(t)
+	soon, later := c.Now().Add(2*time.Second), c.Now().Add(8*time.Second)
+	if err := s.MarkWaiting(ctx, "src", []WaitingJob{{Key: "c1", NextRetryAt: later}, {Key: "c2", NextRetryAt: soon}}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(want Waiting) {
+		t.Helper()
+		got, err := s.Waiting(ctx, "src")
+		if err != nil || got.Count != want.Count || !got.NextRetryAt.Equal(want.NextRetryAt) {
+			t.Fatalf("Waiting = %+v, %v; want %+v", got, err, want)
+		}
+	}
+	check(Waiting{Count: 2, NextRetryAt: soon})
+	// Given back again: one mark per customer, the newest retry time.
+	if err := s.MarkWaiting(ctx, "src", []WaitingJob{{Key: "c2", NextRetryAt: later.Add(time.Second)}}); err != nil {
+		t.Fatal(err)
+	}
+	check(Waiting{Count: 2, NextRetryAt: later})
+	if err := s.ClearWaiting(ctx, "src", []string{"c1"}); err != nil {
+		t.Fatal(err)
+	}
+	check(Waiting{Count: 1, NextRetryAt: later.Add(time.Second)})
+	if other, err := s.Waiting(ctx, "other"); err != nil || other.Count != 0 {
+		t.Fatalf("another source's waiting = %+v, %v", other, err)
+	}
+	// A job that never came back (the dead-letter queue) stops counting.
+	c.Advance(time.Minute + WaitingLinger)
+	check(Waiting{})
+}

@@ -62,6 +62,16 @@ type Stats struct {
 	LastErrorAt     time.Time
 	LastProcessedAt time.Time
 	LastJobLatency  time.Duration
+	// LastHealthyAt is the last batch that did work (a job synced,
+	// unchanged, removed or skipped) without any error: once it is after
+	// LastErrorAt, the last error is resolved.
+	LastHealthyAt time.Time
+}
+
+// Resolved reports whether the source was healthy again after its last
+// error.
+func (s Stats) Resolved() bool {
+	return !s.LastErrorAt.IsZero() && s.LastHealthyAt.After(s.LastErrorAt)
 }
 
 // AddStats adds a batch's counters to its hour bucket in one write.
@@ -81,6 +91,8 @@ func (s *Store) AddStats(ctx context.Context, sourceID string, b Batch) error {
 	if b.LastError != "" {
 		values[":error"] = str(truncate(b.LastError, MaxReasonLen))
 		update += ", lastError = :error, lastErrorAt = :at"
+	} else if b.Synced+b.Unchanged+b.Removed+b.Skipped > 0 && b.Retried == 0 && b.Failed == 0 {
+		update += ", lastHealthyAt = :at"
 	}
 	update += " ADD synced :synced, unchanged :unchanged, failed :failed, removed :removed, skipped :skipped, retried :retried"
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -131,6 +143,9 @@ func (s *Store) Stats(ctx context.Context, sourceID string, since time.Time) (St
 			if at := getTime(item, "lastErrorAt"); at.After(st.LastErrorAt) {
 				st.LastErrorAt, st.LastError = at, getS(item, "lastError")
 			}
+			if at := getTime(item, "lastHealthyAt"); at.After(st.LastHealthyAt) {
+				st.LastHealthyAt = at
+			}
 		}
 		if len(out.LastEvaluatedKey) == 0 {
 			return st, nil
@@ -144,4 +159,86 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// WaitingLinger is how long a waiting mark outlives the retry it announces:
+// longer than any redelivery delay and the queue's visibility timeout, so a
+// job still alive is marked again before its mark expires, and a job that
+// went to the dead-letter queue stops counting after it.
+const WaitingLinger = 15 * time.Minute
+
+func waitingPK(sourceID string) string { return "WAITING#" + sourceID }
+
+const typeWaiting = "waiting"
+
+// WaitingJob is a job given back to the queue after a transient failure:
+// Key names its customer (or subscriber), NextRetryAt when the queue
+// delivers it again.
+type WaitingJob struct {
+	Key         string
+	NextRetryAt time.Time
+}
+
+// Waiting is how many of a source's jobs wait to be retried, and when the
+// next retry is due.
+type Waiting struct {
+	Count       int
+	NextRetryAt time.Time
+}
+
+// MarkWaiting records jobs given back, one item per customer, so that a
+// job given back again replaces its mark.
+func (s *Store) MarkWaiting(ctx context.Context, sourceID string, jobs []WaitingJob) error {
+	for _, j := range jobs {
+		item := key(waitingPK(sourceID), j.Key)
+		item["type"] = str(typeWaiting)
+		item["nextRetryAt"] = str(timeText(j.NextRetryAt))
+		item["expiresAt"] = num(j.NextRetryAt.Add(WaitingLinger).Unix())
+		if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
+			return fmt.Errorf("ledger: mark waiting job of %s: %w", sourceID, err)
+		}
+	}
+	return nil
+}
+
+// ClearWaiting removes the marks of jobs that were retried and are done.
+func (s *Store) ClearWaiting(ctx context.Context, sourceID string, keys []string) error {
+	for _, k := range keys {
+		if _, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key(waitingPK(sourceID), k)}); err != nil {
+			return fmt.Errorf("ledger: clear waiting job of %s: %w", sourceID, err)
+		}
+	}
+	return nil
+}
+
+// Waiting counts the source's waiting jobs whose marks have not expired.
+func (s *Store) Waiting(ctx context.Context, sourceID string) (Waiting, error) {
+	now := s.now()
+	in := &dynamodb.QueryInput{
+		TableName:                 &s.table,
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(waitingPK(sourceID))},
+		ProjectionExpression:      aws.String("nextRetryAt, expiresAt"),
+	}
+	var w Waiting
+	for {
+		out, err := s.db.Query(ctx, in)
+		if err != nil {
+			return Waiting{}, fmt.Errorf("ledger: waiting jobs of %s: %w", sourceID, err)
+		}
+		for _, item := range out.Items {
+			if exp := getN(item, "expiresAt"); exp > 0 && exp <= now.Unix() {
+				continue
+			}
+			w.Count++
+			at := getTime(item, "nextRetryAt")
+			if w.NextRetryAt.IsZero() || at.Before(w.NextRetryAt) {
+				w.NextRetryAt = at
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return w, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }

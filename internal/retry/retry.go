@@ -4,6 +4,10 @@
 // Whether an error is worth retrying is decided by the error itself: it (or an
 // error it wraps) reports Temporary() == true. Everything else stops at once,
 // so a permanent failure is never repeated.
+//
+// A context deadline bounds the whole budget: no wait is started that would
+// end past it, so a caller with little time left gets the last error back
+// at once (wrapped in ErrOutOfTime) instead of a sleep cut short.
 package retry
 
 import (
@@ -35,15 +39,26 @@ type Policy struct {
 // queue's own redelivery takes over.
 var Default = Policy{Attempts: 4, Base: 100 * time.Millisecond, Max: 5 * time.Second}
 
+// ErrOutOfTime wraps the last error when the context's deadline leaves no
+// room for the wait before another attempt. The last error stays in the
+// chain, so Temporary and RetryAfter still answer for it.
+var ErrOutOfTime = errors.New("no time left for another attempt")
+
 // Do calls fn until it succeeds, returns an error that is not temporary, the
-// attempts run out, or ctx ends. It returns the last error from fn, or ctx's
-// error wrapped with the last one when the context ended first.
+// attempts run out, the next wait would end past ctx's deadline, or ctx
+// ends. It returns the last error from fn (wrapped in ErrOutOfTime when the
+// deadline stopped it), or ctx's error wrapped with the last one when the
+// context ended first.
 func (p Policy) Do(ctx context.Context, fn func(ctx context.Context) error) error {
 	p = p.withDefaults()
 	var err error
 	for attempt := 0; attempt < p.Attempts; attempt++ {
 		if attempt > 0 {
-			if serr := p.Sleep(ctx, p.delay(attempt, err)); serr != nil {
+			d := p.delay(attempt, err)
+			if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= d {
+				return fmt.Errorf("%w (wait %s, deadline in %s): %w", ErrOutOfTime, d.Round(time.Millisecond), time.Until(deadline).Round(time.Millisecond), err)
+			}
+			if serr := p.Sleep(ctx, d); serr != nil {
 				return fmt.Errorf("%w (last error: %w)", serr, err)
 			}
 		}

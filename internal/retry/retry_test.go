@@ -104,6 +104,41 @@ func TestDoStopsWhenContextEnds(t *testing.T) {
 	}
 }
 
+func TestDoStopsBeforeWaitingPastTheDeadline(t *testing.T) {
+	tests := []struct {
+		name      string
+		deadline  time.Duration
+		after     time.Duration // the server's Retry-After
+		wantCalls int
+		outOfTime bool
+	}{
+		{"wait ends past the deadline", time.Second, 5 * time.Second, 1, true},
+		{"wait fits before the deadline", time.Hour, 5 * time.Second, 3, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), tt.deadline)
+			defer cancel()
+			var waits []time.Duration
+			calls := 0
+			err := Policy{Attempts: 3, Max: time.Minute, Sleep: recordingSleep(&waits)}.Do(ctx, func(context.Context) error {
+				calls++
+				return transient{after: tt.after}
+			})
+			if calls != tt.wantCalls || len(waits) != calls-1 {
+				t.Errorf("calls = %d, waits = %v; want %d calls", calls, waits, tt.wantCalls)
+			}
+			if got := errors.Is(err, ErrOutOfTime); got != tt.outOfTime {
+				t.Errorf("err = %v; ErrOutOfTime = %v, want %v", err, got, tt.outOfTime)
+			}
+			// The caller still learns what failed and what the server asked.
+			if !errors.Is(err, transient{after: tt.after}) || !Temporary(err) || RetryAfter(err) != tt.after {
+				t.Errorf("err = %v lost the last error (Temporary %v, RetryAfter %v)", err, Temporary(err), RetryAfter(err))
+			}
+		})
+	}
+}
+
 func TestDoRealTimerIsCancellable(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)

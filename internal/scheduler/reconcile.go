@@ -52,7 +52,9 @@ func (r *run) reconcile(ctx context.Context, src source.Source, rep *SourceRepor
 	if err != nil {
 		return err
 	}
-	n, err := hub.Node(ctx, src.Node())
+	readCtx, cancel := r.reading(ctx)
+	n, err := hub.Node(readCtx, src.Node())
+	cancel()
 	if err != nil {
 		return fmt.Errorf("read node %s: %w", src.Node(), refused(err))
 	}
@@ -62,7 +64,9 @@ func (r *run) reconcile(ctx context.Context, src source.Source, rep *SourceRepor
 	}
 	cred := contactsend.Credentials{APIKey: src.Properties.APIKey, UserKey: src.Properties.UserKey}
 	db := src.Properties.UserDBID
-	systems, err := cfg.Send.Subscriptions(ctx, cred, db)
+	readCtx, cancel = r.reading(ctx)
+	systems, err := cfg.Send.Subscriptions(readCtx, cred, db)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("read the subscription systems of userdb %d: %w", db, err)
 	}
@@ -79,6 +83,7 @@ func (r *run) reconcile(ctx context.Context, src source.Source, rep *SourceRepor
 	if len(fields) == 0 {
 		return nil
 	}
+	rep.Reconcile = Worked
 	cp, _, err := cps.Reconcile(ctx, src.ID)
 	if err != nil {
 		return err
@@ -91,10 +96,12 @@ func (r *run) reconcile(ctx context.Context, src source.Source, rep *SourceRepor
 		if cp.NextPage == 1 {
 			cp.PassStartedAt, cp.Scanned, cp.Enqueued = now, 0, 0
 		}
-		page, err := cfg.Send.FindSubscribersBy(ctx, cred, db, contactsend.Query{
+		readCtx, cancel := r.reading(ctx)
+		page, err := cfg.Send.FindSubscribersBy(readCtx, cred, db, contactsend.Query{
 			Select: selected, Sort: []contactsend.Sort{{Field: "identifier", Order: contactsend.Ascending}},
 			Page: cp.NextPage, PageSize: ReconcilePageSize,
 		})
+		cancel()
 		if err != nil {
 			return r.reconcileFailed(ctx, src, cps, cp, err)
 		}

@@ -1,9 +1,12 @@
 package scheduler_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"slices"
 	"sync"
@@ -16,6 +19,7 @@ import (
 	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/scheduler"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
 	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 	"github.com/hubsend/hubsend/internal/source"
 	"github.com/hubsend/hubsend/internal/subscriptions"
@@ -175,4 +179,33 @@ func TestReconcileThroughput(t *testing.T) {
 	t.Logf("a tick of %d pages takes %.1f s; a pass over 1,000,000 subscribers is %d ticks, %.1f h at one tick a minute",
 		scheduler.DefaultMaxReconcilePages, perTick/perSecond, 1_000_000/(scheduler.DefaultMaxReconcilePages*scheduler.ReconcilePageSize),
 		float64(1_000_000/(scheduler.DefaultMaxReconcilePages*scheduler.ReconcilePageSize))/60)
+}
+
+// TestEachPartReportsItsOutcome: a tick whose change-feed read worked but
+// whose Contactsend reconciliation failed says so part by part, in its
+// report and its log line, instead of calling the whole tick failed.
+func TestEachPartReportsItsOutcome(t *testing.T) {
+	t.Parallel()
+	w := newReconcileWorld(t, 3, 1, func(int64) (bool, bool) { return false, false })
+	var logs bytes.Buffer
+	cfg := w.config
+	cfg.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	sched := newScheduler(t, cfg)
+	tickWith(t, sched, context.Background()) // the feed starts
+	w.change("it-1", "Giulia 2")
+	if _, err := w.send.Faults().Add(faults.Rule{Operation: "findSubscribersBy", Kind: faults.Status, Status: 500, Rate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	logs.Reset()
+	rep := report(t, tickWith(t, sched, context.Background()), "news")
+	if rep.Feed != scheduler.Worked || rep.FeedEnqueued != 1 || rep.Reconcile != scheduler.Failed || rep.Outcome != scheduler.Partial {
+		t.Fatalf("report = %+v; want feed worked (1 enqueued), reconcile failed, outcome partial", rep)
+	}
+	var line map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+		t.Fatalf("log %q: %v", logs.String(), err)
+	}
+	if line["outcome"] != "partial" || line["feed"] != "worked" || line["reconcile"] != "failed" {
+		t.Fatalf("log line = %s", logs.String())
+	}
 }

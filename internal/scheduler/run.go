@@ -65,6 +65,17 @@ func (r *run) tokenRefused(workspace string, err error) {
 	}
 }
 
+// reading bounds a read from Contacthub or Contactsend, retries included,
+// so that what it returns can still be sent and checkpointed: it ends half
+// the margin before ctx's deadline. Sends and checkpoint writes use ctx.
+func (r *run) reading(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline.Add(-r.s.cfg.DeadlineMargin/2))
+}
+
 // inTime reports whether a new Contacthub read may start.
 func (r *run) inTime(ctx context.Context) bool {
 	if ctx.Err() != nil {
@@ -114,28 +125,51 @@ func (r *run) source(ctx context.Context, id string) SourceReport {
 		}
 	}()
 
-	rep.Outcome = Worked
+	rep.Feed = Worked
 	if err := r.feed(ctx, src, &rep); err != nil {
-		rep.Outcome, rep.Err = outcome(err), fmt.Errorf("feed: %w", err)
-		if rep.Outcome == Superseded || errors.Is(err, errTokenRefused) {
+		rep.Feed, rep.Err = outcome(err), fmt.Errorf("feed: %w", err)
+		if rep.Feed == Superseded || errors.Is(err, errTokenRefused) {
 			// A newer run owns the source; or the backfill would meet the
 			// same refusal.
+			rep.Outcome = rep.Feed
 			return rep
 		}
 	}
+	// The backfill and the reconciliation set their part to Worked once
+	// they have something to do.
 	if err := r.backfill(ctx, src, &rep); err != nil {
-		if rep.Outcome == Worked {
-			rep.Outcome = outcome(err)
-		}
+		rep.Backfill = outcome(err)
 		rep.Err = errors.Join(rep.Err, fmt.Errorf("backfill: %w", err))
 	}
 	if err := r.reconcile(ctx, src, &rep); err != nil {
-		if rep.Outcome == Worked {
-			rep.Outcome = outcome(err)
-		}
+		rep.Reconcile = outcome(err)
 		rep.Err = errors.Join(rep.Err, fmt.Errorf("reconcile: %w", err))
 	}
+	rep.Outcome = overall(rep.Feed, rep.Backfill, rep.Reconcile)
 	return rep
+}
+
+// overall sums up the outcomes of the parts that ran.
+func overall(parts ...Outcome) Outcome {
+	worked, failed := false, false
+	for _, p := range parts {
+		switch p {
+		case "":
+		case Worked:
+			worked = true
+		case Superseded:
+			return Superseded
+		default:
+			failed = true
+		}
+	}
+	switch {
+	case failed && worked:
+		return Partial
+	case failed:
+		return Failed
+	}
+	return Worked
 }
 
 func outcome(err error) Outcome {
@@ -162,7 +196,9 @@ func (r *run) feed(ctx context.Context, src source.Source, rep *SourceReport) er
 	if !found || !cp.Started || cp.NodeID != node {
 		// A new source (or one moved to another node) starts from now: the
 		// customers it already has are the backfill's job.
-		last, err := hub.LastOffset(ctx, node, contacthub.EntityCustomer)
+		readCtx, cancel := r.reading(ctx)
+		last, err := hub.LastOffset(readCtx, node, contacthub.EntityCustomer)
+		cancel()
 		if err != nil {
 			return r.feedFailed(ctx, src, cp, err)
 		}
@@ -183,9 +219,11 @@ func (r *run) feed(ctx context.Context, src source.Source, rep *SourceReport) er
 	for budget > 0 && r.inTime(ctx) {
 		size := min(budget, contacthub.MaxUpdatesSize)
 		offset := cp.Offset
-		page, err := hub.Updates(ctx, contacthub.UpdatesQuery{
+		readCtx, cancel := r.reading(ctx)
+		page, err := hub.Updates(readCtx, contacthub.UpdatesQuery{
 			Offset: &offset, Size: size, NodeID: node, Entity: contacthub.EntityCustomer,
 		})
+		cancel()
 		if err != nil {
 			return r.feedFailed(ctx, src, cp, err)
 		}
@@ -230,7 +268,9 @@ func (r *run) feed(ctx context.Context, src source.Source, rep *SourceReport) er
 // When the peek fails, the age of the newest change read stands in: the
 // oldest unread one is younger than it.
 func (r *run) lag(ctx context.Context, hub Hub, node string, offset int64, now, fallback time.Time) int64 {
-	page, err := hub.Updates(ctx, contacthub.UpdatesQuery{Offset: &offset, Size: 1, NodeID: node, Entity: contacthub.EntityCustomer})
+	readCtx, cancel := r.reading(ctx)
+	page, err := hub.Updates(readCtx, contacthub.UpdatesQuery{Offset: &offset, Size: 1, NodeID: node, Entity: contacthub.EntityCustomer})
+	cancel()
 	at := fallback
 	if err == nil && len(page.Updates) > 0 {
 		if ref, ok := decodeRef(page.Updates[0]); ok && !ref.UpdatedAt.IsZero() {
@@ -272,10 +312,13 @@ func (r *run) backfill(ctx context.Context, src source.Source, rep *SourceReport
 	if err != nil {
 		return r.backfillFailed(ctx, src, b, err)
 	}
+	rep.Backfill = Worked
 	for pages := 0; pages < cfg.MaxBackfillPages && r.inTime(ctx); pages++ {
-		page, err := hub.Customers(ctx, contacthub.ListQuery{
+		readCtx, cancel := r.reading(ctx)
+		page, err := hub.Customers(readCtx, contacthub.ListQuery{
 			NodeID: src.Node(), Page: b.NextPage, Size: BackfillPageSize, Sort: backfillSort,
 		})
+		cancel()
 		if err != nil {
 			return r.backfillFailed(ctx, src, b, err)
 		}
@@ -386,15 +429,24 @@ func coalesce(sourceID string, updates []contacthub.Update, now time.Time) ([]jo
 func (r *run) logOutcome(ctx context.Context, rep *SourceReport) {
 	level := slog.LevelInfo
 	attrs := []any{
-		"source", rep.SourceID, "outcome", string(rep.Outcome), "offset", rep.Offset,
+		"source", rep.SourceID, "outcome", string(rep.Outcome)}
+	for _, part := range []struct {
+		name    string
+		outcome Outcome
+	}{{"feed", rep.Feed}, {"backfill", rep.Backfill}, {"reconcile", rep.Reconcile}} {
+		if part.outcome != "" {
+			attrs = append(attrs, part.name, string(part.outcome))
+		}
+	}
+	attrs = append(attrs, "offset", rep.Offset,
 		"feedEnqueued", rep.FeedEnqueued, "backfillEnqueued", rep.BackfillEnqueued, "reconcileEnqueued", rep.ReconcileEnqueued,
 		"lagSeconds", rep.LagSeconds,
-	}
+	)
 	if rep.Err != nil {
 		level = slog.LevelWarn
 		attrs = append(attrs, "error", rep.Err.Error())
 	}
-	if rep.Outcome == Worked || rep.Outcome == Failed || rep.Outcome == Superseded {
+	if rep.Outcome == Worked || rep.Outcome == Failed || rep.Outcome == Partial || rep.Outcome == Superseded {
 		attrs = append(attrs, slog.Group("_aws",
 			"Timestamp", r.s.cfg.Now().UnixMilli(),
 			"CloudWatchMetrics", []map[string]any{{

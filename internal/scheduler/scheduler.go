@@ -191,14 +191,22 @@ const (
 	// progress first; what this run enqueued is a harmless duplicate.
 	Superseded Outcome = "superseded"
 	Failed     Outcome = "failed" // see Err; recorded in the checkpoint
+	// Partial: some parts of the tick (feed, backfill, reconciliation)
+	// worked and others failed; the report says which.
+	Partial Outcome = "partial"
 )
 
 // SourceReport is what one tick did for one source.
 type SourceReport struct {
-	SourceID         string
-	Outcome          Outcome
-	FeedEnqueued     int
-	BackfillEnqueued int
+	SourceID string
+	// Outcome sums up the parts: Worked when every part that ran worked,
+	// Failed when none did, Partial in between.
+	Outcome Outcome
+	// Feed, Backfill and Reconcile are each part's own outcome: Worked,
+	// Failed or Superseded; empty when the part had nothing to do.
+	Feed, Backfill, Reconcile Outcome
+	FeedEnqueued              int
+	BackfillEnqueued          int
 	// ReconcileEnqueued counts the jobs of Contactsend-side differences.
 	ReconcileEnqueued int
 	// Offset is the feed offset stored at the end of the tick.

@@ -493,6 +493,34 @@ func TestBudgetAndDeadline(t *testing.T) {
 	}
 }
 
+// TestSlowReadLeavesTimeToCheckpoint: a feed read that hangs past the
+// deadline margin is cut off in time for the tick to record the failure in
+// the checkpoint and return before the invocation's deadline.
+func TestSlowReadLeavesTimeToCheckpoint(t *testing.T) {
+	t.Parallel()
+	const margin = 2 * time.Second
+	h := newHarness(t, options{configure: func(c *scheduler.Config) { c.DeadlineMargin = margin }})
+	h.addSource("s1", "ws1", "italy", true)
+	h.tick()
+	h.change("it-1", "Giulia 2")
+	if _, err := h.hub.Faults().Add(faults.Rule{Operation: "updates.get", Kind: faults.Latency, Latency: 20 * time.Second, Rate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), margin+2*time.Second)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	rep := report(t, tickWith(t, h.sched, ctx), "s1")
+	if now := time.Now(); !now.Before(deadline) {
+		t.Fatalf("tick returned %v after its deadline", now.Sub(deadline))
+	}
+	if rep.Outcome != scheduler.Failed {
+		t.Errorf("s1 with a hanging feed = %+v, want failed", rep)
+	}
+	if f := h.feed("s1"); f.LastError == "" {
+		t.Errorf("the cut-off read was not recorded: %+v", f)
+	}
+}
+
 // TestFeedThroughput logs how long a tick takes per 1,000 changes:
 //
 //	go test ./internal/scheduler -run TestFeedThroughput -v

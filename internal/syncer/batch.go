@@ -15,6 +15,7 @@ import (
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/mapping"
+	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -28,7 +29,9 @@ type group struct {
 // groupResult is what a group did: the messages to give back to SQS, and
 // the counters for the stats and metrics.
 type groupResult struct {
-	failed    []string
+	failed []givenBack
+	// finished are the tasks that came to an end (not given back).
+	finished  []*task
 	counts    ledger.Counts
 	lastError string
 	latency   time.Duration
@@ -40,9 +43,18 @@ type groupResult struct {
 // again, and after maxReceiveCount moves them to the dead-letter queue.
 // Messages that can never succeed (undecodable, a missing source) and
 // permanent failures (written as failed records) are acknowledged.
+//
+// The jobs run on a context that ends DeadlineMargin before the
+// invocation's: a job cut off by it is given back like any transient
+// failure, and the margin is left to postpone the messages given back
+// (Config.Queue), write the counters and answer before Lambda's timeout,
+// which would give back the whole batch.
 func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	jobCtx, cancelJobs := w.jobContext(ctx)
+	defer cancelJobs()
 	var order []*group
 	groups := make(map[string]*group)
+	messages := make(map[string]events.SQSMessage, len(ev.Records))
 	for _, rec := range ev.Records {
 		job, err := jobs.Decode(rec.Body)
 		if err != nil {
@@ -50,6 +62,7 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 			w.log.WarnContext(ctx, "sync job undecodable, acknowledged", "message_id", rec.MessageId, "error", err.Error())
 			continue
 		}
+		messages[rec.MessageId] = rec
 		g := groups[job.SourceID]
 		if g == nil {
 			g = &group{sourceID: job.SourceID, byKey: make(map[string]*task)}
@@ -74,31 +87,121 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		g.tasks = append(g.tasks, t)
 	}
 
-	results := make([]groupResult, len(order))
+	results := w.runGroups(ctx, jobCtx, order)
+	cancelJobs()
+
+	// What follows must end before the invocation does, whatever the jobs
+	// left of the time: it runs on its own bounded context.
+	finishCtx, cancelFinish := w.finishContext(ctx)
+	defer cancelFinish()
+	var resp events.SQSEventResponse
+	var backs []givenBack
+	for i := range results {
+		for j, b := range results[i].failed {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: b.messageID})
+			results[i].failed[j].delay = RedeliveryDelay(receiveCount(messages[b.messageID]), b.after)
+		}
+		backs = append(backs, results[i].failed...)
+	}
+	w.postpone(finishCtx, messages, backs)
 	var wg sync.WaitGroup
 	for i, g := range order {
-		wg.Go(func() { results[i] = w.runGroup(ctx, g) })
-	}
-	wg.Wait()
-
-	var resp events.SQSEventResponse
-	for i, g := range order {
 		r := results[i]
-		for _, id := range r.failed {
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
-		}
 		if !r.processed {
 			continue
 		}
 		w.metrics(ctx, g.sourceID, r.counts)
-		// Counters are written once per source per batch; losing them on an
-		// error costs visibility, not data, so jobs are not failed for it.
-		stats := ledger.Batch{Counts: r.counts, LastError: r.lastError, ProcessedAt: w.now(), JobLatency: r.latency}
-		if err := w.ledger.AddStats(context.WithoutCancel(ctx), g.sourceID, stats); err != nil {
-			w.log.ErrorContext(ctx, "write sync stats", "source_id", g.sourceID, "error", err.Error())
+		wg.Go(func() {
+			w.trackWaiting(finishCtx, g.sourceID, messages, r)
+			// Counters are written once per source per batch; losing them on
+			// an error costs visibility, not data, so jobs are not failed for it.
+			stats := ledger.Batch{Counts: r.counts, LastError: r.lastError, ProcessedAt: w.now(), JobLatency: r.latency}
+			if err := w.ledger.AddStats(finishCtx, g.sourceID, stats); err != nil {
+				w.log.ErrorContext(ctx, "write sync stats", "source_id", g.sourceID, "error", err.Error())
+			}
+		})
+	}
+	wg.Wait()
+	return resp, nil
+}
+
+// runGroups runs every group's jobs and returns their results. Jobs end
+// with jobCtx; should one of them not (a dependency that ignores its
+// context), the batch does not wait for it past half the margin before
+// the invocation's deadline: its group's messages are all given back,
+// which repeats nothing harmful (jobs are level-triggered) and still beats
+// a Lambda timeout, which gives back the whole batch and counts an error.
+func (w *Worker) runGroups(ctx, jobCtx context.Context, order []*group) []groupResult {
+	results := make([]groupResult, len(order))
+	done := make([]chan struct{}, len(order))
+	for i, g := range order {
+		done[i] = make(chan struct{})
+		go func() {
+			defer close(done[i])
+			results[i] = w.runGroup(jobCtx, g)
+		}()
+	}
+	var giveUp <-chan time.Time
+	if deadline, ok := ctx.Deadline(); ok {
+		timer := time.NewTimer(time.Until(deadline.Add(-w.margin / 2)))
+		defer timer.Stop()
+		giveUp = timer.C
+	}
+	final := make([]groupResult, len(order))
+	late := false
+	for i, g := range order {
+		if !late {
+			select {
+			case <-done[i]:
+				final[i] = results[i]
+				continue
+			case <-giveUp:
+				late = true
+			}
+		}
+		select {
+		case <-done[i]:
+			final[i] = results[i]
+			continue
+		default:
+		}
+		w.log.ErrorContext(ctx, "sync jobs outlived their deadline; their messages are given back", "source_id", g.sourceID, "jobs", len(g.tasks))
+		final[i].processed = true
+		r := retryLater("jobs outlived the invocation's deadline", errNotStarted)
+		for _, t := range g.tasks {
+			w.tally(&final[i], t, r)
 		}
 	}
-	return resp, nil
+	return final
+}
+
+// jobContext is the context jobs run on: it ends DeadlineMargin before
+// ctx's deadline. Without a deadline (tests, tools) it is ctx's.
+func (w *Worker) jobContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline.Add(-w.margin))
+}
+
+// finishContext bounds the work after the jobs (postponing messages,
+// writing counters): it is not cancelled with the jobs but ends a quarter
+// of the margin before the invocation's deadline, leaving that to answer;
+// without a deadline, after one margin.
+func (w *Worker) finishContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	detached := context.WithoutCancel(ctx)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithTimeout(detached, w.margin)
+	}
+	return context.WithDeadline(detached, deadline.Add(-w.margin/4))
+}
+
+// cleanupContext bounds a write that undoes a job's half-done state (an add
+// claim nobody acted on) after the job's own context may have ended.
+func (w *Worker) cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), w.margin/4)
 }
 
 // runGroup reads the source and its connection once and runs its jobs.
@@ -106,6 +209,9 @@ func (w *Worker) runGroup(ctx context.Context, g *group) groupResult {
 	var res groupResult
 	done := func(t *task, r result, start time.Time) {
 		w.logJob(ctx, g.sourceID, t, r, w.now().Sub(start))
+	}
+	if w.deadlineNear(ctx) {
+		return w.failAll(ctx, g, &groupResult{processed: true}, retryLater("invocation deadline near; job not started", errNotStarted))
 	}
 	src, err := w.sources.GetByID(ctx, g.sourceID)
 	if errors.Is(err, configstore.ErrNotFound) || (err == nil && !src.Enabled) {
@@ -154,7 +260,7 @@ func (w *Worker) runGroup(ctx context.Context, g *group) groupResult {
 	slots := make(chan struct{}, min(DefaultJobsPerSource, 2*src.Properties.InFlight()))
 	for _, t := range g.tasks {
 		if w.deadlineNear(ctx) {
-			r := retryLater("invocation deadline near; job not started", nil)
+			r := retryLater("invocation deadline near; job not started", errNotStarted)
 			mu.Lock()
 			w.tally(&res, t, r)
 			mu.Unlock()
@@ -215,14 +321,18 @@ func (w *Worker) failAll(ctx context.Context, g *group, res *groupResult, r resu
 	return *res
 }
 
-// deadlineNear reports whether too little of the invocation is left to
-// start a job.
+// errNotStarted is the cause of a job given back untried for lack of time.
+var errNotStarted = errors.New("job not started")
+
+// deadlineNear reports whether too little of the jobs' time is left to
+// start a job: less than the margin. Deadlines are real time, so this reads
+// the real clock, not Config.Clock.
 func (w *Worker) deadlineNear(ctx context.Context) bool {
 	if ctx.Err() != nil {
 		return true
 	}
 	deadline, ok := ctx.Deadline()
-	return ok && deadline.Sub(w.now()) < w.margin
+	return ok && time.Until(deadline) < w.margin
 }
 
 // tally adds a job's result to its group's; the caller holds the lock.
@@ -241,11 +351,17 @@ func (w *Worker) tally(res *groupResult, t *task, r result) {
 		res.counts.Skipped++
 	case Retry:
 		res.counts.Retried++
-		res.failed = append(res.failed, t.messageIDs...)
+		after := retry.RetryAfter(r.err)
+		for _, id := range t.messageIDs {
+			res.failed = append(res.failed, givenBack{messageID: id, key: t.key(), after: after})
+		}
 		res.lastError = r.reason
 		if r.err != nil {
 			res.lastError += ": " + r.err.Error()
 		}
+	}
+	if r.outcome != Retry {
+		res.finished = append(res.finished, t)
 	}
 	if !t.enqueuedAt.IsZero() {
 		res.latency = max(res.latency, w.now().Sub(t.enqueuedAt))

@@ -155,6 +155,7 @@ type harness struct {
 	hub     *hubsim.Server
 	send    *sendsim.Server
 	worker  *Worker
+	config  Config // the worker's
 	logs    *logBuffer
 	src     source.Source
 	sendURL string // the Contactsend simulator's SOAP endpoint
@@ -239,7 +240,7 @@ func newHarness(t *testing.T, configure ...func(*source.Source)) *harness {
 		t.Fatal(err)
 	}
 
-	h.worker, err = New(Config{
+	h.config = Config{
 		Sources: h.store,
 		Ledger:  h.ledger,
 		Hub: func(conn configstore.Connection) (Hub, error) {
@@ -248,11 +249,24 @@ func newHarness(t *testing.T, configure ...func(*source.Source)) *harness {
 		Send:   send,
 		Clock:  h.now,
 		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
+	h.worker = h.newWorker()
 	return h
+}
+
+// newWorker returns a worker on the harness's world, its configuration
+// changed by configure.
+func (h *harness) newWorker(configure ...func(*Config)) *Worker {
+	h.t.Helper()
+	cfg := h.config
+	for _, c := range configure {
+		c(&cfg)
+	}
+	w, err := New(cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return w
 }
 
 // customer is a Contacthub customer of the source's node.

@@ -359,7 +359,7 @@ func (w *Worker) write(ctx context.Context, e *env, customerID, jobReason string
 	}
 	now := w.now()
 	if entry.Adding(now) {
-		return retryLater("another worker is adding this subscriber", nil)
+		return retryLater("another worker is adding this subscriber", heldClaim{wait: entry.AddingUntil.Sub(now)})
 	}
 	// Claim the add so that two workers cannot both add the customer.
 	entry.AddingUntil = now.Add(w.claim)
@@ -369,12 +369,17 @@ func (w *Worker) write(ctx context.Context, e *env, customerID, jobReason string
 	}
 	r := w.findOrAdd(ctx, e, claimed, q, wire, attrs)
 	if r.keepClaim {
+		r.err = heldClaim{wait: w.claim, err: r.err}
 		return r
 	}
 	if r.outcome == Retry || r.outcome == Failed {
-		// Let the next attempt in at once instead of after the claim lapses.
+		// Let the next attempt in at once instead of after the claim lapses,
+		// even when the job's time ran out: nothing was added.
 		claimed.AddingUntil = time.Time{}
-		if _, err := w.ledger.Put(ctx, claimed); err != nil {
+		cleanupCtx, cancel := w.cleanupContext(ctx)
+		_, err := w.ledger.Put(cleanupCtx, claimed)
+		cancel()
+		if err != nil {
 			w.log.DebugContext(ctx, "release add claim", "source_id", e.src.ID, "customer_id", customerID, "error", err)
 		}
 		if r.outcome == Failed {

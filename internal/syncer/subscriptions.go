@@ -140,7 +140,7 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, cust contacthub.
 	}
 	now := w.now()
 	if now.Before(entry.SubscriptionClaimUntil) && entry.SubscriptionClaimBy != owner {
-		return retryLater("another worker is writing this customer's subscriptions", nil)
+		return retryLater("another worker is writing this customer's subscriptions", heldClaim{wait: entry.SubscriptionClaimUntil.Sub(now)})
 	}
 	var (
 		sub     contactsend.Subscriber
@@ -236,6 +236,9 @@ func (w *Worker) writeSend(ctx context.Context, e *env, row subscriptionRow, sub
 // releaseClaim drops owner's claim, best effort: a claim left behind only
 // delays others until it lapses.
 func (w *Worker) releaseClaim(ctx context.Context, entry ledger.Entry, owner string) {
+	// Also when the job's time ran out: that is when it matters most.
+	ctx, cancel := w.cleanupContext(ctx)
+	defer cancel()
 	fresh, err := w.ledger.Get(ctx, entry.SourceID, entry.CustomerID)
 	if err != nil || fresh.SubscriptionClaimBy != owner {
 		return

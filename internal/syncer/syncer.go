@@ -9,6 +9,19 @@
 // source mapping's MaximumConcurrency times that cap, so a deployment that
 // must hold a source to N calls in flight sets MaximumConcurrency to 1 and
 // the cap to N (or divides N between them).
+//
+// Time: jobs run on a context that ends Config.DeadlineMargin before the
+// invocation's deadline, and every retry inside them stops at it; what a
+// job cut off by it leaves (an add claim after an add of unknown outcome)
+// keeps the next run from repeating an add. The margin is spent giving the
+// unfinished jobs back, writing the counters and answering, so the partial
+// batch response always beats Lambda's timeout.
+//
+// Redelivery: a job given back after a transient failure is postponed with
+// ChangeMessageVisibility by RedeliveryDelay (seconds, growing with its
+// receive count, at least a server's Retry-After), not left for the queue's
+// visibility timeout; the ledger keeps a mark per waiting job, which the
+// status endpoint counts.
 package syncer
 
 import (
@@ -66,12 +79,17 @@ type Ledger interface {
 	RecordFailure(ctx context.Context, f ledger.Failure) error
 	ClearFailure(ctx context.Context, sourceID, customerID string) error
 	AddStats(ctx context.Context, sourceID string, b ledger.Batch) error
+	MarkWaiting(ctx context.Context, sourceID string, jobs []ledger.WaitingJob) error
+	ClearWaiting(ctx context.Context, sourceID string, keys []string) error
 }
 
 // Defaults of Config's durations.
 const (
-	// DefaultDeadlineMargin leaves a job this much time at least: closer to
-	// the invocation's deadline, jobs are not started but given back to SQS.
+	// DefaultDeadlineMargin is kept back at the end of an invocation: jobs
+	// run on a context that ends this long before the invocation's
+	// deadline, leaving the time to give back what they did not finish,
+	// write the counters and answer; and a job is not started with less
+	// than this left of the jobs' time.
 	DefaultDeadlineMargin = 5 * time.Second
 	// DefaultAddClaim is how long a claim to add a subscriber holds off
 	// other workers; it outlasts any job.
@@ -97,6 +115,11 @@ type Config struct {
 	FieldsTTL      time.Duration
 	// SubscriptionClaim defaults to DefaultSubscriptionClaim.
 	SubscriptionClaim time.Duration
+	// Queue and QueueURL (the sync queue) let the worker postpone a job it
+	// gives back by RedeliveryDelay instead of the queue's visibility
+	// timeout. Without them jobs come back after the visibility timeout.
+	Queue    Queue
+	QueueURL string
 }
 
 // Worker runs sync jobs. It is safe for concurrent use; one Lambda
@@ -113,6 +136,8 @@ type Worker struct {
 	ttl     time.Duration
 	// subClaim is how long a subscription write claim holds.
 	subClaim time.Duration
+	queue    Queue
+	queueURL string
 
 	mu     sync.Mutex // guards hubs and limits
 	hubs   map[string]Hub
@@ -153,6 +178,7 @@ func New(cfg Config) (*Worker, error) {
 		sources: cfg.Sources, ledger: cfg.Ledger, newHub: cfg.Hub, send: cfg.Send,
 		now: cfg.Clock, log: cfg.Logger,
 		margin: cfg.DeadlineMargin, claim: cfg.AddClaim, ttl: cfg.FieldsTTL, subClaim: cfg.SubscriptionClaim,
+		queue: cfg.Queue, queueURL: cfg.QueueURL,
 		hubs: make(map[string]Hub), limits: make(map[string]*limit),
 	}
 	if w.now == nil {

@@ -123,13 +123,20 @@ type DynamoDB interface {
 // count requests.
 type Clients struct {
 	DynamoDB DynamoDB
-	SQS      jobs.SQS
+	SQS      SQS
 	// KMS seals secrets when the environment names a KMS key; unused with
 	// a master key.
 	KMS secret.KMSAPI
 	// ContactsendHTTP carries the Contactsend client's calls; nil means a
 	// default http.Client.
 	ContactsendHTTP *http.Client
+}
+
+// SQS is what the functions ask of SQS: sending jobs, and giving a job back
+// with a redelivery delay.
+type SQS interface {
+	jobs.SQS
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
 }
 
 // ClientsFrom returns the AWS clients of cfg.
@@ -148,6 +155,9 @@ type Deps struct {
 	Store *configstore.Store
 	// Jobs is the sync queue; nil when Env.SyncQueueURL is empty.
 	Jobs *jobs.Queue
+	// SQS is the client behind Jobs; the sync worker also changes the
+	// visibility of the messages it gives back through it.
+	SQS  SQS
 	Send *contactsend.Client
 }
 
@@ -195,6 +205,7 @@ func New(env Env, clients Clients, logger *slog.Logger) (Deps, error) {
 			return Deps{}, errors.New("wiring: a sync queue without an SQS client")
 		}
 		d.Jobs = jobs.NewQueue(clients.SQS, env.SyncQueueURL)
+		d.SQS = clients.SQS
 	}
 	return d, nil
 }

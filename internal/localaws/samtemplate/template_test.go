@@ -373,8 +373,8 @@ func TestTemplateQueues(t *testing.T) {
 	if want := 6 * int(worker.Timeout/time.Second); sync.VisibilityTimeout != want {
 		t.Errorf("SyncQueue VisibilityTimeout = %d, want %d (6x the worker timeout)", sync.VisibilityTimeout, want)
 	}
-	if sync.DeadLetterQueue != "SyncDeadLetterQueue" || sync.MaxReceiveCount != 5 {
-		t.Errorf("redrive = %q x%d, want SyncDeadLetterQueue x5", sync.DeadLetterQueue, sync.MaxReceiveCount)
+	if sync.DeadLetterQueue != "SyncDeadLetterQueue" || sync.MaxReceiveCount != 12 {
+		t.Errorf("redrive = %q x%d, want SyncDeadLetterQueue x12", sync.DeadLetterQueue, sync.MaxReceiveCount)
 	}
 	if sync.Properties["SqsManagedSseEnabled"] != true {
 		t.Error("SyncQueue must have SqsManagedSseEnabled")
@@ -385,7 +385,7 @@ func TestTemplateQueues(t *testing.T) {
 	if got := sync.Attributes(); got["VisibilityTimeout"] != "360" || got["RedrivePolicy"] != "" {
 		t.Errorf("SyncQueue attributes = %v", got)
 	}
-	if got, want := sync.RedrivePolicy("arn:aws:sqs:us-east-1:000000000000:dlq"), `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":5}`; got != want {
+	if got, want := sync.RedrivePolicy("arn:aws:sqs:us-east-1:000000000000:dlq"), `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:000000000000:dlq","maxReceiveCount":12}`; got != want {
 		t.Errorf("RedrivePolicy = %s, want %s", got, want)
 	}
 

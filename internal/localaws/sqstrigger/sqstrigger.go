@@ -2,12 +2,15 @@
 // mapping does in AWS: it long-polls a queue, hands batches to a function as
 // events.SQSEvent, deletes the messages the function did not report as
 // failed (ReportBatchItemFailures), and leaves the others to come back after
-// the visibility timeout, until the queue's redrive policy moves them to the
-// dead-letter queue.
+// the visibility timeout (or the visibility the function gave them), until
+// the queue's redrive policy moves them to the dead-letter queue. An
+// invocation that answers after FunctionTimeout has failed as a whole, as a
+// Lambda timeout does.
 package sqstrigger
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -143,6 +146,13 @@ func invoke(ctx context.Context, cfg Config, messages []types.Message) {
 	}
 	fnCtx, cancel := context.WithTimeout(ctx, cfg.FunctionTimeout)
 	resp, err := safeCall(fnCtx, cfg.Handler, event)
+	if err == nil && ctx.Err() == nil && errors.Is(fnCtx.Err(), context.DeadlineExceeded) {
+		// Lambda stops a function at its timeout and counts the invocation
+		// as failed, whatever it would have answered: an answer after the
+		// deadline is discarded here too, so a worker that overruns fails
+		// locally as it would in AWS.
+		err = fmt.Errorf("task timed out after %s", cfg.FunctionTimeout)
+	}
 	cancel()
 	if err != nil {
 		// A failed invocation leaves the whole batch for redelivery.

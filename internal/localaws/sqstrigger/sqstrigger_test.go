@@ -96,3 +96,109 @@ func TestPartialBatchFailuresComeBackThenRedrive(t *testing.T) {
 		t.Errorf("poison ran %d times, want maxReceiveCount = 3", seen["poison"])
 	}
 }
+
+// newQueue creates a queue with the given visibility timeout on a fresh
+// emulator and sends one message to it.
+func newQueue(t *testing.T, visibility string) (*sqs.Client, string) {
+	t.Helper()
+	stack := emulators.StartT(t)
+	client := stack.SQS()
+	queue, err := client.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String("es-" + visibility), Attributes: map[string]string{"VisibilityTimeout": visibility}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: queue.QueueUrl, MessageBody: aws.String("job")}); err != nil {
+		t.Fatal(err)
+	}
+	return client, *queue.QueueUrl
+}
+
+// run feeds handler from the queue until the test ends.
+func run(t *testing.T, cfg sqstrigger.Config) {
+	t.Helper()
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		sqstrigger.Run(ctx, cfg)
+		close(done)
+	}()
+	t.Cleanup(func() { stop(); <-done })
+}
+
+// TestLateAnswerGivesBackTheWholeBatch: an answer after the function's
+// timeout is a failed invocation in Lambda, whatever it says; the message
+// comes back instead of being deleted.
+func TestLateAnswerGivesBackTheWholeBatch(t *testing.T) {
+	client, url := newQueue(t, "1")
+	var mu sync.Mutex
+	calls := 0
+	handler := func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			<-ctx.Done() // overruns the timeout, then claims success
+		}
+		return events.SQSEventResponse{}, nil
+	}
+	run(t, sqstrigger.Config{Client: client, QueueURL: url, Handler: handler, FunctionTimeout: 300 * time.Millisecond})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		mu.Lock()
+		n := calls
+		mu.Unlock()
+		if n >= 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the message of a timed-out invocation was deleted: %d invocations", n)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}
+
+// TestFunctionSetVisibilityIsHonoured: a function that gives a message
+// back with a shorter visibility gets it again then, not after the
+// queue's visibility timeout.
+func TestFunctionSetVisibilityIsHonoured(t *testing.T) {
+	client, url := newQueue(t, "60")
+	var mu sync.Mutex
+	var at []time.Time
+	handler := func(ctx context.Context, e events.SQSEvent) (events.SQSEventResponse, error) {
+		mu.Lock()
+		at = append(at, time.Now())
+		first := len(at) == 1
+		mu.Unlock()
+		var resp events.SQSEventResponse
+		if first {
+			r := e.Records[0]
+			if _, err := client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: &url, ReceiptHandle: &r.ReceiptHandle, VisibilityTimeout: 1}); err != nil {
+				t.Error(err)
+			}
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: r.MessageId})
+		}
+		return resp, nil
+	}
+	run(t, sqstrigger.Config{Client: client, QueueURL: url, Handler: handler})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		mu.Lock()
+		n := len(at)
+		var took time.Duration
+		if n >= 2 {
+			took = at[1].Sub(at[0])
+		}
+		mu.Unlock()
+		if n >= 2 {
+			if took > 10*time.Second {
+				t.Fatalf("delivered again after %v, want about 1 s", took)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the message never came back after its 1 s visibility")
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}

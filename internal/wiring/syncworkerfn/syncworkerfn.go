@@ -26,6 +26,10 @@ func Config(d wiring.Deps) syncer.Config {
 		},
 		Send:   d.Send,
 		Logger: d.Logger,
+		// Jobs given back come again after syncer.RedeliveryDelay, not
+		// the queue's visibility timeout.
+		Queue:    d.SQS,
+		QueueURL: d.Env.SyncQueueURL,
 	}
 }
 

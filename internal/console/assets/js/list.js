@@ -142,8 +142,9 @@ export function healthOf(enabled, status, now = Date.now()) {
   const intakeError = intake.feed?.lastError || intake.backfill?.lastError;
   if (!enabled) return { kind: 'off', key: 'health.paused' };
   if (intakeError) return { kind: 'error', key: 'health.error', title: intakeError };
+  if ((status?.waiting?.count ?? 0) > 0) return { kind: 'warn', key: 'health.retrying', args: { n: status.waiting.count } };
   const failed = status?.stats?.lastHour?.failed ?? 0;
-  if (failed > 0) return { kind: 'warn', key: 'health.failures', args: { n: failed }, title: status.lastError };
+  if (failed > 0) return { kind: 'warn', key: 'health.failures', args: { n: failed }, title: status.lastErrorResolved ? undefined : status.lastError };
   if ((status?.lagSeconds ?? intake.feed?.lagSeconds ?? 0) > 600) return { kind: 'warn', key: 'health.lagging' };
   const backfill = intake.backfill;
   if (backfill?.status === 'running' && ((backfill.total ?? 0) > 0 || (backfill.enqueued ?? 0) > 0)) {

@@ -1,0 +1,58 @@
+package configapi_test
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/hubsend/hubsend/internal/ledger"
+)
+
+// TestStatusShowsWaitingWorkAndResolvedErrors: while changes wait to be
+// retried the status counts them and says when the next try is; once the
+// source worked again without error, the last error is marked resolved.
+func TestStatusShowsWaitingWorkAndResolvedErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	id := e.expect(e.call("ws1", "POST", "/v1/sources", validSource(), nil), http.StatusCreated).body["id"].(string)
+	status := func() map[string]any {
+		t.Helper()
+		return e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/status", nil, nil), http.StatusOK).body
+	}
+	if w := status()["waiting"].(map[string]any); w["count"] != float64(0) || w["nextRetryAt"] != nil {
+		t.Fatalf("waiting of a new source = %v", w)
+	}
+
+	outcomes := ledger.New(stack.DynamoDB(), e.table)
+	failedAt := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	next := failedAt.Add(2 * time.Minute)
+	if err := outcomes.AddStats(ctx, id, ledger.Batch{Counts: ledger.Counts{Retried: 2}, LastError: "contactsend update failed: HTTP 503", ProcessedAt: failedAt}); err != nil {
+		t.Fatal(err)
+	}
+	if err := outcomes.MarkWaiting(ctx, id, []ledger.WaitingJob{{Key: "c1", NextRetryAt: next.Add(time.Second)}, {Key: "c2", NextRetryAt: next}}); err != nil {
+		t.Fatal(err)
+	}
+	st := status()
+	if w := st["waiting"].(map[string]any); w["count"] != float64(2) || w["nextRetryAt"] != next.Format(time.RFC3339) {
+		t.Errorf("waiting during trouble = %v, want 2 and next try at %s", w, next.Format(time.RFC3339))
+	}
+	if st["lastError"] != "contactsend update failed: HTTP 503" || st["lastErrorResolved"] != nil {
+		t.Errorf("during trouble: lastError %v, resolved %v", st["lastError"], st["lastErrorResolved"])
+	}
+
+	healthyAt := failedAt.Add(30 * time.Second)
+	if err := outcomes.AddStats(ctx, id, ledger.Batch{Counts: ledger.Counts{Synced: 2}, ProcessedAt: healthyAt}); err != nil {
+		t.Fatal(err)
+	}
+	if err := outcomes.ClearWaiting(ctx, id, []string{"c1", "c2"}); err != nil {
+		t.Fatal(err)
+	}
+	st = status()
+	if w := st["waiting"].(map[string]any); w["count"] != float64(0) {
+		t.Errorf("waiting after recovery = %v", w)
+	}
+	if st["lastError"] != "contactsend update failed: HTTP 503" || st["lastErrorResolved"] != true || st["lastErrorResolvedAt"] != healthyAt.Format(time.RFC3339) {
+		t.Errorf("after recovery: lastError %v, resolved %v at %v; want the error kept, resolved at %s", st["lastError"], st["lastErrorResolved"], st["lastErrorResolvedAt"], healthyAt.Format(time.RFC3339))
+	}
+}

@@ -1,0 +1,173 @@
+package syncer
+
+import (
+	"context"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/hubsend/hubsend/internal/ledger"
+)
+
+// Queue is the part of the SQS client that postpones the next delivery of
+// the messages a batch gives back.
+type Queue interface {
+	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+}
+
+// The redelivery schedule of a message given back after a transient
+// failure: RedeliveryBase after its first receive, doubling with every
+// receive up to RedeliveryMax, never sooner than a server's Retry-After.
+// A blip costs seconds instead of the queue's visibility timeout, and a
+// long outage still spreads a message's receives over more than half an
+// hour (template.yaml's maxReceiveCount, 12, covers 2+4+…+512+600+600 s,
+// at least three quarters of that with jitter) before the dead-letter
+// queue: healthy work outlives the outages the old 5 × 6 min did.
+const (
+	RedeliveryBase = 2 * time.Second
+	RedeliveryMax  = 10 * time.Minute
+	// maxVisibility is SQS's limit on a message's visibility timeout.
+	maxVisibility = 12 * time.Hour
+)
+
+// RedeliveryDelay is how long a message given back after its receive-th
+// receive (1 = the first) stays invisible: the schedule above, jittered
+// down by up to a quarter (so a crowd of jobs failed together comes back
+// spread out, and the schedule still grows), and at least retryAfter.
+func RedeliveryDelay(receive int, retryAfter time.Duration) time.Duration {
+	receive = max(receive, 1)
+	d := RedeliveryBase << min(receive-1, 20)
+	if d <= 0 || d > RedeliveryMax {
+		d = RedeliveryMax
+	}
+	d -= rand.N(d/4 + 1)
+	return min(max(d, retryAfter), maxVisibility)
+}
+
+// givenBack is a message reported as a batch item failure, with the wait a
+// server asked for, if any, and the delay it is given back for.
+type givenBack struct {
+	messageID string
+	key       string // the task's, see task.key
+	after     time.Duration
+	delay     time.Duration
+}
+
+// receiveCount is how many times SQS delivered the message, this time
+// included; 0 when the record does not say.
+func receiveCount(m events.SQSMessage) int {
+	n, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
+	return n
+}
+
+// key names the customer (or, for a Contactsend-side job, the subscriber)
+// a task is about, for the marks of waiting jobs.
+func (t *task) key() string {
+	if t.customerID != "" {
+		return t.customerID
+	}
+	return "subscriber:" + strconv.FormatInt(t.subscriberID, 10)
+}
+
+// trackWaiting keeps the marks of the source's jobs that wait for a retry
+// (the status endpoint counts them): a mark for each job given back, with
+// when it comes again, and none left for a job that came again and is
+// done. Only redelivered messages can hold a mark, so a first delivery
+// that succeeds costs no write. Without a Queue the worker cannot say when
+// a job comes back, and marks nothing. Failures cost visibility, not data.
+func (w *Worker) trackWaiting(ctx context.Context, sourceID string, messages map[string]events.SQSMessage, r groupResult) {
+	if w.queue == nil || w.queueURL == "" {
+		return
+	}
+	now := w.now()
+	var waiting []ledger.WaitingJob
+	seen := make(map[string]bool)
+	for _, b := range r.failed {
+		if !seen[b.key] {
+			seen[b.key] = true
+			waiting = append(waiting, ledger.WaitingJob{Key: b.key, NextRetryAt: now.Add(b.delay)})
+		}
+	}
+	var done []string
+	for _, t := range r.finished {
+		for _, id := range t.messageIDs {
+			if receiveCount(messages[id]) > 1 && !seen[t.key()] {
+				seen[t.key()] = true
+				done = append(done, t.key())
+			}
+		}
+	}
+	if err := w.ledger.MarkWaiting(ctx, sourceID, waiting); err != nil {
+		w.log.WarnContext(ctx, "mark the jobs waiting for a retry", "source_id", sourceID, "error", err.Error())
+	}
+	if err := w.ledger.ClearWaiting(ctx, sourceID, done); err != nil {
+		w.log.WarnContext(ctx, "clear the marks of retried jobs", "source_id", sourceID, "error", err.Error())
+	}
+}
+
+// postpone sets the visibility of the messages given back to their
+// redelivery delay. Without it (no Queue configured, or the call fails)
+// they come back after the queue's visibility timeout, which is slower
+// but loses nothing: failures here are logged, never fatal.
+func (w *Worker) postpone(ctx context.Context, messages map[string]events.SQSMessage, backs []givenBack) {
+	if w.queue == nil || w.queueURL == "" || len(backs) == 0 {
+		return
+	}
+	// A batch holds at most 10 messages, SQS's batch limit; chunk anyway.
+	for start := 0; start < len(backs); start += 10 {
+		chunk := backs[start:min(start+10, len(backs))]
+		in := &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: &w.queueURL}
+		for i, b := range chunk {
+			m, ok := messages[b.messageID]
+			if !ok || m.ReceiptHandle == "" {
+				continue
+			}
+			id, handle := strconv.Itoa(i), m.ReceiptHandle
+			secs := int32((b.delay + time.Second - 1) / time.Second)
+			in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{Id: &id, ReceiptHandle: &handle, VisibilityTimeout: secs})
+			w.log.DebugContext(ctx, "sync job postponed", "message_id", b.messageID, "receive", receiveCount(m), "delay_s", secs)
+		}
+		if len(in.Entries) == 0 {
+			continue
+		}
+		out, err := w.queue.ChangeMessageVisibilityBatch(ctx, in)
+		if err != nil {
+			w.log.WarnContext(ctx, "postpone the jobs given back; they return after the visibility timeout", "messages", len(in.Entries), "error", err.Error())
+			continue
+		}
+		for _, f := range out.Failed {
+			w.log.WarnContext(ctx, "postpone a job given back; it returns after the visibility timeout", "code", deref(f.Code), "message", deref(f.Message))
+		}
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// heldClaim is the cause of a job given back while a customer's claim
+// holds (another run's add or subscription write, or its own add of
+// unknown outcome): the job is of no use before the claim lapses, so it
+// asks to come back then.
+type heldClaim struct {
+	wait time.Duration
+	err  error
+}
+
+func (e heldClaim) Error() string {
+	msg := "claim held for " + e.wait.Round(time.Second).String()
+	if e.err != nil {
+		msg += ": " + e.err.Error()
+	}
+	return msg
+}
+
+func (e heldClaim) Unwrap() error             { return e.err }
+func (e heldClaim) RetryAfter() time.Duration { return e.wait }

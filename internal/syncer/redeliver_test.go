@@ -1,0 +1,153 @@
+package syncer
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/localaws/emulators"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
+)
+
+func TestRedeliveryDelay(t *testing.T) {
+	tests := []struct {
+		receive    int
+		retryAfter time.Duration
+		lo, hi     time.Duration
+	}{
+		{1, 0, 1500 * time.Millisecond, 2 * time.Second},
+		{2, 0, 3 * time.Second, 4 * time.Second},
+		{5, 0, 24 * time.Second, 32 * time.Second},
+		{0, 0, 1500 * time.Millisecond, 2 * time.Second}, // no receive count: as the first
+		{40, 0, 3 * RedeliveryMax / 4, RedeliveryMax},
+		{1, 30 * time.Second, 30 * time.Second, 30 * time.Second},       // the server's wish wins
+		{1, 24 * time.Hour, 12 * time.Hour, 12 * time.Hour},             // within SQS's limit
+		{9, 10 * time.Second, 384 * time.Second, 512 * time.Second},     // the schedule wins
+		{3, 0, 6 * time.Second, 8 * time.Second},                        // grows
+		{11, time.Second, 3 * RedeliveryMax / 4, RedeliveryMax},         // capped
+		{1, time.Millisecond, 1500 * time.Millisecond, 2 * time.Second}, // a short wish is no shortcut
+	}
+	for _, tt := range tests {
+		for range 50 {
+			if got := RedeliveryDelay(tt.receive, tt.retryAfter); got < tt.lo || got > tt.hi {
+				t.Fatalf("RedeliveryDelay(%d, %v) = %v, want in [%v, %v]", tt.receive, tt.retryAfter, got, tt.lo, tt.hi)
+			}
+		}
+	}
+	// The receive budget: template.yaml's maxReceiveCount (12) gives a
+	// message 11 redeliveries before the dead-letter queue; they must span
+	// more than the old 5 × 6 min visibility timeout did at its shortest.
+	var least time.Duration
+	for receive := 1; receive <= 11; receive++ {
+		least += min(RedeliveryBase<<(receive-1), RedeliveryMax) * 3 / 4
+	}
+	if least < 25*time.Minute {
+		t.Fatalf("12 receives span at least %v of outage, want ≥ 25 min", least)
+	}
+}
+
+// TestGivenBackJobsComeBackInSeconds gives a job back through the SQS
+// emulator and watches when the queue delivers it again: after the
+// redelivery delay (or the server's Retry-After), not after the queue's
+// visibility timeout (template.yaml: 6 min).
+func TestGivenBackJobsComeBackInSeconds(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		rule      faults.Rule // none when Kind is empty
+		claim     time.Duration
+		notBefore time.Duration
+		within    time.Duration
+	}{
+		{"503", faults.Rule{Operation: "findSubscribersBy", Kind: faults.Status, Status: 503, Rate: 1}, 0, RedeliveryBase * 3 / 4, 10 * time.Second},
+		{"429 with Retry-After", faults.Rule{Operation: "findSubscribersBy", Kind: faults.Status, Status: 429, RetryAfterSeconds: 4, Rate: 1}, 0, 4 * time.Second, 12 * time.Second},
+		// Another run's add claim: no use coming back before it lapses.
+		{"add claim held", faults.Rule{}, 5 * time.Second, 4 * time.Second, 12 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			queues := emulators.NewQueuesT(t, stack)
+			client := stack.SQS()
+			w := h.newWorker(func(c *Config) { c.Queue, c.QueueURL = client, queues.SyncURL })
+			id := h.put(h.customer("back@example.com", "Back", nil))
+			if err := jobs.NewQueue(client, queues.SyncURL).Send(t.Context(), jobs.Job{SourceID: h.src.ID, CustomerID: id, Reason: jobs.FromWebhook}); err != nil {
+				t.Fatal(err)
+			}
+			first := receiveOne(t, client, queues.SyncURL, 5*time.Second)
+			if tt.rule.Kind != "" {
+				if _, err := h.send.Faults().Add(tt.rule); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tt.claim > 0 {
+				if _, err := h.ledger.Put(context.Background(), ledger.Entry{SourceID: h.src.ID, CustomerID: id, AddingUntil: h.now().Add(tt.claim)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			resp, err := w.HandleSQS(context.Background(), events.SQSEvent{Records: []events.SQSMessage{first}})
+			givenBack := time.Now()
+			if err != nil || len(resp.BatchItemFailures) != 1 {
+				t.Fatalf("HandleSQS = %+v, %v; want the job given back", resp, err)
+			}
+			// While it waits, the status can say so, and when it comes again.
+			waiting, err := h.ledger.Waiting(context.Background(), h.src.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next := waiting.NextRetryAt.Sub(givenBack); waiting.Count != 1 || next < tt.notBefore-time.Second || next > tt.within {
+				t.Errorf("waiting = %+v (next try in %v), want 1 job, next try in about %v", waiting, next, tt.notBefore)
+			}
+			again := receiveOne(t, client, queues.SyncURL, tt.within)
+			after := time.Since(givenBack)
+			if after < tt.notBefore-100*time.Millisecond { // SQS rounds to whole seconds
+				t.Errorf("delivered again after %v, want ≥ %v", after, tt.notBefore)
+			}
+			if again.MessageId != first.MessageId || again.Attributes["ApproximateReceiveCount"] != "2" {
+				t.Errorf("delivered %s (receive %s), want %s again (receive 2)", again.MessageId, again.Attributes["ApproximateReceiveCount"], first.MessageId)
+			}
+			h.send.Faults().Reset()
+			h.skip(tt.claim) // past the claim, whatever the queue's timing
+			if resp, err := w.HandleSQS(context.Background(), events.SQSEvent{Records: []events.SQSMessage{again}}); err != nil || len(resp.BatchItemFailures) != 0 {
+				t.Fatalf("HandleSQS after recovery = %+v, %v", resp, err)
+			}
+			if waiting, err := h.ledger.Waiting(context.Background(), h.src.ID); err != nil || waiting.Count != 0 {
+				t.Errorf("after the retry succeeded, waiting = %+v, %v; want none", waiting, err)
+			}
+		})
+	}
+}
+
+// receiveOne polls the queue until a message arrives or within passes, and
+// returns it as the event source mapping hands it to the function.
+func receiveOne(t *testing.T, client *sqs.Client, url string, within time.Duration) events.SQSMessage {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		out, err := client.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(url), MaxNumberOfMessages: 1, WaitTimeSeconds: 1,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) == 0 {
+			continue
+		}
+		m := out.Messages[0]
+		return events.SQSMessage{
+			MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
+			Attributes: m.Attributes, EventSource: "aws:sqs",
+		}
+	}
+	t.Fatalf("no message within %v", within)
+	return events.SQSMessage{}
+}
