@@ -13,6 +13,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/mapping"
 	"github.com/hubsend/hubsend/internal/retry"
@@ -256,41 +257,30 @@ func (w *Worker) run(ctx context.Context, e *env, t *task) result {
 }
 
 func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason string, withSend bool) result {
-	cust, err := e.hub.Customer(ctx, customerID)
-	if errors.Is(err, contacthub.ErrNotFound) {
-		return w.again(ctx, func() result { return w.deleted(ctx, e, customerID, jobReason) })
+	j := jobRef{customerID: customerID, reason: jobs.Reason(jobReason)}
+	p := w.planCustomer(ctx, e, customerID)
+	if p.step != stepWrite && p.step != stepDeleted {
+		return w.apply(ctx, e, j, p)
 	}
-	if err != nil {
-		if transient(err) {
-			return retryLater("contacthub read failed", err)
-		}
-		return w.fail(ctx, e, customerID, jobReason, ledger.Other, "Contacthub refused to return the customer: "+err.Error(), "contacthub refused the read")
-	}
-	in, err := e.inNode(ctx, cust)
-	if err != nil {
-		return retryLater("contacthub node read failed", err)
-	}
-	if !in {
-		return result{outcome: Skipped, reason: "customer is outside the source's node"}
-	}
-	lookup, err := customerLookup(cust)
-	if err != nil {
-		return w.fail(ctx, e, customerID, jobReason, ledger.Other, err.Error(), "customer cannot be read")
-	}
-	attrs, problems := e.mapper.Map(lookup)
-	if len(problems) > 0 {
-		return w.fail(ctx, e, customerID, jobReason, ledger.Coercion, problems.String(), "coercion: "+strings.Join(problems.Fields(), ", "))
-	}
-	r := w.again(ctx, func() result { return w.write(ctx, e, customerID, jobReason, cust.UpdatedAt.Time, attrs) })
-	if r.outcome != Added && r.outcome != Updated && r.outcome != Unchanged {
+	provisional := p
+	r := w.again(ctx, func() result {
+		return w.apply(ctx, e, j, w.planEntry(ctx, e, customerID, provisional))
+	})
+	if provisional.step == stepDeleted || r.outcome != Added && r.outcome != Updated && r.outcome != Unchanged {
 		return r
 	}
+	return w.applySubscriptions(ctx, e, j, provisional.customer, withSend, r)
+}
+
+// applySubscriptions runs the subscription sync after a successful data
+// write r and folds its outcome into r.
+func (w *Worker) applySubscriptions(ctx context.Context, e *env, j jobRef, cust contacthub.Customer, withSend bool, r result) result {
 	owner := claimOwner()
 	// The first decision starts from the entry the write left; a re-run
 	// after a conflict reads it afresh.
 	entry := r.entry
 	s := w.again(ctx, func() result {
-		s := w.syncSubscriptions(ctx, e, cust, withSend, owner, entry)
+		s := w.syncSubscriptions(ctx, e, j, cust, withSend, owner, entry)
 		entry = ledger.Entry{}
 		return s
 	})
@@ -316,47 +306,48 @@ func (w *Worker) again(ctx context.Context, decide func() result) result {
 	return r
 }
 
-// write brings the subscriber to attrs.
-func (w *Worker) write(ctx context.Context, e *env, customerID, jobReason string, updatedAt time.Time, attrs mapping.Attributes) result {
-	entry, err := w.ledger.Get(ctx, e.src.ID, customerID)
-	if err != nil {
-		return retryLater("ledger read failed", err)
-	}
-	hash := attrs.Hash()
-	if entry.Stored() && entry.SubscriberID != 0 && !entry.Deleted && entry.Hash == hash {
-		if entry.Failed {
-			return w.record(ctx, e, entry, entry.SubscriberID, hash, updatedAt, Unchanged)
+// apply carries a plan out.
+func (w *Worker) apply(ctx context.Context, e *env, j jobRef, p plan) result {
+	switch p.step {
+	case stepRetry:
+		return retryLater(p.reason, p.err)
+	case stepSkip:
+		return result{outcome: Skipped, reason: p.reason}
+	case stepFail:
+		return w.fail(ctx, e, j, p.failure)
+	case stepUnchanged:
+		if p.entry.Failed && !p.entry.Deleted {
+			return w.record(ctx, e, p.entry, p.entry.SubscriberID, p.hash, p.customer.UpdatedAt.Time, Unchanged)
 		}
-		return result{outcome: Unchanged, subscriber: entry.SubscriberID, entry: entry}
+		return result{outcome: Unchanged, reason: p.reason, subscriber: p.entry.SubscriberID, entry: p.entry}
+	case stepDeleted:
+		return w.deleted(ctx, e, j, p)
 	}
-	wire, err := wireAttributes(attrs)
-	if err != nil {
-		return w.fail(ctx, e, customerID, jobReason, ledger.Coercion, err.Error(), "coercion: wire form")
-	}
+	return w.write(ctx, e, j, p)
+}
 
+// write brings the subscriber to the plan's attributes.
+func (w *Worker) write(ctx context.Context, e *env, j jobRef, p plan) result {
+	entry, updatedAt := p.entry, p.customer.UpdatedAt.Time
 	if id := entry.SubscriberID; id != 0 {
-		err := w.update(ctx, e, id, wire)
+		err := w.update(ctx, e, id, p.wire)
 		switch {
 		case err == nil:
-			return w.record(ctx, e, entry, id, hash, updatedAt, Updated)
+			return w.record(ctx, e, entry, id, p.hash, updatedAt, Updated)
 		case errors.Is(err, contactsend.ErrUnknownSubscriber):
 			// Removed in Contactsend: forget it and look by the match fields.
 			entry.SubscriberID = 0
+			if len(p.missing) > 0 {
+				p.entry = entry
+				return w.apply(ctx, e, j, unmatchable(p))
+			}
 		case transient(err):
 			return retryLater("contactsend update failed", err)
 		default:
-			return w.fail(ctx, e, customerID, jobReason, ledger.Rejected, "Contactsend refused the update: "+err.Error(), "contactsend rejected the update")
+			return w.fail(ctx, e, j, failure{ledger.Rejected, "Contactsend refused the update: " + err.Error(), "contactsend rejected the update"})
 		}
 	}
 
-	q, missing, err := matchQuery(attrs, e.match)
-	if err != nil {
-		return w.fail(ctx, e, customerID, jobReason, ledger.Coercion, err.Error(), "coercion: match value")
-	}
-	if len(missing) > 0 {
-		reason := fmt.Sprintf("match field %s has no value: the subscriber can be neither found nor added", strings.Join(missing, ", "))
-		return w.fail(ctx, e, customerID, jobReason, ledger.Coercion, reason, "match value missing")
-	}
 	now := w.now()
 	if entry.Adding(now) {
 		return retryLater("another worker is adding this subscriber", nil)
@@ -367,7 +358,7 @@ func (w *Worker) write(ctx context.Context, e *env, customerID, jobReason string
 	if err != nil {
 		return retryLater("ledger claim failed", err)
 	}
-	r := w.findOrAdd(ctx, e, claimed, q, wire, attrs)
+	r := w.findOrAdd(ctx, e, claimed, p.query, p.wire, p.attrs)
 	if r.keepClaim {
 		return r
 	}
@@ -375,14 +366,14 @@ func (w *Worker) write(ctx context.Context, e *env, customerID, jobReason string
 		// Let the next attempt in at once instead of after the claim lapses.
 		claimed.AddingUntil = time.Time{}
 		if _, err := w.ledger.Put(ctx, claimed); err != nil {
-			w.log.DebugContext(ctx, "release add claim", "source_id", e.src.ID, "customer_id", customerID, "error", err)
+			w.log.DebugContext(ctx, "release add claim", "source_id", e.src.ID, "customer_id", j.customerID, "error", err)
 		}
 		if r.outcome == Failed {
-			return w.fail(ctx, e, customerID, jobReason, ledger.Rejected, r.err.Error(), r.reason)
+			return w.fail(ctx, e, j, failure{ledger.Rejected, r.err.Error(), r.reason})
 		}
 		return r
 	}
-	return w.record(ctx, e, claimed, r.subscriber, hash, updatedAt, r.outcome)
+	return w.record(ctx, e, claimed, r.subscriber, p.hash, updatedAt, r.outcome)
 }
 
 func (w *Worker) update(ctx context.Context, e *env, id int64, wire []contactsend.Attribute) error {
@@ -469,29 +460,17 @@ func (w *Worker) record(ctx context.Context, e *env, entry ledger.Entry, subscri
 }
 
 // deleted applies the delete policy to a customer Contacthub no longer has.
-func (w *Worker) deleted(ctx context.Context, e *env, customerID, jobReason string) result {
-	entry, err := w.ledger.Get(ctx, e.src.ID, customerID)
-	if err != nil {
-		return retryLater("ledger read failed", err)
-	}
-	if !entry.Stored() {
-		return result{outcome: Skipped, reason: "customer not found and never synced"}
-	}
-	remove := e.src.Properties.DeletePolicy() == source.RemoveSubscriber && entry.SubscriberID != 0
-	if entry.Deleted && !remove && !entry.Failed {
-		return result{outcome: Unchanged, reason: "customer already handled as deleted"}
-	}
-	reason := "customer deleted; subscriber kept"
-	if remove {
+func (w *Worker) deleted(ctx context.Context, e *env, j jobRef, p plan) result {
+	entry := p.entry
+	if p.policy == source.RemoveSubscriber {
 		err := e.send.RemoveSubscriber(ctx, e.cred, e.src.Properties.UserDBID, entry.SubscriberID)
 		if err != nil && !errors.Is(err, contactsend.ErrUnknownSubscriber) {
 			if transient(err) {
 				return retryLater("contactsend remove failed", err)
 			}
-			return w.fail(ctx, e, customerID, jobReason, ledger.Rejected, "Contactsend refused to remove the subscriber: "+err.Error(), "contactsend rejected the removal")
+			return w.fail(ctx, e, j, failure{ledger.Rejected, "Contactsend refused to remove the subscriber: " + err.Error(), "contactsend rejected the removal"})
 		}
 		entry.SubscriberID, entry.Hash = 0, ""
-		reason = "customer deleted; subscriber removed"
 	}
 	wasFailed := entry.Failed
 	entry.Deleted, entry.Failed, entry.SyncedAt, entry.AddingUntil = true, false, w.now(), time.Time{}
@@ -499,22 +478,22 @@ func (w *Worker) deleted(ctx context.Context, e *env, customerID, jobReason stri
 		return retryLater("ledger write failed", err)
 	}
 	if wasFailed {
-		if err := w.ledger.ClearFailure(ctx, e.src.ID, customerID); err != nil {
+		if err := w.ledger.ClearFailure(ctx, e.src.ID, j.customerID); err != nil {
 			return retryLater("clearing the failed record failed", err)
 		}
 	}
-	return result{outcome: Deleted, reason: reason}
+	return result{outcome: Deleted, reason: p.reason}
 }
 
-// fail writes a failed record. The stored reason may quote customer
-// values (the admin who reads it may see them); logReason must not.
-func (w *Worker) fail(ctx context.Context, e *env, customerID, jobReason string, kind ledger.FailureKind, reason, logReason string) result {
+// fail writes a failed record. Its detail may quote customer values (the
+// admin who reads it may see them); its log reason must not.
+func (w *Worker) fail(ctx context.Context, e *env, j jobRef, f failure) result {
 	err := w.ledger.RecordFailure(ctx, ledger.Failure{
-		SourceID: e.src.ID, CustomerID: customerID, Reason: reason, Kind: kind,
-		LastFailedAt: w.now(), JobReason: jobReason,
+		SourceID: e.src.ID, CustomerID: j.customerID, Reason: f.detail, Kind: f.kind,
+		LastFailedAt: w.now(), JobReason: string(j.reason),
 	})
 	if err != nil {
 		return retryLater("recording the failed record failed", err)
 	}
-	return result{outcome: Failed, reason: logReason, err: errors.New(reason)}
+	return result{outcome: Failed, reason: f.logReason, err: errors.New(f.detail)}
 }
