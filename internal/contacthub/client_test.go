@@ -71,7 +71,7 @@ func (c *fakeClock) Now() time.Time {
 
 func loadSeed(t *testing.T) hubsim.Seed {
 	t.Helper()
-	seed, err := hubsim.LoadSeed(filepath.Join("hubsim", "testdata", "seed.json"))
+	seed, err := hubsim.LoadSeed(filepath.Join("..", "simulators", "hubsim", "testdata", "seed.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,10 @@
 package syncer
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -90,34 +87,6 @@ func (e *env) inNode(ctx context.Context, c contacthub.Customer) (bool, error) {
 		return false, fmt.Errorf("read node %s: %w", e.src.Node(), err)
 	}
 	return n.Kind == contacthub.AggregateNode && slices.Contains(n.EntryNodeIDs, c.NodeID), nil
-}
-
-// customerLookup decodes a customer once and answers paths from the tree:
-// Customer.Lookup re-encodes the whole customer on every call.
-func customerLookup(c contacthub.Customer) (func(string) (any, bool), error) {
-	data, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("encode customer: %w", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var doc map[string]any
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("decode customer: %w", err)
-	}
-	return func(path string) (any, bool) {
-		var cur any = doc
-		for part := range strings.SplitSeq(path, ".") {
-			obj, ok := cur.(map[string]any)
-			if !ok {
-				return nil, false
-			}
-			if cur, ok = obj[part]; !ok {
-				return nil, false
-			}
-		}
-		return cur, true
-	}, nil
 }
 
 // wireAttributes turns mapped values into Contactsend attributes. A clear

@@ -107,12 +107,8 @@ func (w *Worker) planCustomer(ctx context.Context, e *env, customerID string) pl
 	if !in {
 		return plan{step: stepSkip, customer: cust, reason: "customer is outside the source's node"}
 	}
-	lookup, err := customerLookup(cust)
-	if err != nil {
-		return failPlan(ledger.Other, err.Error(), "customer cannot be read")
-	}
 	p := plan{step: stepWrite, customer: cust}
-	p.attrs, p.problems = e.mapper.Map(lookup)
+	p.attrs, p.problems = e.mapper.Map(cust.Lookup)
 	if len(p.problems) > 0 {
 		f := failPlan(ledger.Coercion, p.problems.String(), "coercion: "+strings.Join(p.problems.Fields(), ", "))
 		f.customer, f.attrs, f.problems = cust, p.attrs, p.problems

@@ -231,11 +231,7 @@ func (w *Worker) userDBFields(ctx context.Context, src source.Source, send Send)
 		if err != nil {
 			return nil, fmt.Errorf("read the fields of userdb %d: %w", src.Properties.UserDBID, err)
 		}
-		fields := make([]mapping.SendField, 0, len(desc.Fields))
-		for _, f := range desc.Fields {
-			fields = append(fields, mapping.SendField{Name: f.Name, Type: mapping.SendType(f.Type), EmailField: f.EmailField})
-		}
-		return fields, nil
+		return desc.MappingFields(), nil
 	})
 }
 
