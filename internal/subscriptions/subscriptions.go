@@ -20,7 +20,12 @@
 //   - On the first sync of a pair (no ledger state), an explicit state (a
 //     Contacthub subscription object, a Contactsend 1 or -1) beats an
 //     implicit one (no object, pending); two explicit states that differ
-//     unsubscribe, since nothing tells which is newer.
+//     unsubscribe, since nothing tells which is newer. A customer with no
+//     subscription object has decided nothing: hubsend writes nothing for
+//     it unless Contactsend holds an explicit subscribe.
+//   - An explicit Contacthub unsubscribe (subscribed false) is -1 in
+//     Contactsend, never pending: when the state follows Contacthub and
+//     Contactsend shows pending, hubsend writes the unsubscribe.
 //   - A Contacthub subscribe dated before the synced change is stale and
 //     is undone; a stale unsubscribe is still applied, so nobody is kept
 //     subscribed on the strength of a clock.
@@ -165,6 +170,11 @@ func Decide(last Synced, hub HubView, send SendView, now time.Time) Decision {
 	sendChanged := s != last.Subscribed
 	switch {
 	case !hubChanged && !sendChanged:
+		if last.Origin == Hub && hubUnsubscribed(hub) && send.Status == Pending {
+			// The synced state follows a Contacthub unsubscribe that
+			// Contactsend shows as pending: a no reads as no.
+			return Decision{Action: WriteSend, Subscribed: false, At: last.At, Origin: Hub, Rule: explicitUnsubscribe}
+		}
 		rule := "unchanged"
 		if last.Origin == Send && hub.Present && hub.UpdatedAt.Equal(last.HubUpdatedAt) {
 			rule = "echo: Contacthub holds what hubsend wrote"
@@ -172,6 +182,9 @@ func Decide(last Synced, hub HubView, send SendView, now time.Time) Decision {
 		return Decision{Action: None, Subscribed: last.Subscribed, At: last.At, Origin: last.Origin, Rule: rule}
 	case hubChanged && !sendChanged:
 		if h == last.Subscribed {
+			if hubUnsubscribed(hub) && send.Status == Pending {
+				return Decision{Action: WriteSend, Subscribed: false, At: hubAt, Origin: Hub, Rule: explicitUnsubscribe}
+			}
 			return Decision{Action: Record, Subscribed: h, At: last.At, Origin: last.Origin,
 				Rule: "Contacthub touched the subscription without changing the flag"}
 		}
@@ -222,6 +235,9 @@ func unsubscribe(hubSubscribed bool, at time.Time, rule string) Decision {
 
 // first decides a pair with no synced state.
 func first(hub HubView, send SendView, h, s bool, hubAt, now time.Time) Decision {
+	if hubUnsubscribed(hub) && send.Status == Pending {
+		return Decision{Action: WriteSend, Subscribed: false, At: hubAt, Origin: Hub, Rule: "first sync: " + explicitUnsubscribe}
+	}
 	if h == s {
 		origin := Send
 		if hub.Present {
@@ -238,6 +254,15 @@ func first(hub HubView, send SendView, h, s bool, hubAt, now time.Time) Decision
 	}
 	return unsubscribe(h, latest(hubAt, now), "first sync: both sides explicit and different: unsubscribed wins")
 }
+
+// explicitUnsubscribe names the rule that turns Contactsend's pending into
+// unsubscribed when Contacthub holds an explicit unsubscribe: pending means
+// "awaiting confirmation", which a person who said no is not.
+const explicitUnsubscribe = "Contacthub's explicit unsubscribe: Contactsend pending becomes unsubscribed"
+
+// hubUnsubscribed reports an explicit Contacthub unsubscribe: a
+// subscription object with subscribed false.
+func hubUnsubscribed(h HubView) bool { return h.Present && !h.Subscribed }
 
 func latest(a, b time.Time) time.Time {
 	if a.After(b) {

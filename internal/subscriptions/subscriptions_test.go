@@ -59,6 +59,13 @@ func TestDecide(t *testing.T) {
 		{"first sync: no object, Contactsend subscribed", Synced{}, HubView{}, send(Subscribed), 100, WriteHub, true},
 		{"first sync: Contacthub subscribed, Contactsend unsubscribed", Synced{}, hub(true, true, 10), send(Unsubscribed), 100, WriteHub, false},
 		{"first sync: Contacthub unsubscribed, Contactsend subscribed", Synced{}, hub(true, false, 10), send(Subscribed), 100, WriteSend, false},
+		{"first sync: Contacthub unsubscribed, Contactsend pending", Synced{}, hub(true, false, 10), send(Pending), 100, WriteSend, false},
+		{"first sync: Contacthub unsubscribed, Contactsend unsubscribed", Synced{}, hub(true, false, 10), send(Unsubscribed), 100, Record, false},
+		{"first sync: no object, send not read yet", Synced{}, HubView{}, unread, 100, Record, false},
+		{"a Contacthub unsubscribe recorded while Contactsend shows pending is written", Synced{Known: true, Subscribed: false, At: at(0), Origin: Hub, HubUpdatedAt: at(0)}, hub(true, false, 0), send(Pending), 100, WriteSend, false},
+		{"a Contacthub unsubscribe recorded, send not read", Synced{Known: true, Subscribed: false, At: at(0), Origin: Hub, HubUpdatedAt: at(0)}, hub(true, false, 0), unread, 100, None, false},
+		{"Contacthub creates an explicit unsubscribe over pending", Synced{Known: true, Subscribed: false, At: at(0), Origin: Send}, hub(true, false, 50), send(Pending), 100, WriteSend, false},
+		{"no object and pending after a first sync stay", Synced{Known: true, Subscribed: false, At: at(0), Origin: Send}, HubView{}, send(Pending), 100, None, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -345,6 +345,9 @@ func TestSubscriptionSyncProperty(t *testing.T) {
 				side[i] = rapid.SampledFrom([]string{"hub", "send", "none"}).Draw(rt, fmt.Sprintf("r%d side%d", round, i))
 			}
 			want := make([]bool, customers)
+			// explicitNo marks a customer whose latest change is a
+			// Contacthub unsubscribe: Contactsend must end at -1.
+			explicitNo := make([]bool, customers)
 			for i := range customers {
 				hub, _ := w.state(t, i)
 				want[i] = hub
@@ -360,14 +363,16 @@ func TestSubscriptionSyncProperty(t *testing.T) {
 					switch side[i] {
 					case "hub":
 						v := rapid.Bool().Draw(rt, label+" subscribed")
-						before, _ := w.state(t, i)
+						before, sendBefore := w.state(t, i)
 						if err := w.h.hub.SetSubscribed(hubWorkspace, w.customers[i], newsletter, v); err != nil {
 							t.Fatal(err)
 						}
-						if before != v {
+						// An explicit no must end as -1, so it is a change
+						// wherever Contactsend does not hold -1 yet.
+						if before != v || !v && sendBefore != "-1" {
 							changes++
 						}
-						want[i] = v
+						want[i], explicitNo[i] = v, !v
 						if rapid.Bool().Draw(rt, label+" webhook") {
 							w.queue.Send(ctx, jobs.Job{SourceID: w.h.src.ID, CustomerID: w.customers[i], Reason: jobs.FromWebhook})
 						}
@@ -380,7 +385,7 @@ func TestSubscriptionSyncProperty(t *testing.T) {
 						if before != fmt.Sprint(v) {
 							changes++
 						}
-						want[i] = v == 1
+						want[i], explicitNo[i] = v == 1, false
 						if rapid.Bool().Draw(rt, label+" webhook") {
 							w.queue.Send(ctx, jobs.Job{SourceID: w.h.src.ID, SubscriberID: w.subs[i], Reason: jobs.FromSendWebhook})
 						}
@@ -431,6 +436,9 @@ func TestSubscriptionSyncProperty(t *testing.T) {
 				}
 				if hub != want[i] {
 					t.Fatalf("round %d customer %d: subscribed=%v, want the latest change %v", round, i, hub, want[i])
+				}
+				if explicitNo[i] && send != "-1" {
+					t.Fatalf("round %d customer %d: Contacthub unsubscribed explicitly, Contactsend __cls1=%s, want -1", round, i, send)
 				}
 				e := w.h.entry(w.customers[i]).Subscription(newsletter)
 				if !e.Known || e.Subscribed != hub {

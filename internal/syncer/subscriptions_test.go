@@ -220,3 +220,58 @@ func TestRacingJobsWriteOneChangeOnce(t *testing.T) {
 		t.Fatalf("__cls1 = %q", got)
 	}
 }
+
+// TestFirstLoadWritesExplicitUnsubscribes loads a node whose customers said
+// yes, said no, or were never asked: a no is -1 in Contactsend (pending
+// would count them as awaiting confirmation), never asked stays as
+// Contactsend holds it, and nothing is created in Contacthub.
+func TestFirstLoadWritesExplicitUnsubscribes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withNewsletter)
+	withState := func(email string, state any) string {
+		c := h.customer(email, "First", nil)
+		if state != nil {
+			c["base"].(map[string]any)["subscriptions"] = []any{map[string]any{"id": newsletter, "subscribed": state}}
+		}
+		return h.put(c)
+	}
+	want := map[string]string{
+		"yes@example.com": "1", "no@example.com": "-1", "no.too@example.com": "-1", "never.asked@example.com": "0",
+		// The seed holds this subscriber at 1: two explicit states that
+		// differ unsubscribe.
+		"existing.person@example.com": "-1",
+	}
+	ids := map[string]string{
+		"yes@example.com": withState("yes@example.com", true), "no@example.com": withState("no@example.com", false),
+		"no.too@example.com": withState("no.too@example.com", false), "never.asked@example.com": withState("never.asked@example.com", nil),
+		"existing.person@example.com": withState("existing.person@example.com", false),
+	}
+	var js []jobs.Job
+	for _, id := range ids {
+		js = append(js, jobs.Job{CustomerID: id, Reason: jobs.FromBackfill})
+	}
+	if failed := h.handle(h.event(js...)); failed != nil {
+		t.Fatalf("failed %v", failed)
+	}
+	for email, status := range want {
+		if got := h.sendStatus(h.only(email).ID); got != status {
+			t.Errorf("%s: __cls1 = %s after the first load, want %s", email, got, status)
+		}
+	}
+	if _, present := h.hubSubscribed(ids["never.asked@example.com"], newsletter); present {
+		t.Error("a customer never asked got a Contacthub subscription")
+	}
+	if s, hb := h.writes(); s != 4 || hb != 0 {
+		t.Errorf("first load wrote send=%d hub=%d, want 4 and 0", s, hb)
+	}
+	// Loaded again, and reconciled from the Contactsend side: nothing more.
+	for _, id := range ids {
+		h.sync(id)
+	}
+	for email := range want {
+		h.handle(h.event(jobs.Job{SubscriberID: h.only(email).ID, Reason: jobs.FromReconcile}))
+	}
+	if s, hb := h.writes(); s != 0 || hb != 0 {
+		t.Errorf("a second load wrote send=%d hub=%d", s, hb)
+	}
+}
