@@ -54,6 +54,10 @@ func TestCheck(t *testing.T) {
 		{"incomplete subscription row", func(s *Source) {
 			s.Properties.Subscriptions = append(s.Properties.Subscriptions, Subscription{})
 		}, []string{"properties.subscriptions[1].hubSubscriptionId", "properties.subscriptions[1].sendSubscriptionId", "properties.subscriptions[1].webformCode"}},
+		{"unsubscribe on delete", func(s *Source) { s.Properties.OnCustomerDeleted = UnsubscribeSubscriber }, nil},
+		{"unknown delete policy", func(s *Source) { s.Properties.OnCustomerDeleted = "erase" }, []string{"properties.onCustomerDeleted"}},
+		{"skip unmatchable customers", func(s *Source) { s.Properties.OnUnmatchable = SkipUnmatchable }, nil},
+		{"unknown unmatchable policy", func(s *Source) { s.Properties.OnUnmatchable = "ignore" }, []string{"properties.onUnmatchable"}},
 		{"repeated subscription row", func(s *Source) {
 			s.Properties.Subscriptions = append(s.Properties.Subscriptions, s.Properties.Subscriptions[0])
 		}, []string{"properties.subscriptions[1].hubSubscriptionId", "properties.subscriptions[1].sendSubscriptionId"}},
@@ -66,6 +70,16 @@ func TestCheck(t *testing.T) {
 				t.Errorf("problems at %v, want %v (%v)", got, tt.want, Check(s))
 			}
 		})
+	}
+}
+
+func TestPolicyDefaults(t *testing.T) {
+	var p Properties
+	if got := p.DeletePolicy(); got != UnsubscribeSubscriber {
+		t.Errorf("default delete policy = %q, want %q", got, UnsubscribeSubscriber)
+	}
+	if got := p.UnmatchablePolicy(); got != FailUnmatchable {
+		t.Errorf("default unmatchable policy = %q, want %q", got, FailUnmatchable)
 	}
 }
 

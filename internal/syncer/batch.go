@@ -235,10 +235,8 @@ func (w *Worker) tally(res *groupResult, t *task, r result) {
 	case Failed:
 		res.counts.Failed++
 		res.lastError = r.reason
-	case Deleted:
-		res.counts.Removed++
-	case Skipped:
-		res.counts.Skipped++
+	case Deleted, Skipped:
+		r.count(&res.counts)
 	case Retry:
 		res.counts.Retried++
 		res.failed = append(res.failed, t.messageIDs...)

@@ -15,6 +15,7 @@ import (
 	"github.com/hubsend/hubsend/internal/mapping"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/source"
+	"github.com/hubsend/hubsend/internal/subscriptions"
 )
 
 // Outcome is what a job did.
@@ -45,6 +46,8 @@ type result struct {
 	// entry is the ledger entry as a successful write left it, so the
 	// subscription sync that follows need not read it again.
 	entry ledger.Entry
+	// effect refines Deleted and Skipped for the counters.
+	effect effect
 }
 
 func retryLater(reason string, err error) result {
@@ -281,6 +284,9 @@ func (w *Worker) apply(ctx context.Context, e *env, j jobRef, p plan) result {
 	case stepRetry:
 		return retryLater(p.reason, p.err)
 	case stepSkip:
+		if p.unmatchable {
+			return w.skipUnmatchable(ctx, e, p)
+		}
 		return result{outcome: Skipped, reason: p.reason}
 	case stepFail:
 		return w.fail(ctx, e, j, p.failure)
@@ -308,7 +314,7 @@ func (w *Worker) write(ctx context.Context, e *env, j jobRef, p plan) result {
 			entry.SubscriberID = 0
 			if len(p.missing) > 0 {
 				p.entry = entry
-				return w.apply(ctx, e, j, unmatchable(p))
+				return w.apply(ctx, e, j, unmatchable(e.src.Properties.UnmatchablePolicy(), p))
 			}
 		case transient(err):
 			return retryLater("contactsend update failed", err)
@@ -428,10 +434,73 @@ func (w *Worker) record(ctx context.Context, e *env, entry ledger.Entry, subscri
 	return result{outcome: outcome, subscriber: subscriber, entry: entry}
 }
 
+// skipUnmatchable skips a customer without a match value. A failed record
+// left from before the source chose to skip is cleared: failures are for
+// what someone must fix.
+func (w *Worker) skipUnmatchable(ctx context.Context, e *env, p plan) result {
+	r := result{outcome: Skipped, reason: "match value missing", effect: effectUnmatchable}
+	if !p.entry.Failed {
+		return r
+	}
+	entry := p.entry
+	entry.Failed = false
+	if _, err := w.ledger.Put(ctx, entry); err != nil {
+		return retryLater("ledger write failed", err)
+	}
+	if err := w.ledger.ClearFailure(ctx, e.src.ID, entry.CustomerID); err != nil {
+		return retryLater("clearing the failed record failed", err)
+	}
+	return r
+}
+
+// effect says what a Deleted or Skipped job did, for the counters.
+type effect int
+
+// The effects.
+const (
+	effectNone         effect = iota
+	effectKept                // the deleted customer's subscriber was left as it was
+	effectRemoved             // the deleted customer's subscriber was removed
+	effectUnsubscribed        // the deleted customer's subscriber was unsubscribed
+	effectUnmatchable         // the customer has no match value and the source skips it
+)
+
+// count adds what a Deleted or Skipped job did to c: each delete policy's
+// effect and each skip reason the status shows has its counter.
+func (r result) count(c *ledger.Counts) {
+	switch r.outcome {
+	case Deleted:
+		switch r.effect {
+		case effectRemoved:
+			c.Removed++
+		case effectUnsubscribed:
+			c.Unsubscribed++
+		default:
+			c.Kept++
+		}
+	case Skipped:
+		c.Skipped++
+		if r.effect == effectUnmatchable {
+			c.Unmatchable++
+		}
+	}
+}
+
 // deleted applies the delete policy to a customer Contacthub no longer has.
 func (w *Worker) deleted(ctx context.Context, e *env, j jobRef, p plan) result {
 	entry := p.entry
-	if p.policy == source.RemoveSubscriber {
+	done := effectKept
+	switch p.policy {
+	case source.UnsubscribeSubscriber:
+		var err error
+		if entry, done, err = w.unsubscribeAll(ctx, e, entry); err != nil {
+			if transient(err) {
+				return retryLater("contactsend unsubscribe failed", err)
+			}
+			return w.fail(ctx, e, j, failure{ledger.Rejected, "Contactsend refused to unsubscribe the subscriber: " + err.Error(), "contactsend rejected the unsubscribe"})
+		}
+	case source.RemoveSubscriber:
+		done = effectRemoved
 		err := e.send.RemoveSubscriber(ctx, e.cred, e.src.Properties.UserDBID, entry.SubscriberID)
 		if err != nil && !errors.Is(err, contactsend.ErrUnknownSubscriber) {
 			if transient(err) {
@@ -451,7 +520,66 @@ func (w *Worker) deleted(ctx context.Context, e *env, j jobRef, p plan) result {
 			return retryLater("clearing the failed record failed", err)
 		}
 	}
-	return result{outcome: Deleted, reason: p.reason}
+	reason := p.reason
+	if done == effectKept && p.policy != source.KeepSubscriber {
+		reason = "customer deleted; subscriber kept: no mapped subscription to unsubscribe, or the subscriber is gone"
+	}
+	return result{outcome: Deleted, reason: reason, effect: done}
+}
+
+// unsubscribeAll unsubscribes a deleted customer's subscriber from every
+// subscription row and records the unsubscribes in entry. A subscriber
+// gone from Contactsend is left alone: it is kept, as far as it exists.
+func (w *Worker) unsubscribeAll(ctx context.Context, e *env, entry ledger.Entry) (ledger.Entry, effect, error) {
+	decisions, err := w.planUnsubscribe(ctx, e, entry)
+	if err != nil || decisions == nil {
+		return entry, effectKept, err
+	}
+	for _, rd := range decisions {
+		if rd.d.Action == subscriptions.WriteSend {
+			if err := w.writeSend(ctx, e, rd.row, entry.SubscriberID, false); err != nil {
+				return entry, effectKept, err
+			}
+		}
+		entry.SetSubscription(rd.row.HubSubscriptionID, rd.d.Synced(entry.Subscription(rd.row.HubSubscriptionID).HubUpdatedAt))
+	}
+	return entry, effectUnsubscribed, nil
+}
+
+// planUnsubscribe decides, for a deleted customer's subscriber, which rows
+// the unsubscribe policy writes: those whose status is not -1 already. It
+// returns no decisions when there is nothing to unsubscribe (no rows, an
+// aggregate node, the subscriber gone).
+func (w *Worker) planUnsubscribe(ctx context.Context, e *env, entry ledger.Entry) ([]rowDecision, error) {
+	n, err := e.nodeInfo(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read node %s: %w", e.src.Node(), err)
+	}
+	if n.Kind == contacthub.AggregateNode {
+		return nil, nil // subscriptions of an aggregate node are never touched
+	}
+	rows, err := w.subscriptionRows(ctx, e)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	sub, err := e.send.GetSubscriber(ctx, e.cred, e.src.Properties.UserDBID, entry.SubscriberID)
+	if errors.Is(err, contactsend.ErrUnknownSubscriber) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := w.now()
+	decisions := make([]rowDecision, 0, len(rows))
+	for _, row := range rows {
+		d := subscriptions.Decision{Action: subscriptions.None, At: now, Origin: subscriptions.Hub,
+			Rule: "customer deleted: already unsubscribed"}
+		if status, _ := sub.SubscriptionStatus(row.registrationField); status != contactsend.Unsubscribed {
+			d.Action, d.Rule = subscriptions.WriteSend, "customer deleted: the source unsubscribes its subscriber"
+		}
+		decisions = append(decisions, rowDecision{row: row, d: d})
+	}
+	return decisions, nil
 }
 
 // fail writes a failed record. Its detail may quote customer values (the

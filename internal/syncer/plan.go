@@ -68,8 +68,12 @@ type plan struct {
 	missing []string
 	// entry is the customer's ledger entry as read.
 	entry ledger.Entry
-	// policy is the delete policy of stepDeleted.
+	// policy is the delete policy of stepDeleted, as it applies to this
+	// customer: KeepSubscriber when there is nothing to remove or
+	// unsubscribe.
 	policy source.DeletePolicy
+	// unmatchable marks a stepSkip or stepFail for a missing match value.
+	unmatchable bool
 }
 
 func retryPlan(reason string, err error) plan { return plan{step: stepRetry, reason: reason, err: err} }
@@ -144,18 +148,22 @@ func (w *Worker) planEntry(ctx context.Context, e *env, customerID string, p pla
 		return p
 	}
 	if entry.SubscriberID == 0 && len(p.missing) > 0 {
-		return unmatchable(p)
+		return unmatchable(e.src.Properties.UnmatchablePolicy(), p)
 	}
 	return p
 }
 
 // unmatchable is the plan of a customer whose subscriber can be neither
-// found nor added: a match field has no value.
-func unmatchable(p plan) plan {
+// found nor added, because a match field has no value: a failed record,
+// or a skip when the source says so.
+func unmatchable(policy source.UnmatchablePolicy, p plan) plan {
 	reason := fmt.Sprintf("match field %s has no value: the subscriber can be neither found nor added", strings.Join(p.missing, ", "))
-	f := failPlan(ledger.Coercion, reason, "match value missing")
-	f.customer, f.attrs, f.entry, f.missing = p.customer, p.attrs, p.entry, p.missing
-	return f
+	out := failPlan(ledger.Coercion, reason, "match value missing")
+	if policy == source.SkipUnmatchable {
+		out = plan{step: stepSkip, reason: reason}
+	}
+	out.customer, out.attrs, out.entry, out.missing, out.unmatchable = p.customer, p.attrs, p.entry, p.missing, true
+	return out
 }
 
 // planDeleted decides what a customer Contacthub no longer has does.
@@ -172,9 +180,12 @@ func planDeleted(props source.Properties, p plan) plan {
 		return p
 	}
 	p.step = stepDeleted
-	if remove {
+	switch {
+	case remove:
 		p.reason = "customer deleted; subscriber removed"
-	} else {
+	case p.policy == source.UnsubscribeSubscriber && entry.SubscriberID != 0 && len(props.Subscriptions) > 0:
+		p.reason = "customer deleted; subscriber unsubscribed"
+	default:
 		p.policy, p.reason = source.KeepSubscriber, "customer deleted; subscriber kept"
 	}
 	return p

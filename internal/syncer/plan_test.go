@@ -101,6 +101,25 @@ func TestPreviewAndWorkerAgree(t *testing.T) {
 				}
 				return id, jobs.Job{CustomerID: id}
 			}},
+		{name: "deleted customer, subscriber unsubscribed", want: ActionUnsubscribe, wantSend: 1, configure: withNewsletter,
+			setup: func(h *harness) (string, jobs.Job) {
+				c := h.customer("erased@example.com", "Erased", nil)
+				subscribed(h, c, true)
+				id := h.put(c)
+				h.sync(id)
+				if err := h.hub.DeleteCustomer(hubWorkspace, id); err != nil {
+					h.t.Fatal(err)
+				}
+				return id, jobs.Job{CustomerID: id}
+			}},
+		{name: "no value in the match field, source skips", want: ActionSkip,
+			configure: func(s *source.Source) { s.Properties.OnUnmatchable = source.SkipUnmatchable },
+			setup: func(h *harness) (string, jobs.Job) {
+				c := h.customer("", "Sms", nil)
+				delete(c["base"].(map[string]any), "contacts")
+				id := h.put(c)
+				return id, jobs.Job{CustomerID: id}
+			}},
 		{name: "deleted customer never synced", want: ActionSkip, setup: func(h *harness) (string, jobs.Job) {
 			id := h.put(h.customer("never@example.com", "Never", nil))
 			if err := h.hub.DeleteCustomer(hubWorkspace, id); err != nil {
@@ -185,6 +204,8 @@ func TestPreviewAndWorkerAgree(t *testing.T) {
 			case ActionFail:
 				agree = outcome == string(Failed) && data == 0
 			case ActionKeep:
+				agree = outcome == string(Deleted) && data == 0
+			case ActionUnsubscribe:
 				agree = outcome == string(Deleted) && data == 0
 			case ActionRemove:
 				agree = outcome == string(Deleted) && calls["removeSubscriber"] == 1 && data == 1

@@ -24,7 +24,10 @@ const (
 	ActionSkip   Action = "skip"   // the customer is outside the source's node
 	ActionKeep   Action = "keep"   // the customer is deleted; its subscriber is kept
 	ActionRemove Action = "remove" // the customer is deleted; its subscriber would be removed
-	ActionFail   Action = "fail"   // the mapping has problems; a failed record would be written
+	// ActionUnsubscribe: the customer is deleted; its subscriber would be
+	// kept and unsubscribed from every mapped subscription.
+	ActionUnsubscribe Action = "unsubscribe"
+	ActionFail        Action = "fail" // the mapping has problems; a failed record would be written
 )
 
 // Preview is a dry run of one customer's sync.
@@ -82,6 +85,14 @@ func (w *Worker) Preview(ctx context.Context, src source.Source, customerID stri
 		return w.previewSubscriptions(ctx, e, pl.customer, pl.entry, nil, p)
 	case stepWrite:
 		return w.previewWrite(ctx, e, pl, p)
+	case stepDeleted:
+		if pl.policy == source.UnsubscribeSubscriber {
+			decisions, err := w.planUnsubscribe(ctx, e, pl.entry)
+			if err != nil {
+				return p, err
+			}
+			p.Subscriptions = subscriptionPreviews(decisions)
+		}
 	}
 	return describe(pl, src, p), nil
 }
@@ -100,8 +111,11 @@ func describe(pl plan, src source.Source, p Preview) Preview {
 		p.Action, p.Note = ActionFail, failNote(pl)
 	case stepDeleted:
 		p.Action, p.Note = ActionKeep, "the customer was deleted in Contacthub; the source keeps its subscriber"
-		if pl.policy == source.RemoveSubscriber {
+		switch pl.policy {
+		case source.RemoveSubscriber:
 			p.Action, p.Note = ActionRemove, "the customer was deleted in Contacthub; the source removes its subscriber"
+		case source.UnsubscribeSubscriber:
+			p.Action, p.Note = ActionUnsubscribe, "the customer was deleted in Contacthub; the source keeps its subscriber and unsubscribes it from every mapped subscription"
 		}
 	}
 	return p
@@ -134,7 +148,7 @@ func (w *Worker) previewWrite(ctx context.Context, e *env, pl plan, p Preview) (
 		if len(pl.missing) > 0 {
 			// The linked subscriber is gone and nothing can find another.
 			pl.entry.SubscriberID = 0
-			return describe(unmatchable(pl), e.src, p), nil
+			return describe(unmatchable(e.src.Properties.UnmatchablePolicy(), pl), e.src, p), nil
 		}
 		page, err := e.send.FindSubscribersBy(ctx, e.cred, db, pl.query)
 		if err != nil {
@@ -187,11 +201,17 @@ func (w *Worker) previewSubscriptions(ctx context.Context, e *env, cust contacth
 	if err != nil {
 		return p, err
 	}
+	p.Subscriptions = subscriptionPreviews(decisions)
+	return p, nil
+}
+
+func subscriptionPreviews(decisions []rowDecision) []SubscriptionPreview {
+	var out []SubscriptionPreview
 	for _, rd := range decisions {
-		p.Subscriptions = append(p.Subscriptions, SubscriptionPreview{
+		out = append(out, SubscriptionPreview{
 			HubSubscriptionID: rd.row.HubSubscriptionID, SendSubscriptionID: rd.row.SendSubscriptionID, WebformCode: rd.row.WebformCode,
 			Action: rd.d.Action, Subscribed: rd.d.Subscribed, Rule: rd.d.Rule,
 		})
 	}
-	return p, nil
+	return out
 }
