@@ -66,10 +66,13 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 			if job.EnqueuedAt.Before(t.enqueuedAt) {
 				t.enqueuedAt = job.EnqueuedAt
 			}
+			if job.EventAt.After(t.eventAt) {
+				t.eventAt = job.EventAt
+			}
 			continue
 		}
 		t := &task{customerID: job.CustomerID, subscriberID: job.SubscriberID, jobReason: string(job.Reason),
-			messageIDs: []string{rec.MessageId}, enqueuedAt: job.EnqueuedAt}
+			messageIDs: []string{rec.MessageId}, enqueuedAt: job.EnqueuedAt, eventAt: job.EventAt}
 		g.byKey[key] = t
 		g.tasks = append(g.tasks, t)
 	}

@@ -199,6 +199,9 @@ type task struct {
 	jobReason    string
 	messageIDs   []string
 	enqueuedAt   time.Time
+	// eventAt is the latest own date of the events behind the task's
+	// jobs; zero when none said.
+	eventAt time.Time
 }
 
 // run syncs one customer: read it, map it, then write what changed. A
@@ -223,12 +226,16 @@ func (w *Worker) run(ctx context.Context, e *env, t *task) result {
 			return retryLater("ledger lookup failed", err)
 		}
 	}
-	r := w.runCustomer(ctx, e, customerID, t.jobReason, t.customerID == "" || sendSide(t.jobReason))
+	sj := sendJob{read: t.customerID == "" || sendSide(t.jobReason), eventAt: t.eventAt}
+	// An undated job may wait a little for the event of a Contactsend
+	// change it cannot order against a Contacthub change.
+	sj.mayWait = t.eventAt.IsZero() && !t.enqueuedAt.IsZero() && w.now().Sub(t.enqueuedAt) < w.eventWait
+	r := w.runCustomer(ctx, e, customerID, t.jobReason, sj)
 	r.customerID = customerID
 	return r
 }
 
-func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason string, withSend bool) result {
+func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason string, sj sendJob) result {
 	j := jobRef{customerID: customerID, reason: jobs.Reason(jobReason)}
 	p := w.planCustomer(ctx, e, customerID)
 	if p.step != stepWrite && p.step != stepDeleted {
@@ -241,18 +248,18 @@ func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason 
 	if provisional.step == stepDeleted || r.outcome != Added && r.outcome != Updated && r.outcome != Unchanged {
 		return r
 	}
-	return w.applySubscriptions(ctx, e, j, provisional.customer, withSend, r)
+	return w.applySubscriptions(ctx, e, j, provisional.customer, sj, r)
 }
 
 // applySubscriptions runs the subscription sync after a successful data
 // write r and folds its outcome into r.
-func (w *Worker) applySubscriptions(ctx context.Context, e *env, j jobRef, cust contacthub.Customer, withSend bool, r result) result {
+func (w *Worker) applySubscriptions(ctx context.Context, e *env, j jobRef, cust contacthub.Customer, sj sendJob, r result) result {
 	owner := claimOwner()
 	// The first decision starts from the entry the write left; a re-run
 	// after a conflict reads it afresh.
 	entry := r.entry
 	s := w.again(ctx, func() result {
-		s := w.syncSubscriptions(ctx, e, j, cust, withSend, owner, entry)
+		s := w.syncSubscriptions(ctx, e, j, cust, sj, owner, entry)
 		entry = ledger.Entry{}
 		return s
 	})

@@ -197,7 +197,7 @@ func (w *Worker) previewSubscriptions(ctx context.Context, e *env, cust contacth
 	if err != nil || len(rows) == 0 {
 		return p, err
 	}
-	decisions, err := w.decideRows(ctx, e, cust, entry, rows, true, sub)
+	decisions, err := w.decideRows(ctx, e, cust, entry, rows, sendJob{read: true}, sub)
 	if err != nil {
 		return p, err
 	}

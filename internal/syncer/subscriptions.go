@@ -125,18 +125,35 @@ func (w *Worker) subscriptionScope(ctx context.Context, e *env, cust contacthub.
 // Contactsend.
 var errSubscriberGone = errors.New("subscriber gone; subscriptions wait for the next sync")
 
+// sendJob is what a job brings to the subscription sync from the
+// Contactsend side.
+type sendJob struct {
+	// read reads the subscriber's statuses even when Contacthub did not
+	// change: the job came from the Contactsend side.
+	read bool
+	// eventAt dates the Contactsend change the job reports, by its event;
+	// zero dates it when seen.
+	eventAt time.Time
+	// mayWait lets a decision that could not order an undated Contactsend
+	// change against a Contacthub change wait for the change's event.
+	mayWait bool
+}
+
+// errAwaitEvent says a decision waits for a Contactsend event's time.
+var errAwaitEvent = errors.New("a Contactsend change of unknown time conflicts with a Contacthub change: waiting for its event")
+
 // decideRows is the planning half of the subscription sync: it decides
 // every row of a linked subscriber, reading the subscriber when a decision
-// needs its status (always when withSend), or using sub when the caller has
+// needs its status (always when sj.read), or using sub when the caller has
 // read it already. It writes nothing.
-func (w *Worker) decideRows(ctx context.Context, e *env, cust contacthub.Customer, entry ledger.Entry, rows []subscriptionRow, withSend bool, sub *contactsend.Subscriber) ([]rowDecision, error) {
+func (w *Worker) decideRows(ctx context.Context, e *env, cust contacthub.Customer, entry ledger.Entry, rows []subscriptionRow, sj sendJob, sub *contactsend.Subscriber) ([]rowDecision, error) {
 	now := w.now()
 	decisions := make([]rowDecision, 0, len(rows))
 	for _, row := range rows {
 		last := entry.Subscription(row.HubSubscriptionID)
 		hv := hubView(cust, row.HubSubscriptionID)
 		var sv subscriptions.SendView
-		if withSend || subscriptions.NeedsSend(last, hv) {
+		if sj.read || subscriptions.NeedsSend(last, hv) {
 			if sub == nil {
 				s, err := e.send.GetSubscriber(ctx, e.cred, e.src.Properties.UserDBID, entry.SubscriberID)
 				if errors.Is(err, contactsend.ErrUnknownSubscriber) {
@@ -148,22 +165,26 @@ func (w *Worker) decideRows(ctx context.Context, e *env, cust contacthub.Custome
 				sub = &s
 			}
 			sv = sendView(*sub, row.registrationField)
+			sv.At = sj.eventAt
 		}
-		decisions = append(decisions, rowDecision{row: row, hub: hv, d: subscriptions.Decide(last, hv, sv, now)})
+		d := subscriptions.Decide(last, hv, sv, now)
+		if d.Uncertain && sj.mayWait {
+			return nil, errAwaitEvent
+		}
+		decisions = append(decisions, rowDecision{row: row, hub: hv, d: d})
 	}
 	return decisions, nil
 }
 
 // syncSubscriptions brings each subscription row of a synced customer in
 // step on both sides (see package subscriptions for the rules) and records
-// the result in the ledger. It runs after the subscriber exists. withSend
-// reads the subscriber even when Contacthub did not change: the job came
-// from the Contactsend side. owner names this run in the claim that keeps
+// the result in the ledger. It runs after the subscriber exists. sj is
+// what the job brings from the Contactsend side. owner names this run in the claim that keeps
 // two workers from writing the same change twice: before any write the
 // run claims the entry (conditionally on the version read), writes, then
 // records the new states and drops the claim. entry is the customer's
 // ledger entry when the caller has it fresh; a zero entry is read here.
-func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust contacthub.Customer, withSend bool, owner string, entry ledger.Entry) result {
+func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust contacthub.Customer, sj sendJob, owner string, entry ledger.Entry) result {
 	rows, why, err := w.subscriptionScope(ctx, e, cust)
 	if err != nil {
 		if transient(err) {
@@ -186,7 +207,10 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 	if now.Before(entry.SubscriptionClaimUntil) && entry.SubscriptionClaimBy != owner {
 		return retryLater("another worker is writing this customer's subscriptions", nil)
 	}
-	all, err := w.decideRows(ctx, e, cust, entry, rows, withSend, nil)
+	all, err := w.decideRows(ctx, e, cust, entry, rows, sj, nil)
+	if errors.Is(err, errAwaitEvent) {
+		return retryLater(errAwaitEvent.Error(), nil)
+	}
 	if errors.Is(err, errSubscriberGone) {
 		// Removed in Contactsend: the next data sync relinks it.
 		return result{outcome: Unchanged, reason: errSubscriberGone.Error()}

@@ -80,6 +80,12 @@ const (
 	DefaultFieldsTTL = 5 * time.Minute
 	// DefaultJobsPerSource bounds the goroutines of one source in a batch.
 	DefaultJobsPerSource = 2 * source.DefaultMaxInFlight
+	// DefaultEventWait is how long after it was enqueued a job without an
+	// event time may wait (through SQS redelivery) for the event of a
+	// Contactsend change it cannot order against a Contacthub change: a
+	// webhook's event normally arrives well within it, and a job redelivered
+	// later decides by when it saw the change.
+	DefaultEventWait = 2 * time.Minute
 )
 
 // Config holds what a Worker uses. Sources, Ledger, Hub and Send are
@@ -97,6 +103,8 @@ type Config struct {
 	FieldsTTL      time.Duration
 	// SubscriptionClaim defaults to DefaultSubscriptionClaim.
 	SubscriptionClaim time.Duration
+	// EventWait defaults to DefaultEventWait.
+	EventWait time.Duration
 }
 
 // Worker runs sync jobs. It is safe for concurrent use; one Lambda
@@ -113,6 +121,8 @@ type Worker struct {
 	ttl     time.Duration
 	// subClaim is how long a subscription write claim holds.
 	subClaim time.Duration
+	// eventWait is how long an undated job may wait for an event's time.
+	eventWait time.Duration
 
 	mu     sync.Mutex // guards hubs and limits
 	hubs   map[string]Hub
@@ -152,7 +162,7 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{
 		sources: cfg.Sources, ledger: cfg.Ledger, newHub: cfg.Hub, send: cfg.Send,
 		now: cfg.Clock, log: cfg.Logger,
-		margin: cfg.DeadlineMargin, claim: cfg.AddClaim, ttl: cfg.FieldsTTL, subClaim: cfg.SubscriptionClaim,
+		margin: cfg.DeadlineMargin, claim: cfg.AddClaim, ttl: cfg.FieldsTTL, subClaim: cfg.SubscriptionClaim, eventWait: cfg.EventWait,
 		hubs: make(map[string]Hub), limits: make(map[string]*limit),
 	}
 	if w.now == nil {
@@ -172,6 +182,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if w.subClaim <= 0 {
 		w.subClaim = DefaultSubscriptionClaim
+	}
+	if w.eventWait <= 0 {
+		w.eventWait = DefaultEventWait
 	}
 	return w, nil
 }
