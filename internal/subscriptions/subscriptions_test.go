@@ -65,6 +65,8 @@ func TestDecide(t *testing.T) {
 		{"a Contacthub unsubscribe recorded while Contactsend shows pending is written", Synced{Known: true, Subscribed: false, At: at(0), Origin: Hub, HubUpdatedAt: at(0)}, hub(true, false, 0), send(Pending), 100, WriteSend, false},
 		{"a Contacthub unsubscribe recorded, send not read", Synced{Known: true, Subscribed: false, At: at(0), Origin: Hub, HubUpdatedAt: at(0)}, hub(true, false, 0), unread, 100, None, false},
 		{"Contacthub creates an explicit unsubscribe over pending", Synced{Known: true, Subscribed: false, At: at(0), Origin: Send}, hub(true, false, 50), send(Pending), 100, WriteSend, false},
+		{"both say not subscribed: Contacthub's later no is written over pending", subscribedByHub, hub(true, false, 50), SendView{Read: true, Status: Pending, At: at(40)}, 100, WriteSend, false},
+		{"both say not subscribed: a later pending stays", subscribedByHub, hub(true, false, 50), SendView{Read: true, Status: Pending, At: at(80)}, 100, Record, false},
 		{"no object and pending after a first sync stay", Synced{Known: true, Subscribed: false, At: at(0), Origin: Send}, HubView{}, send(Pending), 100, None, false},
 	}
 	for _, tt := range tests {
