@@ -81,7 +81,7 @@ type envOption func(*sendsim.Seed, *contactsend.Config)
 
 func loadSeed(t *testing.T) sendsim.Seed {
 	t.Helper()
-	seed, err := sendsim.LoadSeed(filepath.Join("sendsim", "testdata", "seed.json"))
+	seed, err := sendsim.LoadSeed(filepath.Join("..", "simulators", "sendsim", "testdata", "seed.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -231,7 +231,7 @@ func TestRequestsConformToSchemas(t *testing.T) {
 	refSchema := referenceSchemas(t)
 	simSchema := simulatorSchemas(t)
 
-	seed, err := sendsim.LoadSeed(filepath.Join("sendsim", "testdata", "seed.json"))
+	seed, err := sendsim.LoadSeed(filepath.Join("..", "simulators", "sendsim", "testdata", "seed.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
