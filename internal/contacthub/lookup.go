@@ -147,13 +147,17 @@ func derefPointer(v reflect.Value) reflect.Value {
 // by member (Time does), so a path cannot enter it. The wire types encode
 // member by member, adding their Unknown members.
 func hasMarshaler(v reflect.Value) bool {
-	switch v.Interface().(type) {
-	case Customer, Base, Contacts, Address, Subscription:
-		return false
-	}
-	_, ok := v.Interface().(json.Marshaler)
-	return ok
+	t := v.Type()
+	return !wireTypes[t] && t.Implements(marshalerType)
 }
+
+var (
+	marshalerType = reflect.TypeFor[json.Marshaler]()
+	wireTypes     = map[reflect.Type]bool{
+		reflect.TypeFor[Customer](): true, reflect.TypeFor[Base](): true, reflect.TypeFor[Contacts](): true,
+		reflect.TypeFor[Address](): true, reflect.TypeFor[Subscription](): true,
+	}
+)
 
 // lookupGeneric walks decoded JSON.
 func lookupGeneric(doc any, parts []string) (any, bool) {
