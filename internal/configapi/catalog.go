@@ -155,7 +155,7 @@ func (a *API) catalog(ctx context.Context, workspace string, src source.Source) 
 		return source.Catalog{}, nil, err
 	}
 	if db != nil {
-		catalog.SendFields = sendFields(db.source.Fields)
+		catalog.SendFields = db.source.MappingFields()
 		catalog.Subscriptions = subscriptionSystems(db.subscriptions)
 	}
 	if !needHub {
@@ -175,14 +175,6 @@ func hubFields(fields []contacthub.Field) []mapping.HubField {
 	out := make([]mapping.HubField, 0, len(fields))
 	for _, f := range fields {
 		out = append(out, mapping.HubField{Path: f.Path, Type: mapping.HubType(f.Type), Label: f.Label})
-	}
-	return out
-}
-
-func sendFields(fields []contactsend.Field) []mapping.SendField {
-	out := make([]mapping.SendField, 0, len(fields))
-	for _, f := range fields {
-		out = append(out, mapping.SendField{Name: f.Name, Type: mapping.SendType(f.Type), EmailField: f.EmailField})
 	}
 	return out
 }

@@ -111,7 +111,7 @@ func (a *API) fieldOptions(ctx context.Context, workspace string, src source.Sou
 	if len(problems) > 0 {
 		return problem(http.StatusUnprocessableEntity, "cannot read the userdb", problems...)
 	}
-	send := sendFields(db.source.Fields)
+	send := db.source.MappingFields()
 	out := fieldOptionsJSON{
 		UserDB:     userDBJSON{ID: db.source.ID, Name: db.source.Name},
 		HubFields:  []hubFieldJSON{},

@@ -30,6 +30,7 @@ type propertiesJSON struct {
 	FieldMapping      []fieldMappingJSON `json:"fieldMapping"`
 	Subscriptions     []subscriptionJSON `json:"subscriptions"`
 	OnCustomerDeleted string             `json:"onCustomerDeleted"`
+	OnUnmatchable     string             `json:"onUnmatchable"`
 	MaxInFlight       int                `json:"maxInFlight"`
 }
 
@@ -58,6 +59,7 @@ func present(src source.Source) sourceJSON {
 			FieldMapping:      []fieldMappingJSON{},
 			Subscriptions:     []subscriptionJSON{},
 			OnCustomerDeleted: string(src.Properties.DeletePolicy()),
+			OnUnmatchable:     string(src.Properties.UnmatchablePolicy()),
 			MaxInFlight:       src.Properties.InFlight(),
 		},
 	}
@@ -96,6 +98,7 @@ type propertiesInput struct {
 	FieldMapping      []fieldMappingJSON `json:"fieldMapping"`
 	Subscriptions     []subscriptionJSON `json:"subscriptions"`
 	OnCustomerDeleted string             `json:"onCustomerDeleted"`
+	OnUnmatchable     string             `json:"onUnmatchable"`
 	MaxInFlight       int                `json:"maxInFlight"`
 }
 
@@ -114,6 +117,7 @@ func (in sourceInput) toSource(keep *source.Source) (source.Source, source.Probl
 	p := in.Properties
 	src.Properties.UserDBID = p.UserDBID
 	src.Properties.OnCustomerDeleted = source.DeletePolicy(p.OnCustomerDeleted)
+	src.Properties.OnUnmatchable = source.UnmatchablePolicy(p.OnUnmatchable)
 	src.Properties.MaxInFlight = p.MaxInFlight
 	for _, m := range p.FieldMapping {
 		src.Properties.FieldMapping = append(src.Properties.FieldMapping, source.FieldMapping(m))

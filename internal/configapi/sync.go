@@ -44,6 +44,11 @@ type countsJSON struct {
 	Removed   int64 `json:"removed"`
 	Skipped   int64 `json:"skipped"`
 	Retried   int64 `json:"retried"`
+	// Kept, Unsubscribed and Removed are the delete policies' effects;
+	// Unmatchable counts the skipped customers without a match value.
+	Kept         int64 `json:"kept"`
+	Unsubscribed int64 `json:"unsubscribed"`
+	Unmatchable  int64 `json:"unmatchable"`
 }
 
 type statusJSON struct {

@@ -47,6 +47,7 @@ type sourceItem struct {
 	FieldMapping  []fieldMappingItem `dynamodbav:"fieldMapping"`
 	Subscriptions []subscriptionItem `dynamodbav:"subscriptions"`
 	OnDeleted     string             `dynamodbav:"onCustomerDeleted"`
+	OnUnmatchable string             `dynamodbav:"onUnmatchable,omitempty"`
 	MaxInFlight   int                `dynamodbav:"maxInFlight"`
 	CreatedAt     time.Time          `dynamodbav:"createdAt"`
 	UpdatedAt     time.Time          `dynamodbav:"updatedAt"`
@@ -83,7 +84,8 @@ func (s *Store) encode(ctx context.Context, src source.Source) (*sourceItem, err
 		UserKey: userKey, APIKey: apiKey, UserDBID: src.Properties.UserDBID,
 		UserDBGuard: userDBGuardKey(src.Properties.UserDBID),
 		OnDeleted:   string(src.Properties.OnCustomerDeleted), MaxInFlight: src.Properties.MaxInFlight,
-		CreatedAt: src.CreatedAt.UTC(), UpdatedAt: src.UpdatedAt.UTC(),
+		OnUnmatchable: string(src.Properties.OnUnmatchable),
+		CreatedAt:     src.CreatedAt.UTC(), UpdatedAt: src.UpdatedAt.UTC(),
 	}
 	if src.Enabled {
 		item.GSI2PK, item.GSI2SK = enabledKey, src.ID
@@ -121,6 +123,7 @@ func (s *Store) decode(ctx context.Context, item *sourceItem) (source.Source, er
 		Properties: source.Properties{
 			UserKey: userKey, APIKey: apiKey, UserDBID: item.UserDBID,
 			OnCustomerDeleted: source.DeletePolicy(item.OnDeleted), MaxInFlight: item.MaxInFlight,
+			OnUnmatchable: source.UnmatchablePolicy(item.OnUnmatchable),
 		},
 	}
 	for _, m := range item.FieldMapping {

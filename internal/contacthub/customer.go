@@ -1,10 +1,8 @@
 package contacthub
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 )
 
 // Customer is a Contacthub customer as the service represents it. Members
@@ -178,33 +176,6 @@ func (c Customer) Subscription(id string) (Subscription, bool) {
 		}
 	}
 	return Subscription{}, false
-}
-
-// Lookup returns the value at a dotted field path such as "base.address.city"
-// or "extended.loyaltyPoints" (the paths Fields reports), as decoded JSON:
-// string, json.Number, bool, nil, map[string]any or []any. found is false
-// when the path is absent; a present null is (nil, true).
-func (c Customer) Lookup(path string) (value any, found bool) {
-	data, err := json.Marshal(c)
-	if err != nil {
-		return nil, false
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var doc any
-	if dec.Decode(&doc) != nil {
-		return nil, false
-	}
-	for part := range strings.SplitSeq(path, ".") {
-		obj, ok := doc.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if doc, ok = obj[part]; !ok {
-			return nil, false
-		}
-	}
-	return doc, true
 }
 
 // DecodeCustomer decodes a customer from JSON, such as an updates entity.

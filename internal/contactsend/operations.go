@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/hubsend/hubsend/internal/mapping"
 )
 
 // PageSize is the fixed page size of findSubscribers.
@@ -38,6 +40,16 @@ type Field struct {
 	EmailField bool
 	PhoneField bool
 	FaxField   bool
+}
+
+// MappingFields returns the userDb's columns as package mapping types them,
+// for checking and coercing a field mapping.
+func (s SubscriberSource) MappingFields() []mapping.SendField {
+	out := make([]mapping.SendField, 0, len(s.Fields))
+	for _, f := range s.Fields {
+		out = append(out, mapping.SendField{Name: f.Name, Type: mapping.SendType(f.Type), EmailField: f.EmailField})
+	}
+	return out
 }
 
 // Field returns the column named name.

@@ -2,8 +2,11 @@ package contactsend
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/hubsend/hubsend/internal/mapping"
 )
 
 func TestParseValue(t *testing.T) {
@@ -118,5 +121,24 @@ func TestStatusErrorOutcome(t *testing.T) {
 		if e.Temporary() != tt.temporary || errors.Is(e, ErrOutcomeUnknown) != tt.ambiguous {
 			t.Errorf("HTTP %d: temporary %v, ambiguous %v", tt.status, e.Temporary(), errors.Is(e, ErrOutcomeUnknown))
 		}
+	}
+}
+
+func TestMappingFields(t *testing.T) {
+	src := SubscriberSource{Fields: []Field{
+		{Name: "EMAIL", Type: String, EmailField: true},
+		{Name: "BIRTH_DATE", Type: Date},
+		{Name: "PHONE", Type: String, PhoneField: true},
+	}}
+	want := []mapping.SendField{
+		{Name: "EMAIL", Type: mapping.SendString, EmailField: true},
+		{Name: "BIRTH_DATE", Type: mapping.SendDate},
+		{Name: "PHONE", Type: mapping.SendString},
+	}
+	if got := src.MappingFields(); !slices.Equal(got, want) {
+		t.Fatalf("MappingFields = %+v, want %+v", got, want)
+	}
+	if got := (SubscriberSource{}).MappingFields(); got == nil || len(got) != 0 {
+		t.Fatalf("no fields = %#v, want an empty list", got)
 	}
 }

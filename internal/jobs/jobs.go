@@ -42,6 +42,10 @@ type Job struct {
 	Reason       Reason    `json:"reason"`
 	EventID      string    `json:"eventId,omitempty"`
 	EnqueuedAt   time.Time `json:"enqueuedAt"`
+	// EventAt is when the change happened, by the event that reported it
+	// (a Contactsend event's own date), when the event says so. The worker
+	// dates the change by it rather than by when hubsend saw it.
+	EventAt time.Time `json:"eventAt,omitzero"`
 }
 
 // MaxBodyBytes is SQS's message size limit; a job is far below it.

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,5 +71,21 @@ func TestSendEveryJob(t *testing.T) {
 	}
 	if len(seen) != len(sent) {
 		t.Fatalf("received %d distinct jobs, sent %d", len(seen), len(sent))
+	}
+}
+
+func TestEventTimeRoundTrip(t *testing.T) {
+	at := time.Date(2026, 11, 27, 9, 31, 11, 482e6, time.UTC)
+	body, err := jobs.Job{SourceID: "s", SubscriberID: 7, Reason: jobs.FromSendWebhook, EventAt: at}.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := jobs.Decode(body)
+	if err != nil || !j.EventAt.Equal(at) {
+		t.Fatalf("decoded %+v, %v: event time lost from %s", j, err, body)
+	}
+	body, err = jobs.Job{SourceID: "s", CustomerID: "c", Reason: jobs.FromFeed}.Encode()
+	if err != nil || strings.Contains(body, "eventAt") {
+		t.Fatalf("a job without an event time encodes one: %s, %v", body, err)
 	}
 }

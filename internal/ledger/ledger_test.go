@@ -182,14 +182,14 @@ func TestStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Advance(time.Hour)
-	if err := s.AddStats(ctx, "src", Batch{Counts: Counts{Synced: 1, Removed: 1}, ProcessedAt: c.Now(), JobLatency: 2 * time.Second}); err != nil {
+	if err := s.AddStats(ctx, "src", Batch{Counts: Counts{Synced: 1, Removed: 1, Kept: 2, Unsubscribed: 3, Skipped: 5, Unmatchable: 4}, ProcessedAt: c.Now(), JobLatency: 2 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := s.Stats(ctx, "src", start)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Counts{Synced: 4, Unchanged: 2, Failed: 1, Removed: 1}
+	want := Counts{Synced: 4, Unchanged: 2, Failed: 1, Removed: 1, Kept: 2, Unsubscribed: 3, Skipped: 5, Unmatchable: 4}
 	if st.Counts != want || len(st.Buckets) != 2 || st.LastError != "contactsend: HTTP 500" || !st.LastProcessedAt.Equal(c.Now()) || st.LastJobLatency != 2*time.Second {
 		t.Fatalf("Stats = %+v, want counts %+v", st, want)
 	}

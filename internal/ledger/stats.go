@@ -21,9 +21,16 @@ type Counts struct {
 	Synced    int64 // subscribers added or updated
 	Unchanged int64 // nothing to write (no-op skip)
 	Failed    int64 // failed records written
-	Removed   int64 // customers deleted in Contacthub, handled by the delete policy
-	Skipped   int64 // customers outside the source's node
+	Removed   int64 // subscribers removed: their customers were deleted in Contacthub
+	Skipped   int64 // customers outside the source's node, or skipped for a reason below
 	Retried   int64 // jobs given back to SQS after a transient error
+	// Kept and Unsubscribed count the other delete policies' effects: a
+	// deleted customer's subscriber left as it was, or unsubscribed from
+	// the source's subscriptions.
+	Kept         int64
+	Unsubscribed int64
+	// Unmatchable counts the skipped customers without a match value.
+	Unmatchable int64
 }
 
 // Add returns c + d.
@@ -31,6 +38,7 @@ func (c Counts) Add(d Counts) Counts {
 	return Counts{
 		Synced: c.Synced + d.Synced, Unchanged: c.Unchanged + d.Unchanged, Failed: c.Failed + d.Failed,
 		Removed: c.Removed + d.Removed, Skipped: c.Skipped + d.Skipped, Retried: c.Retried + d.Retried,
+		Kept: c.Kept + d.Kept, Unsubscribed: c.Unsubscribed + d.Unsubscribed, Unmatchable: c.Unmatchable + d.Unmatchable,
 	}
 }
 
@@ -86,6 +94,7 @@ func (s *Store) AddStats(ctx context.Context, sourceID string, b Batch) error {
 		":latency": num(b.JobLatency.Milliseconds()), ":expires": num(at.Add(StatsRetention).Unix()),
 		":synced": num(b.Synced), ":unchanged": num(b.Unchanged), ":failed": num(b.Failed),
 		":removed": num(b.Removed), ":skipped": num(b.Skipped), ":retried": num(b.Retried),
+		":kept": num(b.Kept), ":unsubscribed": num(b.Unsubscribed), ":unmatchable": num(b.Unmatchable),
 	}
 	update := "SET #type = :type, sourceId = :source, lastProcessedAt = :at, lastJobLatencyMs = :latency, expiresAt = :expires"
 	if b.LastError != "" {
@@ -94,7 +103,7 @@ func (s *Store) AddStats(ctx context.Context, sourceID string, b Batch) error {
 	} else if b.Synced+b.Unchanged+b.Removed+b.Skipped > 0 && b.Retried == 0 && b.Failed == 0 {
 		update += ", lastHealthyAt = :at"
 	}
-	update += " ADD synced :synced, unchanged :unchanged, failed :failed, removed :removed, skipped :skipped, retried :retried"
+	update += " ADD synced :synced, unchanged :unchanged, failed :failed, removed :removed, skipped :skipped, retried :retried, kept :kept, unsubscribed :unsubscribed, unmatchable :unmatchable"
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       key(statsPK(sourceID), at.Format(bucketLayout)),
@@ -133,6 +142,7 @@ func (s *Store) Stats(ctx context.Context, sourceID string, since time.Time) (St
 			c := Counts{
 				Synced: getN(item, "synced"), Unchanged: getN(item, "unchanged"), Failed: getN(item, "failed"),
 				Removed: getN(item, "removed"), Skipped: getN(item, "skipped"), Retried: getN(item, "retried"),
+				Kept: getN(item, "kept"), Unsubscribed: getN(item, "unsubscribed"), Unmatchable: getN(item, "unmatchable"),
 			}
 			st.Counts = st.Counts.Add(c)
 			st.Buckets = append(st.Buckets, Bucket{Hour: hour, Counts: c})

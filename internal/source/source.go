@@ -35,8 +35,11 @@ type Properties struct {
 	FieldMapping  []FieldMapping
 	Subscriptions []Subscription
 	// OnCustomerDeleted says what a customer deleted in Contacthub does to
-	// its Contactsend subscriber; empty means KeepSubscriber.
+	// its Contactsend subscriber; empty means DefaultDeletePolicy.
 	OnCustomerDeleted DeletePolicy
+	// OnUnmatchable says what a customer without a value in a match field
+	// becomes; empty means FailUnmatchable.
+	OnUnmatchable UnmatchablePolicy
 	// MaxInFlight caps concurrent Contactsend calls for this source; zero
 	// means DefaultMaxInFlight.
 	MaxInFlight int
@@ -45,11 +48,37 @@ type Properties struct {
 // DeletePolicy is what happens to a subscriber whose customer is deleted.
 type DeletePolicy string
 
-// The delete policies. Keeping is the default: a deletion in the customer
-// hub should not silently erase a mailing list's history.
+// The delete policies.
 const (
-	KeepSubscriber   DeletePolicy = "keep"
+	// KeepSubscriber leaves the subscriber as it is, subscriptions included.
+	KeepSubscriber DeletePolicy = "keep"
+	// RemoveSubscriber deletes the subscriber from the userdb.
 	RemoveSubscriber DeletePolicy = "remove"
+	// UnsubscribeSubscriber keeps the subscriber and unsubscribes it from
+	// every subscription the source maps.
+	UnsubscribeSubscriber DeletePolicy = "unsubscribe"
+)
+
+// DefaultDeletePolicy is UnsubscribeSubscriber: a customer deleted in
+// Contacthub (a GDPR erasure, say) must stop receiving what it subscribed
+// to through hubsend, while removing the subscriber would also erase the
+// mailing history that reports rely on, so that is left to an explicit
+// choice.
+const DefaultDeletePolicy = UnsubscribeSubscriber
+
+// UnmatchablePolicy is what happens to a customer whose subscriber can be
+// neither found nor added, because a match field has no value (an SMS-only
+// profile without an email, say).
+type UnmatchablePolicy string
+
+// The unmatchable policies.
+const (
+	// FailUnmatchable writes a failed record: the default, since a missing
+	// match value is often a data problem someone should fix.
+	FailUnmatchable UnmatchablePolicy = "fail"
+	// SkipUnmatchable counts the customer as skipped, with the reason, for
+	// sources whose node holds customers that are not for this userdb.
+	SkipUnmatchable UnmatchablePolicy = "skip"
 )
 
 // DefaultMaxInFlight is the default cap on concurrent Contactsend calls.
@@ -69,9 +98,17 @@ func (p Properties) InFlight() int {
 // DeletePolicy returns what a deleted customer does to its subscriber.
 func (p Properties) DeletePolicy() DeletePolicy {
 	if p.OnCustomerDeleted == "" {
-		return KeepSubscriber
+		return DefaultDeletePolicy
 	}
 	return p.OnCustomerDeleted
+}
+
+// UnmatchablePolicy returns what a customer without a match value becomes.
+func (p Properties) UnmatchablePolicy() UnmatchablePolicy {
+	if p.OnUnmatchable == "" {
+		return FailUnmatchable
+	}
+	return p.OnUnmatchable
 }
 
 // FieldMapping sends one Contacthub field to one Contactsend field. Match

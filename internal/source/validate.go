@@ -75,9 +75,14 @@ func Check(s Source) Problems {
 	}
 
 	switch props.OnCustomerDeleted {
-	case "", KeepSubscriber, RemoveSubscriber:
+	case "", KeepSubscriber, RemoveSubscriber, UnsubscribeSubscriber:
 	default:
-		p.add("properties.onCustomerDeleted", "must be %q or %q", KeepSubscriber, RemoveSubscriber)
+		p.add("properties.onCustomerDeleted", "must be %q, %q or %q", UnsubscribeSubscriber, KeepSubscriber, RemoveSubscriber)
+	}
+	switch props.OnUnmatchable {
+	case "", FailUnmatchable, SkipUnmatchable:
+	default:
+		p.add("properties.onUnmatchable", "must be %q or %q", FailUnmatchable, SkipUnmatchable)
 	}
 	if props.MaxInFlight < 0 || props.MaxInFlight > MaxInFlightLimit {
 		p.add("properties.maxInFlight", "must be between 1 and %d (0 means the default, %d)", MaxInFlightLimit, DefaultMaxInFlight)

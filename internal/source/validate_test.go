@@ -70,6 +70,10 @@ func TestCheck(t *testing.T) {
 		{"node id that climbs out of its path", func(s *Source) { s.Nodes = []string{".."} }, []string{"nodes[0]"}},
 		{"credential password mapped", func(s *Source) { s.Properties.FieldMapping[1].HubField = "base.credential.password" }, []string{"properties.fieldMapping[1].hubField"}},
 		{"credential username mapped", func(s *Source) { s.Properties.FieldMapping[1].HubField = "base.credential.username" }, []string{"properties.fieldMapping[1].hubField"}},
+		{"unsubscribe on delete", func(s *Source) { s.Properties.OnCustomerDeleted = UnsubscribeSubscriber }, nil},
+		{"unknown delete policy", func(s *Source) { s.Properties.OnCustomerDeleted = "erase" }, []string{"properties.onCustomerDeleted"}},
+		{"skip unmatchable customers", func(s *Source) { s.Properties.OnUnmatchable = SkipUnmatchable }, nil},
+		{"unknown unmatchable policy", func(s *Source) { s.Properties.OnUnmatchable = "ignore" }, []string{"properties.onUnmatchable"}},
 		{"repeated subscription row", func(s *Source) {
 			s.Properties.Subscriptions = append(s.Properties.Subscriptions, s.Properties.Subscriptions[0])
 		}, []string{"properties.subscriptions[1].hubSubscriptionId", "properties.subscriptions[1].sendSubscriptionId"}},
@@ -82,6 +86,16 @@ func TestCheck(t *testing.T) {
 				t.Errorf("problems at %v, want %v (%v)", got, tt.want, Check(s))
 			}
 		})
+	}
+}
+
+func TestPolicyDefaults(t *testing.T) {
+	var p Properties
+	if got := p.DeletePolicy(); got != UnsubscribeSubscriber {
+		t.Errorf("default delete policy = %q, want %q", got, UnsubscribeSubscriber)
+	}
+	if got := p.UnmatchablePolicy(); got != FailUnmatchable {
+		t.Errorf("default unmatchable policy = %q, want %q", got, FailUnmatchable)
 	}
 }
 

@@ -11,8 +11,11 @@
 //     (Contacthub only) when its updatedAt moved past the one last synced
 //     with the same flag. What hubsend wrote itself comes back with the
 //     synced state and updatedAt, so it is no change (an echo) and is dropped.
-//   - Contactsend keeps no change times: a Contactsend change is dated when
-//     hubsend observes it.
+//   - Contactsend keeps no change times: a Contactsend change is dated by
+//     the event that reported it (its own date, never later than now), or,
+//     without one, when hubsend observes it. A conflict settled against an
+//     undated Contactsend change is marked Uncertain, so the caller can
+//     wait a little for the event.
 //   - Contactsend pending (0) is not subscribed, so it never subscribes
 //     anyone in Contacthub.
 //   - When both sides changed to different flags, the later change wins;
@@ -20,7 +23,12 @@
 //   - On the first sync of a pair (no ledger state), an explicit state (a
 //     Contacthub subscription object, a Contactsend 1 or -1) beats an
 //     implicit one (no object, pending); two explicit states that differ
-//     unsubscribe, since nothing tells which is newer.
+//     unsubscribe, since nothing tells which is newer. A customer with no
+//     subscription object has decided nothing: hubsend writes nothing for
+//     it unless Contactsend holds an explicit subscribe.
+//   - An explicit Contacthub unsubscribe (subscribed false) is -1 in
+//     Contactsend, never pending: when the state follows Contacthub and
+//     Contactsend shows pending, hubsend writes the unsubscribe.
 //   - A Contacthub subscribe dated before the synced change is stale and
 //     is undone; a stale unsubscribe is still applied, so nobody is kept
 //     subscribed on the strength of a clock.
@@ -81,6 +89,10 @@ type SendView struct {
 	// vouches that Contactsend still holds the synced state (see NeedsSend).
 	Read   bool
 	Status SendStatus
+	// At is when Contactsend's status was set, by the event that reported
+	// it; zero when no event said, and the change is dated when seen (now).
+	// A time after now is read as now.
+	At time.Time
 }
 
 // Action is what a decision asks the caller to do.
@@ -110,6 +122,11 @@ type Decision struct {
 	Origin Side
 	// Rule names the rule that decided, for logs and previews.
 	Rule string
+	// Uncertain says a conflict was settled against a Contactsend change
+	// of unknown time, dated when seen: the change may be older than the
+	// Contacthub change it beat, and its event, if one is coming, would
+	// tell. The caller may wait for it.
+	Uncertain bool
 }
 
 // Synced returns the ledger state after the decision is carried out;
@@ -142,7 +159,8 @@ func hubMoved(last Synced, hub HubView) bool {
 func NeedsSend(last Synced, hub HubView) bool { return hubMoved(last, hub) }
 
 // Decide compares both sides with the ledger at time now (which dates a
-// Contactsend change, and a Contacthub one without an updatedAt).
+// Contactsend change without an event time, and a Contacthub one without
+// an updatedAt).
 func Decide(last Synced, hub HubView, send SendView, now time.Time) Decision {
 	if !send.Read {
 		if !last.Known {
@@ -158,13 +176,22 @@ func Decide(last Synced, hub HubView, send SendView, now time.Time) Decision {
 	if !hub.Present || hubAt.IsZero() {
 		hubAt = now
 	}
+	sendAt := now
+	if !send.At.IsZero() && send.At.Before(now) {
+		sendAt = send.At
+	}
 	if !last.Known {
-		return first(hub, send, h, s, hubAt, now)
+		return first(hub, send, h, s, hubAt, sendAt)
 	}
 	hubChanged := hubMoved(last, hub)
 	sendChanged := s != last.Subscribed
 	switch {
 	case !hubChanged && !sendChanged:
+		if last.Origin == Hub && hubUnsubscribed(hub) && send.Status == Pending {
+			// The synced state follows a Contacthub unsubscribe that
+			// Contactsend shows as pending: a no reads as no.
+			return Decision{Action: WriteSend, Subscribed: false, At: last.At, Origin: Hub, Rule: explicitUnsubscribe}
+		}
 		rule := "unchanged"
 		if last.Origin == Send && hub.Present && hub.UpdatedAt.Equal(last.HubUpdatedAt) {
 			rule = "echo: Contacthub holds what hubsend wrote"
@@ -172,6 +199,9 @@ func Decide(last Synced, hub HubView, send SendView, now time.Time) Decision {
 		return Decision{Action: None, Subscribed: last.Subscribed, At: last.At, Origin: last.Origin, Rule: rule}
 	case hubChanged && !sendChanged:
 		if h == last.Subscribed {
+			if hubUnsubscribed(hub) && send.Status == Pending {
+				return Decision{Action: WriteSend, Subscribed: false, At: hubAt, Origin: Hub, Rule: explicitUnsubscribe}
+			}
 			return Decision{Action: Record, Subscribed: h, At: last.At, Origin: last.Origin,
 				Rule: "Contacthub touched the subscription without changing the flag"}
 		}
@@ -189,19 +219,30 @@ func Decide(last Synced, hub HubView, send SendView, now time.Time) Decision {
 		if send.Status == Pending {
 			rule = "Contactsend pending: not subscribed"
 		}
-		return Decision{Action: WriteHub, Subscribed: s, At: now, Origin: Send, Rule: rule}
+		return Decision{Action: WriteHub, Subscribed: s, At: sendAt, Origin: Send, Rule: rule}
 	}
 	// Both changed. Flags are booleans: if both moved off the synced flag
 	// they agree already; they differ only when Contacthub re-affirmed the
 	// synced flag (a newer updatedAt) while Contactsend moved off it.
 	if h == s {
-		return Decision{Action: Record, Subscribed: h, At: latest(hubAt, now), Origin: Send, Rule: "both sides changed alike"}
+		if hubUnsubscribed(hub) && send.Status == Pending {
+			// Both say not subscribed, but only Contacthub says no: the no
+			// stands unless the pending came after it.
+			if !hubAt.Before(sendAt.Add(-Tolerance)) {
+				return Decision{Action: WriteSend, Subscribed: false, At: hubAt, Origin: Hub, Rule: explicitUnsubscribe, Uncertain: send.At.IsZero()}
+			}
+			return Decision{Action: Record, Subscribed: false, At: sendAt, Origin: Send,
+				Rule: "Contactsend pending after Contacthub's unsubscribe: left pending", Uncertain: send.At.IsZero()}
+		}
+		return Decision{Action: Record, Subscribed: h, At: latest(hubAt, sendAt), Origin: Send, Rule: "both sides changed alike"}
 	}
-	return conflict(h, s, hubAt, now)
+	d := conflict(h, s, hubAt, sendAt)
+	d.Uncertain = send.At.IsZero()
+	return d
 }
 
 // conflict settles a Contacthub flag h dated hubAt against a Contactsend
-// flag s observed at sendAt: the later wins, a tie unsubscribes.
+// flag s dated sendAt: the later wins, a tie unsubscribes.
 func conflict(h, s bool, hubAt, sendAt time.Time) Decision {
 	switch d := hubAt.Sub(sendAt); {
 	case d > Tolerance:
@@ -221,7 +262,10 @@ func unsubscribe(hubSubscribed bool, at time.Time, rule string) Decision {
 }
 
 // first decides a pair with no synced state.
-func first(hub HubView, send SendView, h, s bool, hubAt, now time.Time) Decision {
+func first(hub HubView, send SendView, h, s bool, hubAt, sendAt time.Time) Decision {
+	if hubUnsubscribed(hub) && send.Status == Pending {
+		return Decision{Action: WriteSend, Subscribed: false, At: hubAt, Origin: Hub, Rule: "first sync: " + explicitUnsubscribe}
+	}
 	if h == s {
 		origin := Send
 		if hub.Present {
@@ -234,10 +278,19 @@ func first(hub HubView, send SendView, h, s bool, hubAt, now time.Time) Decision
 	case hubExplicit && !sendExplicit:
 		return Decision{Action: WriteSend, Subscribed: h, At: hubAt, Origin: Hub, Rule: "first sync: Contacthub's subscription is explicit, Contactsend is pending"}
 	case sendExplicit && !hubExplicit:
-		return Decision{Action: WriteHub, Subscribed: s, At: now, Origin: Send, Rule: "first sync: Contactsend's status is explicit, Contacthub has no subscription"}
+		return Decision{Action: WriteHub, Subscribed: s, At: sendAt, Origin: Send, Rule: "first sync: Contactsend's status is explicit, Contacthub has no subscription"}
 	}
-	return unsubscribe(h, latest(hubAt, now), "first sync: both sides explicit and different: unsubscribed wins")
+	return unsubscribe(h, latest(hubAt, sendAt), "first sync: both sides explicit and different: unsubscribed wins")
 }
+
+// explicitUnsubscribe names the rule that turns Contactsend's pending into
+// unsubscribed when Contacthub holds an explicit unsubscribe: pending means
+// "awaiting confirmation", which a person who said no is not.
+const explicitUnsubscribe = "Contacthub's explicit unsubscribe: Contactsend pending becomes unsubscribed"
+
+// hubUnsubscribed reports an explicit Contacthub unsubscribe: a
+// subscription object with subscribed false.
+func hubUnsubscribed(h HubView) bool { return h.Present && !h.Subscribed }
 
 func latest(a, b time.Time) time.Time {
 	if a.After(b) {

@@ -59,6 +59,15 @@ func TestDecide(t *testing.T) {
 		{"first sync: no object, Contactsend subscribed", Synced{}, HubView{}, send(Subscribed), 100, WriteHub, true},
 		{"first sync: Contacthub subscribed, Contactsend unsubscribed", Synced{}, hub(true, true, 10), send(Unsubscribed), 100, WriteHub, false},
 		{"first sync: Contacthub unsubscribed, Contactsend subscribed", Synced{}, hub(true, false, 10), send(Subscribed), 100, WriteSend, false},
+		{"first sync: Contacthub unsubscribed, Contactsend pending", Synced{}, hub(true, false, 10), send(Pending), 100, WriteSend, false},
+		{"first sync: Contacthub unsubscribed, Contactsend unsubscribed", Synced{}, hub(true, false, 10), send(Unsubscribed), 100, Record, false},
+		{"first sync: no object, send not read yet", Synced{}, HubView{}, unread, 100, Record, false},
+		{"a Contacthub unsubscribe recorded while Contactsend shows pending is written", Synced{Known: true, Subscribed: false, At: at(0), Origin: Hub, HubUpdatedAt: at(0)}, hub(true, false, 0), send(Pending), 100, WriteSend, false},
+		{"a Contacthub unsubscribe recorded, send not read", Synced{Known: true, Subscribed: false, At: at(0), Origin: Hub, HubUpdatedAt: at(0)}, hub(true, false, 0), unread, 100, None, false},
+		{"Contacthub creates an explicit unsubscribe over pending", Synced{Known: true, Subscribed: false, At: at(0), Origin: Send}, hub(true, false, 50), send(Pending), 100, WriteSend, false},
+		{"both say not subscribed: Contacthub's later no is written over pending", subscribedByHub, hub(true, false, 50), SendView{Read: true, Status: Pending, At: at(40)}, 100, WriteSend, false},
+		{"both say not subscribed: a later pending stays", subscribedByHub, hub(true, false, 50), SendView{Read: true, Status: Pending, At: at(80)}, 100, Record, false},
+		{"no object and pending after a first sync stay", Synced{Known: true, Subscribed: false, At: at(0), Origin: Send}, HubView{}, send(Pending), 100, None, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,5 +132,42 @@ func TestNeedsSend(t *testing.T) {
 	}
 	if !NeedsSend(Synced{}, HubView{}) {
 		t.Error("a first sync needs the Contactsend status")
+	}
+}
+
+// TestDecideEventTime dates Contactsend changes by their event: a change
+// made before a Contacthub change loses to it even when seen after it.
+func TestDecideEventTime(t *testing.T) {
+	// Subscribed by Contacthub at 0; Contactsend then unsubscribes, and
+	// Contacthub re-affirms the subscription at 50; hubsend decides at 100.
+	last := Synced{Known: true, Subscribed: true, At: at(0), Origin: Hub, HubUpdatedAt: at(0)}
+	hub := HubView{Present: true, Subscribed: true, UpdatedAt: at(50)}
+	tests := []struct {
+		name       string
+		eventAt    time.Time
+		action     Action
+		subscribed bool
+		uncertain  bool
+		dated      time.Time
+	}{
+		{"no event: dated when seen, later, and uncertain", time.Time{}, WriteHub, false, true, at(100)},
+		{"event before the Contacthub change: Contacthub wins", at(40), WriteSend, true, false, at(50)},
+		{"event within the tolerance: a tie unsubscribes", at(49), WriteHub, false, false, at(50)},
+		{"event after the Contacthub change: Contactsend wins", at(60), WriteHub, false, false, at(60)},
+		{"event in the future: read as now", at(500), WriteHub, false, false, at(100)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(last, hub, SendView{Read: true, Status: Unsubscribed, At: tt.eventAt}, at(100))
+			if d.Action != tt.action || d.Subscribed != tt.subscribed || d.Uncertain != tt.uncertain || !d.At.Equal(tt.dated) {
+				t.Errorf("Decide = %s subscribed=%v uncertain=%v at %v (%s), want %s subscribed=%v uncertain=%v at %v",
+					d.Action, d.Subscribed, d.Uncertain, d.At, d.Rule, tt.action, tt.subscribed, tt.uncertain, tt.dated)
+			}
+		})
+	}
+	// Only Contactsend changed: the change keeps its event's date.
+	d := Decide(last, HubView{Present: true, Subscribed: true, UpdatedAt: at(0)}, SendView{Read: true, Status: Unsubscribed, At: at(30)}, at(100))
+	if d.Action != WriteHub || !d.At.Equal(at(30)) || d.Uncertain {
+		t.Errorf("a dated Contactsend change = %+v, want write-hub at %v", d, at(30))
 	}
 }

@@ -79,10 +79,13 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 			if job.EnqueuedAt.Before(t.enqueuedAt) {
 				t.enqueuedAt = job.EnqueuedAt
 			}
+			if job.EventAt.After(t.eventAt) {
+				t.eventAt = job.EventAt
+			}
 			continue
 		}
 		t := &task{customerID: job.CustomerID, subscriberID: job.SubscriberID, jobReason: string(job.Reason),
-			messageIDs: []string{rec.MessageId}, enqueuedAt: job.EnqueuedAt}
+			messageIDs: []string{rec.MessageId}, enqueuedAt: job.EnqueuedAt, eventAt: job.EventAt}
 		g.byKey[key] = t
 		g.tasks = append(g.tasks, t)
 	}
@@ -247,7 +250,7 @@ func (w *Worker) runGroup(ctx context.Context, g *group) groupResult {
 				w.log.WarnContext(ctx, "subscriber job dropped: the source's configuration is unusable",
 					"source_id", src.ID, "subscriber_id", t.subscriberID, "error", err)
 			} else {
-				r = w.fail(ctx, &env{src: src}, t.customerID, t.jobReason, ledger.Other, err.Error(), "source configuration unusable")
+				r = w.fail(ctx, &env{src: src}, jobRef{t.customerID, jobs.Reason(t.jobReason)}, failure{ledger.Other, err.Error(), "source configuration unusable"})
 			}
 			w.tally(&res, t, r)
 			done(t, r, start)
@@ -345,10 +348,8 @@ func (w *Worker) tally(res *groupResult, t *task, r result) {
 	case Failed:
 		res.counts.Failed++
 		res.lastError = r.reason
-	case Deleted:
-		res.counts.Removed++
-	case Skipped:
-		res.counts.Skipped++
+	case Deleted, Skipped:
+		r.count(&res.counts)
 	case Retry:
 		res.counts.Retried++
 		after := retry.RetryAfter(r.err)

@@ -1,22 +1,21 @@
 package syncer
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/mapping"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/source"
+	"github.com/hubsend/hubsend/internal/subscriptions"
 )
 
 // Outcome is what a job did.
@@ -47,6 +46,8 @@ type result struct {
 	// entry is the ledger entry as a successful write left it, so the
 	// subscription sync that follows need not read it again.
 	entry ledger.Entry
+	// effect refines Deleted and Skipped for the counters.
+	effect effect
 }
 
 func retryLater(reason string, err error) result {
@@ -89,34 +90,6 @@ func (e *env) inNode(ctx context.Context, c contacthub.Customer) (bool, error) {
 		return false, fmt.Errorf("read node %s: %w", e.src.Node(), err)
 	}
 	return n.Kind == contacthub.AggregateNode && slices.Contains(n.EntryNodeIDs, c.NodeID), nil
-}
-
-// customerLookup decodes a customer once and answers paths from the tree:
-// Customer.Lookup re-encodes the whole customer on every call.
-func customerLookup(c contacthub.Customer) (func(string) (any, bool), error) {
-	data, err := json.Marshal(c)
-	if err != nil {
-		return nil, fmt.Errorf("encode customer: %w", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var doc map[string]any
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("decode customer: %w", err)
-	}
-	return func(path string) (any, bool) {
-		var cur any = doc
-		for part := range strings.SplitSeq(path, ".") {
-			obj, ok := cur.(map[string]any)
-			if !ok {
-				return nil, false
-			}
-			if cur, ok = obj[part]; !ok {
-				return nil, false
-			}
-		}
-		return cur, true
-	}, nil
 }
 
 // wireAttributes turns mapped values into Contactsend attributes. A clear
@@ -226,6 +199,9 @@ type task struct {
 	jobReason    string
 	messageIDs   []string
 	enqueuedAt   time.Time
+	// eventAt is the latest own date of the events behind the task's
+	// jobs; zero when none said.
+	eventAt time.Time
 }
 
 // run syncs one customer: read it, map it, then write what changed. A
@@ -250,47 +226,40 @@ func (w *Worker) run(ctx context.Context, e *env, t *task) result {
 			return retryLater("ledger lookup failed", err)
 		}
 	}
-	r := w.runCustomer(ctx, e, customerID, t.jobReason, t.customerID == "" || sendSide(t.jobReason))
+	sj := sendJob{read: t.customerID == "" || sendSide(t.jobReason), eventAt: t.eventAt}
+	// An undated job may wait a little for the event of a Contactsend
+	// change it cannot order against a Contacthub change.
+	sj.mayWait = t.eventAt.IsZero() && !t.enqueuedAt.IsZero() && w.now().Sub(t.enqueuedAt) < w.eventWait
+	r := w.runCustomer(ctx, e, customerID, t.jobReason, sj)
 	r.customerID = customerID
 	return r
 }
 
-func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason string, withSend bool) result {
-	cust, err := e.hub.Customer(ctx, customerID)
-	if errors.Is(err, contacthub.ErrNotFound) {
-		return w.again(ctx, func() result { return w.deleted(ctx, e, customerID, jobReason) })
+func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason string, sj sendJob) result {
+	j := jobRef{customerID: customerID, reason: jobs.Reason(jobReason)}
+	p := w.planCustomer(ctx, e, customerID)
+	if p.step != stepWrite && p.step != stepDeleted {
+		return w.apply(ctx, e, j, p)
 	}
-	if err != nil {
-		if transient(err) {
-			return retryLater("contacthub read failed", err)
-		}
-		return w.fail(ctx, e, customerID, jobReason, ledger.Other, "Contacthub refused to return the customer: "+err.Error(), "contacthub refused the read")
-	}
-	in, err := e.inNode(ctx, cust)
-	if err != nil {
-		return retryLater("contacthub node read failed", err)
-	}
-	if !in {
-		return result{outcome: Skipped, reason: "customer is outside the source's node"}
-	}
-	lookup, err := customerLookup(cust)
-	if err != nil {
-		return w.fail(ctx, e, customerID, jobReason, ledger.Other, err.Error(), "customer cannot be read")
-	}
-	attrs, problems := e.mapper.Map(lookup)
-	if len(problems) > 0 {
-		return w.fail(ctx, e, customerID, jobReason, ledger.Coercion, problems.String(), "coercion: "+strings.Join(problems.Fields(), ", "))
-	}
-	r := w.again(ctx, func() result { return w.write(ctx, e, customerID, jobReason, cust.UpdatedAt.Time, attrs) })
-	if r.outcome != Added && r.outcome != Updated && r.outcome != Unchanged {
+	provisional := p
+	r := w.again(ctx, func() result {
+		return w.apply(ctx, e, j, w.planEntry(ctx, e, customerID, provisional))
+	})
+	if provisional.step == stepDeleted || r.outcome != Added && r.outcome != Updated && r.outcome != Unchanged {
 		return r
 	}
+	return w.applySubscriptions(ctx, e, j, provisional.customer, sj, r)
+}
+
+// applySubscriptions runs the subscription sync after a successful data
+// write r and folds its outcome into r.
+func (w *Worker) applySubscriptions(ctx context.Context, e *env, j jobRef, cust contacthub.Customer, sj sendJob, r result) result {
 	owner := claimOwner()
 	// The first decision starts from the entry the write left; a re-run
 	// after a conflict reads it afresh.
 	entry := r.entry
 	s := w.again(ctx, func() result {
-		s := w.syncSubscriptions(ctx, e, cust, withSend, owner, entry)
+		s := w.syncSubscriptions(ctx, e, j, cust, sj, owner, entry)
 		entry = ledger.Entry{}
 		return s
 	})
@@ -316,47 +285,51 @@ func (w *Worker) again(ctx context.Context, decide func() result) result {
 	return r
 }
 
-// write brings the subscriber to attrs.
-func (w *Worker) write(ctx context.Context, e *env, customerID, jobReason string, updatedAt time.Time, attrs mapping.Attributes) result {
-	entry, err := w.ledger.Get(ctx, e.src.ID, customerID)
-	if err != nil {
-		return retryLater("ledger read failed", err)
-	}
-	hash := attrs.Hash()
-	if entry.Stored() && entry.SubscriberID != 0 && !entry.Deleted && entry.Hash == hash {
-		if entry.Failed {
-			return w.record(ctx, e, entry, entry.SubscriberID, hash, updatedAt, Unchanged)
+// apply carries a plan out.
+func (w *Worker) apply(ctx context.Context, e *env, j jobRef, p plan) result {
+	switch p.step {
+	case stepRetry:
+		return retryLater(p.reason, p.err)
+	case stepSkip:
+		if p.unmatchable {
+			return w.skipUnmatchable(ctx, e, p)
 		}
-		return result{outcome: Unchanged, subscriber: entry.SubscriberID, entry: entry}
+		return result{outcome: Skipped, reason: p.reason}
+	case stepFail:
+		return w.fail(ctx, e, j, p.failure)
+	case stepUnchanged:
+		if p.entry.Failed && !p.entry.Deleted {
+			return w.record(ctx, e, p.entry, p.entry.SubscriberID, p.hash, p.customer.UpdatedAt.Time, Unchanged)
+		}
+		return result{outcome: Unchanged, reason: p.reason, subscriber: p.entry.SubscriberID, entry: p.entry}
+	case stepDeleted:
+		return w.deleted(ctx, e, j, p)
 	}
-	wire, err := wireAttributes(attrs)
-	if err != nil {
-		return w.fail(ctx, e, customerID, jobReason, ledger.Coercion, err.Error(), "coercion: wire form")
-	}
+	return w.write(ctx, e, j, p)
+}
 
+// write brings the subscriber to the plan's attributes.
+func (w *Worker) write(ctx context.Context, e *env, j jobRef, p plan) result {
+	entry, updatedAt := p.entry, p.customer.UpdatedAt.Time
 	if id := entry.SubscriberID; id != 0 {
-		err := w.update(ctx, e, id, wire)
+		err := w.update(ctx, e, id, p.wire)
 		switch {
 		case err == nil:
-			return w.record(ctx, e, entry, id, hash, updatedAt, Updated)
+			return w.record(ctx, e, entry, id, p.hash, updatedAt, Updated)
 		case errors.Is(err, contactsend.ErrUnknownSubscriber):
 			// Removed in Contactsend: forget it and look by the match fields.
 			entry.SubscriberID = 0
+			if len(p.missing) > 0 {
+				p.entry = entry
+				return w.apply(ctx, e, j, unmatchable(e.src.Properties.UnmatchablePolicy(), p))
+			}
 		case transient(err):
 			return retryLater("contactsend update failed", err)
 		default:
-			return w.fail(ctx, e, customerID, jobReason, ledger.Rejected, "Contactsend refused the update: "+err.Error(), "contactsend rejected the update")
+			return w.fail(ctx, e, j, failure{ledger.Rejected, "Contactsend refused the update: " + err.Error(), "contactsend rejected the update"})
 		}
 	}
 
-	q, missing, err := matchQuery(attrs, e.match)
-	if err != nil {
-		return w.fail(ctx, e, customerID, jobReason, ledger.Coercion, err.Error(), "coercion: match value")
-	}
-	if len(missing) > 0 {
-		reason := fmt.Sprintf("match field %s has no value: the subscriber can be neither found nor added", strings.Join(missing, ", "))
-		return w.fail(ctx, e, customerID, jobReason, ledger.Coercion, reason, "match value missing")
-	}
 	now := w.now()
 	if entry.Adding(now) {
 		return retryLater("another worker is adding this subscriber", heldClaim{wait: entry.AddingUntil.Sub(now)})
@@ -367,7 +340,7 @@ func (w *Worker) write(ctx context.Context, e *env, customerID, jobReason string
 	if err != nil {
 		return retryLater("ledger claim failed", err)
 	}
-	r := w.findOrAdd(ctx, e, claimed, q, wire, attrs)
+	r := w.findOrAdd(ctx, e, claimed, p.query, p.wire, p.attrs)
 	if r.keepClaim {
 		r.err = heldClaim{wait: w.claim, err: r.err}
 		return r
@@ -380,14 +353,14 @@ func (w *Worker) write(ctx context.Context, e *env, customerID, jobReason string
 		_, err := w.ledger.Put(cleanupCtx, claimed)
 		cancel()
 		if err != nil {
-			w.log.DebugContext(ctx, "release add claim", "source_id", e.src.ID, "customer_id", customerID, "error", err)
+			w.log.DebugContext(ctx, "release add claim", "source_id", e.src.ID, "customer_id", j.customerID, "error", err)
 		}
 		if r.outcome == Failed {
-			return w.fail(ctx, e, customerID, jobReason, ledger.Rejected, r.err.Error(), r.reason)
+			return w.fail(ctx, e, j, failure{ledger.Rejected, r.err.Error(), r.reason})
 		}
 		return r
 	}
-	return w.record(ctx, e, claimed, r.subscriber, hash, updatedAt, r.outcome)
+	return w.record(ctx, e, claimed, r.subscriber, p.hash, updatedAt, r.outcome)
 }
 
 func (w *Worker) update(ctx context.Context, e *env, id int64, wire []contactsend.Attribute) error {
@@ -473,30 +446,81 @@ func (w *Worker) record(ctx context.Context, e *env, entry ledger.Entry, subscri
 	return result{outcome: outcome, subscriber: subscriber, entry: entry}
 }
 
+// skipUnmatchable skips a customer without a match value. A failed record
+// left from before the source chose to skip is cleared: failures are for
+// what someone must fix.
+func (w *Worker) skipUnmatchable(ctx context.Context, e *env, p plan) result {
+	r := result{outcome: Skipped, reason: "match value missing", effect: effectUnmatchable}
+	if !p.entry.Failed {
+		return r
+	}
+	entry := p.entry
+	entry.Failed = false
+	if _, err := w.ledger.Put(ctx, entry); err != nil {
+		return retryLater("ledger write failed", err)
+	}
+	if err := w.ledger.ClearFailure(ctx, e.src.ID, entry.CustomerID); err != nil {
+		return retryLater("clearing the failed record failed", err)
+	}
+	return r
+}
+
+// effect says what a Deleted or Skipped job did, for the counters.
+type effect int
+
+// The effects.
+const (
+	effectNone         effect = iota
+	effectKept                // the deleted customer's subscriber was left as it was
+	effectRemoved             // the deleted customer's subscriber was removed
+	effectUnsubscribed        // the deleted customer's subscriber was unsubscribed
+	effectUnmatchable         // the customer has no match value and the source skips it
+)
+
+// count adds what a Deleted or Skipped job did to c: each delete policy's
+// effect and each skip reason the status shows has its counter.
+func (r result) count(c *ledger.Counts) {
+	switch r.outcome {
+	case Deleted:
+		switch r.effect {
+		case effectRemoved:
+			c.Removed++
+		case effectUnsubscribed:
+			c.Unsubscribed++
+		default:
+			c.Kept++
+		}
+	case Skipped:
+		c.Skipped++
+		if r.effect == effectUnmatchable {
+			c.Unmatchable++
+		}
+	}
+}
+
 // deleted applies the delete policy to a customer Contacthub no longer has.
-func (w *Worker) deleted(ctx context.Context, e *env, customerID, jobReason string) result {
-	entry, err := w.ledger.Get(ctx, e.src.ID, customerID)
-	if err != nil {
-		return retryLater("ledger read failed", err)
-	}
-	if !entry.Stored() {
-		return result{outcome: Skipped, reason: "customer not found and never synced"}
-	}
-	remove := e.src.Properties.DeletePolicy() == source.RemoveSubscriber && entry.SubscriberID != 0
-	if entry.Deleted && !remove && !entry.Failed {
-		return result{outcome: Unchanged, reason: "customer already handled as deleted"}
-	}
-	reason := "customer deleted; subscriber kept"
-	if remove {
+func (w *Worker) deleted(ctx context.Context, e *env, j jobRef, p plan) result {
+	entry := p.entry
+	done := effectKept
+	switch p.policy {
+	case source.UnsubscribeSubscriber:
+		var err error
+		if entry, done, err = w.unsubscribeAll(ctx, e, entry); err != nil {
+			if transient(err) {
+				return retryLater("contactsend unsubscribe failed", err)
+			}
+			return w.fail(ctx, e, j, failure{ledger.Rejected, "Contactsend refused to unsubscribe the subscriber: " + err.Error(), "contactsend rejected the unsubscribe"})
+		}
+	case source.RemoveSubscriber:
+		done = effectRemoved
 		err := e.send.RemoveSubscriber(ctx, e.cred, e.src.Properties.UserDBID, entry.SubscriberID)
 		if err != nil && !errors.Is(err, contactsend.ErrUnknownSubscriber) {
 			if transient(err) {
 				return retryLater("contactsend remove failed", err)
 			}
-			return w.fail(ctx, e, customerID, jobReason, ledger.Rejected, "Contactsend refused to remove the subscriber: "+err.Error(), "contactsend rejected the removal")
+			return w.fail(ctx, e, j, failure{ledger.Rejected, "Contactsend refused to remove the subscriber: " + err.Error(), "contactsend rejected the removal"})
 		}
 		entry.SubscriberID, entry.Hash = 0, ""
-		reason = "customer deleted; subscriber removed"
 	}
 	wasFailed := entry.Failed
 	entry.Deleted, entry.Failed, entry.SyncedAt, entry.AddingUntil = true, false, w.now(), time.Time{}
@@ -504,22 +528,81 @@ func (w *Worker) deleted(ctx context.Context, e *env, customerID, jobReason stri
 		return retryLater("ledger write failed", err)
 	}
 	if wasFailed {
-		if err := w.ledger.ClearFailure(ctx, e.src.ID, customerID); err != nil {
+		if err := w.ledger.ClearFailure(ctx, e.src.ID, j.customerID); err != nil {
 			return retryLater("clearing the failed record failed", err)
 		}
 	}
-	return result{outcome: Deleted, reason: reason}
+	reason := p.reason
+	if done == effectKept && p.policy != source.KeepSubscriber {
+		reason = "customer deleted; subscriber kept: no mapped subscription to unsubscribe, or the subscriber is gone"
+	}
+	return result{outcome: Deleted, reason: reason, effect: done}
 }
 
-// fail writes a failed record. The stored reason may quote customer
-// values (the admin who reads it may see them); logReason must not.
-func (w *Worker) fail(ctx context.Context, e *env, customerID, jobReason string, kind ledger.FailureKind, reason, logReason string) result {
+// unsubscribeAll unsubscribes a deleted customer's subscriber from every
+// subscription row and records the unsubscribes in entry. A subscriber
+// gone from Contactsend is left alone: it is kept, as far as it exists.
+func (w *Worker) unsubscribeAll(ctx context.Context, e *env, entry ledger.Entry) (ledger.Entry, effect, error) {
+	decisions, err := w.planUnsubscribe(ctx, e, entry)
+	if err != nil || decisions == nil {
+		return entry, effectKept, err
+	}
+	for _, rd := range decisions {
+		if rd.d.Action == subscriptions.WriteSend {
+			if err := w.writeSend(ctx, e, rd.row, entry.SubscriberID, false); err != nil {
+				return entry, effectKept, err
+			}
+		}
+		entry.SetSubscription(rd.row.HubSubscriptionID, rd.d.Synced(entry.Subscription(rd.row.HubSubscriptionID).HubUpdatedAt))
+	}
+	return entry, effectUnsubscribed, nil
+}
+
+// planUnsubscribe decides, for a deleted customer's subscriber, which rows
+// the unsubscribe policy writes: those whose status is not -1 already. It
+// returns no decisions when there is nothing to unsubscribe (no rows, an
+// aggregate node, the subscriber gone).
+func (w *Worker) planUnsubscribe(ctx context.Context, e *env, entry ledger.Entry) ([]rowDecision, error) {
+	n, err := e.nodeInfo(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read node %s: %w", e.src.Node(), err)
+	}
+	if n.Kind == contacthub.AggregateNode {
+		return nil, nil // subscriptions of an aggregate node are never touched
+	}
+	rows, err := w.subscriptionRows(ctx, e)
+	if err != nil || len(rows) == 0 {
+		return nil, err
+	}
+	sub, err := e.send.GetSubscriber(ctx, e.cred, e.src.Properties.UserDBID, entry.SubscriberID)
+	if errors.Is(err, contactsend.ErrUnknownSubscriber) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := w.now()
+	decisions := make([]rowDecision, 0, len(rows))
+	for _, row := range rows {
+		d := subscriptions.Decision{Action: subscriptions.None, At: now, Origin: subscriptions.Hub,
+			Rule: "customer deleted: already unsubscribed"}
+		if status, _ := sub.SubscriptionStatus(row.registrationField); status != contactsend.Unsubscribed {
+			d.Action, d.Rule = subscriptions.WriteSend, "customer deleted: the source unsubscribes its subscriber"
+		}
+		decisions = append(decisions, rowDecision{row: row, d: d})
+	}
+	return decisions, nil
+}
+
+// fail writes a failed record. Its detail may quote customer values (the
+// admin who reads it may see them); its log reason must not.
+func (w *Worker) fail(ctx context.Context, e *env, j jobRef, f failure) result {
 	err := w.ledger.RecordFailure(ctx, ledger.Failure{
-		SourceID: e.src.ID, CustomerID: customerID, Reason: reason, Kind: kind,
-		LastFailedAt: w.now(), JobReason: jobReason,
+		SourceID: e.src.ID, CustomerID: j.customerID, Reason: f.detail, Kind: f.kind,
+		LastFailedAt: w.now(), JobReason: string(j.reason),
 	})
 	if err != nil {
 		return retryLater("recording the failed record failed", err)
 	}
-	return result{outcome: Failed, reason: logReason, err: errors.New(reason)}
+	return result{outcome: Failed, reason: f.logReason, err: errors.New(f.detail)}
 }

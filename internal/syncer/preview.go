@@ -24,7 +24,10 @@ const (
 	ActionSkip   Action = "skip"   // the customer is outside the source's node
 	ActionKeep   Action = "keep"   // the customer is deleted; its subscriber is kept
 	ActionRemove Action = "remove" // the customer is deleted; its subscriber would be removed
-	ActionFail   Action = "fail"   // the mapping has problems; a failed record would be written
+	// ActionUnsubscribe: the customer is deleted; its subscriber would be
+	// kept and unsubscribed from every mapped subscription.
+	ActionUnsubscribe Action = "unsubscribe"
+	ActionFail        Action = "fail" // the mapping has problems; a failed record would be written
 )
 
 // Preview is a dry run of one customer's sync.
@@ -59,67 +62,95 @@ type SubscriptionPreview struct {
 
 // Preview maps one customer of src and says what a sync would do, reading
 // Contacthub, Contactsend and the ledger but writing nothing. src need not
-// be enabled, so an admin can check a mapping before enabling it.
+// be enabled, so an admin can check a mapping before enabling it. It runs
+// the worker's plan; where the plan says to write, it reads the subscriber
+// to say which one and which fields, which the worker learns by writing.
 func (w *Worker) Preview(ctx context.Context, src source.Source, customerID string) (Preview, error) {
 	p := Preview{CustomerID: customerID}
 	e, err := w.prepare(ctx, src)
 	if err != nil {
 		return p, err
 	}
-	cust, err := e.hub.Customer(ctx, customerID)
-	if errors.Is(err, contacthub.ErrNotFound) {
-		return w.previewDeleted(ctx, e, p)
+	pl := w.plan(ctx, e, customerID)
+	p.Attributes, p.Problems, p.SubscriberID = pl.attrs, pl.problems, pl.entry.SubscriberID
+	switch pl.step {
+	case stepRetry:
+		return p, fmt.Errorf("%s: %w", pl.reason, pl.err)
+	case stepUnchanged:
+		if pl.customer.ID == "" {
+			p.Action, p.Note = ActionNone, "the customer was deleted in Contacthub and is already handled"
+			return p, nil
+		}
+		p.Action, p.Note = ActionNone, "the mapped attributes are unchanged since the last sync"
+		return w.previewSubscriptions(ctx, e, pl.customer, pl.entry, nil, p)
+	case stepWrite:
+		return w.previewWrite(ctx, e, pl, p)
+	case stepDeleted:
+		if pl.policy == source.UnsubscribeSubscriber {
+			decisions, err := w.planUnsubscribe(ctx, e, pl.entry)
+			if err != nil {
+				return p, err
+			}
+			p.Subscriptions = subscriptionPreviews(decisions)
+		}
 	}
-	if err != nil {
-		return p, fmt.Errorf("read customer %s: %w", customerID, err)
+	return describe(pl, src, p), nil
+}
+
+// describe previews the steps that need no further reads: skip, fail and
+// the delete policies.
+func describe(pl plan, src source.Source, p Preview) Preview {
+	switch pl.step {
+	case stepSkip:
+		p.SubscriberID = 0
+		p.Action, p.Note = ActionSkip, "the customer is skipped: "+pl.reason
+		if pl.customer.ID != "" && pl.customer.NodeID != src.Node() {
+			p.Note = fmt.Sprintf("the customer belongs to node %s, not to the source's node %s", pl.customer.NodeID, src.Node())
+		}
+	case stepFail:
+		p.Action, p.Note = ActionFail, failNote(pl)
+	case stepDeleted:
+		p.Action, p.Note = ActionKeep, "the customer was deleted in Contacthub; the source keeps its subscriber"
+		switch pl.policy {
+		case source.RemoveSubscriber:
+			p.Action, p.Note = ActionRemove, "the customer was deleted in Contacthub; the source removes its subscriber"
+		case source.UnsubscribeSubscriber:
+			p.Action, p.Note = ActionUnsubscribe, "the customer was deleted in Contacthub; the source keeps its subscriber and unsubscribes it from every mapped subscription"
+		}
 	}
-	in, err := e.inNode(ctx, cust)
-	if err != nil {
-		return p, err
+	return p
+}
+
+func failNote(pl plan) string {
+	if len(pl.problems) > 0 {
+		return "the mapping has problems: " + pl.problems.String()
 	}
-	if !in {
-		p.Action, p.Note = ActionSkip, fmt.Sprintf("the customer belongs to node %s, not to the source's node %s", cust.NodeID, src.Node())
-		return p, nil
-	}
-	lookup, err := customerLookup(cust)
-	if err != nil {
-		return p, err
-	}
-	p.Attributes, p.Problems = e.mapper.Map(lookup)
-	if len(p.Problems) > 0 {
-		p.Action, p.Note = ActionFail, "the mapping has problems: "+p.Problems.String()
-		return p, nil
-	}
-	entry, err := w.ledger.Get(ctx, src.ID, customerID)
-	if err != nil {
-		return p, err
-	}
-	if entry.Stored() && entry.SubscriberID != 0 && !entry.Deleted && entry.Hash == p.Attributes.Hash() {
-		p.Action, p.SubscriberID, p.Note = ActionNone, entry.SubscriberID, "the mapped attributes are unchanged since the last sync"
-		return w.previewSubscriptions(ctx, e, cust, entry, nil, p)
-	}
-	db := src.Properties.UserDBID
+	return "a failed record would be written: " + pl.failure.detail
+}
+
+// previewWrite describes a write: which subscriber (by the ledger's link,
+// else by the match fields, as the worker looks) and which fields change.
+func (w *Worker) previewWrite(ctx context.Context, e *env, pl plan, p Preview) (Preview, error) {
+	db := e.src.Properties.UserDBID
+	entry := pl.entry
 	var sub contactsend.Subscriber
 	found, read := false, false
 	if entry.SubscriberID != 0 {
-		sub, err = e.send.GetSubscriber(ctx, e.cred, db, entry.SubscriberID)
+		s, err := e.send.GetSubscriber(ctx, e.cred, db, entry.SubscriberID)
 		switch {
 		case err == nil:
-			found, read = true, true
+			sub, found, read = s, true, true
 		case !errors.Is(err, contactsend.ErrUnknownSubscriber):
 			return p, err
 		}
 	}
 	if !found {
-		q, missing, err := matchQuery(p.Attributes, e.match)
-		if err != nil {
-			return p, err
+		if len(pl.missing) > 0 {
+			// The linked subscriber is gone and nothing can find another.
+			pl.entry.SubscriberID = 0
+			return describe(unmatchable(e.src.Properties.UnmatchablePolicy(), pl), e.src, p), nil
 		}
-		if len(missing) > 0 {
-			p.Action, p.Note = ActionFail, fmt.Sprintf("match field %v has no value", missing)
-			return p, nil
-		}
-		page, err := e.send.FindSubscribersBy(ctx, e.cred, db, q)
+		page, err := e.send.FindSubscribersBy(ctx, e.cred, db, pl.query)
 		if err != nil {
 			return p, err
 		}
@@ -128,6 +159,7 @@ func (w *Worker) Preview(ctx context.Context, src source.Source, customerID stri
 		}
 	}
 	if !found {
+		p.SubscriberID = 0
 		p.Action, p.Note = ActionAdd, "no subscriber holds the match values: one would be added"
 		for _, a := range p.Attributes {
 			p.Changed = append(p.Changed, a.Field)
@@ -149,56 +181,37 @@ func (w *Worker) Preview(ctx context.Context, src source.Source, customerID stri
 	entry.SubscriberID = sub.ID
 	if !read {
 		// Found by a search: previewSubscriptions reads it whole.
-		return w.previewSubscriptions(ctx, e, cust, entry, nil, p)
+		return w.previewSubscriptions(ctx, e, pl.customer, entry, nil, p)
 	}
-	return w.previewSubscriptions(ctx, e, cust, entry, &sub, p)
+	return w.previewSubscriptions(ctx, e, pl.customer, entry, &sub, p)
 }
 
 // previewSubscriptions adds the subscription decisions of a customer whose
 // subscriber is known, reading Contactsend but writing nothing. sub is the
 // subscriber when already read; nil reads it here.
 func (w *Worker) previewSubscriptions(ctx context.Context, e *env, cust contacthub.Customer, entry ledger.Entry, sub *contactsend.Subscriber, p Preview) (Preview, error) {
-	if len(e.src.Properties.Subscriptions) == 0 || cust.NodeID != e.src.Node() || entry.SubscriberID == 0 {
+	if entry.SubscriberID == 0 {
 		return p, nil
 	}
-	rows, err := w.subscriptionRows(ctx, e)
+	rows, _, err := w.subscriptionScope(ctx, e, cust)
+	if err != nil || len(rows) == 0 {
+		return p, err
+	}
+	decisions, err := w.decideRows(ctx, e, cust, entry, rows, sendJob{read: true}, sub)
 	if err != nil {
 		return p, err
 	}
-	if len(rows) == 0 {
-		return p, nil
-	}
-	if sub == nil {
-		s, err := e.send.GetSubscriber(ctx, e.cred, e.src.Properties.UserDBID, entry.SubscriberID)
-		if err != nil {
-			return p, fmt.Errorf("read subscriber %d: %w", entry.SubscriberID, err)
-		}
-		sub = &s
-	}
-	now := w.now()
-	for _, row := range rows {
-		d := subscriptions.Decide(entry.Subscription(row.HubSubscriptionID), hubView(cust, row.HubSubscriptionID), sendView(*sub, row.registrationField), now)
-		p.Subscriptions = append(p.Subscriptions, SubscriptionPreview{
-			HubSubscriptionID: row.HubSubscriptionID, SendSubscriptionID: row.SendSubscriptionID, WebformCode: row.WebformCode,
-			Action: d.Action, Subscribed: d.Subscribed, Rule: d.Rule,
-		})
-	}
+	p.Subscriptions = subscriptionPreviews(decisions)
 	return p, nil
 }
 
-func (w *Worker) previewDeleted(ctx context.Context, e *env, p Preview) (Preview, error) {
-	entry, err := w.ledger.Get(ctx, e.src.ID, p.CustomerID)
-	if err != nil {
-		return p, err
+func subscriptionPreviews(decisions []rowDecision) []SubscriptionPreview {
+	var out []SubscriptionPreview
+	for _, rd := range decisions {
+		out = append(out, SubscriptionPreview{
+			HubSubscriptionID: rd.row.HubSubscriptionID, SendSubscriptionID: rd.row.SendSubscriptionID, WebformCode: rd.row.WebformCode,
+			Action: rd.d.Action, Subscribed: rd.d.Subscribed, Rule: rd.d.Rule,
+		})
 	}
-	p.SubscriberID = entry.SubscriberID
-	switch {
-	case entry.SubscriberID == 0:
-		p.Action, p.Note = ActionNone, "the customer does not exist in Contacthub and has no subscriber"
-	case e.src.Properties.DeletePolicy() == source.RemoveSubscriber:
-		p.Action, p.Note = ActionRemove, "the customer was deleted in Contacthub; the source removes its subscriber"
-	default:
-		p.Action, p.Note = ActionKeep, "the customer was deleted in Contacthub; the source keeps its subscriber"
-	}
-	return p, nil
+	return out
 }

@@ -105,30 +105,95 @@ type rowDecision struct {
 	d   subscriptions.Decision
 }
 
-// syncSubscriptions brings each subscription row of a synced customer in
-// step on both sides (see package subscriptions for the rules) and records
-// the result in the ledger. It runs after the subscriber exists. withSend
-// reads the subscriber even when Contacthub did not change: the job came
-// from the Contactsend side. owner names this run in the claim that keeps
-// two workers from writing the same change twice: before any write the
-// run claims the entry (conditionally on the version read), writes, then
-// records the new states and drops the claim. entry is the customer's
-// ledger entry when the caller has it fresh; a zero entry is read here.
-func (w *Worker) syncSubscriptions(ctx context.Context, e *env, cust contacthub.Customer, withSend bool, owner string, entry ledger.Entry) result {
+// subscriptionScope returns the rows a customer's subscription sync
+// covers; none (with a reason, when there is one worth logging) when the
+// source has no rows or the customer is reached through an aggregate node.
+func (w *Worker) subscriptionScope(ctx context.Context, e *env, cust contacthub.Customer) ([]subscriptionRow, string, error) {
 	if len(e.src.Properties.Subscriptions) == 0 {
-		return result{outcome: Unchanged}
+		return nil, "", nil
 	}
 	if cust.NodeID != e.src.Node() {
 		// The source's node is an aggregate (inNode accepted the customer
 		// through a member node): its subscriptions are never touched.
-		return result{outcome: Unchanged, reason: "aggregate node: subscriptions not synced"}
+		return nil, "aggregate node: subscriptions not synced", nil
 	}
 	rows, err := w.subscriptionRows(ctx, e)
+	return rows, "", err
+}
+
+// errSubscriberGone says the linked subscriber no longer exists in
+// Contactsend.
+var errSubscriberGone = errors.New("subscriber gone; subscriptions wait for the next sync")
+
+// sendJob is what a job brings to the subscription sync from the
+// Contactsend side.
+type sendJob struct {
+	// read reads the subscriber's statuses even when Contacthub did not
+	// change: the job came from the Contactsend side.
+	read bool
+	// eventAt dates the Contactsend change the job reports, by its event;
+	// zero dates it when seen.
+	eventAt time.Time
+	// mayWait lets a decision that could not order an undated Contactsend
+	// change against a Contacthub change wait for the change's event.
+	mayWait bool
+}
+
+// errAwaitEvent says a decision waits for a Contactsend event's time.
+var errAwaitEvent = errors.New("a Contactsend change of unknown time conflicts with a Contacthub change: waiting for its event")
+
+// decideRows is the planning half of the subscription sync: it decides
+// every row of a linked subscriber, reading the subscriber when a decision
+// needs its status (always when sj.read), or using sub when the caller has
+// read it already. It writes nothing.
+func (w *Worker) decideRows(ctx context.Context, e *env, cust contacthub.Customer, entry ledger.Entry, rows []subscriptionRow, sj sendJob, sub *contactsend.Subscriber) ([]rowDecision, error) {
+	now := w.now()
+	decisions := make([]rowDecision, 0, len(rows))
+	for _, row := range rows {
+		last := entry.Subscription(row.HubSubscriptionID)
+		hv := hubView(cust, row.HubSubscriptionID)
+		var sv subscriptions.SendView
+		if sj.read || subscriptions.NeedsSend(last, hv) {
+			if sub == nil {
+				s, err := e.send.GetSubscriber(ctx, e.cred, e.src.Properties.UserDBID, entry.SubscriberID)
+				if errors.Is(err, contactsend.ErrUnknownSubscriber) {
+					return nil, errSubscriberGone
+				}
+				if err != nil {
+					return nil, fmt.Errorf("read subscriber %d: %w", entry.SubscriberID, err)
+				}
+				sub = &s
+			}
+			sv = sendView(*sub, row.registrationField)
+			sv.At = sj.eventAt
+		}
+		d := subscriptions.Decide(last, hv, sv, now)
+		if d.Uncertain && sj.mayWait {
+			return nil, errAwaitEvent
+		}
+		decisions = append(decisions, rowDecision{row: row, hub: hv, d: d})
+	}
+	return decisions, nil
+}
+
+// syncSubscriptions brings each subscription row of a synced customer in
+// step on both sides (see package subscriptions for the rules) and records
+// the result in the ledger. It runs after the subscriber exists. sj is
+// what the job brings from the Contactsend side. owner names this run in the claim that keeps
+// two workers from writing the same change twice: before any write the
+// run claims the entry (conditionally on the version read), writes, then
+// records the new states and drops the claim. entry is the customer's
+// ledger entry when the caller has it fresh; a zero entry is read here.
+func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust contacthub.Customer, sj sendJob, owner string, entry ledger.Entry) result {
+	rows, why, err := w.subscriptionScope(ctx, e, cust)
 	if err != nil {
 		if transient(err) {
 			return retryLater("reading subscription systems failed", err)
 		}
-		return w.fail(ctx, e, cust.ID, "", ledger.Other, err.Error(), "subscription systems unreadable")
+		return w.fail(ctx, e, j, failure{ledger.Other, err.Error(), "subscription systems unreadable"})
+	}
+	if len(rows) == 0 {
+		return result{outcome: Unchanged, reason: why}
 	}
 	if !entry.Stored() {
 		if entry, err = w.ledger.Get(ctx, e.src.ID, cust.ID); err != nil {
@@ -142,38 +207,27 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, cust contacthub.
 	if now.Before(entry.SubscriptionClaimUntil) && entry.SubscriptionClaimBy != owner {
 		return retryLater("another worker is writing this customer's subscriptions", heldClaim{wait: entry.SubscriptionClaimUntil.Sub(now)})
 	}
-	var (
-		sub     contactsend.Subscriber
-		subRead bool
-	)
-	decisions := make([]rowDecision, 0, len(rows))
+	all, err := w.decideRows(ctx, e, cust, entry, rows, sj, nil)
+	if errors.Is(err, errAwaitEvent) {
+		return retryLater(errAwaitEvent.Error(), nil)
+	}
+	if errors.Is(err, errSubscriberGone) {
+		// Removed in Contactsend: the next data sync relinks it.
+		return result{outcome: Unchanged, reason: errSubscriberGone.Error()}
+	}
+	if err != nil {
+		return retryLater("contactsend read of the subscriber failed", err)
+	}
+	decisions := all[:0]
 	writes := 0
-	for _, row := range rows {
-		last := entry.Subscription(row.HubSubscriptionID)
-		hv := hubView(cust, row.HubSubscriptionID)
-		var sv subscriptions.SendView
-		if withSend || subscriptions.NeedsSend(last, hv) {
-			if !subRead {
-				s, err := e.send.GetSubscriber(ctx, e.cred, e.src.Properties.UserDBID, entry.SubscriberID)
-				if errors.Is(err, contactsend.ErrUnknownSubscriber) {
-					// Removed in Contactsend: the next data sync relinks it.
-					return result{outcome: Unchanged, reason: "subscriber gone; subscriptions wait for the next sync"}
-				}
-				if err != nil {
-					return retryLater("contactsend read of the subscriber failed", err)
-				}
-				sub, subRead = s, true
-			}
-			sv = sendView(sub, row.registrationField)
-		}
-		d := subscriptions.Decide(last, hv, sv, now)
-		if d.Action == subscriptions.None {
+	for _, rd := range all {
+		switch rd.d.Action {
+		case subscriptions.None:
 			continue
-		}
-		if d.Action == subscriptions.WriteSend || d.Action == subscriptions.WriteHub {
+		case subscriptions.WriteSend, subscriptions.WriteHub:
 			writes++
 		}
-		decisions = append(decisions, rowDecision{row: row, hub: hv, d: d})
+		decisions = append(decisions, rd)
 	}
 	if len(decisions) == 0 {
 		if entry.SubscriptionClaimBy == owner {
@@ -206,7 +260,7 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, cust contacthub.
 			if transient(err) || retryableHub(err) {
 				return retryLater("subscription write failed", err)
 			}
-			return w.fail(ctx, e, cust.ID, "", ledger.Rejected, "the subscription change was refused: "+err.Error(), "subscription change rejected")
+			return w.fail(ctx, e, j, failure{ledger.Rejected, "the subscription change was refused: " + err.Error(), "subscription change rejected"})
 		}
 		entry.SetSubscription(rd.row.HubSubscriptionID, rd.d.Synced(hubUpdatedAt))
 		w.log.InfoContext(ctx, "subscription decision", "source_id", e.src.ID, "customer_id", cust.ID,

@@ -69,13 +69,20 @@ func (c *testClock) Advance(d time.Duration) {
 // them, in any order, any number of times.
 type jobQueue struct {
 	mu   sync.Mutex
+	now  func() time.Time
 	jobs []jobs.Job
 }
 
+// Send stamps jobs with their enqueue time, as jobs.Queue does.
 func (q *jobQueue) Send(_ context.Context, js ...jobs.Job) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.jobs = append(q.jobs, js...)
+	for _, j := range js {
+		if j.EnqueuedAt.IsZero() {
+			j.EnqueuedAt = q.now()
+		}
+		q.jobs = append(q.jobs, j)
+	}
 	return nil
 }
 
@@ -124,7 +131,8 @@ func newWorld(t *testing.T) *world {
 	if err := h.send.Load(seed); err != nil {
 		t.Fatal(err)
 	}
-	w := &world{h: h, clock: &testClock{now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}, queue: &jobQueue{}}
+	clock := &testClock{now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
+	w := &world{h: h, clock: clock, queue: &jobQueue{now: clock.Now}}
 	h.hub.SetClock(w.clock.Now)
 	h.send.SetClock(w.clock.Now)
 	conn, err := h.store.Connection(context.Background(), workspace)
@@ -177,6 +185,9 @@ func (w *world) restart(t *testing.T) {
 		Send:   w.sendClient(t),
 		Clock:  w.clock.Now,
 		Logger: slog.New(slog.DiscardHandler),
+		// Longer than any job waits in a round (12 steps of at most 8 s),
+		// so an undated job always waits for a dated one.
+		EventWait: 5 * time.Minute,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -310,11 +321,12 @@ func (w *world) faultedWrites(injected map[string]int) int {
 // latest change, hubsend made at most one write per real change, and
 // nothing unmapped was touched.
 //
-// Within a round a customer changes on one side only: Contactsend keeps no
-// change times, so hubsend dates its changes when it sees them, and a
-// Contactsend change made before a Contacthub change but seen after it
-// would (by design) win. Conflicts across sides are covered by the rules'
-// unit tests in package subscriptions.
+// Within a round a customer changes on one side, on both, or not at all.
+// A customer changing on both sides makes at most one Contactsend change a
+// round, always reported by the Contactsend webhook with its event date
+// (the webhook's job may still run after the jobs of a later Contacthub
+// change, or never before the reconciliation's): hubsend must order the
+// two by when they happened, not by when it saw them.
 func TestSubscriptionSyncProperty(t *testing.T) {
 	setRapidDefaults(t)
 	rapid.Check(t, func(rt *rapid.T) {
@@ -345,9 +357,14 @@ func TestSubscriptionSyncProperty(t *testing.T) {
 			injected := map[string]int{}
 			side := make([]string, customers)
 			for i := range side {
-				side[i] = rapid.SampledFrom([]string{"hub", "send", "none"}).Draw(rt, fmt.Sprintf("r%d side%d", round, i))
+				side[i] = rapid.SampledFrom([]string{"hub", "send", "both", "none"}).Draw(rt, fmt.Sprintf("r%d side%d", round, i))
 			}
 			want := make([]bool, customers)
+			// explicitNo marks a customer whose latest change is a
+			// Contacthub unsubscribe: Contactsend must end at -1.
+			explicitNo := make([]bool, customers)
+			// sendChanged marks a "both" customer's one Contactsend change.
+			sendChanged := make([]bool, customers)
 			for i := range customers {
 				hub, _ := w.state(t, i)
 				want[i] = hub
@@ -360,32 +377,55 @@ func TestSubscriptionSyncProperty(t *testing.T) {
 				switch rapid.IntRange(0, 6).Draw(rt, label+" action") {
 				case 0, 1: // a person changes a subscription
 					i := rapid.IntRange(0, customers-1).Draw(rt, label+" customer")
-					switch side[i] {
+					which := side[i]
+					if which == "both" {
+						which = "hub"
+						if !sendChanged[i] && rapid.Bool().Draw(rt, label+" on Contactsend") {
+							which, sendChanged[i] = "send", true
+						}
+					}
+					switch which {
 					case "hub":
 						v := rapid.Bool().Draw(rt, label+" subscribed")
-						before, _ := w.state(t, i)
+						before, sendBefore := w.state(t, i)
+						_, present := w.h.hubSubscribed(w.customers[i], newsletter)
 						if err := w.h.hub.SetSubscribed(hubWorkspace, w.customers[i], newsletter, v); err != nil {
 							t.Fatal(err)
 						}
-						if before != v {
+						// An explicit no must end as -1, so it is a change
+						// wherever Contactsend does not hold -1 yet.
+						if before != v || !v && sendBefore != "-1" {
 							changes++
 						}
-						want[i] = v
+						// Setting the flag it holds is no change in
+						// Contacthub (updatedAt stays).
+						if !present || before != v {
+							want[i], explicitNo[i] = v, !v
+						}
 						if rapid.Bool().Draw(rt, label+" webhook") {
 							w.queue.Send(ctx, jobs.Job{SourceID: w.h.src.ID, CustomerID: w.customers[i], Reason: jobs.FromWebhook})
 						}
 					case "send":
-						v := rapid.SampledFrom([]int{-1, 0, 1}).Draw(rt, label+" status")
 						_, before := w.state(t, i)
+						statuses := []int{-1, 0, 1}
+						if side[i] == "both" {
+							// Across sides a change must flip subscribed:
+							// -1 and 0 both read as not subscribed.
+							statuses = []int{1}
+							if before == "1" {
+								statuses = []int{-1, 0}
+							}
+						}
+						v := rapid.SampledFrom(statuses).Draw(rt, label+" status")
 						if err := w.h.send.SetSubscriptionStatus(userDB, w.subs[i], webform, v); err != nil {
 							t.Fatal(err)
 						}
 						if before != fmt.Sprint(v) {
 							changes++
 						}
-						want[i] = v == 1
-						if rapid.Bool().Draw(rt, label+" webhook") {
-							w.queue.Send(ctx, jobs.Job{SourceID: w.h.src.ID, SubscriberID: w.subs[i], Reason: jobs.FromSendWebhook})
+						want[i], explicitNo[i] = v == 1, false
+						if side[i] == "both" || rapid.Bool().Draw(rt, label+" webhook") {
+							w.queue.Send(ctx, jobs.Job{SourceID: w.h.src.ID, SubscriberID: w.subs[i], Reason: jobs.FromSendWebhook, EventAt: w.clock.Now()})
 						}
 					}
 				case 2: // SQS delivers some jobs, in any order, some twice
@@ -434,6 +474,9 @@ func TestSubscriptionSyncProperty(t *testing.T) {
 				}
 				if hub != want[i] {
 					t.Fatalf("round %d customer %d: subscribed=%v, want the latest change %v", round, i, hub, want[i])
+				}
+				if explicitNo[i] && send != "-1" {
+					t.Fatalf("round %d customer %d: Contacthub unsubscribed explicitly, Contactsend __cls1=%s, want -1", round, i, send)
 				}
 				e := w.h.entry(w.customers[i]).Subscription(newsletter)
 				if !e.Known || e.Subscribed != hub {

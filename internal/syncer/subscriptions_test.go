@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/source"
@@ -218,5 +219,132 @@ func TestRacingJobsWriteOneChangeOnce(t *testing.T) {
 	}
 	if got := h.sendStatus(sub.ID); got != "-1" {
 		t.Fatalf("__cls1 = %q", got)
+	}
+}
+
+// TestFirstLoadWritesExplicitUnsubscribes loads a node whose customers said
+// yes, said no, or were never asked: a no is -1 in Contactsend (pending
+// would count them as awaiting confirmation), never asked stays as
+// Contactsend holds it, and nothing is created in Contacthub.
+func TestFirstLoadWritesExplicitUnsubscribes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withNewsletter)
+	withState := func(email string, state any) string {
+		c := h.customer(email, "First", nil)
+		if state != nil {
+			c["base"].(map[string]any)["subscriptions"] = []any{map[string]any{"id": newsletter, "subscribed": state}}
+		}
+		return h.put(c)
+	}
+	want := map[string]string{
+		"yes@example.com": "1", "no@example.com": "-1", "no.too@example.com": "-1", "never.asked@example.com": "0",
+		// The seed holds this subscriber at 1: two explicit states that
+		// differ unsubscribe.
+		"existing.person@example.com": "-1",
+	}
+	ids := map[string]string{
+		"yes@example.com": withState("yes@example.com", true), "no@example.com": withState("no@example.com", false),
+		"no.too@example.com": withState("no.too@example.com", false), "never.asked@example.com": withState("never.asked@example.com", nil),
+		"existing.person@example.com": withState("existing.person@example.com", false),
+	}
+	var js []jobs.Job
+	for _, id := range ids {
+		js = append(js, jobs.Job{CustomerID: id, Reason: jobs.FromBackfill})
+	}
+	if failed := h.handle(h.event(js...)); failed != nil {
+		t.Fatalf("failed %v", failed)
+	}
+	for email, status := range want {
+		if got := h.sendStatus(h.only(email).ID); got != status {
+			t.Errorf("%s: __cls1 = %s after the first load, want %s", email, got, status)
+		}
+	}
+	if _, present := h.hubSubscribed(ids["never.asked@example.com"], newsletter); present {
+		t.Error("a customer never asked got a Contacthub subscription")
+	}
+	if s, hb := h.writes(); s != 4 || hb != 0 {
+		t.Errorf("first load wrote send=%d hub=%d, want 4 and 0", s, hb)
+	}
+	// Loaded again, and reconciled from the Contactsend side: nothing more.
+	for _, id := range ids {
+		h.sync(id)
+	}
+	for email := range want {
+		h.handle(h.event(jobs.Job{SubscriberID: h.only(email).ID, Reason: jobs.FromReconcile}))
+	}
+	if s, hb := h.writes(); s != 0 || hb != 0 {
+		t.Errorf("a second load wrote send=%d hub=%d", s, hb)
+	}
+}
+
+// TestUndatedConflictWaitsForTheEvent: Contactsend unsubscribes, then
+// Contacthub re-subscribes, and the Contacthub side's job runs first. It
+// cannot tell which change is later, so it waits (back to SQS) for the
+// Contactsend event, whose own date settles it for Contacthub; a job
+// enqueued longer ago than the wait decides at once, by when it saw the
+// change.
+func TestUndatedConflictWaitsForTheEvent(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name     string
+		enqueued time.Duration // before now
+		waits    bool
+	}{
+		{name: "young job waits", enqueued: 0, waits: true},
+		{name: "old job decides", enqueued: 10 * time.Minute, waits: false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, withNewsletter)
+			c := h.customer("conflict@example.com", "Conflict", nil)
+			c["base"].(map[string]any)["subscriptions"] = []any{map[string]any{"id": newsletter, "subscribed": true}}
+			id := h.put(c)
+			h.sync(id)
+			sub := h.only("conflict@example.com")
+			h.writes()
+			unsubscribedAt := h.now().Add(-10 * time.Second)
+			if err := h.send.SetSubscriptionStatus(userDB, sub.ID, webform, -1); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range []bool{false, true} { // re-subscribed: updatedAt moves
+				if err := h.hub.SetSubscribed(hubWorkspace, id, newsletter, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			failed := h.handle(h.event(jobs.Job{CustomerID: id, Reason: jobs.FromFeed, EnqueuedAt: h.now().Add(-tt.enqueued)}))
+			if !tt.waits {
+				if failed != nil {
+					t.Fatalf("an old job was given back: %v", failed)
+				}
+				// Dated when seen, the Contactsend unsubscribe is no earlier
+				// than the Contacthub change: unsubscribed wins.
+				if s, _ := h.hubSubscribed(id, newsletter); s {
+					t.Fatal("an old job did not decide the conflict")
+				}
+				return
+			}
+			if len(failed) != 1 {
+				t.Fatalf("the Contacthub side's job was not given back to wait: %v", failed)
+			}
+			if s, hb := h.writes(); s != 0 || hb != 0 {
+				t.Fatalf("a waiting job wrote send=%d hub=%d", s, hb)
+			}
+			if failed := h.handle(h.event(jobs.Job{SubscriberID: sub.ID, Reason: jobs.FromSendWebhook, EventAt: unsubscribedAt})); failed != nil {
+				t.Fatalf("the dated job was given back: %v", failed)
+			}
+			if got := h.sendStatus(sub.ID); got != "1" {
+				t.Fatalf("__cls1 = %s: the earlier Contactsend unsubscribe beat the later Contacthub subscribe", got)
+			}
+			if s, _ := h.hubSubscribed(id, newsletter); !s {
+				t.Fatal("Contacthub lost its later subscribe")
+			}
+			h.writes()
+			if failed := h.handle(h.event(jobs.Job{CustomerID: id, Reason: jobs.FromFeed, EnqueuedAt: h.now()})); failed != nil {
+				t.Fatalf("the redelivered job was given back again: %v", failed)
+			}
+			if s, hb := h.writes(); s != 0 || hb != 0 {
+				t.Fatalf("the redelivered job wrote send=%d hub=%d", s, hb)
+			}
+		})
 	}
 }

@@ -98,6 +98,12 @@ const (
 	DefaultFieldsTTL = 5 * time.Minute
 	// DefaultJobsPerSource bounds the goroutines of one source in a batch.
 	DefaultJobsPerSource = 2 * source.DefaultMaxInFlight
+	// DefaultEventWait is how long after it was enqueued a job without an
+	// event time may wait (through SQS redelivery) for the event of a
+	// Contactsend change it cannot order against a Contacthub change: a
+	// webhook's event normally arrives well within it, and a job redelivered
+	// later decides by when it saw the change.
+	DefaultEventWait = 2 * time.Minute
 )
 
 // Config holds what a Worker uses. Sources, Ledger, Hub and Send are
@@ -120,6 +126,8 @@ type Config struct {
 	// timeout. Without them jobs come back after the visibility timeout.
 	Queue    Queue
 	QueueURL string
+	// EventWait defaults to DefaultEventWait.
+	EventWait time.Duration
 }
 
 // Worker runs sync jobs. It is safe for concurrent use; one Lambda
@@ -138,6 +146,8 @@ type Worker struct {
 	subClaim time.Duration
 	queue    Queue
 	queueURL string
+	// eventWait is how long an undated job may wait for an event's time.
+	eventWait time.Duration
 
 	mu     sync.Mutex // guards hubs and limits
 	hubs   map[string]Hub
@@ -177,7 +187,7 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{
 		sources: cfg.Sources, ledger: cfg.Ledger, newHub: cfg.Hub, send: cfg.Send,
 		now: cfg.Clock, log: cfg.Logger,
-		margin: cfg.DeadlineMargin, claim: cfg.AddClaim, ttl: cfg.FieldsTTL, subClaim: cfg.SubscriptionClaim,
+		margin: cfg.DeadlineMargin, claim: cfg.AddClaim, ttl: cfg.FieldsTTL, subClaim: cfg.SubscriptionClaim, eventWait: cfg.EventWait,
 		queue: cfg.Queue, queueURL: cfg.QueueURL,
 		hubs: make(map[string]Hub), limits: make(map[string]*limit),
 	}
@@ -198,6 +208,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if w.subClaim <= 0 {
 		w.subClaim = DefaultSubscriptionClaim
+	}
+	if w.eventWait <= 0 {
+		w.eventWait = DefaultEventWait
 	}
 	return w, nil
 }
@@ -257,11 +270,7 @@ func (w *Worker) userDBFields(ctx context.Context, src source.Source, send Send)
 		if err != nil {
 			return nil, fmt.Errorf("read the fields of userdb %d: %w", src.Properties.UserDBID, err)
 		}
-		fields := make([]mapping.SendField, 0, len(desc.Fields))
-		for _, f := range desc.Fields {
-			fields = append(fields, mapping.SendField{Name: f.Name, Type: mapping.SendType(f.Type), EmailField: f.EmailField})
-		}
-		return fields, nil
+		return desc.MappingFields(), nil
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -57,7 +58,14 @@ type sendEvent struct {
 	EntityID     string      `json:"-" xml:"ENTITY_ID"`
 
 	subscriber int64
+	// at is EventDate read: when the change happened.
+	at time.Time
 }
+
+// sendEventDateLayouts are the event dates accepted: RFC 3339, Contacthub's
+// form, and the export's "2026-11-27 09:31:11", which has no offset and is
+// read as UTC.
+var sendEventDateLayouts = [...]string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999-0700", "2006-01-02 15:04:05"}
 
 // sendEventCodes maps the accepted event codes to what they mean. The
 // worker reads the subscriber's current status, so the code only selects
@@ -126,6 +134,17 @@ func parseSendEvents(body []byte) ([]sendEvent, events.APIGatewayV2HTTPResponse,
 		if ev.WebformCode == "" {
 			problems = append(problems, source.Problem{Path: path + ".webformCode", Message: "is required"})
 		}
+		if ev.EventDate != "" {
+			var err error
+			for _, layout := range sendEventDateLayouts {
+				if ev.at, err = time.Parse(layout, ev.EventDate); err == nil {
+					break
+				}
+			}
+			if err != nil {
+				problems = append(problems, source.Problem{Path: path + ".eventDate", Message: "must be a date-time such as 2026-11-27T09:31:11Z, 2026-11-27T09:31:11.482+0000 or 2026-11-27 09:31:11 (UTC)"})
+			}
+		}
 		if ev.subscriber == 0 && ev.Email == "" {
 			problems = append(problems, source.Problem{Path: path, Message: "subscriberId or email is required"})
 		}
@@ -174,6 +193,8 @@ func (h *Handler) serveContactsend(ctx context.Context, src source.Source, body 
 	var (
 		keys        []string
 		subscribers []int64
+		// eventAt is the latest event date of each subscriber's events.
+		eventAt = map[int64]time.Time{}
 	)
 	for i := range evs {
 		ev := &evs[i]
@@ -210,6 +231,9 @@ func (h *Handler) serveContactsend(ctx context.Context, src source.Source, body 
 			if !slices.Contains(subscribers, id) {
 				subscribers = append(subscribers, id)
 			}
+			if ev.at.After(eventAt[id]) {
+				eventAt[id] = ev.at
+			}
 		}
 	}
 	if len(keys) > 0 {
@@ -221,7 +245,7 @@ func (h *Handler) serveContactsend(ctx context.Context, src source.Source, body 
 	}
 	batch := make([]jobs.Job, len(subscribers))
 	for i, id := range subscribers {
-		batch[i] = jobs.Job{SourceID: src.ID, SubscriberID: id, Reason: jobs.FromSendWebhook, EventID: out.eventKey, EnqueuedAt: now.UTC()}
+		batch[i] = jobs.Job{SourceID: src.ID, SubscriberID: id, Reason: jobs.FromSendWebhook, EventID: out.eventKey, EnqueuedAt: now.UTC(), EventAt: eventAt[id].UTC()}
 	}
 	if err := h.cfg.Jobs.Send(ctx, batch...); err != nil {
 		return h.unavailable(out, err)

@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/source"
@@ -119,5 +121,63 @@ func TestContactsendCatchAllRoute(t *testing.T) {
 	wantStatus(t, handle(t, h, req), http.StatusAccepted, accepted)
 	if got := subscriberIDs(sender.sent()); !slices.Equal(got, []int64{9}) {
 		t.Fatalf("jobs %v", got)
+	}
+}
+
+// TestContactsendEventTimeReachesTheJob checks that each job carries the
+// latest own date of its subscriber's events, from both forms, and that a
+// date that cannot be read is refused by name.
+func TestContactsendEventTimeReachesTheJob(t *testing.T) {
+	t.Parallel()
+	export, err := os.ReadFile(filepath.Join("testdata", "event_export.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		body   string
+		finder SubscriberFinder
+		status int
+		want   map[int64]time.Time
+	}{
+		{"JSON RFC 3339", `{"eventCode":"unsubscribe","webformCode":"230004001355","subscriberId":42,"eventDate":"2026-11-27T10:31:11+01:00","eventId":"e1"}`, nil, http.StatusAccepted,
+			map[int64]time.Time{42: time.Date(2026, 11, 27, 9, 31, 11, 0, time.UTC)}},
+		{"JSON Contacthub form", `{"eventCode":"unsubscribe","webformCode":"230004001355","subscriberId":42,"eventDate":"2026-11-27T09:31:11.482+0000"}`, nil, http.StatusAccepted,
+			map[int64]time.Time{42: time.Date(2026, 11, 27, 9, 31, 11, 482e6, time.UTC)}},
+		{"JSON array: the latest date of a subscriber", `[{"eventCode":"subscribe","webformCode":"230004001355","subscriberId":7,"eventDate":"2026-11-27T09:40:00Z","eventId":"a"},{"eventCode":"unsubscribe","webformCode":"230004001355","subscriberId":7,"eventDate":"2026-11-27T09:30:00Z","eventId":"b"}]`, nil, http.StatusAccepted,
+			map[int64]time.Time{7: time.Date(2026, 11, 27, 9, 40, 0, 0, time.UTC)}},
+		{"JSON without a date", `{"eventCode":"unsubscribe","webformCode":"230004001355","subscriberId":42,"eventId":"e1"}`, nil, http.StatusAccepted,
+			map[int64]time.Time{42: {}}},
+		{"XML export, read as UTC", string(export), emailBook{"anna@example.com": {5}, "bruno@example.com": {6}}, http.StatusAccepted,
+			map[int64]time.Time{5: time.Date(2026, 11, 27, 9, 31, 11, 0, time.UTC)}},
+		{"unreadable date", `{"eventCode":"unsubscribe","webformCode":"230004001355","subscriberId":42,"eventDate":"yesterday"}`, nil, http.StatusUnprocessableEntity, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h, sender := sendFixture(t, tt.finder)
+			resp := handle(t, h, sendRequest(tt.body))
+			if resp.StatusCode != tt.status {
+				t.Fatalf("answer %d %s, want %d", resp.StatusCode, resp.Body, tt.status)
+			}
+			if tt.status != http.StatusAccepted {
+				if !strings.Contains(resp.Body, "eventDate") {
+					t.Fatalf("the refusal does not name eventDate: %s", resp.Body)
+				}
+				return
+			}
+			got := map[int64]time.Time{}
+			for _, j := range sender.sent() {
+				got[j.SubscriberID] = j.EventAt
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("jobs %+v, want event times %v", sender.sent(), tt.want)
+			}
+			for id, at := range tt.want {
+				if !got[id].Equal(at) {
+					t.Errorf("subscriber %d: job event time %v, want %v", id, got[id], at)
+				}
+			}
+		})
 	}
 }

@@ -74,17 +74,26 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 		return 0, ""
 	}
 	// The backfill links every customer; a subscribed customer's subscriber
-	// becomes subscribed (Contacthub explicit, Contactsend pending).
+	// becomes subscribed (Contacthub explicit, Contactsend pending), and an
+	// explicit unsubscribe becomes -1, not pending.
+	explicitNo := 0
 	eventually(t, 30*time.Second, func() string {
+		explicitNo = 0
 		for _, c := range customers {
 			id, cls := subscriber(c)
-			flag, _ := hubFlag(t, stack, c["id"].(string))
-			if id == 0 || (flag && cls != "1") {
-				return "customer " + c["id"].(string) + " not synced yet"
+			flag, present := hubFlag(t, stack, c["id"].(string))
+			if id == 0 || (flag && cls != "1") || (present && !flag && cls != "-1") {
+				return "customer " + c["id"].(string) + " not synced yet (__cls1 " + cls + ")"
+			}
+			if present && !flag {
+				explicitNo++
 			}
 		}
 		return ""
 	})
+	if explicitNo == 0 {
+		t.Fatal("the demo node has no explicit unsubscribe: the first load's -1 rule went unchecked")
+	}
 
 	// Subscribe in Contacthub: __cls1 = 1 after the change feed's job.
 	first, second := customers[0], customers[1]

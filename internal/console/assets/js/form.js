@@ -82,10 +82,12 @@ export function renderForm(ctx, id) {
     subsEmpty, subsList, hubSubOptions,
     h('div', { class: 'sub-add' }, addSub, h('span', { class: 'muted', 'aria-hidden': 'true', t: 'form.subs.add' })));
 
-  const policyKeep = h('input', { type: 'radio', name: 'onCustomerDeleted', value: 'keep', id: 'ocd-keep', checked: true });
+  const policyUnsubscribe = h('input', { type: 'radio', name: 'onCustomerDeleted', value: 'unsubscribe', id: 'ocd-unsubscribe', checked: true });
+  const policyKeep = h('input', { type: 'radio', name: 'onCustomerDeleted', value: 'keep', id: 'ocd-keep' });
   const policyRemove = h('input', { type: 'radio', name: 'onCustomerDeleted', value: 'remove', id: 'ocd-remove' });
   const policy = h('fieldset', { class: 'panel', id: 'ocd', 'aria-describedby': 'ocd-error' },
     h('legend', { t: 'form.deleted.title' }),
+    h('div', { class: 'radio' }, policyUnsubscribe, h('label', { for: 'ocd-unsubscribe', t: 'form.deleted.unsubscribe' })),
     h('div', { class: 'radio' }, policyKeep, h('label', { for: 'ocd-keep', t: 'form.deleted.keep' })),
     h('div', { class: 'radio' }, policyRemove, h('label', { for: 'ocd-remove', t: 'form.deleted.remove' })),
     h('p', { class: 'field-error', id: 'ocd-error', hidden: true }));
@@ -511,7 +513,7 @@ export function renderForm(ctx, id) {
       userDbId: userDbValue(),
       fieldMapping: [],
       subscriptions: [],
-      onCustomerDeleted: policyRemove.checked ? 'remove' : 'keep',
+      onCustomerDeleted: [policyUnsubscribe, policyKeep, policyRemove].find((r) => r.checked)?.value ?? 'unsubscribe',
     };
     // A policy this form does not offer is kept as it is unless changed.
     const stored = state.original?.properties.onCustomerDeleted;
@@ -519,6 +521,7 @@ export function renderForm(ctx, id) {
     if (inputs.userKey.value !== '') properties.userKey = inputs.userKey.value;
     if (inputs.apiKey.value !== '') properties.apiKey = inputs.apiKey.value;
     if (state.original) properties.maxInFlight = state.original.properties.maxInFlight;
+    if (state.original) properties.onUnmatchable = state.original.properties.onUnmatchable;
     state.sentMapping = [];
     for (const m of currentMapping().values()) {
       const entry = { hubField: m.hubField, sendField: m.sendField, match: Boolean(m.match) };
@@ -663,7 +666,7 @@ export function renderForm(ctx, id) {
       inputs.userKey.placeholder = data.properties.userKey;
       inputs.apiKey.placeholder = data.properties.apiKey;
       inputs.userDb.value = String(data.properties.userDbId || '');
-      (data.properties.onCustomerDeleted === 'remove' ? policyRemove : policyKeep).checked = true;
+      ({ keep: policyKeep, remove: policyRemove }[data.properties.onCustomerDeleted] ?? policyUnsubscribe).checked = true;
       for (const s of data.properties.subscriptions) addSubRow(s);
       form.hidden = false;
       ctx.focus();

@@ -102,7 +102,7 @@ export function renderSource(ctx, id) {
       ['source.subscriptions', p.subscriptions.length
         ? p.subscriptions.map((s) => `${s.hubSubscriptionId} → ${s.sendSubscriptionId} (${s.webformCode})`).join(', ')
         : h('span', { class: 'muted', t: 'source.noSubscriptions' })],
-      ['source.onDeleted', h('span', { t: { remove: 'form.deleted.remove', unsubscribe: 'form.deleted.unsubscribe' }[p.onCustomerDeleted] ?? 'form.deleted.keep' })],
+      ['source.onDeleted', h('span', { t: `form.deleted.${['keep', 'remove'].includes(p.onCustomerDeleted) ? p.onCustomerDeleted : 'unsubscribe'}` })],
       ['source.updated', h('span', { date: source.updatedAt })],
     ];
     return h('section', { class: 'panel', id: 'summary-panel', 'aria-labelledby': 'summary-title' },
