@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,16 +13,11 @@ import (
 	"github.com/hubsend/hubsend/internal/testkit"
 )
 
-// helperEnv makes the test binary, run again by
-// TestEmulatorsDieWithTheTestBinary, play a package's test binary that
-// uses the emulators and has no TestMain to stop them.
-const helperEnv = "HUBSEND_TESTKIT_HELPER"
-
 // TestEmulatorsDieWithTheTestBinary runs a test binary that starts the
 // shared emulators and exits without stopping them, as every binary using
 // the kit does, and checks that the kernel takes the emulators down with it.
 func TestEmulatorsDieWithTheTestBinary(t *testing.T) {
-	if os.Getenv(helperEnv) == "1" {
+	if os.Getenv(helperEnv) == "emulators" {
 		testkit.Emulators(t)
 		for _, pid := range emulatorChildren(t, os.Getpid()) {
 			t.Logf("emulator-pid %d", pid)
@@ -31,14 +25,14 @@ func TestEmulatorsDieWithTheTestBinary(t *testing.T) {
 		return
 	}
 	t.Parallel()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestEmulatorsDieWithTheTestBinary$", "-test.v")
-	cmd.Env = append(os.Environ(), helperEnv+"=1")
-	out, err := cmd.CombinedOutput()
+	// The helper is a test binary that uses the emulators and, like every
+	// package using the kit, has no TestMain to stop them.
+	out, err := runHelper(t, "TestEmulatorsDieWithTheTestBinary", "emulators")
 	if err != nil {
 		t.Fatalf("helper binary: %v\n%s", err, out)
 	}
 	var pids []int
-	for line := range strings.SplitSeq(string(out), "\n") {
+	for line := range strings.SplitSeq(out, "\n") {
 		if _, pid, ok := strings.Cut(line, "emulator-pid "); ok {
 			n, err := strconv.Atoi(strings.TrimSpace(pid))
 			if err != nil {
@@ -48,7 +42,7 @@ func TestEmulatorsDieWithTheTestBinary(t *testing.T) {
 		}
 	}
 	if len(pids) == 0 {
-		if bytes.Contains(out, []byte("--- SKIP")) {
+		if strings.Contains(out, "--- SKIP") {
 			t.Skipf("the helper skipped:\n%s", out)
 		}
 		t.Fatalf("the helper started no emulator processes:\n%s", out)

@@ -2,6 +2,9 @@ package testkit_test
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +18,7 @@ import (
 // one stack, and each its own table and queues on it.
 func TestEmulatorsAreSharedAndResourcesAreNot(t *testing.T) {
 	t.Parallel()
+	testkit.Emulators(t)
 	var tables, queues []string
 	for _, name := range []string{"first", "second"} {
 		t.Run(name, func(t *testing.T) {
@@ -40,5 +44,51 @@ func TestEmulatorsAreSharedAndResourcesAreNot(t *testing.T) {
 	}
 	if _, err := stack.SQS().ListQueues(ctx, &sqs.ListQueuesInput{}); err != nil {
 		t.Fatalf("the stack stopped with a test: %v", err)
+	}
+}
+
+// helperEnv makes the test binary, run again by a test of this file, play
+// a package's test binary: the value says which part.
+const helperEnv = "HUBSEND_TESTKIT_HELPER"
+
+// runHelper runs test of this binary again as a helper in the given mode,
+// with extra environment variables, and returns its output.
+func runHelper(t *testing.T, test, mode string, env ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(append(os.Environ(), helperEnv+"="+mode), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestWithoutNodeSkipsOutsideCI: on a machine without Node a test that
+// needs the emulators is skipped, saying what is missing; with CI=true it
+// fails, since CI must run every integration test.
+func TestWithoutNodeSkipsOutsideCI(t *testing.T) {
+	if os.Getenv(helperEnv) == "no-node" {
+		testkit.Emulators(t)
+		t.Log("the emulators started without Node")
+		return
+	}
+	t.Parallel()
+	for _, tt := range []struct {
+		ci      string
+		wantErr bool
+		want    string
+	}{
+		{"", false, "--- SKIP"},
+		{"false", false, "--- SKIP"},
+		{"true", true, "--- FAIL"},
+	} {
+		t.Run("CI="+tt.ci, func(t *testing.T) {
+			t.Parallel()
+			out, err := runHelper(t, "TestWithoutNodeSkipsOutsideCI", "no-node", "PATH="+t.TempDir(), "CI="+tt.ci)
+			if (err != nil) != tt.wantErr || !strings.Contains(out, tt.want) || !strings.Contains(out, "Node is not installed") {
+				t.Fatalf("helper without Node, CI=%q: %v, want %s naming Node:\n%s", tt.ci, err, tt.want, out)
+			}
+			if strings.Contains(out, "started without Node") {
+				t.Fatalf("the test went on without emulators:\n%s", out)
+			}
+		})
 	}
 }
