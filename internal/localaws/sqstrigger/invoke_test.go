@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/hubsend/hubsend/internal/localaws/sqstrigger"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 // oneBatch is an in-memory sqstrigger.SQS holding one batch: the first
@@ -86,18 +87,19 @@ func TestInvocationOutcomes(t *testing.T) {
 		name        string
 		handler     sqstrigger.Handler
 		wantDeleted []string
+		wantError   bool // the invocation failed: an ERROR line says so
 	}{
-		{"all processed", failing(), []string{"rh-0", "rh-1", "rh-2"}},
-		{"one reported failure", failing("id-1"), []string{"rh-0", "rh-2"}},
-		{"every item failed", failing("id-0", "id-1", "id-2"), nil},
-		{"an unknown item fails the batch", failing("id-1", "not-in-the-batch"), nil},
-		{"an empty item fails the batch", failing(""), nil},
+		{"all processed", failing(), []string{"rh-0", "rh-1", "rh-2"}, false},
+		{"one reported failure", failing("id-1"), []string{"rh-0", "rh-2"}, false},
+		{"every item failed", failing("id-0", "id-1", "id-2"), nil, false},
+		{"an unknown item fails the batch", failing("id-1", "not-in-the-batch"), nil, true},
+		{"an empty item fails the batch", failing(""), nil, true},
 		{"an error fails the batch", func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
 			return events.SQSEventResponse{}, errors.New("boom")
-		}, nil},
+		}, nil, true},
 		{"a panic fails the batch", func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
 			panic("worker bug")
-		}, nil},
+		}, nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -108,7 +110,8 @@ func TestInvocationOutcomes(t *testing.T) {
 				got = e
 				return tt.handler(ctx, e)
 			}
-			run(t, sqstrigger.Config{Client: q, QueueURL: "https://sqs.test/000000000000/sync", QueueARN: "arn:aws:sqs:us-east-1:000000000000:sync", Handler: handler})
+			logs := testkit.NewLogs()
+			run(t, sqstrigger.Config{Client: q, QueueURL: "https://sqs.test/000000000000/sync", QueueARN: "arn:aws:sqs:us-east-1:000000000000:sync", Handler: handler, Logger: logs.Logger()})
 			select {
 			case <-q.polled:
 			case <-time.After(10 * time.Second):
@@ -120,6 +123,15 @@ func TestInvocationOutcomes(t *testing.T) {
 			slices.Sort(deleted)
 			if !slices.Equal(deleted, tt.wantDeleted) {
 				t.Errorf("deleted %v, want %v", deleted, tt.wantDeleted)
+			}
+			var errorLines int
+			for _, line := range logs.Lines(t) {
+				if line.Level() == "ERROR" {
+					errorLines++
+				}
+			}
+			if (errorLines > 0) != tt.wantError {
+				t.Errorf("logged %d ERROR lines, want them only for a failed invocation:\n%s", errorLines, logs)
 			}
 			if len(got.Records) != 3 {
 				t.Fatalf("the function got %d records, want the batch of 3", len(got.Records))
