@@ -21,8 +21,11 @@ import (
 // Nothing stops the stack: the emulators are children of the test binary
 // started with Pdeathsig (see emulators' process_linux.go), so the kernel
 // kills them when the binary exits, however it exits. That is what lets a
-// package drop its TestMain. (On other Unix systems there is no Pdeathsig
-// and they outlive the binary; the module's tests run on Linux.)
+// package drop its TestMain. Pdeathsig fires when the OS thread that
+// started a child ends, which Go does only when a goroutine exits while
+// locked to its thread (runtime.LockOSThread); no test here does that. On
+// other Unix systems there is no Pdeathsig and the emulators outlive the
+// binary; the module's tests run on Linux.
 var shared struct {
 	once  sync.Once
 	stack *emulators.Stack

@@ -19,7 +19,9 @@ type Logs struct {
 }
 
 // NewLogs returns an empty capture whose Logger records every level from
-// Debug up.
+// Debug up. Logs is also an io.Writer: a test that must see exactly what a
+// Lambda logs at its own level makes its handler write to it, as in
+// slog.New(slog.NewJSONHandler(logs, nil)).
 func NewLogs() *Logs {
 	l := &Logs{}
 	l.logger = slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
