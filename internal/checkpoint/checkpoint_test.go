@@ -3,34 +3,18 @@ package checkpoint_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/hubsend/hubsend/internal/checkpoint"
-	"github.com/hubsend/hubsend/internal/localaws/emulators"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
-
-var stack *emulators.Stack
-
-func TestMain(m *testing.M) {
-	var err error
-	stack, err = emulators.Start(context.Background(), emulators.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "checkpoint tests need the local AWS emulators:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stack.Close()
-	os.Exit(code)
-}
 
 var t0 = time.Date(2026, 11, 27, 9, 32, 0, 0, time.UTC)
 
 func newStore(t *testing.T) *checkpoint.Store {
 	t.Helper()
-	return checkpoint.New(stack.DynamoDB(), emulators.NewTableT(t, stack))
+	return checkpoint.New(testkit.Emulators(t).DynamoDB(), testkit.Table(t))
 }
 
 func TestLease(t *testing.T) {

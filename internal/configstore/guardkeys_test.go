@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 func connect(t *testing.T, store *Store, workspace, hubWorkspace string) {
@@ -134,7 +136,7 @@ func TestMigrateGuardKeys(t *testing.T) {
 	mustCreate(t, store, intruder)
 	clk.Advance(time.Hour)
 
-	report, err := store.MigrateGuardKeys(ctx, stack.DynamoDB())
+	report, err := store.MigrateGuardKeys(ctx, testkit.Emulators(t).DynamoDB())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +151,7 @@ func TestMigrateGuardKeys(t *testing.T) {
 	if _, err := store.Create(ctx, other); !errors.As(err, &conflict) || conflict.Resource != "userdb" {
 		t.Errorf("userdb of the migrated source: Create = %v, want a userdb conflict", err)
 	}
-	again, err := store.MigrateGuardKeys(ctx, stack.DynamoDB())
+	again, err := store.MigrateGuardKeys(ctx, testkit.Emulators(t).DynamoDB())
 	if err != nil || again.Migrated != 0 {
 		t.Errorf("second run: %+v, %v; want nothing left to migrate", again, err)
 	}

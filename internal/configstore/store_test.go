@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,45 +13,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/hubsend/hubsend/internal/localaws/emulators"
-	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/source"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
-var stack *emulators.Stack
-
-func TestMain(m *testing.M) {
-	var err error
-	stack, err = emulators.Start(context.Background(), emulators.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "configstore tests need the local AWS emulators:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stack.Close()
-	os.Exit(code)
-}
-
-// clock is a test clock that only moves when told.
-type clock struct{ now atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.now.Store(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-func (c *clock) Now() time.Time          { return time.Unix(0, c.now.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.now.Add(int64(d)) }
-
-func newStore(t *testing.T) (*Store, *clock, string) {
+func newStore(t *testing.T) (*Store, *testkit.Clock, string) {
 	t.Helper()
-	keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{1}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := emulators.NewTableT(t, stack)
-	c := newClock()
-	return New(stack.DynamoDB(), table, secret.NewBox(keys), WithClock(c.Now)), c, table
+	table := testkit.Table(t)
+	c := testkit.NewClock(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC))
+	return New(testkit.Emulators(t).DynamoDB(), table, testkit.Box(t), WithClock(c.Now)), c, table
 }
 
 // mustCreate creates src and fails the test if that fails.
@@ -95,7 +64,7 @@ func TestCreateGetRoundTripAndSecretsAtRest(t *testing.T) {
 	}
 
 	// Nothing stored anywhere holds a secret in plaintext.
-	out, err := stack.DynamoDB().Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table)})
+	out, err := testkit.Emulators(t).DynamoDB().Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
 	"github.com/hubsend/hubsend/internal/simulators/hubsim"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 const (
@@ -54,19 +55,7 @@ type env struct {
 	client *contacthub.Client
 	url    string
 	sleeps *sleeps
-	clock  *fakeClock
-}
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(time.Second)
-	return c.now
+	clock  *testkit.Clock
 }
 
 func loadSeed(t *testing.T) hubsim.Seed {
@@ -82,7 +71,10 @@ func loadSeed(t *testing.T) hubsim.Seed {
 // retries do not wait. wrap, if not nil, sits in front of the simulator.
 func newEnv(t *testing.T, wrap func(http.Handler) http.Handler) *env {
 	t.Helper()
-	clock := &fakeClock{now: time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)}
+	// Each reading a second later than the last, as the simulator's
+	// timestamps would be in real use.
+	clock := testkit.NewClock(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
+	clock.SetStep(time.Second)
 	sim := hubsim.New(hubsim.Options{Seed: loadSeed(t), Clock: clock.Now, RandomSeed: 7})
 	var h http.Handler = sim
 	if wrap != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
 	"github.com/hubsend/hubsend/internal/simulators/sendsim"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 const (
@@ -31,24 +32,6 @@ var (
 	demo  = contactsend.Credentials{APIKey: "demo-api-key", UserKey: "demo-user-key"}
 	other = contactsend.Credentials{APIKey: "other-api-key", UserKey: "other-user-key"}
 )
-
-// fakeClock is a settable clock shared by the client and the simulator.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // sleeps records the waits of the retry policy, which returns at once.
 type sleeps struct {
@@ -73,7 +56,7 @@ type env struct {
 	sim    *sendsim.Server
 	srv    *httptest.Server
 	client *contactsend.Client
-	clock  *fakeClock
+	clock  *testkit.Clock
 	sleeps *sleeps
 }
 
@@ -92,7 +75,7 @@ func loadSeed(t *testing.T) sendsim.Seed {
 // sharing a fake clock, with instant retries.
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	e := &env{clock: &fakeClock{now: time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC)}, sleeps: &sleeps{}}
+	e := &env{clock: testkit.NewClock(time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC)), sleeps: &sleeps{}}
 	seed := loadSeed(t)
 	cfg := contactsend.Config{
 		Clock: e.clock.Now,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/simulators/sendsim"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 // recorder keeps every request body the client sends.
@@ -292,7 +293,7 @@ func TestRequestsConformToSchemas(t *testing.T) {
 		seed.UserDBs[i].Subscribers = nil
 	}
 	seed.NextSubscriberID = 1000
-	clock := &fakeClock{now: time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC))
 	sim := sendsim.New(sendsim.Options{Seed: seed, Clock: clock.Now})
 	srv := httptest.NewServer(sim)
 	defer srv.Close()

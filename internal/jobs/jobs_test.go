@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/hubsend/hubsend/internal/jobs"
-	"github.com/hubsend/hubsend/internal/localaws/emulators"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 func TestDecode(t *testing.T) {
@@ -39,8 +39,8 @@ func TestDecode(t *testing.T) {
 }
 
 func TestSendEveryJob(t *testing.T) {
-	stack := emulators.StartT(t)
-	queues := emulators.NewQueuesT(t, stack)
+	stack := testkit.Emulators(t)
+	queues := testkit.Queues(t)
 	q := jobs.NewQueue(stack.SQS(), queues.SyncURL)
 	var sent []jobs.Job
 	for i := range 25 {

@@ -9,11 +9,11 @@ import (
 
 // TestFunctionsLinkOnlyWhatTheyUse keeps each Lambda binary to its own
 // function's packages (one builder per function is what makes that
-// possible), and keeps what plays AWS or Contactlab locally out of all of
-// them.
+// possible), and keeps what plays AWS or Contactlab locally, and the test
+// kit, out of all of them.
 func TestFunctionsLinkOnlyWhatTheyUse(t *testing.T) {
 	const module = "github.com/hubsend/hubsend/"
-	everywhere := []string{"internal/localaws/", "internal/simulators/", "internal/bench"}
+	everywhere := []string{"internal/localaws/", "internal/simulators/", "internal/bench", "internal/testkit"}
 	for _, tc := range []struct {
 		function  string
 		forbidden []string

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/localaws/sqstrigger"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 // TestPartialBatchFailuresComeBackThenRedrive runs the mapping against
@@ -21,24 +21,17 @@ import (
 // the visibility timeout, and a message that always fails lands in the
 // dead-letter queue after maxReceiveCount receives.
 func TestPartialBatchFailuresComeBackThenRedrive(t *testing.T) {
-	stack := emulators.StartT(t)
 	ctx := t.Context()
-	client := stack.SQS()
-	dlq, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("es-dlq")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := testkit.Emulators(t).SQS()
+	dlq := createQueue(t, client, &sqs.CreateQueueInput{QueueName: aws.String(testkit.UniqueName(t) + "-dlq")})
 	dlqAttrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	queue, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("es-sync"), Attributes: map[string]string{
+	queue := createQueue(t, client, &sqs.CreateQueueInput{QueueName: aws.String(testkit.UniqueName(t)), Attributes: map[string]string{
 		"VisibilityTimeout": "1",
 		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"3"}`, dlqAttrs.Attributes["QueueArn"]),
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, body := range []string{"ok-1", "flaky", "ok-2", "poison"} {
 		if _, err := client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: queue.QueueUrl, MessageBody: aws.String(body)}); err != nil {
 			t.Fatal(err)
@@ -97,16 +90,28 @@ func TestPartialBatchFailuresComeBackThenRedrive(t *testing.T) {
 	}
 }
 
-// newQueue creates a queue with the given visibility timeout on a fresh
-// emulator and sends one message to it.
-func newQueue(t *testing.T, visibility string) (*sqs.Client, string) {
+// createQueue creates a queue of the test's own on the shared emulators and
+// deletes it when the test ends.
+func createQueue(t *testing.T, client *sqs.Client, in *sqs.CreateQueueInput) *sqs.CreateQueueOutput {
 	t.Helper()
-	stack := emulators.StartT(t)
-	client := stack.SQS()
-	queue, err := client.CreateQueue(t.Context(), &sqs.CreateQueueInput{QueueName: aws.String("es-" + visibility), Attributes: map[string]string{"VisibilityTimeout": visibility}})
+	queue, err := client.CreateQueue(t.Context(), in)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		client.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: queue.QueueUrl})
+	})
+	return queue
+}
+
+// newQueue creates a queue with the given visibility timeout on the shared
+// emulators and sends one message to it.
+func newQueue(t *testing.T, visibility string) (*sqs.Client, string) {
+	t.Helper()
+	client := testkit.Emulators(t).SQS()
+	queue := createQueue(t, client, &sqs.CreateQueueInput{QueueName: aws.String(testkit.UniqueName(t)), Attributes: map[string]string{"VisibilityTimeout": visibility}})
 	if _, err := client.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: queue.QueueUrl, MessageBody: aws.String("job")}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package schedulerfn_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -17,11 +16,10 @@ import (
 
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/jobs"
-	"github.com/hubsend/hubsend/internal/localaws/emulators"
-	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
 	"github.com/hubsend/hubsend/internal/simulators/hubsim"
 	"github.com/hubsend/hubsend/internal/source"
+	"github.com/hubsend/hubsend/internal/testkit"
 	"github.com/hubsend/hubsend/internal/wiring/schedulerfn"
 )
 
@@ -51,10 +49,9 @@ func newWorld(t *testing.T) *world {
 		t.Fatalf("sample event is not a scheduled event: %+v", w.event)
 	}
 
-	stack := emulators.StartT(t)
-	table := emulators.NewTableT(t, stack)
-	w.sqs, w.queue = stack.SQS(), emulators.NewQueuesT(t, stack).SyncURL
-	masterKey := bytes.Repeat([]byte{3}, 32)
+	stack := testkit.Emulators(t)
+	table := testkit.Table(t)
+	w.sqs, w.queue = stack.SQS(), testkit.Queues(t).SyncURL
 	for _, kv := range stack.Env() {
 		name, value, _ := strings.Cut(kv, "=")
 		t.Setenv(name, value)
@@ -62,7 +59,7 @@ func newWorld(t *testing.T) *world {
 	env := map[string]string{
 		"TABLE_NAME":         table,
 		"SYNC_QUEUE_URL":     w.queue,
-		"HUBSEND_MASTER_KEY": base64.StdEncoding.EncodeToString(masterKey),
+		"HUBSEND_MASTER_KEY": testkit.MasterKeyBase64(),
 		"LOG_LEVEL":          "ERROR",
 	}
 
@@ -74,11 +71,7 @@ func newWorld(t *testing.T) *world {
 	w.hub = hubsim.New(hubsim.Options{Seed: seed, RandomSeed: 1})
 	server := httptest.NewServer(w.hub)
 	t.Cleanup(server.Close)
-	keys, err := secret.NewLocalKeys(masterKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := configstore.New(stack.DynamoDB(), table, secret.NewBox(keys))
+	store := configstore.New(stack.DynamoDB(), table, testkit.Box(t))
 	if _, err := store.PutConnection(ctx, configstore.Connection{
 		Workspace: "ws1", ContacthubBaseURL: server.URL + "/hub/v1", ContacthubWorkspaceID: "hub-ws", ContacthubToken: "hub-token",
 	}); err != nil {
