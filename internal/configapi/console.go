@@ -58,3 +58,19 @@ func (a *API) serveConsole(_ context.Context, r *request) events.APIGatewayV2HTT
 	}
 	return resp
 }
+
+// SignIn is how the console signs people in: the OpenID Connect
+// authorization code flow with PKCE against Issuer, as the public client
+// ClientID. AuthorizeURL, TokenURL and LogoutURL override what the issuer's
+// discovery document says (a Cognito user pool's hosted domain); Scope
+// defaults to "openid email profile".
+type SignIn struct {
+	Issuer       string `json:"issuer,omitempty"`
+	ClientID     string `json:"clientId,omitempty"`
+	AuthorizeURL string `json:"authorizeUrl,omitempty"`
+	TokenURL     string `json:"tokenUrl,omitempty"`
+	LogoutURL    string `json:"logoutUrl,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+	// DemoUsers names the local issuer's demo users (make run only).
+	DemoTokenURL string `json:"demoTokenUrl,omitempty"`
+}

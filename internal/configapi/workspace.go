@@ -159,6 +159,11 @@ func (a *API) putWorkspace(ctx context.Context, r *request) events.APIGatewayV2H
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
+	var before any
+	if connected {
+		before = presentConnection(r.workspace, &old)
+	}
+	r.changes = diff(before, presentConnection(r.workspace, &conn), map[string]bool{"contacthub.token": !connected || old.ContacthubToken != conn.ContacthubToken})
 	return jsonResponse(http.StatusOK, presentConnection(r.workspace, &conn))
 }
 
