@@ -1,11 +1,13 @@
 package configapi_test
 
 import (
+	"encoding/json"
 	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -162,5 +164,28 @@ func TestRolesFromClaims(t *testing.T) {
 				t.Errorf("POST: %d, want %d", got, tc.post)
 			}
 		})
+	}
+}
+
+// TestConsoleSignInSettings: the console reads how to sign in from
+// /console/config.json, and its CSP lets it reach the identity provider's
+// origins and no other.
+func TestConsoleSignInSettings(t *testing.T) {
+	api := configapi.New(configapi.Config{Console: fstest.MapFS{"index.html": {Data: []byte("<!doctype html>")}},
+		SignIn: configapi.SignIn{Issuer: "https://cognito-idp.eu-west-1.amazonaws.com/pool", ClientID: "c1",
+			TokenURL: "https://hubsend.auth.eu-west-1.amazoncognito.com/oauth2/token"}})
+	get := func(path string) events.APIGatewayV2HTTPResponse {
+		resp, _ := api.Handle(t.Context(), events.APIGatewayV2HTTPRequest{RawPath: path,
+			RequestContext: events.APIGatewayV2HTTPRequestContext{HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET", Path: path}}})
+		return resp
+	}
+	cfg := get("/console/config.json")
+	var settings map[string]string
+	if err := json.Unmarshal([]byte(cfg.Body), &settings); err != nil || cfg.StatusCode != 200 || settings["clientId"] != "c1" || settings["tokenUrl"] == "" {
+		t.Fatalf("config.json: %d %s", cfg.StatusCode, cfg.Body)
+	}
+	csp := get("/").Headers["Content-Security-Policy"]
+	if !strings.Contains(csp, "connect-src 'self' https://cognito-idp.eu-west-1.amazonaws.com https://hubsend.auth.eu-west-1.amazoncognito.com;") {
+		t.Errorf("CSP %q", csp)
 	}
 }
