@@ -70,7 +70,12 @@ type Issuer struct {
 	codes  map[string]grant // authorization codes, single use
 	// refresh tokens name the user they renew.
 	refresh map[string]grant
+	// sessions are the browsers signed in here (a cookie): as Cognito's
+	// hosted page does, /authorize sends them straight back with a code.
+	sessions map[string]User
 }
+
+const sessionCookie = "local_idp_session"
 
 type grant struct {
 	user          User
@@ -109,7 +114,7 @@ func New(cfg Config) (*Issuer, error) {
 		return nil, fmt.Errorf("oidc: signer: %w", err)
 	}
 	return &Issuer{cfg: cfg, signer: signer, keyID: keyID, path: strings.TrimRight(u.Path, "/"),
-		codes: map[string]grant{}, refresh: map[string]grant{}}, nil
+		codes: map[string]grant{}, refresh: map[string]grant{}, sessions: map[string]User{}}, nil
 }
 
 // MarshalKey and ParseKey keep a signing key (PEM) across restarts, so
@@ -293,6 +298,14 @@ func (i *Issuer) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodPost {
+		if user, ok := i.session(r); ok && q.Get("prompt") != "login" {
+			i.grantCode(w, r, user, back)
+			return
+		}
+		if q.Get("prompt") == "none" {
+			back(url.Values{"error": {"login_required"}})
+			return
+		}
 		var params []param
 		for _, name := range []string{"response_type", "client_id", "redirect_uri", "state", "scope", "nonce", "code_challenge", "code_challenge_method"} {
 			params = append(params, param{name, q.Get(name)})
@@ -307,10 +320,31 @@ func (i *Issuer) authorize(w http.ResponseWriter, r *http.Request) {
 		back(url.Values{"error": {"access_denied"}})
 		return
 	}
+	session := randomToken()
+	i.mu.Lock()
+	i.sessions[session] = user
+	i.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: session, Path: i.path + "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	i.grantCode(w, r, user, back)
+}
+
+func (i *Issuer) session(r *http.Request) (User, bool) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return User{}, false
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	u, ok := i.sessions[c.Value]
+	return u, ok
+}
+
+func (i *Issuer) grantCode(w http.ResponseWriter, r *http.Request, user User, back func(url.Values)) {
+	q := r.Form
 	code := randomToken()
 	now := i.cfg.Now()
 	i.mu.Lock()
-	i.codes[code] = grant{user: user, redirectURI: redirect, challenge: q.Get("code_challenge"),
+	i.codes[code] = grant{user: user, redirectURI: q.Get("redirect_uri"), challenge: q.Get("code_challenge"),
 		nonce: q.Get("nonce"), scope: q.Get("scope"), expires: now.Add(5 * time.Minute), authenticated: now}
 	i.mu.Unlock()
 	back(url.Values{"code": {code}})
@@ -411,6 +445,12 @@ func (i *Issuer) logout(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "logout_uri is not registered for this client", http.StatusBadRequest)
 		return
 	}
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		i.mu.Lock()
+		delete(i.sessions, c.Value)
+		i.mu.Unlock()
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: i.path + "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, target, http.StatusFound)
 }
 
