@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -209,5 +210,54 @@ func TestExpiredTokensAreRefused(t *testing.T) {
 	gw.ServeHTTP(rec, req)
 	if rec.Code != 401 || !strings.Contains(rec.Header().Get("WWW-Authenticate"), "expired") {
 		t.Fatalf("%d %q", rec.Code, rec.Header().Get("WWW-Authenticate"))
+	}
+}
+
+// TestProviderSession: a browser that signed in goes straight back with a
+// code (as with Cognito's hosted page), until it signs out.
+func TestProviderSession(t *testing.T) {
+	_, issuerURL := newIssuer(t, time.Hour)
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browser := &http.Client{Jar: jar, CheckRedirect: noRedirects.CheckRedirect}
+	sum := sha256.Sum256([]byte(strings.Repeat("v", 43)))
+	form := url.Values{
+		"response_type": {"code"}, "client_id": {"console"}, "redirect_uri": {redirect}, "state": {"s"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+	}
+	authorize := func(t *testing.T) *http.Response {
+		t.Helper()
+		resp, err := browser.Get(issuerURL + "/authorize?" + form.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := authorize(t); resp.StatusCode != 200 {
+		t.Fatalf("before signing in: %d, want the sign-in page", resp.StatusCode)
+	}
+	form.Set("username", "viewer")
+	resp, err := browser.PostForm(issuerURL+"/authorize", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	form.Del("username")
+	if resp := authorize(t); resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "code=") {
+		t.Fatalf("signed in: %d %q, want straight back with a code", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = browser.Get(issuerURL + "/logout?" + url.Values{"client_id": {"console"}, "logout_uri": {redirect}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != redirect {
+		t.Fatalf("logout: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp := authorize(t); resp.StatusCode != 200 {
+		t.Fatalf("after signing out: %d, want the sign-in page", resp.StatusCode)
 	}
 }
