@@ -793,6 +793,31 @@ func TestConsole(t *testing.T) {
 	})
 }
 
+// TestConsoleRenewsTheSession: with tokens that last 5 minutes and 12
+// seconds, the console renews them with the refresh token 5 minutes before
+// they end, by itself, and stays signed in.
+func TestConsoleRenewsTheSession(t *testing.T) {
+	b := newBrowser(t)
+	stack, err := devstack.Start(t.Context(), devstack.Options{DemoCustomers: 1, ScheduleEvery: time.Hour, TokenLifetime: 5*time.Minute + 12*time.Second})
+	if err != nil {
+		t.Fatalf("start the local stack: %v", err)
+	}
+	t.Cleanup(func() { stack.Close() })
+	b.run(t, "open the console", chromedp.Navigate(stack.APIURL+"/"))
+	signIn(t, b, "viewer")
+	deadline := time.Now().Add(40 * time.Second)
+	for stack.Issuer.Refreshes() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the console did not renew its tokens")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.run(t, "still signed in after the renewal",
+		chromedp.Click(chromedp.CSS(`#nav a[data-route="history"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#history tr[data-action="workspace.connection"], main p.empty`)))
+	checkNothingStored(t, b)
+}
+
 // signIn signs in through the local identity provider as a person would:
 // the console's button, the provider's page (authorization code with
 // PKCE), and back.

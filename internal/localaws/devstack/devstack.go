@@ -73,7 +73,10 @@ const (
 type Options struct {
 	APIAddr string
 	// OIDCAddr is where the local identity provider listens.
-	OIDCAddr        string
+	OIDCAddr string
+	// TokenLifetime is how long the local identity provider's ID and
+	// access tokens last; default one hour, as Cognito's.
+	TokenLifetime   time.Duration
 	ContacthubAddr  string
 	ContactsendAddr string
 	// DataDir keeps DynamoDB, the simulators' state, the master key, the
@@ -469,7 +472,7 @@ func (s *Stack) startIssuer(ln net.Listener) error {
 		return fmt.Errorf("the identity provider's key in the data directory is damaged: %w", err)
 	}
 	s.Issuer, err = oidc.New(oidc.Config{
-		URL: s.IssuerURL, ClientID: ConsoleClientID, Key: key, Users: DemoUsers(),
+		URL: s.IssuerURL, ClientID: ConsoleClientID, Key: key, Users: DemoUsers(), Lifetime: s.opts.TokenLifetime,
 		RedirectURIs: []string{s.APIURL + "/"},
 	})
 	if err != nil {

@@ -73,6 +73,8 @@ type Issuer struct {
 	// sessions are the browsers signed in here (a cookie): as Cognito's
 	// hosted page does, /authorize sends them straight back with a code.
 	sessions map[string]User
+	// refreshes counts refresh grants, for tests of silent renewal.
+	refreshes int
 }
 
 const sessionCookie = "local_idp_session"
@@ -130,6 +132,13 @@ func ParseKey(data []byte) (*rsa.PrivateKey, error) {
 		return nil, errors.New("oidc: no PEM block in the key file")
 	}
 	return x509.ParsePKCS1PrivateKey(block.Bytes)
+}
+
+// Refreshes is how many times tokens were renewed with a refresh token.
+func (i *Issuer) Refreshes() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.refreshes
 }
 
 // JWKSURL is where the issuer publishes its keys.
@@ -406,6 +415,9 @@ func (i *Issuer) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g.nonce = ""
+		i.mu.Lock()
+		i.refreshes++
+		i.mu.Unlock()
 		// Like Cognito, a refresh keeps its refresh token.
 		i.issue(w, g, now, false)
 		return
