@@ -779,7 +779,7 @@ func TestConsole(t *testing.T) {
 		if got := b.text(t, "#history"); strings.Contains(got, devstack.DemoSendAPIKey) || strings.Contains(got, devstack.DemoSendUserKey) || !strings.Contains(got, "changed") {
 			t.Errorf("the history shows secrets, or not that they changed:\n%s", got)
 		}
-		b.inspect(t, "the history", "history")
+		b.inspect(t, "the history", "")
 		b.run(t, "the workspace settings are read only",
 			chromedp.Click(chromedp.CSS(`#nav a[data-route="workspace"]`)),
 			chromedp.WaitVisible(chromedp.CSS("#viewer-note")),

@@ -19,7 +19,9 @@ export async function check(value, signal) {
 export function renderSignIn(ctx, done) {
   const input = h('input', { type: 'password', autocomplete: 'off', spellcheck: 'false', required: true });
   const alert = alertBox();
-  const submit = h('button', { type: 'submit', class: 'button' + (configured() ? '' : ' primary'), t: 'signin.submit' });
+  const submit = configured()
+    ? h('button', { type: 'submit', class: 'button', t: 'signin.submitToken' })
+    : h('button', { type: 'submit', class: 'button primary', t: 'signin.submit' });
   const tokenForm = h('form', { class: 'token-signin', novalidate: true },
     field({ id: 'token', labelKey: 'signin.token', input, hintKey: 'signin.tokenHint' }),
     h('div', { class: 'actions' }, submit));
