@@ -56,7 +56,7 @@ func TestTemplateFunctions(t *testing.T) {
 				"KMS_KEY_ID": Ref("SecretsKey"), "SYNC_QUEUE_URL": Ref("SyncQueue"),
 				"CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint"), "WORKSPACE_CLAIM": Ref("WorkspaceClaim"),
 				"ROLE_CLAIM": Ref("RoleClaim"), "GROUP_CLAIM": If("CreateUserPool", "cognito:groups", ""),
-				"SIGNIN_ISSUER":        If("CreateUserPool", GetAtt("UserPool", "ProviderURL"), Ref("JwtIssuer")),
+				"SIGNIN_ISSUER":        If("CreateUserPool", Sub("https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"), Ref("JwtIssuer")),
 				"SIGNIN_CLIENT_ID":     If("CreateUserPool", Ref("ConsoleClient"), Ref("ConsoleClientId")),
 				"SIGNIN_AUTHORIZE_URL": If("CreateUserPool", Sub("https://${SignInDomain}.auth.${AWS::Region}.amazoncognito.com/oauth2/authorize"), ""),
 				"SIGNIN_TOKEN_URL":     If("CreateUserPool", Sub("https://${SignInDomain}.auth.${AWS::Region}.amazoncognito.com/oauth2/token"), ""),
@@ -261,7 +261,7 @@ func TestTemplateHTTPAPI(t *testing.T) {
 	jwt := api.Authorizers["WorkspaceJwt"]
 	// The stack's user pool, or the issuer the parameters name.
 	if jwt.IdentitySource != "$request.header.Authorization" ||
-		!Equal(jwt.Issuer, If("CreateUserPool", GetAtt("UserPool", "ProviderURL"), Ref("JwtIssuer"))) ||
+		!Equal(jwt.Issuer, If("CreateUserPool", Sub("https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"), Ref("JwtIssuer"))) ||
 		!Equal(jwt.Audience, If("CreateUserPool", []any{Ref("ConsoleClient")}, Ref("JwtAudience"))) {
 		t.Errorf("WorkspaceJwt = %+v", jwt)
 	}
