@@ -56,11 +56,11 @@ func run() error {
 	opts := devstack.Options{
 		ScheduleEvery:   every,
 		APIAddr:         envOr("HUBSEND_API_ADDR", "127.0.0.1:8080"),
+		OIDCAddr:        envOr("HUBSEND_OIDC_ADDR", "127.0.0.1:8083"),
 		ContacthubAddr:  envOr("HUBSEND_CONTACTHUB_ADDR", "127.0.0.1:8081"),
 		ContactsendAddr: envOr("HUBSEND_CONTACTSEND_ADDR", "127.0.0.1:8082"),
 		DataDir:         *data,
 		DemoCustomers:   customers,
-		APIToken:        os.Getenv("HUBSEND_API_TOKEN"),
 		Logger:          logger,
 	}
 	if *verbose {
@@ -83,7 +83,7 @@ func run() error {
 		return err
 	}
 	fmt.Printf("\nhubsend is running (ready in %s)\n\n", time.Since(started).Round(time.Millisecond))
-	fmt.Printf("  web console       %s/   (sign in with the API token below)\n", stack.APIURL)
+	fmt.Printf("  web console       %s/   (sign in as admin or viewer)\n", stack.APIURL)
 	fmt.Printf("  config API        %s/v1/sources   (OpenAPI: %s/v1/openapi.json)\n", stack.APIURL, stack.APIURL)
 	if stack.Hub != nil {
 		fmt.Printf("  Contacthub sim    %s/hub/v1/workspaces/%s   (token %s; admin: %s/_sim/state)\n", stack.ContacthubURL, devstack.DemoHubWorkspace, devstack.DemoHubToken, stack.ContacthubURL)
@@ -101,8 +101,10 @@ func run() error {
 	} else {
 		fmt.Printf("  AWS               table %s, queue %s (real)\n", stack.Table, stack.Queues.SyncURL)
 	}
-	fmt.Printf("\n  workspace %q, API token: %s\n", devstack.DemoWorkspace, stack.APIToken)
-	fmt.Printf("  try: curl -H 'Authorization: Bearer %s' %s/v1/sources\n\n", stack.APIToken, stack.APIURL)
+	fmt.Printf("  identity provider %s   (OpenID Connect; users admin, viewer)\n", stack.IssuerURL)
+	fmt.Printf("\n  workspace %q; a token for curl (user=admin or user=viewer, valid 1 h):\n", devstack.DemoWorkspace)
+	fmt.Printf("    TOKEN=$(curl -s '%s/demo-token?user=admin')\n", stack.IssuerURL)
+	fmt.Printf("    curl -H \"Authorization: Bearer $TOKEN\" %s/v1/sources\n\n", stack.APIURL)
 	fmt.Printf("Ctrl-C stops everything%s.\n", keptWhere(opts.DataDir))
 	<-ctx.Done()
 	fmt.Println("\nstopping…")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/hubsend/hubsend/internal/audit"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
@@ -79,9 +80,21 @@ type Config struct {
 	Outcomes  Outcomes
 	Previewer Previewer
 	Jobs      JobSender
-	// WorkspaceClaim is the JWT claim naming the caller's workspace.
+	// WorkspaceClaim is the JWT claim naming the caller's workspace
+	// (default custom:workspace), RoleClaim the one naming their role
+	// (default custom:role; a list claim gives its strongest role).
 	WorkspaceClaim string
-	Logger         *slog.Logger
+	RoleClaim      string
+	// GroupClaim, when set, is a list claim (Cognito's cognito:groups)
+	// whose hubsend:<workspace>:<role> groups give the workspace and role
+	// instead.
+	GroupClaim string
+	// Audit records every change; nil records none.
+	Audit AuditLog
+	// SignIn is what the console needs to sign people in; its zero value
+	// leaves the console asking for a token.
+	SignIn SignIn
+	Logger *slog.Logger
 	// NewID makes source ids; nil means random 128-bit hex.
 	NewID func() string
 	// Console holds the web console's files (index.html at its root); nil
@@ -102,6 +115,9 @@ type API struct {
 func New(cfg Config) *API {
 	if cfg.WorkspaceClaim == "" {
 		cfg.WorkspaceClaim = "custom:workspace"
+	}
+	if cfg.RoleClaim == "" {
+		cfg.RoleClaim = "custom:role"
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -124,8 +140,14 @@ func randomID() string {
 type request struct {
 	event     *events.APIGatewayV2HTTPRequest
 	workspace string
+	role      Role
+	actor     Actor
 	params    map[string]string
 	body      []byte
+	// sourceID and changes are what a change handler tells the audit
+	// record: the source it made, and what it changed.
+	sourceID string
+	changes  []audit.Change
 }
 
 func (r *request) header(name string) string {
@@ -177,9 +199,24 @@ func (a *API) serve(ctx context.Context, event *events.APIGatewayV2HTTPRequest) 
 	}
 	req := &request{event: event, params: params}
 	if !rt.public {
-		req.workspace = a.workspaceOf(event)
+		id := a.identityOf(event)
+		if id.refusal != "" {
+			return problem(http.StatusForbidden, id.refusal), rt.key, ""
+		}
+		req.workspace, req.role, req.actor = id.workspace, id.role, id.actor
 		if req.workspace == "" {
 			return problem(http.StatusUnauthorized, "the request carries no workspace; sign in with a token of your workspace"), rt.key, ""
+		}
+		need := RoleAdmin
+		if rt.read {
+			need = RoleViewer
+		}
+		if !req.role.Allows(need) {
+			msg := "your role cannot do this; ask an admin of the workspace"
+			if req.role == "" {
+				msg = "your token names no hubsend role (admin or viewer); ask an admin of the workspace to give you one"
+			}
+			return problem(http.StatusForbidden, msg), rt.key, req.workspace
 		}
 		if problems := rt.checkQuery(event.QueryStringParameters); len(problems) > 0 {
 			return problem(http.StatusBadRequest, "invalid query", problems...), rt.key, req.workspace
@@ -195,7 +232,9 @@ func (a *API) serve(ctx context.Context, event *events.APIGatewayV2HTTPRequest) 
 		return *errResp, rt.key, req.workspace
 	}
 	req.body = body
-	return rt.handle(ctx, req), rt.key, req.workspace
+	resp = rt.handle(ctx, req)
+	a.recordChange(ctx, req, rt.audit, resp)
+	return resp, rt.key, req.workspace
 }
 
 // validParams reports whether every path parameter could be one hubsend
@@ -246,17 +285,4 @@ func loggablePath(path string) string {
 		cut--
 	}
 	return path[:cut] + "…(" + strconv.Itoa(len(path)) + " bytes)"
-}
-
-func (a *API) workspaceOf(event *events.APIGatewayV2HTTPRequest) string {
-	if event.RequestContext.Authorizer == nil || event.RequestContext.Authorizer.JWT == nil {
-		return ""
-	}
-	workspace := event.RequestContext.Authorizer.JWT.Claims[a.cfg.WorkspaceClaim]
-	// The claim names keys of the table: one that could be no workspace id
-	// is no workspace, rather than a key that collides with another.
-	if len(workspace) > 128 || source.TextProblem(workspace) != "" || strings.TrimSpace(workspace) != workspace || strings.Contains(workspace, "#") {
-		return ""
-	}
-	return workspace
 }

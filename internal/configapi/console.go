@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -25,6 +27,12 @@ func (a *API) serveConsole(_ context.Context, r *request) events.APIGatewayV2HTT
 	if p := r.params["proxy"]; p != "" {
 		name = path.Clean(p)
 	}
+	if name == "config.json" {
+		// How the console signs people in: the deployment's settings.
+		resp := jsonResponse(http.StatusOK, a.cfg.SignIn)
+		resp.Headers["Cache-Control"] = "no-cache"
+		return resp
+	}
 	if !fs.ValidPath(name) {
 		return problem(http.StatusNotFound, "no such file")
 	}
@@ -38,7 +46,7 @@ func (a *API) serveConsole(_ context.Context, r *request) events.APIGatewayV2HTT
 		"ETag":                    tag,
 		"Cache-Control":           "no-cache",
 		"X-Content-Type-Options":  "nosniff",
-		"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+		"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src " + a.connectSources() + "; frame-ancestors 'none'",
 		"Referrer-Policy":         "no-referrer",
 	}
 	if r.header("If-None-Match") == tag {
@@ -57,4 +65,35 @@ func (a *API) serveConsole(_ context.Context, r *request) events.APIGatewayV2HTT
 		resp.IsBase64Encoded = true
 	}
 	return resp
+}
+
+// connectSources are the origins the console may call: its own (the API)
+// and the identity provider's (discovery, token endpoint).
+func (a *API) connectSources() string {
+	sources := []string{"'self'"}
+	for _, raw := range []string{a.cfg.SignIn.Issuer, a.cfg.SignIn.TokenURL} {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+			continue
+		}
+		origin := u.Scheme + "://" + u.Host
+		if !slices.Contains(sources, origin) {
+			sources = append(sources, origin)
+		}
+	}
+	return strings.Join(sources, " ")
+}
+
+// SignIn is how the console signs people in: the OpenID Connect
+// authorization code flow with PKCE against Issuer, as the public client
+// ClientID. AuthorizeURL, TokenURL and LogoutURL override what the issuer's
+// discovery document says (a Cognito user pool's hosted domain); Scope
+// defaults to "openid email profile".
+type SignIn struct {
+	Issuer       string `json:"issuer,omitempty"`
+	ClientID     string `json:"clientId,omitempty"`
+	AuthorizeURL string `json:"authorizeUrl,omitempty"`
+	TokenURL     string `json:"tokenUrl,omitempty"`
+	LogoutURL    string `json:"logoutUrl,omitempty"`
+	Scope        string `json:"scope,omitempty"`
 }

@@ -159,7 +159,7 @@ func FuzzConfigAPI(f *testing.F) {
 		}
 		if authenticated {
 			event.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-				JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"custom:workspace": "ws1"}},
+				JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"custom:workspace": "ws1", "custom:role": "admin"}},
 			}
 		}
 		before := tableDigest(t, stack.DynamoDB(), table)

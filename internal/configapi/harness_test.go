@@ -22,6 +22,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/hubsend/hubsend/internal/audit"
 	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/configstore"
@@ -88,9 +89,11 @@ type env struct {
 	api    *configapi.API
 	intake *scheduler.Scheduler
 	queue  emulators.Queues
+	audit  *audit.Log
+	table  string
+	hubURL string
 	hub    *hubsim.Server
 	send   *sendsim.Server
-	table  string
 	logs   *syncBuffer
 	spec   routers.Router
 	t      *testing.T
@@ -108,6 +111,7 @@ type fixture struct {
 	hub    *hubsim.Server
 	send   *sendsim.Server
 	hubURL string // the simulated Contacthub's API base URL
+	audit  *audit.Log
 }
 
 // newFixture builds an API whose clients make the given number of attempts
@@ -147,6 +151,7 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 		return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken, Retry: noWait})
 	}
 	outcomes := ledger.New(stack.DynamoDB(), fx.table)
+	fx.audit = audit.New(stack.DynamoDB(), fx.table)
 	fx.queue = emulators.NewQueuesT(tb, stack)
 	queue := jobs.NewQueue(stack.SQS(), fx.queue.SyncURL)
 	fx.intake, err = scheduler.New(scheduler.Config{
@@ -172,6 +177,7 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 		Outcomes:         outcomes,
 		Previewer:        previewer,
 		Jobs:             queue,
+		Audit:            fx.audit,
 		Logger:           logger,
 		AllowInsecureHub: true,
 	})
@@ -183,7 +189,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, logs: &syncBuffer{}, spec: loadSpec(t)}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fx := newFixture(t, logger, 2)
-	e.api, e.intake, e.queue, e.hub, e.send, e.table = fx.api, fx.intake, fx.queue, fx.hub, fx.send, fx.table
+	e.api, e.intake, e.queue, e.hub, e.send, e.audit, e.table, e.hubURL = fx.api, fx.intake, fx.queue, fx.hub, fx.send, fx.audit, fx.table, fx.hubURL
 	for _, ws := range []string{"ws1", "ws2"} {
 		e.expect(e.call(ws, "PUT", "/v1/workspace", map[string]any{
 			"contacthub": map[string]any{"baseUrl": fx.hubURL, "workspaceId": "hub-ws", "token": hubToken},
@@ -204,6 +210,13 @@ type response struct {
 // call sends one request as API Gateway would, as the given workspace ("" =
 // no token), checks the answer against the OpenAPI description, and decodes it.
 func (e *env) call(workspace, method, path string, body any, headers map[string]string) response {
+	e.t.Helper()
+	return e.callAs(workspace, configapi.RoleAdmin, method, path, body, headers)
+}
+
+// callAs calls as a person of the workspace with the given role ("" = a
+// token naming no role).
+func (e *env) callAs(workspace string, role configapi.Role, method, path string, body any, headers map[string]string) response {
 	e.t.Helper()
 	var raw string
 	switch b := body.(type) {
@@ -241,7 +254,7 @@ func (e *env) call(workspace, method, path string, body any, headers map[string]
 	}
 	if workspace != "" {
 		event.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"custom:workspace": workspace}},
+			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"custom:workspace": workspace, "custom:role": string(role), "sub": "sub-" + string(role) + "-" + workspace, "email": string(role) + "@" + workspace + ".example"}},
 		}
 	}
 	resp, err := e.api.Handle(context.Background(), event)

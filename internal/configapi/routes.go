@@ -8,12 +8,18 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/hubsend/hubsend/internal/audit"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
 type route struct {
-	key    string   // API Gateway route key, e.g. "GET /v1/sources/{id}"
-	public bool     // served without a workspace (no JWT authorizer)
+	key    string // API Gateway route key, e.g. "GET /v1/sources/{id}"
+	public bool   // served without a workspace (no JWT authorizer)
+	// read marks a route a viewer may call: it changes nothing. Every other
+	// authorized route needs an admin, so a new route is closed by default.
+	read bool
+	// audit names the action a successful call records in the audit trail.
+	audit  string
 	query  []string // the query parameters the route reads; others are refused
 	handle func(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse
 }
@@ -23,27 +29,28 @@ func (a *API) table() []route {
 		{key: "GET /v1/openapi.json", public: true, handle: a.openAPI},
 		{key: "GET /", public: true, handle: a.serveConsole},
 		{key: "GET /console/{proxy+}", public: true, handle: a.serveConsole},
-		{key: "GET /v1/workspace", handle: a.getWorkspace},
-		{key: "PUT /v1/workspace", handle: a.putWorkspace},
-		{key: "GET /v1/nodes", handle: a.listNodes},
-		{key: "GET /v1/sources", handle: a.listSources, query: []string{"limit", "cursor", "enabled", "nodeId"}},
-		{key: "POST /v1/sources", handle: a.createSource},
-		{key: "GET /v1/sources/{id}", handle: a.getSource},
-		{key: "PUT /v1/sources/{id}", handle: a.replaceSource},
-		{key: "DELETE /v1/sources/{id}", handle: a.deleteSource},
-		{key: "POST /v1/sources/{id}/enable", handle: a.enableSource},
-		{key: "POST /v1/sources/{id}/disable", handle: a.disableSource},
-		{key: "GET /v1/sources/{id}/field-options", handle: a.sourceFieldOptions},
+		{key: "GET /v1/workspace", read: true, handle: a.getWorkspace},
+		{key: "PUT /v1/workspace", audit: audit.WorkspaceConnection, handle: a.putWorkspace},
+		{key: "GET /v1/nodes", read: true, handle: a.listNodes},
+		{key: "GET /v1/sources", read: true, handle: a.listSources, query: []string{"limit", "cursor", "enabled", "nodeId"}},
+		{key: "POST /v1/sources", audit: audit.SourceCreate, handle: a.createSource},
+		{key: "GET /v1/sources/{id}", read: true, handle: a.getSource},
+		{key: "PUT /v1/sources/{id}", audit: audit.SourceReplace, handle: a.replaceSource},
+		{key: "DELETE /v1/sources/{id}", audit: audit.SourceDelete, handle: a.deleteSource},
+		{key: "POST /v1/sources/{id}/enable", audit: audit.SourceEnable, handle: a.enableSource},
+		{key: "POST /v1/sources/{id}/disable", audit: audit.SourceDisable, handle: a.disableSource},
+		{key: "GET /v1/sources/{id}/field-options", read: true, handle: a.sourceFieldOptions},
 		{key: "POST /v1/field-options", handle: a.draftFieldOptions},
-		{key: "GET /v1/sources/{id}/subscription-systems", handle: a.sourceSubscriptionSystems},
+		{key: "GET /v1/sources/{id}/subscription-systems", read: true, handle: a.sourceSubscriptionSystems},
 		{key: "POST /v1/subscription-systems", handle: a.draftSubscriptionSystems},
 		{key: "POST /v1/connection-tests", handle: a.connectionTest},
-		{key: "POST /v1/sources/{id}/webhook-secret", handle: a.rotateWebhookSecret},
-		{key: "POST /v1/sources/{id}/resync", handle: a.resync},
-		{key: "GET /v1/sources/{id}/status", handle: a.status},
-		{key: "GET /v1/sources/{id}/failures", handle: a.failures, query: []string{"limit", "cursor"}},
-		{key: "POST /v1/sources/{id}/failures/{customerId}/retry", handle: a.retryFailure},
-		{key: "POST /v1/sources/{id}/preview", handle: a.preview},
+		{key: "POST /v1/sources/{id}/webhook-secret", audit: audit.SourceWebhookSecret, handle: a.rotateWebhookSecret},
+		{key: "POST /v1/sources/{id}/resync", audit: audit.SourceResync, handle: a.resync},
+		{key: "GET /v1/sources/{id}/status", read: true, handle: a.status},
+		{key: "GET /v1/sources/{id}/failures", read: true, handle: a.failures, query: []string{"limit", "cursor"}},
+		{key: "POST /v1/sources/{id}/failures/{customerId}/retry", audit: audit.FailureRetry, handle: a.retryFailure},
+		{key: "POST /v1/sources/{id}/preview", read: true, handle: a.preview},
+		{key: "GET /v1/audit", read: true, handle: a.audit, query: []string{"limit", "cursor", "sourceId"}},
 	}
 }
 

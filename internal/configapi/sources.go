@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/hubsend/hubsend/internal/audit"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/source"
 )
@@ -35,6 +36,8 @@ func (a *API) createSource(ctx context.Context, r *request) events.APIGatewayV2H
 	if resp := a.startFirstBackfill(ctx, created); resp != nil {
 		return *resp
 	}
+	r.sourceID = created.ID
+	r.changes = diff(nil, present(created), map[string]bool{"properties.apiKey": true, "properties.userKey": true})
 	resp := jsonResponse(http.StatusCreated, present(created))
 	resp.Headers["Location"] = "/v1/sources/" + created.ID
 	resp.Headers["ETag"] = etag(created.Version)
@@ -236,6 +239,10 @@ func (a *API) replaceSource(ctx context.Context, r *request) events.APIGatewayV2
 			return problem(http.StatusServiceUnavailable, "the change is saved, but the resync it needs could not start; run POST /v1/sources/"+saved.ID+"/resync after enabling the source")
 		}
 	}
+	r.changes = diff(present(current), present(saved), map[string]bool{
+		"properties.apiKey":  current.Properties.APIKey != saved.Properties.APIKey,
+		"properties.userKey": current.Properties.UserKey != saved.Properties.UserKey,
+	})
 	resp := jsonResponse(http.StatusOK, present(saved))
 	resp.Headers["ETag"] = etag(saved.Version)
 	return resp
@@ -254,6 +261,7 @@ func (a *API) setEnabled(ctx context.Context, r *request, enabled bool) events.A
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
+	r.changes = []audit.Change{{Path: "enabled", After: enabled}}
 	if resp := a.startFirstBackfill(ctx, src); resp != nil {
 		return *resp
 	}
@@ -263,9 +271,15 @@ func (a *API) setEnabled(ctx context.Context, r *request, enabled bool) events.A
 }
 
 func (a *API) deleteSource(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	// Read first, so the audit record says what was deleted.
+	current, err := a.cfg.Store.Get(ctx, r.workspace, r.params["id"])
+	if err != nil {
+		return a.storeFailure(ctx, err)
+	}
 	if err := a.cfg.Store.Delete(ctx, r.workspace, r.params["id"]); err != nil {
 		return a.storeFailure(ctx, err)
 	}
+	r.changes = diff(present(current), nil, map[string]bool{"properties.apiKey": true, "properties.userKey": true})
 	return noContent()
 }
 
@@ -300,6 +314,7 @@ func (a *API) rotateWebhookSecret(ctx context.Context, r *request) events.APIGat
 		return a.storeFailure(ctx, err)
 	}
 	path := "/v1/webhooks/contacthub/" + id
+	r.changes = []audit.Change{{Path: "webhookSecret", Secret: true}}
 	return jsonResponse(http.StatusCreated, webhookSecretJSON{
 		Secret:    secret,
 		SignedURL: path,

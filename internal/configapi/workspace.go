@@ -22,6 +22,15 @@ import (
 type workspaceJSON struct {
 	ID         string          `json:"id"`
 	Contacthub *contacthubJSON `json:"contacthub"`
+	// Caller is who asks (GET only), so the console offers what their role
+	// allows.
+	Caller *callerJSON `json:"caller,omitempty"`
+}
+
+type callerJSON struct {
+	Subject string `json:"subject"`
+	Email   string `json:"email,omitempty"`
+	Role    Role   `json:"role"`
 }
 
 type contacthubJSON struct {
@@ -44,14 +53,19 @@ func presentConnection(workspace string, c *configstore.Connection) workspaceJSO
 }
 
 func (a *API) getWorkspace(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	caller := &callerJSON{Subject: r.actor.Subject, Email: r.actor.Email, Role: r.role}
 	conn, err := a.cfg.Store.Connection(ctx, r.workspace)
 	if errors.Is(err, configstore.ErrNotFound) {
-		return jsonResponse(http.StatusOK, presentConnection(r.workspace, nil))
+		out := presentConnection(r.workspace, nil)
+		out.Caller = caller
+		return jsonResponse(http.StatusOK, out)
 	}
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
-	return jsonResponse(http.StatusOK, presentConnection(r.workspace, &conn))
+	out := presentConnection(r.workspace, &conn)
+	out.Caller = caller
+	return jsonResponse(http.StatusOK, out)
 }
 
 type workspaceInput struct {
@@ -159,6 +173,11 @@ func (a *API) putWorkspace(ctx context.Context, r *request) events.APIGatewayV2H
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
+	var before any
+	if connected {
+		before = presentConnection(r.workspace, &old)
+	}
+	r.changes = diff(before, presentConnection(r.workspace, &conn), map[string]bool{"contacthub.token": !connected || old.ContacthubToken != conn.ContacthubToken})
 	return jsonResponse(http.StatusOK, presentConnection(r.workspace, &conn))
 }
 

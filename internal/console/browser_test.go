@@ -332,17 +332,19 @@ func TestConsole(t *testing.T) {
 	ok := t.Run("sign in", func(t *testing.T) {
 		b.run(t, "open the console",
 			chromedp.Navigate(stack.APIURL+"/"),
+			chromedp.WaitVisible(chromedp.CSS("#sign-in")))
+		b.run(t, "a token can be pasted instead",
+			chromedp.Click(chromedp.CSS("#token-signin summary")),
 			chromedp.WaitVisible(chromedp.CSS("#token")))
 		b.inspect(t, "sign in", "signin")
 		b.run(t, "a wrong token is refused",
 			chromedp.SendKeys(chromedp.CSS("#token"), "not-the-token"),
 			chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
 			waitText(".alert-error", "refused"))
-		b.run(t, "sign in",
-			clearInput("#token"),
-			chromedp.SendKeys(chromedp.CSS("#token"), stack.APIToken),
-			chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+		signIn(t, b, "admin")
+		b.run(t, "signed in as the admin",
 			chromedp.WaitVisible(chromedp.CSS("#new-source")))
+		checkNothingStored(t, b)
 	})
 	ok = ok && t.Run("create a source", func(t *testing.T) {
 		b.run(t, "the empty list offers a first source",
@@ -705,8 +707,8 @@ func TestConsole(t *testing.T) {
 		b.run(t, "point the workspace at no Contacthub",
 			clearInput("#w-baseUrl"),
 			chromedp.SendKeys(chromedp.CSS("#w-baseUrl"), "http://127.0.0.1:9/hub/v1"),
-			// A stored token is only sent where it was set: a new address
-			// needs it typed again.
+			// A new address needs the token again: the stored one only goes
+			// where it was set.
 			chromedp.SendKeys(chromedp.CSS("#w-token"), devstack.DemoHubToken),
 			chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)),
 			waitText(".alert-success", "saved"))
@@ -737,11 +739,109 @@ func TestConsole(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS("#new-source")))
 		b.run(t, "sign out",
 			chromedp.Click(chromedp.CSS("#sign-out")),
-			chromedp.WaitVisible(chromedp.CSS("#token")))
-		if signedIn := value(t, b, "is a token kept", chromedp.Evaluate[bool](`Boolean(sessionStorage.getItem('hubsend.token'))`)); signedIn {
-			t.Error("the token is still kept after signing out")
+			chromedp.WaitVisible(chromedp.CSS("#sign-in")))
+		if role := value(t, b, "read the role", chromedp.Evaluate[string](`document.body.dataset.role`)); role != "" {
+			t.Errorf("signed out, the page still has role %q", role)
 		}
+		checkNothingStored(t, b)
 	})
+	t.Run("a viewer reads and changes nothing", func(t *testing.T) {
+		if !ok {
+			t.Skip("an earlier step failed")
+		}
+		signIn(t, b, "viewer")
+		b.run(t, "signed in as a viewer",
+			chromedp.WaitVisible(chromedp.CSS("#viewer-note")),
+			chromedp.WaitVisible(chromedp.CSS("#sources tbody a")))
+		b.inspect(t, "the list as a viewer", "")
+		if n := value(t, b, "count the create links", chromedp.Evaluate[int](`document.querySelectorAll('#new-source, a[href="#/sources/new"]').length`)); n != 0 {
+			t.Errorf("a viewer is offered %d ways to create a source", n)
+		}
+		b.run(t, "open a source",
+			chromedp.Click(chromedp.CSS("#sources tbody a")),
+			chromedp.WaitVisible(chromedp.CSS("#status-panel")),
+			chromedp.WaitVisible(chromedp.CSS("#source-history")))
+		absent := `['#enabled-switch', '#edit-source', '#delete-source', '#operations-panel', '#resync', '#webhook-secret', 'button.retry'].filter((s) => document.querySelector(s))`
+		if offered := value(t, b, "look for the controls that change", chromedp.Evaluate[[]string](absent)); len(offered) > 0 {
+			t.Errorf("a viewer is offered %v", offered)
+		}
+		b.inspect(t, "a source as a viewer", "")
+		b.run(t, "the source's history",
+			chromedp.Click(chromedp.CSS("#source-history")),
+			chromedp.WaitVisible(chromedp.CSS(`#history tr[data-action="source.create"]`)))
+		if who := b.text(t, `#history tr[data-action="source.create"] td:nth-child(2)`); who != "admin@demo.example" {
+			t.Errorf("the source was created by %q, want admin@demo.example", who)
+		}
+		b.run(t, "the workspace's history",
+			chromedp.Click(chromedp.CSS(`#nav a[data-route="history"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#history tr[data-action="source.delete"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#history tr[data-action="workspace.connection"]`)))
+		if got := b.text(t, "#history"); strings.Contains(got, devstack.DemoSendAPIKey) || strings.Contains(got, devstack.DemoSendUserKey) || !strings.Contains(got, "changed") {
+			t.Errorf("the history shows secrets, or not that they changed:\n%s", got)
+		}
+		b.inspect(t, "the history", "")
+		b.run(t, "the workspace settings are read only",
+			chromedp.Click(chromedp.CSS(`#nav a[data-route="workspace"]`)),
+			chromedp.WaitVisible(chromedp.CSS("#viewer-note")),
+			waitText("main .hint code", devstack.DemoWorkspace))
+		if n := value(t, b, "count the save buttons", chromedp.Evaluate[int](`document.querySelectorAll('main form button[type="submit"]').length + document.querySelectorAll('main input:not([readonly])').length`)); n != 0 {
+			t.Errorf("a viewer can edit the workspace settings (%d controls)", n)
+		}
+		b.run(t, "a form's address shows the list",
+			chromedp.Navigate(stack.APIURL+"/#/sources/new"),
+			chromedp.WaitVisible(chromedp.CSS("#viewer-note")))
+	})
+}
+
+// TestConsoleRenewsTheSession: with tokens that last 5 minutes and 12
+// seconds, the console renews them with the refresh token 5 minutes before
+// they end, by itself, and stays signed in.
+func TestConsoleRenewsTheSession(t *testing.T) {
+	b := newBrowser(t)
+	stack, err := devstack.Start(t.Context(), devstack.Options{DemoCustomers: 1, ScheduleEvery: time.Hour, TokenLifetime: 5*time.Minute + 12*time.Second})
+	if err != nil {
+		t.Fatalf("start the local stack: %v", err)
+	}
+	t.Cleanup(func() { stack.Close() })
+	b.run(t, "open the console", chromedp.Navigate(stack.APIURL+"/"))
+	signIn(t, b, "viewer")
+	deadline := time.Now().Add(40 * time.Second)
+	for stack.Issuer.Refreshes() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the console did not renew its tokens")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.run(t, "still signed in after the renewal",
+		chromedp.Click(chromedp.CSS(`#nav a[data-route="history"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#history tr[data-action="workspace.connection"], main p.empty`)))
+	checkNothingStored(t, b)
+}
+
+// signIn signs in through the local identity provider as a person would:
+// the console's button, the provider's page (authorization code with
+// PKCE), and back.
+func signIn(t *testing.T, b *browser, user string) {
+	t.Helper()
+	b.run(t, "sign in as "+user,
+		chromedp.WaitVisible(chromedp.CSS("#sign-in")),
+		chromedp.Click(chromedp.CSS("#sign-in")),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`button[data-user=%q]`, user))),
+		chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[data-user=%q]`, user))),
+		chromedp.WaitVisible(chromedp.CSS("#sign-out")))
+	if search := value(t, b, "read the address", chromedp.Evaluate[string](`location.search`)); search != "" {
+		t.Errorf("the address keeps %q after signing in", search)
+	}
+}
+
+// checkNothingStored: tokens live in the page's memory only.
+func checkNothingStored(t *testing.T, b *browser) {
+	t.Helper()
+	stored := value(t, b, "read the storage", chromedp.Evaluate[string](
+		`JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])`))
+	if strings.Contains(stored, "eyJ") || strings.Contains(stored, "hubsend.token") || strings.Contains(stored, "hubsend.signin") || strings.Contains(stored, "refresh") {
+		t.Errorf("the browser's storage holds %s", stored)
+	}
 }
 
 // acceptConfirm answers the page's next confirmation dialogs with yes,

@@ -44,8 +44,15 @@ type Env struct {
 	MasterKey           []byte // local runs only, instead of KMS
 	ContactsendEndpoint string
 	WorkspaceClaim      string
-	LogLevel            slog.Level
-	AllowInsecureHub    bool
+	// RoleClaim and GroupClaim say where the config API reads a caller's
+	// role (and, for GroupClaim, workspace too); see configapi.Config.
+	RoleClaim  string
+	GroupClaim string
+	// SignIn* tell the console how to sign people in (OpenID Connect,
+	// authorization code with PKCE); empty leaves it asking for a token.
+	SignInIssuer, SignInClientID, SignInAuthorizeURL, SignInTokenURL, SignInLogoutURL string
+	LogLevel                                                                          slog.Level
+	AllowInsecureHub                                                                  bool
 }
 
 // SyncQueueURL names the setting of the sync queue, which every function
@@ -62,6 +69,13 @@ func Read(getenv func(string) string, required ...string) (Env, error) {
 		KMSKeyID:            getenv("KMS_KEY_ID"),
 		ContactsendEndpoint: getenv("CONTACTSEND_ENDPOINT"),
 		WorkspaceClaim:      getenv("WORKSPACE_CLAIM"),
+		RoleClaim:           getenv("ROLE_CLAIM"),
+		GroupClaim:          getenv("GROUP_CLAIM"),
+		SignInIssuer:        getenv("SIGNIN_ISSUER"),
+		SignInClientID:      getenv("SIGNIN_CLIENT_ID"),
+		SignInAuthorizeURL:  getenv("SIGNIN_AUTHORIZE_URL"),
+		SignInTokenURL:      getenv("SIGNIN_TOKEN_URL"),
+		SignInLogoutURL:     getenv("SIGNIN_LOGOUT_URL"),
 	}
 	var errs []error
 	if env.TableName == "" {

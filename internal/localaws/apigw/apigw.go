@@ -1,7 +1,7 @@
 // Package apigw plays API Gateway (HTTP API, payload format 2.0) on one
 // machine: it matches requests against the routes template.yaml declares,
-// authorizes them as the JWT authorizer would (from a table of local bearer
-// tokens instead of signed JWTs), turns them into the same events Lambda
+// authorizes them as its JWT authorizer does (signature against the
+// issuer's JWKS, issuer, audience, expiry, scopes), turns them into the same events Lambda
 // receives, and writes the handler's answers back. The functions behind it
 // run their real handler code, so what works locally works in AWS.
 package apigw
@@ -36,14 +36,16 @@ type Config struct {
 	// Functions maps a function's logical id to its handler. Routes of
 	// functions without a handler answer 503.
 	Functions map[string]Handler
-	// Tokens maps a bearer token to the claims the JWT authorizer would pass.
-	Tokens map[string]map[string]string
-	Logger *slog.Logger
+	// Authorizers configures each JWT authorizer by its name in the
+	// template (e.g. WorkspaceJwt).
+	Authorizers map[string]JWTAuthorizer
+	Logger      *slog.Logger
 }
 
 // Gateway is an http.Handler.
 type Gateway struct {
-	cfg Config
+	cfg       Config
+	verifiers map[string]*verifier
 }
 
 // New returns a gateway.
@@ -51,7 +53,11 @@ func New(cfg Config) *Gateway {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Gateway{cfg: cfg}
+	g := &Gateway{cfg: cfg, verifiers: map[string]*verifier{}}
+	for name, a := range cfg.Authorizers {
+		g.verifiers[name] = newVerifier(a)
+	}
+	return g
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -70,6 +76,26 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status != 0 {
 		writeMessage(w, status, http.StatusText(status))
 		return
+	}
+	if !route.Public() {
+		v := g.verifiers[route.Authorizer]
+		if v == nil {
+			writeMessage(w, http.StatusInternalServerError, "authorizer "+route.Authorizer+" is not configured in this local stack")
+			return
+		}
+		claims, authErr := v.verify(r.Context(), r.Header.Get("Authorization"), route.Scopes)
+		if authErr != nil {
+			g.cfg.Logger.Info("unauthorized", "route", event.RouteKey, "authorizerError", authErr.Description)
+			// API Gateway's answer: the bare status message, the reason only
+			// in WWW-Authenticate.
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer scope=%q error=%q error_description=%q`,
+				strings.Join(route.Scopes, " "), authErr.Code, authErr.Description))
+			writeMessage(w, authErr.Status, http.StatusText(authErr.Status))
+			return
+		}
+		event.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims},
+		}
 	}
 	resp, err := handler(r.Context(), event)
 	if err != nil {
@@ -193,16 +219,6 @@ func (g *Gateway) event(r *http.Request, route *samtemplate.Route, params map[st
 		} else {
 			event.Body = base64.StdEncoding.EncodeToString(body)
 			event.IsBase64Encoded = true
-		}
-	}
-	if !route.Public() {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		claims, known := g.cfg.Tokens[strings.TrimSpace(token)]
-		if !ok || !known {
-			return events.APIGatewayV2HTTPRequest{}, http.StatusUnauthorized
-		}
-		event.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-			JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims},
 		}
 	}
 	return event, 0

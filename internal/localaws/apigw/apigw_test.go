@@ -15,6 +15,7 @@ import (
 )
 
 func TestGateway(t *testing.T) {
+	idp := newTestIssuer(t)
 	var got events.APIGatewayV2HTTPRequest
 	echo := func(_ context.Context, e events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		got = e
@@ -32,11 +33,12 @@ func TestGateway(t *testing.T) {
 			{FunctionID: "Missing", Method: "GET", Path: "/missing", Authorizer: samtemplate.AuthorizerNone},
 			{FunctionID: "Api", Method: "GET", Path: "/console/{proxy+}", Authorizer: samtemplate.AuthorizerNone},
 		},
-		Functions: map[string]Handler{"Api": echo, "Hook": echo, "Fail": failing},
-		Tokens:    map[string]map[string]string{"demo-token": {"custom:workspace": "demo"}},
+		Functions:   map[string]Handler{"Api": echo, "Hook": echo, "Fail": failing},
+		Authorizers: map[string]JWTAuthorizer{"WorkspaceJwt": idp.authorizer()},
 	})
 	srv := httptest.NewServer(gw)
 	defer srv.Close()
+	demoToken := idp.sign(t, idp.key, idp.claims(nil))
 
 	do := func(method, path, token, contentType, body string) (int, string) {
 		t.Helper()
@@ -57,7 +59,7 @@ func TestGateway(t *testing.T) {
 	}
 
 	t.Run("authorized route gets claims and path parameters", func(t *testing.T) {
-		status, _ := do("GET", "/v1/sources/abc?enabled=true&x=1&x=2", "demo-token", "", "")
+		status, _ := do("GET", "/v1/sources/abc?enabled=true&x=1&x=2", demoToken, "", "")
 		if status != 201 {
 			t.Fatalf("status %d", status)
 		}
@@ -68,7 +70,7 @@ func TestGateway(t *testing.T) {
 		}
 	})
 	t.Run("literal path beats a parameter", func(t *testing.T) {
-		do("GET", "/v1/sources/special", "demo-token", "", "")
+		do("GET", "/v1/sources/special", demoToken, "", "")
 		if got.RouteKey != "GET /v1/sources/special" {
 			t.Fatalf("route %s", got.RouteKey)
 		}

@@ -11,8 +11,8 @@ package devstack
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +36,7 @@ import (
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/localaws/apigw"
 	"github.com/hubsend/hubsend/internal/localaws/emulators"
+	"github.com/hubsend/hubsend/internal/localaws/oidc"
 	"github.com/hubsend/hubsend/internal/localaws/samtemplate"
 	"github.com/hubsend/hubsend/internal/localaws/sqstrigger"
 	"github.com/hubsend/hubsend/internal/scheduler"
@@ -56,6 +57,13 @@ const (
 	DemoHubWorkspace = "demo"
 	DemoHubToken     = "demo-token"
 	workspaceClaim   = "custom:workspace"
+	roleClaim        = "custom:role"
+	// ConsoleClientID is the console's client at the local identity
+	// provider, as the Cognito app client is in AWS.
+	ConsoleClientID = "hubsend-console"
+	// apiTokenLifetime is how long the printed demo token lasts; it is kept
+	// across restarts (with a data directory) until a day before it ends.
+	apiTokenLifetime = 7 * 24 * time.Hour
 	tableName        = "hubsend-local"
 	queuePrefix      = "hubsend-local"
 )
@@ -63,18 +71,21 @@ const (
 // Options configure a local stack. Zero values pick free loopback ports and
 // keep everything in memory.
 type Options struct {
-	APIAddr         string
+	APIAddr string
+	// OIDCAddr is where the local identity provider listens.
+	OIDCAddr string
+	// TokenLifetime is how long the local identity provider's ID and
+	// access tokens last; default one hour, as Cognito's.
+	TokenLifetime   time.Duration
 	ContacthubAddr  string
 	ContactsendAddr string
-	// DataDir keeps DynamoDB, the simulators' state, the master key and the
-	// API token across restarts; empty keeps nothing.
+	// DataDir keeps DynamoDB, the simulators' state, the master key, the
+	// identity provider's signing key and the API token across restarts;
+	// empty keeps nothing.
 	DataDir string
 	// DemoCustomers is the size of the generated Contacthub demo; default 1000.
 	DemoCustomers int
-	// APIToken is the demo workspace's bearer token; empty makes one (and
-	// keeps it in DataDir when set).
-	APIToken string
-	Logger   *slog.Logger
+	Logger        *slog.Logger
 	// EmulatorOutput receives dynalite's and fauxqs's output; nil discards it.
 	EmulatorOutput io.Writer
 	// Contacthub, when set, connects the demo workspace to a real Contacthub
@@ -115,8 +126,13 @@ type Stack struct {
 	APIURL         string
 	ContacthubURL  string
 	ContactsendURL string
-	// APIToken authenticates as the demo workspace on the config API.
+	// APIToken authenticates as the demo workspace's admin on the config
+	// API: an ID token of the local identity provider.
 	APIToken string
+	// IssuerURL is the local OpenID Connect issuer (make run's identity
+	// provider), Issuer the issuer itself (its demo users mint tokens).
+	IssuerURL string
+	Issuer    *oidc.Issuer
 
 	// AWS, Hub and Send are the emulators and simulators; each is nil when
 	// the stack uses the real service instead.
@@ -172,10 +188,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.APIURL = "http://" + apiLn.Addr().String()
+	oidcLn, err := listen(opts.OIDCAddr, "identity provider", "HUBSEND_OIDC_ADDR")
+	if err != nil {
+		apiLn.Close()
+		return nil, err
+	}
+	s.IssuerURL = "http://" + oidcLn.Addr().String()
 	var hubLn, sendLn net.Listener
 	if opts.Contacthub == nil {
 		if hubLn, err = listen(opts.ContacthubAddr, "Contacthub simulator", "HUBSEND_CONTACTHUB_ADDR"); err != nil {
 			apiLn.Close()
+			oidcLn.Close()
 			return nil, err
 		}
 		s.ContacthubURL = "http://" + hubLn.Addr().String()
@@ -183,6 +206,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.ContactsendEndpoint == "" {
 		if sendLn, err = listen(opts.ContactsendAddr, "Contactsend simulator", "HUBSEND_CONTACTSEND_ADDR"); err != nil {
 			apiLn.Close()
+			oidcLn.Close()
 			if hubLn != nil {
 				hubLn.Close()
 			}
@@ -217,15 +241,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if _, err := s.Store.PutConnection(ctx, conn); err != nil {
 		return nil, fmt.Errorf("connect the demo workspace: %w", err)
 	}
-	s.APIToken = opts.APIToken
-	if s.APIToken == "" {
-		if s.APIToken, err = s.persistent("api-token", func() string {
-			b := make([]byte, 16)
-			rand.Read(b)
-			return "hubsend-demo-" + hex.EncodeToString(b)
-		}); err != nil {
-			return nil, err
-		}
+	if err := s.startIssuer(oidcLn); err != nil {
+		return nil, err
 	}
 
 	gateway, err := s.functions(shared)
@@ -307,7 +324,8 @@ func (s *Stack) environment() error {
 	}
 	s.env = wiring.Env{
 		TableName: s.Table, SyncQueueURL: s.Queues.SyncURL, ContactsendEndpoint: endpoint,
-		WorkspaceClaim: workspaceClaim,
+		WorkspaceClaim: workspaceClaim, RoleClaim: roleClaim,
+		SignInIssuer: s.IssuerURL, SignInClientID: ConsoleClientID,
 		// The simulators speak plain http.
 		AllowInsecureHub: true,
 	}
@@ -377,6 +395,14 @@ func (s *Stack) functions(shared wiring.Deps) (*apigw.Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every authorizer of the template trusts the local identity provider,
+	// as the deployed ones trust the stack's.
+	authorizers := map[string]apigw.JWTAuthorizer{}
+	for _, r := range routes {
+		if !r.Public() {
+			authorizers[r.Authorizer] = apigw.JWTAuthorizer{Issuer: s.IssuerURL, Audience: []string{ConsoleClientID}}
+		}
+	}
 	for _, name := range []string{"ConfigApiFunction", "WebhookFunction", "SchedulerFunction", "SyncWorkerFunction"} {
 		if _, ok := s.template.Functions[name]; !ok {
 			return nil, fmt.Errorf("template.yaml has no %s", name)
@@ -413,9 +439,66 @@ func (s *Stack) functions(shared wiring.Deps) (*apigw.Gateway, error) {
 			"ConfigApiFunction": api.Handle,
 			"WebhookFunction":   hooks.Handle,
 		},
-		Tokens: map[string]map[string]string{s.APIToken: {workspaceClaim: DemoWorkspace}},
-		Logger: s.logger.With("component", "gateway"),
+		Authorizers: authorizers,
+		Logger:      s.logger.With("component", "gateway"),
 	}), nil
+}
+
+// DemoUsers are the local identity provider's people: one per role.
+func DemoUsers() []oidc.User {
+	return []oidc.User{
+		{Username: "admin", Subject: "demo-admin", Email: "admin@demo.example",
+			Claims: map[string]any{workspaceClaim: DemoWorkspace, roleClaim: "admin"}},
+		{Username: "viewer", Subject: "demo-viewer", Email: "viewer@demo.example",
+			Claims: map[string]any{workspaceClaim: DemoWorkspace, roleClaim: "viewer"}},
+	}
+}
+
+// startIssuer starts the local identity provider with a signing key kept
+// in the data directory, and makes the printed admin token.
+func (s *Stack) startIssuer(ln net.Listener) error {
+	pemKey, err := s.persistent("oidc-key.pem", func() string {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err) // crypto/rand does not fail
+		}
+		return string(oidc.MarshalKey(key))
+	})
+	if err != nil {
+		return err
+	}
+	key, err := oidc.ParseKey([]byte(pemKey))
+	if err != nil {
+		return fmt.Errorf("the identity provider's key in the data directory is damaged: %w", err)
+	}
+	s.Issuer, err = oidc.New(oidc.Config{
+		URL: s.IssuerURL, ClientID: ConsoleClientID, Key: key, Users: DemoUsers(), Lifetime: s.opts.TokenLifetime,
+		RedirectURIs: []string{s.APIURL + "/"},
+	})
+	if err != nil {
+		return err
+	}
+	s.serve(ln, s.Issuer)
+	admin, _ := s.Issuer.User("admin")
+	mint := func() string {
+		token, err := s.Issuer.Mint(admin, apiTokenLifetime)
+		if err != nil {
+			panic(err) // signing with a valid RSA key does not fail
+		}
+		return token
+	}
+	if s.APIToken, err = s.persistent("api-token", mint); err != nil {
+		return err
+	}
+	if !s.Issuer.ValidFor(s.APIToken, 24*time.Hour) {
+		s.APIToken = mint()
+		if s.opts.DataDir != "" {
+			if err := os.WriteFile(filepath.Join(s.opts.DataDir, "api-token"), []byte(s.APIToken+"\n"), 0o600); err != nil {
+				return fmt.Errorf("write the API token: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // startBackground starts what runs without requests: the schedule that

@@ -2,6 +2,7 @@ package devstack_test
 
 import (
 	"encoding/json"
+	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -13,7 +14,15 @@ import (
 
 func TestStateSurvivesARestart(t *testing.T) {
 	dir := t.TempDir()
-	stack, err := devstack.Start(t.Context(), devstack.Options{DataDir: dir, DemoCustomers: 20})
+	// The identity provider keeps its address, as make run's does (the
+	// issuer is part of every token).
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oidcAddr := ln.Addr().String()
+	ln.Close()
+	stack, err := devstack.Start(t.Context(), devstack.Options{DataDir: dir, DemoCustomers: 20, OIDCAddr: oidcAddr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +45,7 @@ func TestStateSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	again, err := devstack.Start(t.Context(), devstack.Options{DataDir: dir, DemoCustomers: 20})
+	again, err := devstack.Start(t.Context(), devstack.Options{DataDir: dir, DemoCustomers: 20, OIDCAddr: oidcAddr})
 	if err != nil {
 		t.Fatalf("second start: %v", err)
 	}

@@ -251,6 +251,9 @@ type Route struct {
 	// Authorizer is the authorizer that guards the route, the API's default
 	// when the event names none; AuthorizerNone for a public route.
 	Authorizer string
+	// Scopes are the route's AuthorizationScopes: a token must carry at
+	// least one of them.
+	Scopes []string
 }
 
 // AuthorizerNone marks a public route.
@@ -291,6 +294,15 @@ func (t *Template) Routes() ([]Route, error) {
 			}
 			if r.Authorizer == "" {
 				r.Authorizer = t.HTTPAPIs[r.API].DefaultAuthorizer
+			}
+			if scopes, ok := auth["AuthorizationScopes"].([]any); ok {
+				for i, scope := range scopes {
+					s, err := asString(scope, fmt.Sprintf("%s.Auth.AuthorizationScopes[%d]", what, i))
+					if err != nil {
+						return nil, err
+					}
+					r.Scopes = append(r.Scopes, s)
+				}
 			}
 			out = append(out, r)
 		}

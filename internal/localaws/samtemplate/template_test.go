@@ -55,6 +55,12 @@ func TestTemplateFunctions(t *testing.T) {
 			env: map[string]any{
 				"KMS_KEY_ID": Ref("SecretsKey"), "SYNC_QUEUE_URL": Ref("SyncQueue"),
 				"CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint"), "WORKSPACE_CLAIM": Ref("WorkspaceClaim"),
+				"ROLE_CLAIM": Ref("RoleClaim"), "GROUP_CLAIM": If("CreateUserPool", "cognito:groups", ""),
+				"SIGNIN_ISSUER":        If("CreateUserPool", Sub("https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"), Ref("JwtIssuer")),
+				"SIGNIN_CLIENT_ID":     If("CreateUserPool", Ref("ConsoleClient"), Ref("ConsoleClientId")),
+				"SIGNIN_AUTHORIZE_URL": If("CreateUserPool", Sub("https://${SignInDomain}.auth.${AWS::Region}.amazoncognito.com/oauth2/authorize"), ""),
+				"SIGNIN_TOKEN_URL":     If("CreateUserPool", Sub("https://${SignInDomain}.auth.${AWS::Region}.amazoncognito.com/oauth2/token"), ""),
+				"SIGNIN_LOGOUT_URL":    If("CreateUserPool", Sub("https://${SignInDomain}.auth.${AWS::Region}.amazoncognito.com/logout"), ""),
 			},
 			grants: []grant{
 				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"}, tableResources},
@@ -221,6 +227,7 @@ func TestTemplateRoutes(t *testing.T) {
 		{api, "GET", "/v1/sources/{id}/failures"}:                     false,
 		{api, "POST", "/v1/sources/{id}/failures/{customerId}/retry"}: false,
 		{api, "POST", "/v1/sources/{id}/preview"}:                     false,
+		{api, "GET", "/v1/audit"}:                                     false,
 		{hook, "POST", "/v1/webhooks/contacthub/{sourceId}"}:          true,
 		{hook, "POST", "/v1/webhooks/contactsend/{sourceId}"}:         true,
 	}
@@ -252,7 +259,10 @@ func TestTemplateHTTPAPI(t *testing.T) {
 		t.Errorf("DefaultAuthorizer = %q", api.DefaultAuthorizer)
 	}
 	jwt := api.Authorizers["WorkspaceJwt"]
-	if jwt.IdentitySource != "$request.header.Authorization" || !Equal(jwt.Issuer, Ref("JwtIssuer")) || !Equal(jwt.Audience, Ref("JwtAudience")) {
+	// The stack's user pool, or the issuer the parameters name.
+	if jwt.IdentitySource != "$request.header.Authorization" ||
+		!Equal(jwt.Issuer, If("CreateUserPool", Sub("https://cognito-idp.${AWS::Region}.amazonaws.com/${UserPool}"), Ref("JwtIssuer"))) ||
+		!Equal(jwt.Audience, If("CreateUserPool", []any{Ref("ConsoleClient")}, Ref("JwtAudience"))) {
 		t.Errorf("WorkspaceJwt = %+v", jwt)
 	}
 	if _, cors := api.Properties["CorsConfiguration"]; cors {
@@ -275,9 +285,17 @@ func TestTemplateParameters(t *testing.T) {
 		def        any
 	}{
 		{"Stage", "String", true, "dev"},
-		{"JwtIssuer", "String", false, nil},
-		{"JwtAudience", "CommaDelimitedList", false, nil},
+		// JwtIssuer and JwtAudience only count with an existing issuer (a
+		// rule requires them then): the default creates a user pool.
+		{"IdentityProvider", "String", true, "Cognito"},
+		{"JwtIssuer", "String", true, ""},
+		{"JwtAudience", "CommaDelimitedList", true, ""},
+		{"ConsoleClientId", "String", true, ""},
 		{"WorkspaceClaim", "String", true, "custom:workspace"},
+		{"RoleClaim", "String", true, "custom:role"},
+		{"Workspace", "String", true, "main"},
+		{"ConsoleUrl", "String", true, ""},
+		{"SignInDomainPrefix", "String", true, ""},
 		{"ContactsendEndpoint", "String", true, "https://soap.contactlab.it/soap/services"},
 		{"AlarmEmail", "String", true, ""},
 	}
@@ -676,5 +694,46 @@ func TestTemplatePublicRoutesThrottled(t *testing.T) {
 	}
 	if checked != 2 {
 		t.Errorf("checked %d webhook routes, want 2", checked)
+	}
+}
+
+// TestTemplateSignIn: with IdentityProvider=Cognito the stack has a user
+// pool only admins add people to, kept with the data, a hosted sign-in
+// domain, a public console client for the authorization code flow (PKCE,
+// no secret, no implicit flow) and the groups that carry the workspace and
+// the role.
+func TestTemplateSignIn(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+	if !Equal(tmpl.Conditions["CreateUserPool"], Intrinsic{Name: "Fn::Equals", Arg: []any{Ref("IdentityProvider"), "Cognito"}}) {
+		t.Errorf("CreateUserPool = %v", tmpl.Conditions["CreateUserPool"])
+	}
+	resource := func(id, typ string) Resource {
+		t.Helper()
+		r, ok := tmpl.Resources[id]
+		if !ok || r.Type != typ || r.Condition != "CreateUserPool" {
+			t.Fatalf("%s: %+v, want a %s under CreateUserPool", id, r, typ)
+		}
+		return r
+	}
+	pool := resource("UserPool", "AWS::Cognito::UserPool")
+	admin, _ := pool.Properties["AdminCreateUserConfig"].(map[string]any)
+	if pool.DeletionPolicy != "Retain" || pool.UpdateReplacePolicy != "Retain" || pool.Properties["DeletionProtection"] != "ACTIVE" || admin["AllowAdminCreateUserOnly"] != true {
+		t.Errorf("UserPool: %+v", pool)
+	}
+	domain := resource("SignInDomain", "AWS::Cognito::UserPoolDomain")
+	if !Equal(domain.Properties["UserPoolId"], Ref("UserPool")) {
+		t.Errorf("SignInDomain: %v", domain.Properties)
+	}
+	client := resource("ConsoleClient", "AWS::Cognito::UserPoolClient").Properties
+	if client["GenerateSecret"] != false || client["AllowedOAuthFlowsUserPoolClient"] != true ||
+		!Equal(client["AllowedOAuthFlows"], []any{"code"}) || !Equal(client["AllowedOAuthScopes"], []any{"openid", "email", "profile"}) ||
+		!Equal(client["CallbackURLs"], []any{If("HasConsoleUrl", Ref("ConsoleUrl"), "http://localhost/")}) {
+		t.Errorf("ConsoleClient: %v", client)
+	}
+	for id, role := range map[string]string{"AdminGroup": "admin", "ViewerGroup": "viewer"} {
+		g := resource(id, "AWS::Cognito::UserPoolGroup").Properties
+		if !Equal(g["GroupName"], Sub("hubsend:${Workspace}:"+role)) {
+			t.Errorf("%s: GroupName %v", id, g["GroupName"])
+		}
 	}
 }

@@ -27,6 +27,11 @@ func GetAtt(logicalID, attribute string) Intrinsic {
 	return Intrinsic{Name: "Fn::GetAtt", Arg: []any{logicalID, attribute}}
 }
 
+// If returns the intrinsic !If [condition, then, otherwise], for comparisons.
+func If(condition string, then, otherwise any) Intrinsic {
+	return Intrinsic{Name: "Fn::If", Arg: []any{condition, then, otherwise}}
+}
+
 // Sub returns the intrinsic !Sub with a plain string argument, for comparisons.
 func Sub(format string) Intrinsic { return Intrinsic{Name: "Fn::Sub", Arg: format} }
 

@@ -5,6 +5,7 @@ package configapifn
 import (
 	"context"
 
+	"github.com/hubsend/hubsend/internal/audit"
 	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/console"
@@ -37,13 +38,20 @@ func New(d wiring.Deps) (*configapi.API, error) {
 		Hub: func(conn configstore.Connection) (configapi.Hub, error) {
 			return d.Contacthub(conn, retry.Policy{})
 		},
-		Send:             d.Send,
-		Intake:           intake,
-		Outcomes:         ledger.New(d.DynamoDB, d.Env.TableName),
-		Previewer:        previewer,
-		Jobs:             queue,
-		Console:          console.Assets(),
-		WorkspaceClaim:   d.Env.WorkspaceClaim,
+		Send:           d.Send,
+		Intake:         intake,
+		Outcomes:       ledger.New(d.DynamoDB, d.Env.TableName),
+		Previewer:      previewer,
+		Jobs:           queue,
+		Console:        console.Assets(),
+		WorkspaceClaim: d.Env.WorkspaceClaim,
+		RoleClaim:      d.Env.RoleClaim,
+		GroupClaim:     d.Env.GroupClaim,
+		Audit:          audit.New(d.DynamoDB, d.Env.TableName),
+		SignIn: configapi.SignIn{
+			Issuer: d.Env.SignInIssuer, ClientID: d.Env.SignInClientID,
+			AuthorizeURL: d.Env.SignInAuthorizeURL, TokenURL: d.Env.SignInTokenURL, LogoutURL: d.Env.SignInLogoutURL,
+		},
 		Logger:           d.Logger,
 		AllowInsecureHub: d.Env.AllowInsecureHub,
 	}), nil

@@ -2,7 +2,11 @@
 // signed in with. Every failure is an ApiError carrying the API's
 // {message, errors[{path, message}], requirements[]} body.
 
-const tokenKey = 'hubsend.token';
+// The token and the caller's role live in memory only: no script of
+// another tab, no extension reading storage, no page left open on a shared
+// machine after it is closed keeps them.
+let current = '';
+let currentRole = '';
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -21,14 +25,27 @@ export class ApiError extends Error {
 }
 
 export function token() {
-  try { return sessionStorage.getItem(tokenKey) || ''; } catch { return ''; }
+  return current;
 }
 
 export function setToken(value) {
-  try {
-    if (value) sessionStorage.setItem(tokenKey, value);
-    else sessionStorage.removeItem(tokenKey);
-  } catch { /* a session without storage asks again on reload */ }
+  current = value || '';
+  if (!current) currentRole = '';
+}
+
+// role is what GET /v1/workspace said the caller may do: admin or viewer.
+export function role() {
+  return currentRole;
+}
+
+export function setRole(value) {
+  currentRole = value || '';
+}
+
+// canChange says whether to offer controls that change something: a
+// viewer's would only be refused.
+export function canChange() {
+  return currentRole === 'admin';
 }
 
 // call sends one request. body is sent as JSON; ifMatch sets If-Match.

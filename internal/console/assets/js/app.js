@@ -2,9 +2,11 @@
 // picks a screen. Screens live in their own modules and render into <main>.
 
 import { loadDictionaries, setLanguage, language, translate, t } from './i18n.js';
-import { token, setToken } from './api.js';
+import { token, setToken, role } from './api.js';
+import { loadSettings, complete, resume, forget, signOut } from './auth.js';
 import { clear, h } from './dom.js';
-import { renderSignIn } from './signin.js';
+import { renderSignIn, check } from './signin.js';
+import { renderAudit } from './audit.js';
 import { renderList } from './list.js';
 import { renderForm } from './form.js';
 import { renderSource } from './source.js';
@@ -17,6 +19,8 @@ const routes = [
   { pattern: /^#\/sources\/([^/]+)\/edit$/, nav: 'sources', render: (ctx, id) => renderForm(ctx, id) },
   { pattern: /^#\/sources\/([^/]+)$/, nav: 'sources', render: (ctx, id) => renderSource(ctx, id) },
   { pattern: /^#\/workspace$/, nav: 'workspace', render: (ctx) => renderWorkspace(ctx) },
+  { pattern: /^#\/history$/, nav: 'history', render: (ctx) => renderAudit(ctx, '') },
+  { pattern: /^#\/history\/([^/]+)$/, nav: 'history', render: (ctx, id) => renderAudit(ctx, id) },
 ];
 
 let controller = null;
@@ -37,13 +41,17 @@ function route() {
   const signedIn = Boolean(token());
   document.getElementById('nav').hidden = !signedIn;
   document.getElementById('sign-out').hidden = !signedIn;
+  // Styles and screens read the role to leave out what a viewer cannot do.
+  document.body.dataset.role = signedIn ? role() : '';
   const ctx = { main, signal: controller.signal, navigate, flash, focus: () => focusTitle(main) };
   flash = null;
   if (!signedIn) {
     renderSignIn(ctx, () => route());
     return;
   }
-  const hash = location.hash || '#/sources';
+  let hash = location.hash || '#/sources';
+  // A viewer's address for a form shows the list: saving would be refused.
+  if (role() !== 'admin' && /^#\/sources\/(new|[^/]+\/edit)$/.test(hash)) hash = '#/sources';
   for (const r of routes) {
     const m = hash.match(r.pattern);
     if (!m) continue;
@@ -82,9 +90,8 @@ async function start() {
     const title = document.querySelector('main h1');
     document.title = title ? `${title.textContent} · hubsend` : 'hubsend';
   });
-  document.getElementById('sign-out').addEventListener('click', () => {
-    setToken('');
-    navigate('#/sources');
+  document.getElementById('sign-out').addEventListener('click', async () => {
+    if (!(await signOut())) navigate('#/sources', { kind: 'success', key: 'signin.signedOut' });
   });
   window.addEventListener('hubsend:unauthorized', () => {
     setToken('');
@@ -93,6 +100,16 @@ async function start() {
   });
   window.addEventListener('hashchange', route);
   translate(document);
+  await loadSettings();
+  try {
+    // Back from the identity provider's sign-in page, or reloaded?
+    if (await complete()) await check(token());
+    else if (await resume()) return;
+  } catch (err) {
+    setToken('');
+    forget();
+    flash = { kind: 'error', key: 'signin.providerFailed', args: { reason: err.message } };
+  }
   document.body.dataset.ready = 'true';
   route();
 }

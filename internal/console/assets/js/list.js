@@ -1,7 +1,7 @@
 // The list of the workspace's sources: name, node, userdb, state and sync
 // health, with the way to create a new one. Health refreshes by itself.
 
-import { call, enc } from './api.js';
+import { call, enc, canChange } from './api.js';
 import { h, append, badge, alertBox, showAlert, pageTitle } from './dom.js';
 import { t, formatTime } from './i18n.js';
 import { fetchNodes, nodeView } from './nodes.js';
@@ -17,7 +17,7 @@ export function renderList(ctx) {
   const more = h('button', { type: 'button', class: 'button', id: 'more-sources', t: 'list.more', hidden: true });
   const empty = h('div', { class: 'empty', hidden: true },
     h('p', { t: 'list.empty' }),
-    h('a', { class: 'button primary', href: '#/sources/new', t: 'list.new' }));
+    canChange() ? h('a', { class: 'button primary', href: '#/sources/new', t: 'list.new' }) : null);
   const table = h('table', { class: 'table cards', id: 'sources' },
     h('caption', { class: 'visually-hidden', t: 'list.caption' }),
     h('thead', null, h('tr', null,
@@ -30,7 +30,8 @@ export function renderList(ctx) {
   append(ctx.main,
     h('div', { class: 'page-head' },
       pageTitle('list.title'),
-      h('a', { class: 'button primary', href: '#/sources/new', id: 'new-source', t: 'list.new' })),
+      canChange() ? h('a', { class: 'button primary', href: '#/sources/new', id: 'new-source', t: 'list.new' }) : null),
+    canChange() ? null : h('p', { class: 'alert alert-info', id: 'viewer-note', t: 'role.viewer' }),
     alert,
     flashBox(ctx),
     h('div', { class: 'panel flush' }, table, empty),

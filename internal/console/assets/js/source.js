@@ -3,7 +3,7 @@
 // preview of one customer's mapping. Panels whose endpoint this deployment
 // lacks are hidden.
 
-import { call, enc, ApiError } from './api.js';
+import { call, enc, ApiError, canChange } from './api.js';
 import { h, append, clear, badge, alertBox, showAlert, hideAlert, announce, field, setFieldError, pageTitle } from './dom.js';
 import { t, formatNumber, formatTime } from './i18n.js';
 import { flashBox, healthBadge, busy, later, firstRunDue, refreshBusyMs, refreshIdleMs } from './list.js';
@@ -32,8 +32,10 @@ export function renderSource(ctx, id) {
     delete title.dataset.i18n;
     title.textContent = source.name || source.id;
     document.title = `${title.textContent} · hubsend`;
-    head.append(actions());
-    ctx.main.append(summary(), statusPanel(), failuresPanel(), operationsPanel(), previewPanel());
+    // A viewer sees the source and its health; what changes it is not
+    // offered (the API would refuse it).
+    head.append(canChange() ? actions() : viewerActions());
+    append(ctx.main, summary(), statusPanel(), failuresPanel(), canChange() ? operationsPanel() : null, previewPanel());
   }
 
   // --- header: switch, edit, delete ---------------------------------------
@@ -87,7 +89,14 @@ export function renderSource(ctx, id) {
     return h('div', { class: 'head-actions' },
       h('div', { class: 'switch-box' }, sw, help),
       h('a', { class: 'button', href: `#/sources/${enc(id)}/edit`, id: 'edit-source', t: 'source.edit' }),
+      h('a', { class: 'button', href: `#/history/${enc(id)}`, id: 'source-history', t: 'source.history' }),
       remove);
+  }
+
+  function viewerActions() {
+    return h('div', { class: 'head-actions' },
+      source.enabled ? badge('ok', 'state.enabled') : badge('off', 'state.disabled'),
+      h('a', { class: 'button', href: `#/history/${enc(id)}`, id: 'source-history', t: 'source.history' }));
   }
 
   function summary() {
@@ -273,7 +282,7 @@ export function renderSource(ctx, id) {
         h('td', { cell: 'failures.reason', text: f.reason ?? '' }),
         h('td', { class: 'num', cell: 'failures.attempts', text: String(f.attempts ?? '') }),
         h('td', { cell: 'failures.last', date: f.lastFailedAt || '' }),
-        h('td', null, retry));
+        h('td', null, canChange() ? retry : null));
       retry.addEventListener('click', async () => {
         retry.disabled = true;
         try {

@@ -1,8 +1,8 @@
 // Workspace settings: how hubsend reaches the workspace's Contacthub. The
 // token is write-only: it is shown masked and sent only when replaced.
 
-import { call, ApiError } from './api.js';
-import { h, field, setFieldError, clearFieldErrors, alertBox, showAlert, hideAlert, announce, pageTitle } from './dom.js';
+import { call, ApiError, canChange } from './api.js';
+import { h, append, field, setFieldError, clearFieldErrors, alertBox, showAlert, hideAlert, announce, pageTitle } from './dom.js';
 import { t } from './i18n.js';
 
 export function renderWorkspace(ctx) {
@@ -17,8 +17,12 @@ export function renderWorkspace(ctx) {
     field({ id: 'w-baseUrl', labelKey: 'workspace.baseUrl', input: baseUrl, hintKey: 'workspace.baseUrlHint' }),
     field({ id: 'w-workspaceId', labelKey: 'workspace.hubWorkspace', input: workspaceId }),
     field({ id: 'w-token', labelKey: 'workspace.token', input: token, hintKey: 'workspace.tokenHint' }),
-    h('div', { class: 'actions' }, save));
-  ctx.main.append(pageTitle('workspace.title'), h('p', { class: 'lead', t: 'workspace.intro' }), alert, form);
+    canChange() ? h('div', { class: 'actions' }, save) : null);
+  if (!canChange()) {
+    for (const input of [baseUrl, workspaceId, token]) input.readOnly = true;
+  }
+  append(ctx.main, pageTitle('workspace.title'), h('p', { class: 'lead', t: 'workspace.intro' }),
+    canChange() ? null : h('p', { class: 'alert alert-info', id: 'viewer-note', t: 'role.viewer' }), alert, form);
   ctx.focus();
 
   const paths = { 'contacthub.baseUrl': 'w-baseUrl', 'contacthub.workspaceId': 'w-workspaceId', 'contacthub.token': 'w-token' };
