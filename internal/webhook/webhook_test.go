@@ -1,17 +1,13 @@
 package webhook
 
 import (
-	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,47 +21,9 @@ import (
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/retry"
-	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/source"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
-
-// shared is the test binary's one emulator stack, started by the first
-// test that needs it, so the benchmark and the fuzz target run without it.
-var shared struct {
-	once  sync.Once
-	stack *emulators.Stack
-	err   error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared.stack != nil {
-		shared.stack.Close()
-	}
-	os.Exit(code)
-}
-
-func stackT(t *testing.T) *emulators.Stack {
-	t.Helper()
-	shared.once.Do(func() {
-		shared.stack, shared.err = emulators.Start(context.Background(), emulators.Options{})
-	})
-	if shared.err != nil {
-		t.Fatalf("webhook tests need the local AWS emulators: %v", shared.err)
-	}
-	return shared.stack
-}
-
-// clock is a test clock that only moves when told.
-type clock struct{ now atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.now.Store(time.Date(2026, 11, 27, 9, 31, 12, 0, time.UTC).UnixNano())
-	return c
-}
-func (c *clock) Now() time.Time          { return time.Unix(0, c.now.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.now.Add(int64(d)) }
 
 // fastRetry keeps a failing queue from slowing the tests down.
 var fastRetry = retry.Policy{Attempts: 2, Base: time.Millisecond, Max: time.Millisecond}
@@ -77,39 +35,21 @@ type fixture struct {
 	table   string
 	queues  emulators.Queues
 	store   *configstore.Store
-	clock   *clock
+	clock   *testkit.Clock
 	handler *Handler
 	secret  string
-	logs    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs    *testkit.Logs
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	stack := stackT(t)
-	keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
+	f := &fixture{
+		stack: testkit.Emulators(t), table: testkit.Table(t), queues: testkit.Queues(t),
+		clock: testkit.NewClock(time.Date(2026, 11, 27, 9, 31, 12, 0, time.UTC)), logs: testkit.NewLogs(),
 	}
-	f := &fixture{stack: stack, table: emulators.NewTableT(t, stack), queues: emulators.NewQueuesT(t, stack), clock: newClock(), logs: &syncBuffer{}}
-	f.store = configstore.New(stack.DynamoDB(), f.table, secret.NewBox(keys), configstore.WithClock(f.clock.Now))
+	f.store = configstore.New(f.stack.DynamoDB(), f.table, testkit.Box(t), configstore.WithClock(f.clock.Now))
 	f.createSource(t, testSourceID, "node-1", 6, true)
+	var err error
 	f.secret, err = f.store.RotateWebhookSecret(t.Context(), "demo", testSourceID)
 	if err != nil {
 		t.Fatal(err)
