@@ -4,43 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/hubsend/hubsend/internal/localaws/emulators"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
-var stack *emulators.Stack
-
-func TestMain(m *testing.M) {
-	var err error
-	stack, err = emulators.Start(context.Background(), emulators.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ledger tests need the local AWS emulators:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stack.Close()
-	os.Exit(code)
-}
-
-type clock struct{ now atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.now.Store(time.Date(2026, 11, 27, 10, 30, 0, 0, time.UTC).UnixNano())
-	return c
-}
-func (c *clock) Now() time.Time          { return time.Unix(0, c.now.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.now.Add(int64(d)) }
-
-func newStore(t *testing.T) (*Store, *clock) {
+func newStore(t *testing.T) (*Store, *testkit.Clock) {
 	t.Helper()
-	c := newClock()
-	return New(stack.DynamoDB(), emulators.NewTableT(t, stack), WithClock(c.Now)), c
+	c := testkit.NewClock(time.Date(2026, 11, 27, 10, 30, 0, 0, time.UTC))
+	return New(testkit.Emulators(t).DynamoDB(), testkit.Table(t), WithClock(c.Now)), c
 }
 
 func TestEntryVersioning(t *testing.T) {
