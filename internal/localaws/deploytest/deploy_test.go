@@ -316,7 +316,7 @@ func checkSync(t *testing.T, cfg aws.Config, d deployment) {
 	}
 	tick(t, stack)
 	eventually(t, 60*time.Second, func() string {
-		subs := subscribers(t, stack)
+		subs := stack.SubscribersByEmailT(t)
 		for _, email := range customers {
 			if _, ok := subs[email]; !ok {
 				return "no subscriber yet for " + email
@@ -393,7 +393,7 @@ func checkSync(t *testing.T, cfg aws.Config, d deployment) {
 			t.Errorf("resync of a converged node made %d %s calls, want 0", n, op)
 		}
 	}
-	if got := subscribers(t, stack)["arrivata@example.com"]["FIRST_NAME"]; fmt.Sprint(got) != arrived.Base.FirstName {
+	if got := stack.SubscribersByEmailT(t)["arrivata@example.com"]["FIRST_NAME"]; fmt.Sprint(got) != arrived.Base.FirstName {
 		t.Errorf("arrivata's FIRST_NAME = %v, want %s", got, arrived.Base.FirstName)
 	}
 }
@@ -408,30 +408,11 @@ func tick(t *testing.T, stack *devstack.Stack) {
 func waitSubscriber(t *testing.T, stack *devstack.Stack, email string) {
 	t.Helper()
 	eventually(t, 30*time.Second, func() string {
-		if _, ok := subscribers(t, stack)[email]; !ok {
+		if _, ok := stack.SubscribersByEmailT(t)[email]; !ok {
 			return "no subscriber yet for " + email
 		}
 		return ""
 	})
-}
-
-// subscribers reads the Contactsend simulator's demo userdb by email,
-// failing the test on a duplicate.
-func subscribers(t *testing.T, stack *devstack.Stack) map[string]map[string]any {
-	t.Helper()
-	subs, err := stack.Send.Subscribers(devstack.DemoUserDB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]map[string]any{}
-	for _, s := range subs {
-		email := strings.ToLower(fmt.Sprint(s.Attributes["EMAIL"]))
-		if _, dup := out[email]; dup {
-			t.Fatalf("two subscribers for %s", email)
-		}
-		out[email] = s.Attributes
-	}
-	return out
 }
 
 func emailOf(c map[string]any) string {

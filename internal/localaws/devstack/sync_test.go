@@ -80,24 +80,6 @@ func createSource(t *testing.T, stack *devstack.Stack, node string) string {
 	return body["id"].(string)
 }
 
-// subscribersByEmail reads the Contactsend simulator's demo userdb.
-func subscribersByEmail(t *testing.T, stack *devstack.Stack) map[string]map[string]any {
-	t.Helper()
-	subs, err := stack.Send.Subscribers(devstack.DemoUserDB)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]map[string]any{}
-	for _, s := range subs {
-		email := strings.ToLower(fmt.Sprint(s.Attributes["EMAIL"]))
-		if _, dup := out[email]; dup {
-			t.Fatalf("two subscribers for %s", email)
-		}
-		out[email] = s.Attributes
-	}
-	return out
-}
-
 // eventually polls check until it returns "" or the deadline passes.
 func eventually(t *testing.T, within time.Duration, check func() string) {
 	t.Helper()
@@ -129,7 +111,7 @@ func TestCustomersFlowToContactsend(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, func() string {
-		subs := subscribersByEmail(t, stack)
+		subs := stack.SubscribersByEmailT(t)
 		for _, c := range customers {
 			if _, ok := subs[emailOf(c)]; !ok {
 				return "no subscriber yet for " + emailOf(c)
@@ -137,7 +119,7 @@ func TestCustomersFlowToContactsend(t *testing.T) {
 		}
 		return ""
 	})
-	subs := subscribersByEmail(t, stack)
+	subs := stack.SubscribersByEmailT(t)
 	first := customers[0]
 	got := subs[emailOf(first)]
 	base := first["base"].(map[string]any)
@@ -160,7 +142,7 @@ func TestCustomersFlowToContactsend(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, func() string {
-		if name := fmt.Sprint(subscribersByEmail(t, stack)[emailOf(first)]["FIRST_NAME"]); name != "Ginevra" {
+		if name := fmt.Sprint(stack.SubscribersByEmailT(t)[emailOf(first)]["FIRST_NAME"]); name != "Ginevra" {
 			return "FIRST_NAME is still " + name
 		}
 		return ""
@@ -199,7 +181,7 @@ func TestCustomersFlowToContactsend(t *testing.T) {
 		}
 	}
 	eventually(t, 20*time.Second, func() string {
-		if _, ok := subscribersByEmail(t, stack)["nuovo.cliente@example.com"]; !ok {
+		if _, ok := stack.SubscribersByEmailT(t)["nuovo.cliente@example.com"]; !ok {
 			return "the webhook's customer has no subscriber yet"
 		}
 		return ""
@@ -232,7 +214,7 @@ func TestSyncConvergesThroughFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 60*time.Second, func() string {
-		subs := subscribersByEmail(t, stack) // fails the test on a duplicate
+		subs := stack.SubscribersByEmailT(t) // fails the test on a duplicate
 		missing := 0
 		for _, c := range customers {
 			if _, ok := subs[emailOf(c)]; !ok {
@@ -272,7 +254,7 @@ func TestSyncConvergesThroughFaults(t *testing.T) {
 			t.Errorf("resync of a converged node made %d %s calls", after[op]-before[op], op)
 		}
 	}
-	subscribersByEmail(t, stack)
+	stack.SubscribersByEmailT(t)
 	out, err := stack.AWS.SQS().GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl: &stack.Queues.DeadLetterURL, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages},
 	})
@@ -348,7 +330,7 @@ func TestFailedRecordsPreviewAndRetry(t *testing.T) {
 		if n := len(page["elements"].([]any)); n != 0 {
 			return fmt.Sprintf("%d failed records left", n)
 		}
-		if points := fmt.Sprint(subscribersByEmail(t, stack)[emailOf(bad)]["LOYALTY_POINTS"]); points != "10" {
+		if points := fmt.Sprint(stack.SubscribersByEmailT(t)[emailOf(bad)]["LOYALTY_POINTS"]); points != "10" {
 			return "LOYALTY_POINTS is " + points
 		}
 		return ""

@@ -3,8 +3,10 @@ package devstack
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -36,4 +38,23 @@ func (s *Stack) CallT(t testing.TB, method, path string, body any) (int, map[str
 	var out map[string]any
 	json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
+}
+
+// SubscribersByEmailT reads the Contactsend simulator's demo userdb, keyed
+// by lower-case email, failing the test on two subscribers for one email.
+func (s *Stack) SubscribersByEmailT(t testing.TB) map[string]map[string]any {
+	t.Helper()
+	subs, err := s.Send.Subscribers(DemoUserDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]any{}
+	for _, sub := range subs {
+		email := strings.ToLower(fmt.Sprint(sub.Attributes["EMAIL"]))
+		if _, dup := out[email]; dup {
+			t.Fatalf("two subscribers for %s", email)
+		}
+		out[email] = sub.Attributes
+	}
+	return out
 }
