@@ -41,7 +41,7 @@ func (a *API) table() []route {
 		{key: "POST /v1/sources/{id}/webhook-secret", handle: a.rotateWebhookSecret},
 		{key: "POST /v1/sources/{id}/resync", handle: a.resync},
 		{key: "GET /v1/sources/{id}/status", handle: a.status},
-		{key: "GET /v1/sources/{id}/failures", handle: a.failures, query: []string{"limit", "cursor"}},
+		{key: "GET /v1/sources/{id}/failures", handle: a.failures, query: []string{"limit", "cursor", "q"}},
 		{key: "POST /v1/sources/{id}/failures/{customerId}/retry", handle: a.retryFailure},
 		{key: "POST /v1/sources/{id}/preview", handle: a.preview},
 	}

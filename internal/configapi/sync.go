@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -24,6 +25,9 @@ type Outcomes interface {
 	Stats(ctx context.Context, sourceID string, since time.Time) (ledger.Stats, error)
 	Failures(ctx context.Context, sourceID string, limit int, after string) (ledger.FailurePage, error)
 	Failure(ctx context.Context, sourceID, customerID string) (ledger.Failure, error)
+	// FindFailures lists the failed records whose customer id or e-mail
+	// is q.
+	FindFailures(ctx context.Context, sourceID, q string, limit int, after string) (ledger.FailurePage, error)
 	Waiting(ctx context.Context, sourceID string) (ledger.Waiting, error)
 }
 
@@ -150,7 +154,15 @@ type failureJSON struct {
 	FirstFailedAt time.Time `json:"firstFailedAt"`
 	LastFailedAt  time.Time `json:"lastFailedAt"`
 	JobReason     string    `json:"jobReason,omitempty"`
+	// Email and the names are the customer's as the failing job read them.
+	Email     string `json:"email,omitempty"`
+	FirstName string `json:"firstName,omitempty"`
+	LastName  string `json:"lastName,omitempty"`
 }
+
+// maxFailureQuery bounds a search of failed records: a customer id or an
+// e-mail address is never longer.
+const maxFailureQuery = 320
 
 type failuresJSON struct {
 	Elements   []failureJSON `json:"elements"`
@@ -176,7 +188,16 @@ func (a *API) failures(ctx context.Context, r *request) events.APIGatewayV2HTTPR
 	if p := cursorProblem(r.query("cursor")); p != nil {
 		return problem(http.StatusBadRequest, "invalid cursor", *p)
 	}
-	page, err := a.cfg.Outcomes.Failures(ctx, src.ID, limit, r.query("cursor"))
+	q, search := r.event.QueryStringParameters["q"]
+	if search && (strings.TrimSpace(q) == "" || len(q) > maxFailureQuery || source.TextProblem(q) != "") {
+		return problem(http.StatusBadRequest, "invalid query", source.Problem{Path: "q", Message: "must be a customer id or an e-mail address"})
+	}
+	var page ledger.FailurePage
+	if search {
+		page, err = a.cfg.Outcomes.FindFailures(ctx, src.ID, q, limit, r.query("cursor"))
+	} else {
+		page, err = a.cfg.Outcomes.Failures(ctx, src.ID, limit, r.query("cursor"))
+	}
 	if errors.Is(err, ledger.ErrBadCursor) {
 		return problem(http.StatusBadRequest, "invalid cursor", source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"})
 	}
@@ -188,6 +209,7 @@ func (a *API) failures(ctx context.Context, r *request) events.APIGatewayV2HTTPR
 		out.Elements = append(out.Elements, failureJSON{
 			CustomerID: f.CustomerID, Kind: string(f.Kind), Reason: f.Reason, Attempts: f.Attempts,
 			FirstFailedAt: f.FirstFailedAt, LastFailedAt: f.LastFailedAt, JobReason: f.JobReason,
+			Email: f.Email, FirstName: f.FirstName, LastName: f.LastName,
 		})
 	}
 	return jsonResponse(http.StatusOK, out)

@@ -185,6 +185,7 @@ func (w *Worker) decideRows(ctx context.Context, e *env, cust contacthub.Custome
 // records the new states and drops the claim. entry is the customer's
 // ledger entry when the caller has it fresh; a zero entry is read here.
 func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust contacthub.Customer, sj sendJob, owner string, entry ledger.Entry) result {
+	j = j.named(cust)
 	rows, why, err := w.subscriptionScope(ctx, e, cust)
 	if err != nil {
 		if transient(err) {
