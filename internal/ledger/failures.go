@@ -221,7 +221,9 @@ func (s *Store) Failures(ctx context.Context, sourceID string, limit int, after 
 
 // emailKey is the form of an e-mail address a search compares: the whole
 // address in lower case (Contacthub keeps addresses as given).
-func emailKey(email string) string { return strings.ToLower(truncate(strings.TrimSpace(email), MaxNameLen)) }
+func emailKey(email string) string {
+	return strings.ToLower(truncate(strings.TrimSpace(email), MaxNameLen))
+}
 
 // FindFailures lists a source's failed records whose customer id is q, or
 // whose customer e-mail is q in any case, limit at a time from cursor, like
