@@ -46,6 +46,7 @@ type Hub interface {
 	CountCustomers(ctx context.Context, nodeID string) (int64, error)
 	Fields(ctx context.Context) ([]contacthub.Field, error)
 	Nodes(ctx context.Context) ([]contacthub.Node, error)
+	Customers(ctx context.Context, q contacthub.ListQuery) (contacthub.CustomerPage, error)
 }
 
 // Send is what the API asks Contactsend.
