@@ -31,12 +31,19 @@ func (a *API) draftSource(ctx context.Context, r *request) (source.Source, *even
 	if resp := decodeJSON(r, &in); resp != nil {
 		return source.Source{}, resp
 	}
+	src, _, resp := a.buildDraft(ctx, r, in)
+	return src, resp
+}
+
+// buildDraft turns a decoded draft into a source holding what the lookups
+// need, with the saved source it names (nil for none).
+func (a *API) buildDraft(ctx context.Context, r *request, in draftInput) (source.Source, *source.Source, *events.APIGatewayV2HTTPResponse) {
 	var keep *source.Source
 	if in.SourceID != "" {
 		saved, err := a.cfg.Store.Get(ctx, r.workspace, in.SourceID)
 		if err != nil {
 			resp := a.storeFailure(ctx, err)
-			return source.Source{}, &resp
+			return source.Source{}, nil, &resp
 		}
 		keep = &saved
 	}
@@ -58,9 +65,9 @@ func (a *API) draftSource(ctx context.Context, r *request) (source.Source, *even
 	}
 	if len(problems) > 0 {
 		resp := problem(http.StatusUnprocessableEntity, "cannot look up the userdb", problems...)
-		return source.Source{}, &resp
+		return source.Source{}, nil, &resp
 	}
-	return src, nil
+	return src, keep, nil
 }
 
 type fieldOptionsJSON struct {

@@ -44,6 +44,7 @@ func (a *API) table() []route {
 		{key: "GET /v1/sources/{id}/failures", handle: a.failures, query: []string{"limit", "cursor", "q"}},
 		{key: "POST /v1/sources/{id}/failures/{customerId}/retry", handle: a.retryFailure},
 		{key: "POST /v1/sources/{id}/preview", handle: a.preview},
+		{key: "POST /v1/preview", handle: a.previewDraft},
 	}
 }
 
