@@ -429,6 +429,15 @@ func TestConsole(t *testing.T) {
 		if webform != "230004001356" {
 			t.Errorf("web form code of system 2 = %q, want 230004001356", webform)
 		}
+		// The draft is previewed before it is saved, the customer found by
+		// its e-mail in the chosen node.
+		email := customerEmail(t, stack, italia)
+		b.run(t, "preview a customer of the draft",
+			chromedp.SendKeys(chromedp.CSS("#draft-preview-customer"), email),
+			chromedp.Click(chromedp.CSS("#draft-preview")),
+			chromedp.WaitVisible(chromedp.CSS("#draft-preview-result table")),
+			waitText("#draft-preview-result", "FIRST_NAME"))
+		b.run(t, "skip customers without a match value", chromedp.Click(chromedp.CSS("#oum-skip")))
 		b.inspect(t, "the form", "source-form")
 		b.screenshot(t, "source-form", wholePage)
 		b.screenshot(t, "source-form-subscriptions", "#subs-panel")
@@ -439,6 +448,9 @@ func TestConsole(t *testing.T) {
 		sourceID = strings.TrimPrefix(hash, "#/sources/")
 		if sourceID == "" || strings.Contains(sourceID, "/") {
 			t.Fatalf("after saving the page is %q, want a source page", hash)
+		}
+		if _, body := stack.CallT(t, http.MethodGet, "/v1/sources/"+sourceID, nil); body["properties"].(map[string]any)["onUnmatchable"] != "skip" {
+			t.Errorf("the saved source's onUnmatchable = %v, want skip", body["properties"].(map[string]any)["onUnmatchable"])
 		}
 	})
 	ok = ok && t.Run("enable and see it listed", func(t *testing.T) {
@@ -858,6 +870,20 @@ func firstCustomer(t *testing.T, stack *devstack.Stack, node string) string {
 		}
 	}
 	t.Fatal("the demo has no customer in Italia")
+	return ""
+}
+
+// customerEmail is the e-mail of a customer of the node.
+func customerEmail(t *testing.T, stack *devstack.Stack, node string) string {
+	t.Helper()
+	for _, c := range stack.Hub.Customers(devstack.DemoHubWorkspace) {
+		base, _ := c["base"].(map[string]any)
+		contacts, _ := base["contacts"].(map[string]any)
+		if email, ok := contacts["email"].(string); ok && email != "" && c["nodeId"] == node {
+			return email
+		}
+	}
+	t.Fatal("the demo has no customer with an e-mail in the node")
 	return ""
 }
 
