@@ -145,6 +145,9 @@ func (r *request) query(name string) string { return r.event.QueryStringParamete
 func (a *API) Handle(ctx context.Context, event events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	start := time.Now()
 	resp, routeKey, workspace := a.serve(ctx, &event)
+	if routeKey != "GET /v1/openapi.json" {
+		resp = localize((&request{event: &event}).header("Accept-Language"), resp)
+	}
 	level := slog.LevelInfo
 	if resp.StatusCode >= 500 {
 		level = slog.LevelError

@@ -656,13 +656,15 @@ func TestConsole(t *testing.T) {
 	ok = ok && t.Run("Italian", func(t *testing.T) {
 		b.run(t, "switch language", choose("#language", "it"), waitText(`label[for="f-name"]`, "Nome"))
 		for selector, want := range map[string]string{
-			`label[for="f-description"]`: "Descrizione",
-			`label[for="f-node"]`:        "Nodo attivo",
-			"#provider-title":            "Opzioni del Provider",
-			"#show-fields":               "Mostra i campi da associare",
-			"#refused .requirements":     "la source deve essere disabilitata",
-			"#subs-title":                "Sincronizzazione delle sottoscrizioni",
-			`label[for$="-webform"]`:     "Codice Webform",
+			`label[for="f-description"]`:                "Descrizione",
+			`label[for="f-node"]`:                       "Nodi attivi", // the seed's words
+			`#nav a[data-route="workspace"]`:            "Spazio di lavoro",
+			`tr[data-path="base.firstName"] .hub-label`: "Nome",
+			"#provider-title":                           "Opzioni del Provider",
+			"#show-fields":                              "Mostra i campi da associare",
+			"#refused .requirements":                    "la source deve essere disabilitata",
+			"#subs-title":                               "Sincronizzazione delle sottoscrizioni",
+			`label[for$="-webform"]`:                    "Codice Webform",
 		} {
 			if got := b.text(t, selector); !strings.Contains(got, want) {
 				t.Errorf("%s reads %q in Italian, want %q", selector, got, want)
@@ -675,6 +677,13 @@ func TestConsole(t *testing.T) {
 		if lang != "it" {
 			t.Errorf("<html lang=%q>, want it", lang)
 		}
+		// The API's own messages come in Italian too.
+		name := value(t, b, "read the name", chromedp.Value(chromedp.CSS("#f-name")))
+		b.run(t, "save without a name",
+			clearInput("#f-name"),
+			chromedp.Click(chromedp.CSS("#save")),
+			waitText("#f-name-error", "è obbligatorio"))
+		b.run(t, "give the name back", chromedp.SendKeys(chromedp.CSS("#f-name"), name))
 		b.inspect(t, "the form in Italian", "")
 		b.screenshot(t, "refused-change-it", window)
 		b.run(t, "back to English", choose("#language", "en"), waitText(`label[for="f-name"]`, "Name"))

@@ -266,10 +266,14 @@ export function renderForm(ctx, id) {
         if (match.checked) clearBox.checked = false;
         tr.classList.toggle('mapped', mapped);
       };
-      const name = f.label || f.path;
-      const tr = h('tr', { data: { path: f.path, search: `${name} ${f.path}`.toLowerCase() } },
+      // Contacthub labels its standard fields in English; the console
+      // has them in every language. A workspace's own fields keep theirs.
+      const labelKey = `hubField.${f.path}`;
+      const known = has(labelKey);
+      const name = known ? t(labelKey) : (f.label || f.path);
+      const tr = h('tr', { data: { path: f.path, search: `${name} ${f.label ?? ''} ${f.path}`.toLowerCase() } },
         h('th', { scope: 'row' },
-          h('div', { class: 'hub-label', text: name }),
+          known ? h('div', { class: 'hub-label', t: labelKey }) : h('div', { class: 'hub-label', text: name }),
           h('div', { class: 'muted small' }, h('code', { text: f.path }), ' · ', f.type),
           // A real customer's value, when the API sends one (sample).
           f.sample !== undefined && f.sample !== null && f.sample !== ''
