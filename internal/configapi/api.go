@@ -47,6 +47,7 @@ type Hub interface {
 	Fields(ctx context.Context) ([]contacthub.Field, error)
 	Nodes(ctx context.Context) ([]contacthub.Node, error)
 	Customers(ctx context.Context, q contacthub.ListQuery) (contacthub.CustomerPage, error)
+	Updates(ctx context.Context, q contacthub.UpdatesQuery) (contacthub.Updates, error)
 }
 
 // Send is what the API asks Contactsend.

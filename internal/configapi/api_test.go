@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"testing/fstest"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -626,4 +627,30 @@ func TestNodesListTheChoicesAndWhoServesThem(t *testing.T) {
 		t.Errorf("another workspace sees which source serves a node: %s", other.raw)
 	}
 	e.expect(e.call("ws3", "GET", "/v1/nodes", nil, nil), http.StatusConflict)
+}
+
+// TestNodeNotEmptyWhileItsCustomersAreIndexed: a customer Contacthub's
+// search does not count yet (the index lags) still makes its node not
+// empty, through the change feed; once deleted, the node is empty again.
+func TestNodeNotEmptyWhileItsCustomersAreIndexed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.hub.SetSearchIndexDelay(time.Hour)
+	created := e.expect(e.call("ws1", "POST", "/v1/sources", with(validSource(), func(b, _ map[string]any) { b["nodes"] = []string{"node-empty"} }), nil), http.StatusCreated)
+	id := created.body["id"].(string)
+	current := e.expect(e.call("ws1", "POST", "/v1/sources/"+id+"/disable", nil, nil), http.StatusOK)
+	customer, err := e.hub.PutCustomer("hub-ws", map[string]any{"nodeId": "node-empty", "base": map[string]any{"contacts": map[string]any{"email": "just-created@example.com"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	move := current.body
+	move["nodes"] = []string{"node-es"}
+	r := e.expect(e.call("ws1", "PUT", "/v1/sources/"+id, move, map[string]string{"If-Match": current.headers["ETag"]}), http.StatusConflict)
+	if !strings.Contains(r.raw, "currentNodeEmpty") {
+		t.Fatalf("a node with a customer not yet indexed counted as empty: %s", r.raw)
+	}
+	if err := e.hub.DeleteCustomer("hub-ws", customer["id"].(string)); err != nil {
+		t.Fatal(err)
+	}
+	e.expect(e.call("ws1", "PUT", "/v1/sources/"+id, move, map[string]string{"If-Match": current.headers["ETag"]}), http.StatusOK)
 }

@@ -145,6 +145,7 @@ var italian = [][2]string{
 	{"reading the workspace", "lettura del workspace"},
 	{"counting the customers of node %s", "conteggio dei clienti del nodo %s"},
 	{"counting the subscribers of the userdb", "conteggio degli iscritti dello userdb"},
+	{"reading the recent changes of node %s", "lettura delle modifiche recenti del nodo %s"},
 	{"previewing the customer", "anteprima del cliente"},
 	{"finding the customer by e-mail", "ricerca del cliente per e-mail"},
 
