@@ -583,6 +583,15 @@ func TestConsole(t *testing.T) {
 		if sorted := slices.Sorted(slices.Values(listed)); len(slices.Compact(sorted)) != len(listed) {
 			t.Errorf("a failed record is listed twice: %v", listed)
 		}
+		b.run(t, "find one customer's failed record",
+			chromedp.SendKeys(chromedp.CSS("#failures-search"), "customer-07"),
+			chromedp.Click(chromedp.CSS(`#failures-panel form[role="search"] button`)),
+			chromedp.WaitNotPresent(chromedp.CSS(`#failures tr[data-customer="customer-00"]`)),
+			waitText("#failures", "customer-07"))
+		found := value(t, b, "read the records found", chromedp.Evaluate[[]string](`[...document.querySelectorAll('#failures tbody tr')].map((tr) => tr.dataset.customer)`))
+		if !slices.Equal(found, []string{"customer-07"}) {
+			t.Errorf("searching customer-07 lists %v", found)
+		}
 	})
 	ok = ok && t.Run("a new webhook secret is shown once", func(t *testing.T) {
 		b.run(t, "make a new secret",

@@ -227,15 +227,24 @@ export function renderSource(ctx, id) {
         ['failures.customer', 'failures.kind', 'failures.reason', 'failures.attempts', 'failures.last'].map((k) => h('th', { scope: 'col', t: k })),
         h('th', { scope: 'col' }, h('span', { class: 'visually-hidden', t: 'failures.actions' })))),
       body);
+    // Finding one customer's record among many: by customer id or e-mail.
+    const searchInput = h('input', { type: 'search', autocomplete: 'off', spellcheck: 'false' });
+    const search = h('form', { class: 'inline-form', role: 'search', novalidate: true },
+      field({ id: 'failures-search', labelKey: 'failures.search', input: searchInput, className: 'field compact' }),
+      h('button', { type: 'submit', class: 'button small', t: 'failures.find' }));
     const panel = h('section', { class: 'panel', id: 'failures-panel', 'aria-labelledby': 'failures-title' },
-      h('h2', { id: 'failures-title', t: 'failures.title' }), empty, problem, table, more);
+      h('h2', { id: 'failures-title', t: 'failures.title' }), search, empty, problem, table, more);
     let cursor = '';
+    let q = '';
     // A reload makes the pages still being read stale: they are dropped.
     let generation = 0;
     async function load() {
       const mine = generation;
       try {
-        const query = cursor ? `?cursor=${enc(cursor)}` : '';
+        const params = [];
+        if (q) params.push(`q=${enc(q)}`);
+        if (cursor) params.push(`cursor=${enc(cursor)}`);
+        const query = params.length ? `?${params.join('&')}` : '';
         const { data } = await call('GET', `${base}/failures${query}`, { signal: ctx.signal });
         if (mine !== generation) return;
         for (const f of data.elements ?? []) body.append(failureRow(f));
@@ -259,6 +268,13 @@ export function renderSource(ctx, id) {
       clear(body);
       load();
     };
+    search.addEventListener('submit', (event) => {
+      event.preventDefault();
+      q = searchInput.value.trim();
+      empty.dataset.i18n = q ? 'failures.noneFound' : 'failures.none';
+      empty.textContent = t(empty.dataset.i18n);
+      reloadFailures();
+    });
     // who names the customer as an admin knows them: e-mail and name when
     // the failed record carries them, the Contacthub id always.
     function who(f) {
