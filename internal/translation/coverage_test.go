@@ -12,7 +12,7 @@ import (
 )
 
 // messageSources are the packages whose messages reach the console.
-var messageSources = []string{"../source", "../configapi"}
+var messageSources = []string{"../source", "../configapi", "../syncer"}
 
 // literalMessages finds the message texts the packages write: the format
 // of every Problems.add call, the message of every problem(...) answer and
@@ -56,6 +56,16 @@ func literalMessages(t *testing.T) map[string]string {
 					case *ast.Ident:
 						if fn.Name == "problem" && len(n.Args) >= 2 {
 							add(n.Args[1])
+						}
+					}
+				case *ast.AssignStmt:
+					// A preview's note: p.Note = "…" (alone or in a tuple).
+					for i, lhs := range n.Lhs {
+						if sel, ok := lhs.(*ast.SelectorExpr); ok && sel.Sel.Name == "Note" && i < len(n.Rhs) {
+							add(n.Rhs[i])
+							if call, ok := n.Rhs[i].(*ast.CallExpr); ok && isSprintf(call) {
+								add(call.Args[0])
+							}
 						}
 					}
 				case *ast.FuncDecl:

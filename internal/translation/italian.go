@@ -167,6 +167,23 @@ var italian = [][2]string{
 	{"the preview took too long; try again", "l'anteprima ha richiesto troppo tempo; riprova"},
 	{"a system the preview needs is unavailable right now; try again", "un sistema necessario all'anteprima non è disponibile al momento; riprova"},
 
+	// What a preview says a sync would do (its note).
+	{"the customer belongs to node %s, not to the source's node %s", "il cliente appartiene al nodo %s, non al nodo %s della source"},
+	{"the customer is skipped: %s", "il cliente viene saltato: %s"},
+	{"customer is outside the source's node", "il cliente è fuori dal nodo della source"},
+	{"customer not found and never synced", "cliente non trovato e mai sincronizzato"},
+	{"match field %s has no value: the subscriber can be neither found nor added", "il campo di corrispondenza %s non ha valore: l'iscritto non può essere né trovato né aggiunto"},
+	{"the mapping has problems: %s", "la mappatura ha dei problemi: %s"},
+	{"a failed record would be written: %s", "verrebbe registrato un record in errore: %s"},
+	{"the customer was deleted in Contacthub and is already handled", "il cliente è stato eliminato in Contacthub ed è già stato gestito"},
+	{"the mapped attributes are unchanged since the last sync", "gli attributi associati non sono cambiati dall'ultima sincronizzazione"},
+	{"the customer was deleted in Contacthub; the source keeps its subscriber and unsubscribes it from every mapped subscription", "il cliente è stato eliminato in Contacthub; la source mantiene il suo iscritto e lo disiscrive da ogni sottoscrizione associata"},
+	{"the customer was deleted in Contacthub; the source keeps its subscriber", "il cliente è stato eliminato in Contacthub; la source mantiene il suo iscritto"},
+	{"the customer was deleted in Contacthub; the source removes its subscriber", "il cliente è stato eliminato in Contacthub; la source rimuove il suo iscritto"},
+	{"no subscriber holds the match values: one would be added", "nessun iscritto ha i valori di corrispondenza: ne verrebbe aggiunto uno"},
+	{"the subscriber already holds the mapped values", "l'iscritto ha già i valori associati"},
+	{"the subscriber would be updated", "l'iscritto verrebbe aggiornato"},
+
 	// The workspace.
 	{"the workspace is not valid", "il workspace non è valido"},
 	{"is not your workspace", "non è il tuo workspace"},
