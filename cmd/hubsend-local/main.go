@@ -5,9 +5,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -32,11 +34,7 @@ func run() error {
 	verbose := flag.Bool("v", false, "log every request and the emulators' output")
 	flag.Parse()
 
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(*verbose)}))
 	customers := 1000
 	if v := os.Getenv("HUBSEND_DEMO_CUSTOMERS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -82,33 +80,84 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nhubsend is running (ready in %s)\n\n", time.Since(started).Round(time.Millisecond))
-	fmt.Printf("  web console       %s/   (sign in as admin or viewer)\n", stack.APIURL)
-	fmt.Printf("  config API        %s/v1/sources   (OpenAPI: %s/v1/openapi.json)\n", stack.APIURL, stack.APIURL)
-	if stack.Hub != nil {
-		fmt.Printf("  Contacthub sim    %s/hub/v1/workspaces/%s   (token %s; admin: %s/_sim/state)\n", stack.ContacthubURL, devstack.DemoHubWorkspace, devstack.DemoHubToken, stack.ContacthubURL)
-	} else {
-		fmt.Printf("  Contacthub        %s (real)\n", stack.ContacthubURL)
-	}
-	if stack.Send != nil {
-		fmt.Printf("  Contactsend sim   %s/soap/services?wsdl   (admin: %s/_sim/calls)\n", stack.ContactsendURL, stack.ContactsendURL)
-		fmt.Printf("                    demo apiKey %s  userKey %s  userdb %d\n", devstack.DemoSendAPIKey, devstack.DemoSendUserKey, devstack.DemoUserDB)
-	} else {
-		fmt.Printf("  Contactsend       %s (real)\n", opts.ContactsendEndpoint)
-	}
-	if stack.AWS != nil {
-		fmt.Printf("  DynamoDB          %s   SQS %s (emulators)\n", stack.AWS.DynamoEndpoint(), stack.AWS.SQSEndpoint())
-	} else {
-		fmt.Printf("  AWS               table %s, queue %s (real)\n", stack.Table, stack.Queues.SyncURL)
-	}
-	fmt.Printf("  identity provider %s   (OpenID Connect; users admin, viewer)\n", stack.IssuerURL)
-	fmt.Printf("\n  workspace %q; a token for curl (user=admin or user=viewer, valid 1 h):\n", devstack.DemoWorkspace)
-	fmt.Printf("    TOKEN=$(curl -s '%s/demo-token?user=admin')\n", stack.IssuerURL)
-	fmt.Printf("    curl -H \"Authorization: Bearer $TOKEN\" %s/v1/sources\n\n", stack.APIURL)
-	fmt.Printf("Ctrl-C stops everything%s.\n", keptWhere(opts.DataDir))
+	ready := time.Since(started)
+	show := func() { printBanner(os.Stdout, stack, opts, ready) }
+	show()
+	// The banner scrolls away under warnings; Enter or SIGUSR1 shows it again.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, syscall.SIGUSR1)
+	defer signal.Stop(again)
+	go repeatOnDemand(ctx, os.Stdin, again, show)
 	<-ctx.Done()
 	fmt.Println("\nstopping…")
 	return stack.Close()
+}
+
+// logLevel is what make run logs: without -v only warnings and errors,
+// which a person must act on; with -v also every request, tick and job.
+func logLevel(verbose bool) slog.Level {
+	if verbose {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
+}
+
+// printBanner says where everything runs and how to sign in. It is short,
+// and printed again on demand, so the console's address and how to get a
+// token are never further away than a key press.
+func printBanner(w io.Writer, stack *devstack.Stack, opts devstack.Options, ready time.Duration) {
+	fmt.Fprintf(w, "\nhubsend is running (ready in %s)\n\n", ready.Round(time.Millisecond))
+	fmt.Fprintf(w, "  web console       %s/   (sign in as admin or viewer)\n", stack.APIURL)
+	fmt.Fprintf(w, "  config API        %s/v1/sources   (OpenAPI: %s/v1/openapi.json)\n", stack.APIURL, stack.APIURL)
+	if stack.Hub != nil {
+		fmt.Fprintf(w, "  Contacthub sim    %s/hub/v1/workspaces/%s   (token %s; admin: %s/_sim/state)\n", stack.ContacthubURL, devstack.DemoHubWorkspace, devstack.DemoHubToken, stack.ContacthubURL)
+	} else {
+		fmt.Fprintf(w, "  Contacthub        %s (real)\n", stack.ContacthubURL)
+	}
+	if stack.Send != nil {
+		fmt.Fprintf(w, "  Contactsend sim   %s/soap/services?wsdl   (admin: %s/_sim/calls)\n", stack.ContactsendURL, stack.ContactsendURL)
+		fmt.Fprintf(w, "                    demo apiKey %s  userKey %s  userdb %d\n", devstack.DemoSendAPIKey, devstack.DemoSendUserKey, devstack.DemoUserDB)
+	} else {
+		fmt.Fprintf(w, "  Contactsend       %s (real)\n", opts.ContactsendEndpoint)
+	}
+	if stack.AWS != nil {
+		fmt.Fprintf(w, "  DynamoDB          %s   SQS %s (emulators)\n", stack.AWS.DynamoEndpoint(), stack.AWS.SQSEndpoint())
+	} else {
+		fmt.Fprintf(w, "  AWS               table %s, queue %s (real)\n", stack.Table, stack.Queues.SyncURL)
+	}
+	fmt.Fprintf(w, "  identity provider %s   (OpenID Connect; users admin, viewer)\n", stack.IssuerURL)
+	fmt.Fprintf(w, "\n  workspace %q; a token for curl (user=admin or user=viewer, valid 1 h):\n", devstack.DemoWorkspace)
+	fmt.Fprintf(w, "    TOKEN=$(curl -s '%s/demo-token?user=admin')\n", stack.IssuerURL)
+	fmt.Fprintf(w, "    curl -H \"Authorization: Bearer $TOKEN\" %s/v1/sources\n\n", stack.APIURL)
+	fmt.Fprintf(w, "Ctrl-C stops everything%s.\n", keptWhere(opts.DataDir))
+	fmt.Fprintf(w, "Press Enter (or kill -USR1 %d) to show this again; -v logs every request.\n", os.Getpid())
+}
+
+// repeatOnDemand calls show for every line read from in and every value
+// from again, until ctx ends. A closed or unreadable in (no terminal) only
+// leaves the signal.
+func repeatOnDemand(ctx context.Context, in io.Reader, again <-chan os.Signal, show func()) {
+	lines := make(chan struct{})
+	go func() {
+		scanner := bufio.NewScanner(in)
+		for scanner.Scan() {
+			select {
+			case lines <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-lines:
+			show()
+		case <-again:
+			show()
+		}
+	}
 }
 
 func envOr(name, fallback string) string {

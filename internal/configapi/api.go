@@ -47,6 +47,8 @@ type Hub interface {
 	CountCustomers(ctx context.Context, nodeID string) (int64, error)
 	Fields(ctx context.Context) ([]contacthub.Field, error)
 	Nodes(ctx context.Context) ([]contacthub.Node, error)
+	Customers(ctx context.Context, q contacthub.ListQuery) (contacthub.CustomerPage, error)
+	Updates(ctx context.Context, q contacthub.UpdatesQuery) (contacthub.Updates, error)
 }
 
 // Send is what the API asks Contactsend.
@@ -166,6 +168,9 @@ func (r *request) query(name string) string { return r.event.QueryStringParamete
 func (a *API) Handle(ctx context.Context, event events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	start := time.Now()
 	resp, routeKey, workspace := a.serve(ctx, &event)
+	if routeKey != "GET /v1/openapi.json" {
+		resp = localize((&request{event: &event}).header("Accept-Language"), resp)
+	}
 	level := slog.LevelInfo
 	if resp.StatusCode >= 500 {
 		level = slog.LevelError

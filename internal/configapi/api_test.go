@@ -3,11 +3,13 @@ package configapi_test
 import (
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -348,8 +350,25 @@ func TestFieldOptionsAndSubscriptionSystems(t *testing.T) {
 
 	id := e.expect(e.call("ws1", "POST", "/v1/sources", validSource(), nil), http.StatusCreated).body["id"].(string)
 	saved := e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/field-options", nil, nil), http.StatusOK)
-	if saved.raw != options.raw {
-		t.Errorf("saved source's field options differ from the draft's")
+	// The saved source names a node, so its fields come with samples from
+	// a customer of the node; a draft without a node has none. Apart from
+	// the samples, both answers are the same.
+	samples := map[string]any{}
+	for _, f := range saved.body["hubFields"].([]any) {
+		field := f.(map[string]any)
+		if v, ok := field["sample"]; ok {
+			samples[field["path"].(string)] = v
+			delete(field, "sample")
+		}
+	}
+	if !reflect.DeepEqual(saved.body, options.body) || strings.Contains(options.raw, `"sample"`) {
+		t.Errorf("saved source's field options differ from the draft's beyond the samples")
+	}
+	if samples["base.firstName"] != "Giulia" || samples["base.contacts.email"] != "giulia.rossi@example.com" {
+		t.Errorf("samples of node-it = %v, want Giulia's values", samples)
+	}
+	if _, ok := samples["extended.vip"]; ok {
+		t.Errorf("a field no customer has got a sample: %v", samples["extended.vip"])
 	}
 	systems := e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/subscription-systems", nil, nil), http.StatusOK)
 	if got := fmt.Sprint(systems.body["elements"]); !strings.Contains(got, "230004001355") || !strings.Contains(got, "__cls2") {
@@ -608,4 +627,30 @@ func TestNodesListTheChoicesAndWhoServesThem(t *testing.T) {
 		t.Errorf("another workspace sees which source serves a node: %s", other.raw)
 	}
 	e.expect(e.call("ws3", "GET", "/v1/nodes", nil, nil), http.StatusConflict)
+}
+
+// TestNodeNotEmptyWhileItsCustomersAreIndexed: a customer Contacthub's
+// search does not count yet (the index lags) still makes its node not
+// empty, through the change feed; once deleted, the node is empty again.
+func TestNodeNotEmptyWhileItsCustomersAreIndexed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.hub.SetSearchIndexDelay(time.Hour)
+	created := e.expect(e.call("ws1", "POST", "/v1/sources", with(validSource(), func(b, _ map[string]any) { b["nodes"] = []string{"node-empty"} }), nil), http.StatusCreated)
+	id := created.body["id"].(string)
+	current := e.expect(e.call("ws1", "POST", "/v1/sources/"+id+"/disable", nil, nil), http.StatusOK)
+	customer, err := e.hub.PutCustomer("hub-ws", map[string]any{"nodeId": "node-empty", "base": map[string]any{"contacts": map[string]any{"email": "just-created@example.com"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	move := current.body
+	move["nodes"] = []string{"node-es"}
+	r := e.expect(e.call("ws1", "PUT", "/v1/sources/"+id, move, map[string]string{"If-Match": current.headers["ETag"]}), http.StatusConflict)
+	if !strings.Contains(r.raw, "currentNodeEmpty") {
+		t.Fatalf("a node with a customer not yet indexed counted as empty: %s", r.raw)
+	}
+	if err := e.hub.DeleteCustomer("hub-ws", customer["id"].(string)); err != nil {
+		t.Fatal(err)
+	}
+	e.expect(e.call("ws1", "PUT", "/v1/sources/"+id, move, map[string]string{"If-Match": current.headers["ETag"]}), http.StatusOK)
 }

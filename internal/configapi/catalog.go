@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -187,6 +188,46 @@ func subscriptionSystems(subs []contactsend.Subscription) []source.SendSubscript
 	return out
 }
 
+// recentWindow is how far back the change feed is read for customers the
+// search index may not count yet: several times the index's lag.
+const recentWindow = 10 * time.Minute
+
+// maxRecentPages bounds the change feed read for a node's recent
+// customers; more changes than that count as customers.
+const maxRecentPages = 5
+
+// recentCustomers reports whether the change feed holds, since a time, a
+// customer of the node created or changed and not deleted afterwards.
+func recentCustomers(ctx context.Context, hub Hub, node string, since time.Time) (bool, error) {
+	ms := since.UnixMilli()
+	q := contacthub.UpdatesQuery{Timestamp: &ms, Size: contacthub.MaxUpdatesSize, NodeID: node, Entity: contacthub.EntityCustomer}
+	alive := map[string]bool{} // customer id → its last change was not a delete
+	for range maxRecentPages {
+		page, err := hub.Updates(ctx, q)
+		if err != nil {
+			return false, err
+		}
+		for _, u := range page.Updates {
+			c, err := u.Customer()
+			if err != nil || c.ID == "" {
+				return true, nil // a change it cannot place: not provably empty
+			}
+			alive[c.ID] = u.Operation != contacthub.OperationDelete
+		}
+		if len(page.Updates) < q.Size {
+			for _, a := range alive {
+				if a {
+					return true, nil
+				}
+			}
+			return false, nil
+		}
+		next := page.NextOffset
+		q.Offset, q.Timestamp = &next, nil
+	}
+	return true, nil
+}
+
 // facts looks up, live, the requirements a change needs and nothing more.
 func (a *API) facts(ctx context.Context, workspace string, current, updated source.Source, needed []source.Requirement) (source.Facts, error) {
 	facts := source.Facts{SourceDisabled: !current.Enabled}
@@ -202,7 +243,18 @@ func (a *API) facts(ctx context.Context, workspace string, current, updated sour
 		if err != nil {
 			return false, hubFailure("counting the customers of node "+node, err)
 		}
-		return n == 0, nil
+		if n > 0 {
+			return false, nil
+		}
+		// The count is the search index's, which lags new customers by up
+		// to a minute; the change feed does not. A node is empty only if
+		// the feed shows no customer created or changed there lately
+		// either, and not deleted since.
+		recent, err := recentCustomers(ctx, hub, node, time.Now().Add(-recentWindow))
+		if err != nil {
+			return false, hubFailure("reading the recent changes of node "+node, err)
+		}
+		return !recent, nil
 	}
 	for _, r := range needed {
 		var err error

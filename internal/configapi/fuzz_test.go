@@ -33,7 +33,7 @@ var fuzzRoutes = []string{
 	"POST /v1/connection-tests", "POST /v1/sources/{id}/webhook-secret",
 	"POST /v1/sources/{id}/resync", "GET /v1/sources/{id}/status", "GET /v1/sources/{id}/failures",
 	"POST /v1/sources/{id}/failures/{customerId}/retry", "POST /v1/sources/{id}/preview",
-	"GET /v1/nodes",
+	"GET /v1/nodes", "POST /v1/preview",
 }
 
 // queryParameters reads a raw query string as API Gateway (payload 2.0)

@@ -2,8 +2,10 @@ package configapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -29,12 +31,19 @@ func (a *API) draftSource(ctx context.Context, r *request) (source.Source, *even
 	if resp := decodeJSON(r, &in); resp != nil {
 		return source.Source{}, resp
 	}
+	src, _, resp := a.buildDraft(ctx, r, in)
+	return src, resp
+}
+
+// buildDraft turns a decoded draft into a source holding what the lookups
+// need, with the saved source it names (nil for none).
+func (a *API) buildDraft(ctx context.Context, r *request, in draftInput) (source.Source, *source.Source, *events.APIGatewayV2HTTPResponse) {
 	var keep *source.Source
 	if in.SourceID != "" {
 		saved, err := a.cfg.Store.Get(ctx, r.workspace, in.SourceID)
 		if err != nil {
 			resp := a.storeFailure(ctx, err)
-			return source.Source{}, &resp
+			return source.Source{}, nil, &resp
 		}
 		keep = &saved
 	}
@@ -56,9 +65,9 @@ func (a *API) draftSource(ctx context.Context, r *request) (source.Source, *even
 	}
 	if len(problems) > 0 {
 		resp := problem(http.StatusUnprocessableEntity, "cannot look up the userdb", problems...)
-		return source.Source{}, &resp
+		return source.Source{}, nil, &resp
 	}
-	return src, nil
+	return src, keep, nil
 }
 
 type fieldOptionsJSON struct {
@@ -75,6 +84,96 @@ type userDBJSON struct {
 type hubFieldJSON struct {
 	mapping.HubField
 	Options []mapping.SendField `json:"options"`
+	// Sample is a value of the field from a customer of the node, so the
+	// admin sees what the field holds; absent when none has one, or when
+	// the field may hold a secret.
+	Sample string `json:"sample,omitempty"`
+}
+
+// sampleCustomers is how many customers of the node the field options read
+// for samples, in one call: a field empty in the first customer often has a
+// value in another.
+const sampleCustomers = 10
+
+// maxSampleLen bounds a sample: it illustrates, it does not show a value
+// in full.
+const maxSampleLen = 80
+
+// secretWords mark a field name that may hold a secret; such a field gets
+// no sample, whatever its value.
+var secretWords = []string{"password", "passwd", "secret", "token", "credential", "apikey", "api_key", "pin", "iban", "card"}
+
+// mayShowSample says whether a field's value may be shown as a sample.
+func mayShowSample(path string) bool {
+	if source.UnmappableHubField(path) != "" {
+		return false
+	}
+	name := strings.ToLower(path[strings.LastIndexByte(path, '.')+1:])
+	return !slices.ContainsFunc(secretWords, func(w string) bool { return strings.Contains(name, w) })
+}
+
+// sampleCustomersOf reads a few customers of the node to take samples
+// from. Samples are a help, not part of the answer's contract: a failed
+// read gives none.
+func (a *API) sampleCustomersOf(ctx context.Context, hub Hub, node string) []contacthub.Customer {
+	if node == "" || source.IDProblem(node) != "" {
+		return nil
+	}
+	page, err := hub.Customers(ctx, contacthub.ListQuery{NodeID: node, Size: sampleCustomers})
+	if err != nil {
+		a.cfg.Logger.DebugContext(ctx, "no samples for the field options", "error", err)
+		return nil
+	}
+	return page.Elements
+}
+
+// samples returns, per field path, the first value one of the customers
+// holds.
+func samples(customers []contacthub.Customer, fields []mapping.HubField) map[string]string {
+	out := map[string]string{}
+	for _, f := range fields {
+		if !mayShowSample(f.Path) {
+			continue
+		}
+		for _, c := range customers {
+			if v, ok := sampleText(c, f.Path); ok {
+				out[f.Path] = v
+				break
+			}
+		}
+	}
+	return out
+}
+
+// sampleText is a customer's value of a field as text, if it has one.
+func sampleText(c contacthub.Customer, path string) (string, bool) {
+	v, found := c.Lookup(path)
+	if !found || v == nil {
+		return "", false
+	}
+	var text string
+	switch v := v.(type) {
+	case string:
+		text = v
+	case json.Number:
+		text = v.String()
+	case bool:
+		text = strconv.FormatBool(v)
+	default:
+		data, err := json.Marshal(v)
+		if err != nil {
+			return "", false
+		}
+		text = string(data)
+	}
+	text = strings.TrimSpace(text)
+	if text == "" || text == "[]" || text == "{}" || source.TextProblem(text) != "" {
+		return "", false
+	}
+	if r := []rune(text); len(r) > maxSampleLen {
+		text = string(r[:maxSampleLen-1]) + "…"
+	}
+	return text, true
 }
 
 func (a *API) sourceFieldOptions(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
@@ -100,6 +199,9 @@ func (a *API) fieldOptions(ctx context.Context, workspace string, src source.Sou
 	if err != nil {
 		return respond(err)
 	}
+	// The customers for the samples are read while the rest is.
+	customers := make(chan []contacthub.Customer, 1)
+	go func() { customers <- a.sampleCustomersOf(ctx, hub, src.Node()) }()
 	fields, err := hub.Fields(ctx)
 	if err != nil {
 		return respond(hubFailure("listing the workspace's customer fields", err))
@@ -122,7 +224,9 @@ func (a *API) fieldOptions(ctx context.Context, workspace string, src source.Sou
 			out.SendFields = append(out.SendFields, f)
 		}
 	}
-	for _, f := range hubFields(fields) {
+	all := hubFields(fields)
+	sampled := samples(<-customers, all)
+	for _, f := range all {
 		if source.UnmappableHubField(f.Path) != "" {
 			continue // offered nowhere: Check refuses it
 		}
@@ -130,7 +234,7 @@ func (a *API) fieldOptions(ctx context.Context, workspace string, src source.Sou
 		if options == nil {
 			options = []mapping.SendField{}
 		}
-		out.HubFields = append(out.HubFields, hubFieldJSON{HubField: f, Options: options})
+		out.HubFields = append(out.HubFields, hubFieldJSON{HubField: f, Options: options, Sample: sampled[f.Path]})
 	}
 	return jsonResponse(http.StatusOK, out)
 }

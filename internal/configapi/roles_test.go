@@ -40,6 +40,7 @@ var viewerMay = map[string]bool{
 	"GET /v1/sources/{id}/failures":                     true,
 	"POST /v1/sources/{id}/failures/{customerId}/retry": false,
 	"POST /v1/sources/{id}/preview":                     true,
+	"POST /v1/preview":                                  false,
 	"GET /v1/audit":                                     true,
 }
 

@@ -47,9 +47,10 @@ func (a *API) table() []route {
 		{key: "POST /v1/sources/{id}/webhook-secret", audit: audit.SourceWebhookSecret, handle: a.rotateWebhookSecret},
 		{key: "POST /v1/sources/{id}/resync", audit: audit.SourceResync, handle: a.resync},
 		{key: "GET /v1/sources/{id}/status", read: true, handle: a.status},
-		{key: "GET /v1/sources/{id}/failures", read: true, handle: a.failures, query: []string{"limit", "cursor"}},
+		{key: "GET /v1/sources/{id}/failures", read: true, handle: a.failures, query: []string{"limit", "cursor", "q"}},
 		{key: "POST /v1/sources/{id}/failures/{customerId}/retry", audit: audit.FailureRetry, handle: a.retryFailure},
 		{key: "POST /v1/sources/{id}/preview", read: true, handle: a.preview},
+		{key: "POST /v1/preview", handle: a.previewDraft},
 		{key: "GET /v1/audit", read: true, handle: a.audit, query: []string{"limit", "cursor", "sourceId"}},
 	}
 }

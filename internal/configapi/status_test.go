@@ -2,6 +2,8 @@ package configapi_test
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,4 +57,49 @@ func TestStatusShowsWaitingWorkAndResolvedErrors(t *testing.T) {
 	if st["lastError"] != "contactsend update failed: HTTP 503" || st["lastErrorResolved"] != true || st["lastErrorResolvedAt"] != healthyAt.Format(time.RFC3339) {
 		t.Errorf("after recovery: lastError %v, resolved %v at %v; want the error kept, resolved at %s", st["lastError"], st["lastErrorResolved"], st["lastErrorResolvedAt"], healthyAt.Format(time.RFC3339))
 	}
+}
+
+// TestFailedRecordsNameTheCustomer: a failed record carries the customer's
+// e-mail and names, and ?q= finds the records of one customer by id or by
+// e-mail in any case.
+func TestFailedRecordsNameTheCustomer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.expect(e.call("ws1", "POST", "/v1/sources", validSource(), nil), http.StatusCreated).body["id"].(string)
+	outcomes := ledger.New(stack.DynamoDB(), e.table)
+	for _, f := range []ledger.Failure{
+		{SourceID: id, CustomerID: "cust-1", Reason: "bad date", Kind: ledger.Coercion, Email: "Ada@Example.com", FirstName: "Ada", LastName: "Lovelace"},
+		{SourceID: id, CustomerID: "cust-2", Reason: "source configuration unusable"},
+	} {
+		if err := outcomes.RecordFailure(t.Context(), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/failures", nil, nil), http.StatusOK)
+	elements := all.body["elements"].([]any)
+	if len(elements) != 2 {
+		t.Fatalf("failures: %s", all.raw)
+	}
+	first := elements[0].(map[string]any)
+	if first["email"] != "Ada@Example.com" || first["firstName"] != "Ada" || first["lastName"] != "Lovelace" {
+		t.Errorf("failed record without the customer's names: %v", first)
+	}
+	if _, has := elements[1].(map[string]any)["email"]; has {
+		t.Errorf("failed record of an unread customer has an e-mail: %v", elements[1])
+	}
+	for _, tc := range []struct{ q, want string }{
+		{"cust-2", "cust-2"}, {"ada@example.com", "cust-1"}, {"nobody@example.com", ""},
+	} {
+		t.Run(tc.q, func(t *testing.T) {
+			r := e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/failures?q="+url.QueryEscape(tc.q), nil, nil), http.StatusOK)
+			var got []string
+			for _, el := range r.body["elements"].([]any) {
+				got = append(got, el.(map[string]any)["customerId"].(string))
+			}
+			if strings.Join(got, ",") != tc.want {
+				t.Errorf("q=%s found %v, want %q", tc.q, got, tc.want)
+			}
+		})
+	}
+	e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/failures?q=", nil, nil), http.StatusBadRequest)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -24,6 +25,9 @@ type Outcomes interface {
 	Stats(ctx context.Context, sourceID string, since time.Time) (ledger.Stats, error)
 	Failures(ctx context.Context, sourceID string, limit int, after string) (ledger.FailurePage, error)
 	Failure(ctx context.Context, sourceID, customerID string) (ledger.Failure, error)
+	// FindFailures lists the failed records whose customer id or e-mail
+	// is q.
+	FindFailures(ctx context.Context, sourceID, q string, limit int, after string) (ledger.FailurePage, error)
 	Waiting(ctx context.Context, sourceID string) (ledger.Waiting, error)
 }
 
@@ -150,7 +154,15 @@ type failureJSON struct {
 	FirstFailedAt time.Time `json:"firstFailedAt"`
 	LastFailedAt  time.Time `json:"lastFailedAt"`
 	JobReason     string    `json:"jobReason,omitempty"`
+	// Email and the names are the customer's as the failing job read them.
+	Email     string `json:"email,omitempty"`
+	FirstName string `json:"firstName,omitempty"`
+	LastName  string `json:"lastName,omitempty"`
 }
+
+// maxFailureQuery bounds a search of failed records: a customer id or an
+// e-mail address is never longer.
+const maxFailureQuery = 320
 
 type failuresJSON struct {
 	Elements   []failureJSON `json:"elements"`
@@ -176,7 +188,16 @@ func (a *API) failures(ctx context.Context, r *request) events.APIGatewayV2HTTPR
 	if p := cursorProblem(r.query("cursor")); p != nil {
 		return problem(http.StatusBadRequest, "invalid cursor", *p)
 	}
-	page, err := a.cfg.Outcomes.Failures(ctx, src.ID, limit, r.query("cursor"))
+	q, search := r.event.QueryStringParameters["q"]
+	if search && (strings.TrimSpace(q) == "" || len(q) > maxFailureQuery || source.TextProblem(q) != "") {
+		return problem(http.StatusBadRequest, "invalid query", source.Problem{Path: "q", Message: "must be a customer id or an e-mail address"})
+	}
+	var page ledger.FailurePage
+	if search {
+		page, err = a.cfg.Outcomes.FindFailures(ctx, src.ID, q, limit, r.query("cursor"))
+	} else {
+		page, err = a.cfg.Outcomes.Failures(ctx, src.ID, limit, r.query("cursor"))
+	}
 	if errors.Is(err, ledger.ErrBadCursor) {
 		return problem(http.StatusBadRequest, "invalid cursor", source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"})
 	}
@@ -188,6 +209,7 @@ func (a *API) failures(ctx context.Context, r *request) events.APIGatewayV2HTTPR
 		out.Elements = append(out.Elements, failureJSON{
 			CustomerID: f.CustomerID, Kind: string(f.Kind), Reason: f.Reason, Attempts: f.Attempts,
 			FirstFailedAt: f.FirstFailedAt, LastFailedAt: f.LastFailedAt, JobReason: f.JobReason,
+			Email: f.Email, FirstName: f.FirstName, LastName: f.LastName,
 		})
 	}
 	return jsonResponse(http.StatusOK, out)
@@ -220,6 +242,44 @@ func (a *API) retryFailure(ctx context.Context, r *request) events.APIGatewayV2H
 
 type previewInput struct {
 	CustomerID string `json:"customerId"`
+	// Email finds the customer through Contacthub's search, instead of
+	// CustomerID.
+	Email string `json:"email"`
+}
+
+// draftPreviewInput is a draft, as POST /v1/connection-tests takes it with
+// the mapping and subscriptions, and the customer to preview.
+type draftPreviewInput struct {
+	SourceID   string          `json:"sourceId"`
+	Nodes      []string        `json:"nodes"`
+	Properties propertiesInput `json:"properties"`
+	CustomerID string          `json:"customerId"`
+	Email      string          `json:"email"`
+}
+
+// maxEmailLength bounds an e-mail address to look a customer up by.
+const maxEmailLength = 320
+
+// customerProblems checks that a preview names its customer one way.
+func (in previewInput) problems() source.Problems {
+	switch {
+	case in.CustomerID == "" && in.Email == "":
+		return source.Problems{{Path: "customerId", Message: "is required (or give email instead)"}}
+	case in.CustomerID != "" && in.Email != "":
+		return source.Problems{{Path: "email", Message: "give either customerId or email, not both"}}
+	case in.CustomerID != "":
+		if why := source.IDProblem(in.CustomerID); why != "" {
+			return source.Problems{{Path: "customerId", Message: why}}
+		}
+	default:
+		if why := source.TextProblem(in.Email); why != "" {
+			return source.Problems{{Path: "email", Message: why}}
+		}
+		if len(in.Email) > maxEmailLength || strings.TrimSpace(in.Email) != in.Email || !strings.Contains(in.Email, "@") {
+			return source.Problems{{Path: "email", Message: "is not an e-mail address"}}
+		}
+	}
+	return nil
 }
 
 type previewAttributeJSON struct {
@@ -263,13 +323,68 @@ func (a *API) preview(ctx context.Context, r *request) events.APIGatewayV2HTTPRe
 	if resp := decodeJSON(r, &in); resp != nil {
 		return *resp
 	}
-	if in.CustomerID == "" {
-		return problem(http.StatusUnprocessableEntity, "name a customer", source.Problem{Path: "customerId", Message: "is required"})
+	return a.previewCustomer(ctx, r.workspace, src, in)
+}
+
+// previewDraft previews one customer under a source not saved yet, or
+// under unsaved changes of a saved one (sourceId), writing nothing.
+func (a *API) previewDraft(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	if a.cfg.Previewer == nil {
+		return problem(http.StatusNotImplemented, "preview is not available in this deployment")
 	}
-	if why := source.IDProblem(in.CustomerID); why != "" {
-		return problem(http.StatusUnprocessableEntity, "name a customer", source.Problem{Path: "customerId", Message: why})
+	var in draftPreviewInput
+	if resp := decodeJSON(r, &in); resp != nil {
+		return *resp
 	}
-	p, err := a.cfg.Previewer.Preview(ctx, src, in.CustomerID)
+	who := previewInput{CustomerID: in.CustomerID, Email: in.Email}
+	// buildDraft applies the rules of connection-tests: a saved source's
+	// id stands in for its masked keys only while the account stays the
+	// same, and the Contactsend endpoint is the deployment's.
+	src, saved, resp := a.buildDraft(ctx, r, draftInput{SourceID: in.SourceID, Nodes: in.Nodes, Properties: in.Properties})
+	if resp != nil {
+		return *resp
+	}
+	src.WorkspaceID = r.workspace
+	if saved != nil && saved.Properties.UserDBID == src.Properties.UserDBID && saved.Properties.APIKey == src.Properties.APIKey {
+		// The same userdb: the saved source's ledger says which
+		// subscriber is the customer's and what was last synced.
+		src.ID = saved.ID
+	}
+	problems := who.problems()
+	for _, p := range source.Check(src) {
+		if p.Path != "name" && p.Path != "description" {
+			problems = append(problems, p)
+		}
+	}
+	problems = firstPerPath(problems)
+	if len(problems) == 0 {
+		catalog, lookupProblems, err := a.catalog(ctx, r.workspace, src)
+		if err != nil {
+			return respond(err)
+		}
+		problems = append(lookupProblems, source.CheckAgainst(src, catalog)...)
+	}
+	if len(problems) > 0 {
+		return problem(http.StatusUnprocessableEntity, "the draft cannot be previewed", problems...)
+	}
+	return a.previewCustomer(ctx, r.workspace, src, who)
+}
+
+// previewCustomer finds the customer (by id, or by e-mail in the source's
+// node) and previews its sync.
+func (a *API) previewCustomer(ctx context.Context, workspace string, src source.Source, in previewInput) events.APIGatewayV2HTTPResponse {
+	if problems := in.problems(); len(problems) > 0 {
+		return problem(http.StatusUnprocessableEntity, "name a customer", problems...)
+	}
+	customerID := in.CustomerID
+	if in.Email != "" {
+		id, resp := a.customerByEmail(ctx, workspace, src.Node(), in.Email)
+		if resp != nil {
+			return *resp
+		}
+		customerID = id
+	}
+	p, err := a.cfg.Previewer.Preview(ctx, src, customerID)
 	if err != nil {
 		return a.previewFailure(ctx, src, err)
 	}
@@ -294,6 +409,29 @@ func (a *API) preview(ctx context.Context, r *request) events.APIGatewayV2HTTPRe
 		})
 	}
 	return jsonResponse(http.StatusOK, out)
+}
+
+// customerByEmail finds the customer of a node with an e-mail address,
+// through Contacthub's search. The search index lags behind writes, so a
+// customer created or changed in the last minute may not be found yet; the
+// answer says so.
+func (a *API) customerByEmail(ctx context.Context, workspace, node, email string) (string, *events.APIGatewayV2HTTPResponse) {
+	hub, err := a.hubFor(ctx, workspace)
+	if err != nil {
+		resp := respond(err)
+		return "", &resp
+	}
+	page, err := hub.Customers(ctx, contacthub.ListQuery{NodeID: node, Query: contacthub.EmailQuery(email), Size: 1})
+	if err != nil {
+		resp := respond(hubFailure("finding the customer by e-mail", err))
+		return "", &resp
+	}
+	if len(page.Elements) == 0 || page.Elements[0].ID == "" {
+		resp := problem(http.StatusNotFound, "no customer of node "+node+" has this e-mail address; Contacthub's search takes up to a minute to find a customer just created or changed, so try again shortly, or give its customerId",
+			source.Problem{Path: "email", Message: "no customer of the node has this e-mail address (a customer created or changed in the last minute may not be searchable yet)"})
+		return "", &resp
+	}
+	return page.Elements[0].ID, nil
 }
 
 func (a *API) internal(ctx context.Context, what string, err error) events.APIGatewayV2HTTPResponse {

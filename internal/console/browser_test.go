@@ -431,6 +431,15 @@ func TestConsole(t *testing.T) {
 		if webform != "230004001356" {
 			t.Errorf("web form code of system 2 = %q, want 230004001356", webform)
 		}
+		// The draft is previewed before it is saved, the customer found by
+		// its e-mail in the chosen node.
+		email := customerEmail(t, stack, italia)
+		b.run(t, "preview a customer of the draft",
+			chromedp.SendKeys(chromedp.CSS("#draft-preview-customer"), email),
+			chromedp.Click(chromedp.CSS("#draft-preview")),
+			chromedp.WaitVisible(chromedp.CSS("#draft-preview-result table")),
+			waitText("#draft-preview-result", "FIRST_NAME"))
+		b.run(t, "skip customers without a match value", chromedp.Click(chromedp.CSS("#oum-skip")))
 		b.inspect(t, "the form", "source-form")
 		b.screenshot(t, "source-form", wholePage)
 		b.screenshot(t, "source-form-subscriptions", "#subs-panel")
@@ -441,6 +450,9 @@ func TestConsole(t *testing.T) {
 		sourceID = strings.TrimPrefix(hash, "#/sources/")
 		if sourceID == "" || strings.Contains(sourceID, "/") {
 			t.Fatalf("after saving the page is %q, want a source page", hash)
+		}
+		if _, body := stack.CallT(t, http.MethodGet, "/v1/sources/"+sourceID, nil); body["properties"].(map[string]any)["onUnmatchable"] != "skip" {
+			t.Errorf("the saved source's onUnmatchable = %v, want skip", body["properties"].(map[string]any)["onUnmatchable"])
 		}
 	})
 	ok = ok && t.Run("enable and see it listed", func(t *testing.T) {
@@ -573,6 +585,15 @@ func TestConsole(t *testing.T) {
 		if sorted := slices.Sorted(slices.Values(listed)); len(slices.Compact(sorted)) != len(listed) {
 			t.Errorf("a failed record is listed twice: %v", listed)
 		}
+		b.run(t, "find one customer's failed record",
+			chromedp.SendKeys(chromedp.CSS("#failures-search"), "customer-07"),
+			chromedp.Click(chromedp.CSS(`#failures-panel form[role="search"] button`)),
+			chromedp.WaitNotPresent(chromedp.CSS(`#failures tr[data-customer="customer-00"]`)),
+			waitText("#failures", "customer-07"))
+		found := value(t, b, "read the records found", chromedp.Evaluate[[]string](`[...document.querySelectorAll('#failures tbody tr')].map((tr) => tr.dataset.customer)`))
+		if !slices.Equal(found, []string{"customer-07"}) {
+			t.Errorf("searching customer-07 lists %v", found)
+		}
 	})
 	ok = ok && t.Run("a new webhook secret is shown once", func(t *testing.T) {
 		b.run(t, "make a new secret",
@@ -646,13 +667,15 @@ func TestConsole(t *testing.T) {
 	ok = ok && t.Run("Italian", func(t *testing.T) {
 		b.run(t, "switch language", choose("#language", "it"), waitText(`label[for="f-name"]`, "Nome"))
 		for selector, want := range map[string]string{
-			`label[for="f-description"]`: "Descrizione",
-			`label[for="f-node"]`:        "Nodo attivo",
-			"#provider-title":            "Opzioni del Provider",
-			"#show-fields":               "Mostra i campi da associare",
-			"#refused .requirements":     "la source deve essere disabilitata",
-			"#subs-title":                "Sincronizzazione delle sottoscrizioni",
-			`label[for$="-webform"]`:     "Codice Webform",
+			`label[for="f-description"]`:                "Descrizione",
+			`label[for="f-node"]`:                       "Nodi attivi", // the seed's words
+			`#nav a[data-route="workspace"]`:            "Spazio di lavoro",
+			`tr[data-path="base.firstName"] .hub-label`: "Nome",
+			"#provider-title":                           "Opzioni del Provider",
+			"#show-fields":                              "Mostra i campi da associare",
+			"#refused .requirements":                    "la source deve essere disabilitata",
+			"#subs-title":                               "Sincronizzazione delle sottoscrizioni",
+			`label[for$="-webform"]`:                    "Codice Webform",
 		} {
 			if got := b.text(t, selector); !strings.Contains(got, want) {
 				t.Errorf("%s reads %q in Italian, want %q", selector, got, want)
@@ -665,6 +688,13 @@ func TestConsole(t *testing.T) {
 		if lang != "it" {
 			t.Errorf("<html lang=%q>, want it", lang)
 		}
+		// The API's own messages come in Italian too.
+		name := value(t, b, "read the name", chromedp.Value(chromedp.CSS("#f-name")))
+		b.run(t, "save without a name",
+			clearInput("#f-name"),
+			chromedp.Click(chromedp.CSS("#save")),
+			waitText("#f-name-error", "è obbligatorio"))
+		b.run(t, "give the name back", chromedp.SendKeys(chromedp.CSS("#f-name"), name))
 		b.inspect(t, "the form in Italian", "")
 		b.screenshot(t, "refused-change-it", window)
 		b.run(t, "back to English", choose("#language", "en"), waitText(`label[for="f-name"]`, "Name"))
@@ -958,6 +988,20 @@ func firstCustomer(t *testing.T, stack *devstack.Stack, node string) string {
 		}
 	}
 	t.Fatal("the demo has no customer in Italia")
+	return ""
+}
+
+// customerEmail is the e-mail of a customer of the node.
+func customerEmail(t *testing.T, stack *devstack.Stack, node string) string {
+	t.Helper()
+	for _, c := range stack.Hub.Customers(devstack.DemoHubWorkspace) {
+		base, _ := c["base"].(map[string]any)
+		contacts, _ := base["contacts"].(map[string]any)
+		if email, ok := contacts["email"].(string); ok && email != "" && c["nodeId"] == node {
+			return email
+		}
+	}
+	t.Fatal("the demo has no customer with an e-mail in the node")
 	return ""
 }
 

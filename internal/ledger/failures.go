@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,7 +40,17 @@ type Failure struct {
 	Attempts      int64
 	// JobReason is why the last failing job was made (webhook, feed, ...).
 	JobReason string
+	// Email, FirstName and LastName name the customer for the admin who
+	// reads the record, as the failing job read it; empty when the job
+	// failed before reading the customer, and kept from an earlier failure
+	// then.
+	Email     string
+	FirstName string
+	LastName  string
 }
+
+// MaxNameLen bounds each stored customer name and e-mail.
+const MaxNameLen = 320
 
 // MaxReasonLen bounds a stored reason; Contactsend faults can be long.
 const MaxReasonLen = 2000
@@ -59,17 +70,42 @@ func (s *Store) RecordFailure(ctx context.Context, f Failure) error {
 		f.Kind = Other
 	}
 	reason := truncate(f.Reason, MaxReasonLen)
+	update := "SET #type = :type, sourceId = :source, customerId = :customer, reason = :reason, kind = :kind, " +
+		"lastFailedAt = :at, firstFailedAt = if_not_exists(firstFailedAt, :at), jobReason = :job"
+	values := map[string]types.AttributeValue{
+		":type": str(typeFailure), ":source": str(f.SourceID), ":customer": str(f.CustomerID),
+		":reason": str(reason), ":kind": str(string(f.Kind)), ":at": str(timeText(at)),
+		":job": str(f.JobReason), ":one": num(1),
+	}
+	// The customer's names are written only when the job read the
+	// customer: a failure before the read keeps what an earlier one stored.
+	var remove []string
+	if f.Email != "" || f.FirstName != "" || f.LastName != "" {
+		for _, m := range []struct{ name, value string }{{"email", f.Email}, {"firstName", f.FirstName}, {"lastName", f.LastName}} {
+			if m.value == "" {
+				remove = append(remove, m.name)
+				continue
+			}
+			update += ", " + m.name + " = :" + m.name
+			values[":"+m.name] = str(truncate(m.value, MaxNameLen))
+		}
+		if f.Email != "" {
+			// emailKey is what a search by e-mail compares, in any case.
+			update += ", emailKey = :emailKey"
+			values[":emailKey"] = str(emailKey(f.Email))
+		} else {
+			remove = append(remove, "emailKey")
+		}
+	}
+	if len(remove) > 0 {
+		update += " REMOVE " + strings.Join(remove, ", ")
+	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.table,
-		Key:       key(failurePK(f.SourceID), f.CustomerID),
-		UpdateExpression: aws.String("SET #type = :type, sourceId = :source, customerId = :customer, reason = :reason, kind = :kind, " +
-			"lastFailedAt = :at, firstFailedAt = if_not_exists(firstFailedAt, :at), jobReason = :job ADD attempts :one"),
-		ExpressionAttributeNames: map[string]string{"#type": "type"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":type": str(typeFailure), ":source": str(f.SourceID), ":customer": str(f.CustomerID),
-			":reason": str(reason), ":kind": str(string(f.Kind)), ":at": str(timeText(at)),
-			":job": str(f.JobReason), ":one": num(1),
-		},
+		TableName:                 &s.table,
+		Key:                       key(failurePK(f.SourceID), f.CustomerID),
+		UpdateExpression:          aws.String(update + " ADD attempts :one"),
+		ExpressionAttributeNames:  map[string]string{"#type": "type"},
+		ExpressionAttributeValues: values,
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: record failure of %s/%s: %w", f.SourceID, f.CustomerID, err)
@@ -124,6 +160,9 @@ func decodeFailure(item map[string]types.AttributeValue) Failure {
 		LastFailedAt:  getTime(item, "lastFailedAt"),
 		Attempts:      getN(item, "attempts"),
 		JobReason:     getS(item, "jobReason"),
+		Email:         getS(item, "email"),
+		FirstName:     getS(item, "firstName"),
+		LastName:      getS(item, "lastName"),
 	}
 }
 
@@ -161,13 +200,11 @@ func (s *Store) Failures(ctx context.Context, sourceID string, limit int, after 
 		Limit:                     aws.Int32(int32(limit)),
 		ConsistentRead:            aws.Bool(true),
 	}
-	if after != "" {
-		c, err := decodeCursor(after)
-		if err != nil || c.Source != sourceID || c.Customer == "" {
-			return FailurePage{}, fmt.Errorf("ledger: failures of %s: %w", sourceID, ErrBadCursor)
-		}
-		in.ExclusiveStartKey = key(failurePK(sourceID), c.Customer)
+	start, err := startKey(sourceID, after)
+	if err != nil {
+		return FailurePage{}, err
 	}
+	in.ExclusiveStartKey = start
 	out, err := s.db.Query(ctx, in)
 	if err != nil {
 		return FailurePage{}, fmt.Errorf("ledger: failures of %s: %w", sourceID, err)
@@ -180,6 +217,65 @@ func (s *Store) Failures(ctx context.Context, sourceID string, limit int, after 
 		page.Next = encodeCursor(cursor{Source: sourceID, Customer: getS(out.LastEvaluatedKey, "sk")})
 	}
 	return page, nil
+}
+
+// emailKey is the form of an e-mail address a search compares: the whole
+// address in lower case (Contacthub keeps addresses as given).
+func emailKey(email string) string {
+	return strings.ToLower(truncate(strings.TrimSpace(email), MaxNameLen))
+}
+
+// FindFailures lists a source's failed records whose customer id is q, or
+// whose customer e-mail is q in any case, limit at a time from cursor, like
+// Failures. It reads the source's failed records a page at a time until it
+// has limit matches or reaches the end, so an empty page means no match.
+func (s *Store) FindFailures(ctx context.Context, sourceID, q string, limit int, after string) (FailurePage, error) {
+	if limit <= 0 {
+		limit = DefaultFailuresLimit
+	}
+	limit = min(limit, MaxFailuresLimit)
+	page := FailurePage{Failures: []Failure{}}
+	start, err := startKey(sourceID, after)
+	if err != nil {
+		return FailurePage{}, err
+	}
+	for {
+		out, err := s.db.Query(ctx, &dynamodb.QueryInput{
+			TableName:                 &s.table,
+			KeyConditionExpression:    aws.String("pk = :pk"),
+			FilterExpression:          aws.String("customerId = :q OR emailKey = :email"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(failurePK(sourceID)), ":q": str(q), ":email": str(emailKey(q))},
+			Limit:                     aws.Int32(int32(MaxFailuresLimit)),
+			ConsistentRead:            aws.Bool(true),
+			ExclusiveStartKey:         start,
+		})
+		if err != nil {
+			return FailurePage{}, fmt.Errorf("ledger: find failures of %s: %w", sourceID, err)
+		}
+		for _, item := range out.Items {
+			page.Failures = append(page.Failures, decodeFailure(item))
+			if len(page.Failures) == limit {
+				page.Next = encodeCursor(cursor{Source: sourceID, Customer: getS(item, "sk")})
+				return page, nil
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return page, nil
+		}
+		start = out.LastEvaluatedKey
+	}
+}
+
+// startKey turns a Failures cursor into the key a query starts after.
+func startKey(sourceID, after string) (map[string]types.AttributeValue, error) {
+	if after == "" {
+		return nil, nil
+	}
+	c, err := decodeCursor(after)
+	if err != nil || c.Source != sourceID || c.Customer == "" {
+		return nil, fmt.Errorf("ledger: failures of %s: %w", sourceID, ErrBadCursor)
+	}
+	return key(failurePK(sourceID), c.Customer), nil
 }
 
 func encodeCursor(c cursor) string {

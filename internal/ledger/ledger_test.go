@@ -255,3 +255,60 @@ func TestWaiting(t *testing.T) {
 	c.Advance(time.Minute + WaitingLinger)
 	check(Waiting{})
 }
+
+// TestFailureNames: a failed record keeps the customer's e-mail and names
+// as the failing job read them, keeps them through a failure that did not
+// read the customer, and is found by customer id or e-mail in any case.
+func TestFailureNames(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, _ := newStore(t)
+	named := Failure{SourceID: "src", CustomerID: "c1", Reason: "bad", Email: "Ada.L@example.com", FirstName: "Ada", LastName: "Lovelace"}
+	for _, f := range []Failure{
+		named,
+		{SourceID: "src", CustomerID: "c2", Reason: "bad", Email: "bob@example.com", FirstName: "Bob"},
+		{SourceID: "src", CustomerID: "c3", Reason: "bad"},
+		{SourceID: "other", CustomerID: "c4", Reason: "bad", Email: "ada.l@example.com"},
+		// A later failure before the customer was read keeps the names.
+		{SourceID: "src", CustomerID: "c1", Reason: "configuration unusable"},
+	} {
+		if err := s.RecordFailure(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Failure(ctx, "src", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Email != named.Email || got.FirstName != "Ada" || got.LastName != "Lovelace" || got.Reason != "configuration unusable" {
+		t.Fatalf("Failure = %+v, want the names of the first failure and the reason of the last", got)
+	}
+	if err := s.RecordFailure(ctx, Failure{SourceID: "src", CustomerID: "c2", Reason: "bad", Email: "robert@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Failure(ctx, "src", "c2"); got.Email != "robert@example.com" || got.FirstName != "" {
+		t.Fatalf("Failure after a rename = %+v, want the new e-mail and no first name", got)
+	}
+	for _, tc := range []struct{ q, want string }{
+		{"c1", "[c1]"},
+		{"ADA.L@EXAMPLE.COM", "[c1]"},
+		{"bob@example.com", "[]"},
+		{"robert@example.com", "[c2]"},
+		{"c4", "[]"},
+		{"nobody", "[]"},
+	} {
+		t.Run(tc.q, func(t *testing.T) {
+			page, err := s.FindFailures(ctx, "src", tc.q, 10, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, f := range page.Failures {
+				ids = append(ids, f.CustomerID)
+			}
+			if fmt.Sprint(ids) != tc.want && !(tc.want == "[]" && len(ids) == 0) {
+				t.Fatalf("FindFailures(%q) = %v, want %s", tc.q, ids, tc.want)
+			}
+		})
+	}
+}

@@ -250,7 +250,7 @@ func (w *Worker) runGroup(ctx context.Context, g *group) groupResult {
 				w.log.WarnContext(ctx, "subscriber job dropped: the source's configuration is unusable",
 					"source_id", src.ID, "subscriber_id", t.subscriberID, "error", err)
 			} else {
-				r = w.fail(ctx, &env{src: src}, jobRef{t.customerID, jobs.Reason(t.jobReason)}, failure{ledger.Other, err.Error(), "source configuration unusable"})
+				r = w.fail(ctx, &env{src: src}, jobRef{customerID: t.customerID, reason: jobs.Reason(t.jobReason)}, failure{ledger.Other, err.Error(), "source configuration unusable"})
 			}
 			w.tally(&res, t, r)
 			done(t, r, start)

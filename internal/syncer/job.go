@@ -287,6 +287,7 @@ func (w *Worker) again(ctx context.Context, decide func() result) result {
 
 // apply carries a plan out.
 func (w *Worker) apply(ctx context.Context, e *env, j jobRef, p plan) result {
+	j = j.named(p.customer)
 	switch p.step {
 	case stepRetry:
 		return retryLater(p.reason, p.err)
@@ -600,6 +601,7 @@ func (w *Worker) fail(ctx context.Context, e *env, j jobRef, f failure) result {
 	err := w.ledger.RecordFailure(ctx, ledger.Failure{
 		SourceID: e.src.ID, CustomerID: j.customerID, Reason: f.detail, Kind: f.kind,
 		LastFailedAt: w.now(), JobReason: string(j.reason),
+		Email: j.email, FirstName: j.firstName, LastName: j.lastName,
 	})
 	if err != nil {
 		return retryLater("recording the failed record failed", err)

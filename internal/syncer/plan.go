@@ -37,6 +37,21 @@ const (
 type jobRef struct {
 	customerID string
 	reason     jobs.Reason
+	// email and the names identify the customer to the admin who reads
+	// the failed record; empty until the job has read the customer.
+	email, firstName, lastName string
+}
+
+// named returns j with the customer's e-mail and names, as read.
+func (j jobRef) named(c contacthub.Customer) jobRef {
+	if c.ID == "" {
+		return j
+	}
+	j.email = c.Email()
+	if c.Base != nil {
+		j.firstName, j.lastName = c.Base.FirstName, c.Base.LastName
+	}
+	return j
 }
 
 // failure is a permanent failure of a job.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/hubsend/hubsend/internal/contacthub"
@@ -48,8 +47,7 @@ func (w *Worker) subscriptionRows(ctx context.Context, e *env) ([]subscriptionRo
 	if len(rows) == 0 {
 		return nil, nil
 	}
-	key := e.src.ID + "#" + strconv.FormatInt(e.src.Properties.UserDBID, 10)
-	systems, err := w.systems.get(key, w.now(), w.ttl, func() ([]contactsend.Subscription, error) {
+	systems, err := w.systems.get(userDBKey(e.src), w.now(), w.ttl, func() ([]contactsend.Subscription, error) {
 		s, ok := e.send.(SubscriptionSend)
 		if !ok {
 			return nil, errNoSubscriptionClient
@@ -185,6 +183,7 @@ func (w *Worker) decideRows(ctx context.Context, e *env, cust contacthub.Custome
 // records the new states and drops the claim. entry is the customer's
 // ledger entry when the caller has it fresh; a zero entry is read here.
 func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust contacthub.Customer, sj sendJob, owner string, entry ledger.Entry) result {
+	j = j.named(cust)
 	rows, why, err := w.subscriptionScope(ctx, e, cust)
 	if err != nil {
 		if transient(err) {

@@ -259,12 +259,20 @@ func credentials(src source.Source) contactsend.Credentials {
 	return contactsend.Credentials{APIKey: src.Properties.APIKey, UserKey: src.Properties.UserKey}
 }
 
+// userDBKey keys what the caches hold about a source's userdb. It includes
+// the keys (hashed: no secret in memory maps beyond the source itself), so
+// a changed key reloads, and a preview of an unsaved draft, which has no
+// source id, never meets what another account's userdb of the same number
+// left in the cache.
+func userDBKey(src source.Source) string {
+	sum := sha256.Sum256([]byte(src.Properties.APIKey + "\x00" + src.Properties.UserKey))
+	return src.ID + "#" + strconv.FormatInt(src.Properties.UserDBID, 10) + "#" + hex.EncodeToString(sum[:8])
+}
+
 // userDBFields returns the field types of the source's userdb, from the
-// cache when fresh. The key includes the account (hashed: no secret in
-// memory maps beyond the source itself) so a changed apiKey reloads.
+// cache when fresh.
 func (w *Worker) userDBFields(ctx context.Context, src source.Source, send Send) ([]mapping.SendField, error) {
-	sum := sha256.Sum256([]byte(src.Properties.APIKey))
-	key := src.ID + "#" + strconv.FormatInt(src.Properties.UserDBID, 10) + "#" + hex.EncodeToString(sum[:8])
+	key := userDBKey(src)
 	return w.fields.get(key, w.now(), w.ttl, func() ([]mapping.SendField, error) {
 		desc, err := send.SubscriberSource(ctx, credentials(src), src.Properties.UserDBID)
 		if err != nil {

@@ -232,6 +232,10 @@ func TestCoercionFailureThenFixed(t *testing.T) {
 	if f.Kind != ledger.Coercion || f.Reason != "extended.favouriteShop: 'Milano' is not a date for DATE field BIRTH_DATE" || f.Attempts != 1 || f.JobReason != "webhook" {
 		t.Fatalf("failure = %+v", f)
 	}
+	// The record names the customer for the admin who reads it.
+	if f.Email != "shop@example.com" || f.FirstName != "Shop" || f.LastName != "Rossi" {
+		t.Fatalf("failure names the customer as %q %q, want shop@example.com and Shop", f.Email, f.FirstName)
+	}
 	if strings.Contains(h.logs.String(), "Milano") {
 		t.Fatal("the log quotes the customer's value")
 	}
@@ -270,6 +274,9 @@ func TestContactsendRejectionIsAFailedRecord(t *testing.T) {
 	}
 	if f.Kind != ledger.Rejected || !strings.Contains(f.Reason, "Invalid value for field EMAIL") {
 		t.Fatalf("failure = %+v", f)
+	}
+	if f.Email != "reject@example.com" || f.FirstName != "Reject" {
+		t.Fatalf("failure names the customer as %q %q, want reject@example.com and Reject", f.Email, f.FirstName)
 	}
 	// The claim was released: a replay goes through at once.
 	if failed := h.sync(id); failed != nil {

@@ -2,6 +2,8 @@
 // signed in with. Every failure is an ApiError carrying the API's
 // {message, errors[{path, message}], requirements[]} body.
 
+import { language } from './i18n.js';
+
 // The token and the caller's role live in memory only: no script of
 // another tab, no extension reading storage, no page left open on a shared
 // machine after it is closed keeps them.
@@ -20,7 +22,8 @@ export class ApiError extends Error {
   // unavailable says the endpoint is not part of this deployment (yet), so
   // the panel that needs it is hidden rather than shown broken.
   get unavailable() {
-    return this.status === 501 || (this.status === 404 && ['Not Found', 'no such endpoint'].includes(this.body.message));
+    // The API answers in the console's language (Accept-Language).
+    return this.status === 501 || (this.status === 404 && ['Not Found', 'no such endpoint', 'endpoint inesistente'].includes(this.body.message));
   }
 }
 
@@ -51,7 +54,8 @@ export function canChange() {
 // call sends one request. body is sent as JSON; ifMatch sets If-Match.
 // It resolves to {status, data, etag}.
 export async function call(method, path, { body, ifMatch, signal, bearer } = {}) {
-  const headers = { Accept: 'application/json', Authorization: `Bearer ${bearer ?? token()}` };
+  // The API writes its messages in the language the console shows.
+  const headers = { Accept: 'application/json', 'Accept-Language': language(), Authorization: `Bearer ${bearer ?? token()}` };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (ifMatch) headers['If-Match'] = ifMatch;
   let res;

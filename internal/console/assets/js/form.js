@@ -4,10 +4,11 @@
 
 import { call, enc, listAll, ApiError } from './api.js';
 import {
-  h, clear, field, setFieldError, clearFieldErrors, alertBox, showAlert, hideAlert, announce, pageTitle,
+  h, append, clear, field, setFieldError, clearFieldErrors, alertBox, showAlert, hideAlert, announce, pageTitle,
 } from './dom.js';
 import { t, has } from './i18n.js';
 import { suggestMapping } from './suggest.js';
+import { previewView } from './preview.js';
 
 export function renderForm(ctx, id) {
   const editing = id !== null;
@@ -92,6 +93,27 @@ export function renderForm(ctx, id) {
     h('div', { class: 'radio' }, policyRemove, h('label', { for: 'ocd-remove', t: 'form.deleted.remove' })),
     h('p', { class: 'field-error', id: 'ocd-error', hidden: true }));
 
+  // What a customer without a match value becomes: a failed record to fix,
+  // or a skip counted in the status.
+  const unmatchableFail = h('input', { type: 'radio', name: 'onUnmatchable', value: 'fail', id: 'oum-fail', checked: true });
+  const unmatchableSkip = h('input', { type: 'radio', name: 'onUnmatchable', value: 'skip', id: 'oum-skip' });
+  const unmatchable = h('fieldset', { class: 'panel', id: 'oum', 'aria-describedby': 'oum-error' },
+    h('legend', { t: 'form.unmatchable.title' }),
+    h('div', { class: 'radio' }, unmatchableFail, h('label', { for: 'oum-fail', t: 'form.unmatchable.fail' })),
+    h('div', { class: 'radio' }, unmatchableSkip, h('label', { for: 'oum-skip', t: 'form.unmatchable.skip' })),
+    h('p', { class: 'field-error', id: 'oum-error', hidden: true }));
+
+  // A preview of one customer under the form as it is, before saving.
+  const previewInput = h('input', { type: 'text', autocomplete: 'off', spellcheck: 'false', class: 'mono' });
+  const previewButton = h('button', { type: 'button', class: 'button', id: 'draft-preview', t: 'preview.submit' });
+  const previewResult = h('div', { class: 'preview-result', id: 'draft-preview-result', 'aria-live': 'polite' });
+  const previewPanel = h('section', { class: 'panel', id: 'draft-preview-panel', 'aria-labelledby': 'draft-preview-title' },
+    h('h2', { id: 'draft-preview-title', t: 'form.preview.title' }),
+    h('div', { class: 'inline-form' },
+      field({ id: 'draft-preview-customer', labelKey: 'form.preview.customer', input: previewInput, hintKey: 'form.preview.hint' }),
+      previewButton),
+    previewResult);
+
   const save = h('button', { type: 'submit', class: 'button primary', id: 'save', t: 'form.save' });
   const cancel = h('a', { class: 'button ghost', href: editing ? `#/sources/${enc(id)}` : '#/sources', t: 'form.cancel' });
 
@@ -113,6 +135,8 @@ export function renderForm(ctx, id) {
     mappingPanel,
     subsPanel,
     policy,
+    unmatchable,
+    previewPanel,
     h('div', { class: 'actions form-actions' }, save, cancel));
 
   const title = pageTitle(editing ? 'form.editTitle' : 'form.newTitle');
@@ -242,10 +266,14 @@ export function renderForm(ctx, id) {
         if (match.checked) clearBox.checked = false;
         tr.classList.toggle('mapped', mapped);
       };
-      const name = f.label || f.path;
-      const tr = h('tr', { data: { path: f.path, search: `${name} ${f.path}`.toLowerCase() } },
+      // Contacthub labels its standard fields in English; the console
+      // has them in every language. A workspace's own fields keep theirs.
+      const labelKey = `hubField.${f.path}`;
+      const known = has(labelKey);
+      const name = known ? t(labelKey) : (f.label || f.path);
+      const tr = h('tr', { data: { path: f.path, search: `${name} ${f.label ?? ''} ${f.path}`.toLowerCase() } },
         h('th', { scope: 'row' },
-          h('div', { class: 'hub-label', text: name }),
+          known ? h('div', { class: 'hub-label', t: labelKey }) : h('div', { class: 'hub-label', text: name }),
           h('div', { class: 'muted small' }, h('code', { text: f.path }), ' · ', f.type),
           // A real customer's value, when the API sends one (sample).
           f.sample !== undefined && f.sample !== null && f.sample !== ''
@@ -426,7 +454,9 @@ export function renderForm(ctx, id) {
     const simple = {
       name: 'f-name', description: 'f-description', nodes: 'f-node', 'nodes[0]': 'f-node',
       'properties.userKey': 'f-userKey', 'properties.apiKey': 'f-apiKey', 'properties.userDbId': 'f-userDb',
-      'properties.onCustomerDeleted': 'ocd', 'properties.fieldMapping': 'mapping', 'properties.subscriptions': 'subs',
+      'properties.onCustomerDeleted': 'ocd', 'properties.onUnmatchable': 'oum',
+      'properties.fieldMapping': 'mapping', 'properties.subscriptions': 'subs',
+      customerId: 'draft-preview-customer', email: 'draft-preview-customer',
     };
     if (path in simple) return simple[path];
     let m = path.match(/^properties\.fieldMapping\[(\d+)\](?:\.(\w+))?$/);
@@ -450,7 +480,7 @@ export function renderForm(ctx, id) {
   function placeProblem(p) {
     const target = fieldFor(p.path || '');
     if (!target) return false;
-    if (target === 'mapping' || target === 'subs' || target === 'ocd') {
+    if (target === 'mapping' || target === 'subs' || target === 'ocd' || target === 'oum') {
       const el = document.getElementById(`${target}-error`);
       if (!el) return false;
       if (target === 'mapping') mappingPanel.hidden = false;
@@ -521,7 +551,9 @@ export function renderForm(ctx, id) {
     if (inputs.userKey.value !== '') properties.userKey = inputs.userKey.value;
     if (inputs.apiKey.value !== '') properties.apiKey = inputs.apiKey.value;
     if (state.original) properties.maxInFlight = state.original.properties.maxInFlight;
-    if (state.original) properties.onUnmatchable = state.original.properties.onUnmatchable;
+    properties.onUnmatchable = unmatchableSkip.checked ? 'skip' : 'fail';
+    // An unset stored policy (the default, fail) stays unset unless changed.
+    if (state.original && !state.original.properties.onUnmatchable && unmatchableFail.checked) properties.onUnmatchable = '';
     state.sentMapping = [];
     for (const m of currentMapping().values()) {
       const entry = { hubField: m.hubField, sendField: m.sendField, match: Boolean(m.match) };
@@ -553,6 +585,53 @@ export function renderForm(ctx, id) {
     if (!editing) body.enabled = false;
     return body;
   }
+
+  // --- preview of the draft ---------------------------------------------------
+
+  async function previewDraft() {
+    clearFieldErrors(form);
+    hideAlert(alert);
+    const who = previewInput.value.trim();
+    if (!who) {
+      setFieldError('draft-preview-customer', t('form.preview.required'));
+      previewInput.focus();
+      return;
+    }
+    if (Number.isNaN(userDbValue())) {
+      setFieldError('f-userDb', t('form.userDbInvalid'));
+      inputs.userDb.focus();
+      return;
+    }
+    const { name, description, enabled, ...draft } = sourceBody();
+    if (editing) draft.sourceId = id;
+    // An address finds the customer through Contacthub's search; anything
+    // else is a customer id.
+    if (who.includes('@')) draft.email = who; else draft.customerId = who;
+    previewButton.disabled = true;
+    clear(previewResult).append(h('p', { class: 'muted', t: 'form.preview.running' }));
+    try {
+      const { data } = await call('POST', '/v1/preview', { body: draft, signal: ctx.signal });
+      append(clear(previewResult), previewView(data));
+    } catch (err) {
+      if (err.name === 'AbortError') return;
+      clear(previewResult);
+      if (err instanceof ApiError && err.status === 404 && err.problems.some((p) => p.path === 'email')) {
+        setFieldError('draft-preview-customer', err.message);
+        previewInput.focus();
+        return;
+      }
+      reportError(err, 'form.error.notPreviewed');
+    } finally {
+      previewButton.disabled = false;
+    }
+  }
+  previewButton.addEventListener('click', previewDraft);
+  previewInput.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') {
+      event.preventDefault();
+      previewDraft();
+    }
+  });
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -667,6 +746,7 @@ export function renderForm(ctx, id) {
       inputs.apiKey.placeholder = data.properties.apiKey;
       inputs.userDb.value = String(data.properties.userDbId || '');
       ({ keep: policyKeep, remove: policyRemove }[data.properties.onCustomerDeleted] ?? policyUnsubscribe).checked = true;
+      (data.properties.onUnmatchable === 'skip' ? unmatchableSkip : unmatchableFail).checked = true;
       for (const s of data.properties.subscriptions) addSubRow(s);
       form.hidden = false;
       ctx.focus();

@@ -4,6 +4,7 @@
 // lacks are hidden.
 
 import { call, enc, ApiError, canChange } from './api.js';
+import { previewView } from './preview.js';
 import { h, append, clear, badge, alertBox, showAlert, hideAlert, announce, field, setFieldError, pageTitle } from './dom.js';
 import { t, formatNumber, formatTime } from './i18n.js';
 import { flashBox, healthBadge, busy, later, firstRunDue, refreshBusyMs, refreshIdleMs } from './list.js';
@@ -177,8 +178,11 @@ export function renderSource(ctx, id) {
     const backfill = status.intake?.backfill;
     const intakeError = feed?.lastError || backfill?.lastError;
     const stats = status.stats ?? {};
+    // skipped includes unmatchable; kept, unsubscribed and removed are what
+    // the delete policy did to deleted customers' subscribers.
+    const counters = ['synced', 'unchanged', 'skipped', 'unmatchable', 'failed', 'kept', 'unsubscribed', 'removed'];
     const statRow = (key, s) => h('tr', null, h('th', { scope: 'row', t: key }),
-      ['synced', 'unchanged', 'skipped', 'failed', 'removed'].map((k) => h('td', { class: `num ${k === 'failed' && s?.[k] ? 'bad' : ''}`, cell: `status.${k}`, text: formatNumber(s?.[k] ?? 0) })));
+      counters.map((k) => h('td', { class: `num ${k === 'failed' && s?.[k] ? 'bad' : ''}`, cell: `status.${k}`, text: formatNumber(s?.[k] ?? 0) })));
     const waiting = backfill?.status === 'running' && !(backfill.total > 0) && !(backfill.enqueued > 0);
     const due = firstRunDue(status);
     let backfillView = h('p', { class: 'muted', t: 'status.backfillNone' });
@@ -215,7 +219,7 @@ export function renderSource(ctx, id) {
         h('div', null, h('h3', { t: 'status.backfill' }), backfillView)),
       status.stats ? h('table', { class: 'table stats cards' },
         h('caption', { t: 'status.stats' }),
-        h('thead', null, h('tr', null, h('td'), ['status.synced', 'status.unchanged', 'status.skipped', 'status.failed', 'status.removed'].map((k) => h('th', { scope: 'col', class: 'num', t: k })))),
+        h('thead', null, h('tr', null, h('td'), counters.map((k) => h('th', { scope: 'col', class: 'num', t: `status.${k}` })))),
         h('tbody', null, statRow('status.lastHour', stats.lastHour), statRow('status.lastDay', stats.lastDay))) : null,
     ];
   }
@@ -232,15 +236,24 @@ export function renderSource(ctx, id) {
         ['failures.customer', 'failures.kind', 'failures.reason', 'failures.attempts', 'failures.last'].map((k) => h('th', { scope: 'col', t: k })),
         h('th', { scope: 'col' }, h('span', { class: 'visually-hidden', t: 'failures.actions' })))),
       body);
+    // Finding one customer's record among many: by customer id or e-mail.
+    const searchInput = h('input', { type: 'search', autocomplete: 'off', spellcheck: 'false' });
+    const search = h('form', { class: 'inline-form', role: 'search', novalidate: true },
+      field({ id: 'failures-search', labelKey: 'failures.search', input: searchInput, className: 'field compact' }),
+      h('button', { type: 'submit', class: 'button small', t: 'failures.find' }));
     const panel = h('section', { class: 'panel', id: 'failures-panel', 'aria-labelledby': 'failures-title' },
-      h('h2', { id: 'failures-title', t: 'failures.title' }), empty, problem, table, more);
+      h('h2', { id: 'failures-title', t: 'failures.title' }), search, empty, problem, table, more);
     let cursor = '';
+    let q = '';
     // A reload makes the pages still being read stale: they are dropped.
     let generation = 0;
     async function load() {
       const mine = generation;
       try {
-        const query = cursor ? `?cursor=${enc(cursor)}` : '';
+        const params = [];
+        if (q) params.push(`q=${enc(q)}`);
+        if (cursor) params.push(`cursor=${enc(cursor)}`);
+        const query = params.length ? `?${params.join('&')}` : '';
         const { data } = await call('GET', `${base}/failures${query}`, { signal: ctx.signal });
         if (mine !== generation) return;
         for (const f of data.elements ?? []) body.append(failureRow(f));
@@ -264,6 +277,13 @@ export function renderSource(ctx, id) {
       clear(body);
       load();
     };
+    search.addEventListener('submit', (event) => {
+      event.preventDefault();
+      q = searchInput.value.trim();
+      empty.dataset.i18n = q ? 'failures.noneFound' : 'failures.none';
+      empty.textContent = t(empty.dataset.i18n);
+      reloadFailures();
+    });
     // who names the customer as an admin knows them: e-mail and name when
     // the failed record carries them, the Contacthub id always.
     function who(f) {
@@ -396,15 +416,17 @@ export function renderSource(ctx, id) {
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       setFieldError('preview-customer', '');
-      const customerId = input.value.trim();
-      if (!customerId) {
+      const who = input.value.trim();
+      if (!who) {
         setFieldError('preview-customer', t('preview.required'));
         input.focus();
         return;
       }
       submit.disabled = true;
       try {
-        const { data } = await call('POST', `${base}/preview`, { body: { customerId }, signal: ctx.signal });
+        // An address finds the customer through Contacthub's search.
+        const body = who.includes('@') ? { email: who } : { customerId: who };
+        const { data } = await call('POST', `${base}/preview`, { body, signal: ctx.signal });
         append(clear(result), previewView(data));
       } catch (err) {
         if (err.name === 'AbortError') return;
@@ -412,7 +434,7 @@ export function renderSource(ctx, id) {
           clear(result).append(h('p', { class: 'muted', t: 'preview.unavailable' }));
           form.hidden = true;
         } else {
-          const placed = err instanceof ApiError && err.problems.some((p) => p.path === 'customerId' && setFieldError('preview-customer', p.message));
+          const placed = err instanceof ApiError && err.problems.some((p) => (p.path === 'customerId' || p.path === 'email') && setFieldError('preview-customer', p.message));
           if (!placed) setFieldError('preview-customer', err.message);
           clear(result);
         }
@@ -421,26 +443,6 @@ export function renderSource(ctx, id) {
       }
     });
     return panel;
-  }
-
-  function previewView(p) {
-    const changed = new Set(p.changed ?? []);
-    const actionKey = `preview.action.${p.action}`;
-    return [
-      h('p', null, h('strong', { t: 'preview.action' }), ' ',
-        ['add', 'update', 'none', 'skip', 'keep', 'remove', 'fail'].includes(p.action) ? h('span', { t: actionKey }) : String(p.action ?? '—'),
-        p.subscriberId ? [' · ', h('span', { t: 'preview.subscriber', args: { id: p.subscriberId } })] : null),
-      p.note ? h('p', { class: 'hint', text: p.note }) : null,
-      (p.problems ?? []).length ? h('ul', { class: 'alert alert-warn compact' }, p.problems.map((x) => h('li', null, x.path ? `${x.path}: ${x.message}` : x.message))) : null,
-      h('table', { class: 'table cards' },
-        h('caption', { class: 'visually-hidden', t: 'preview.caption', args: { customer: p.customerId } }),
-        h('thead', null, h('tr', null, ['preview.field', 'preview.type', 'preview.value'].map((k) => h('th', { scope: 'col', t: k })), h('th', { scope: 'col', t: 'preview.changed' }))),
-        h('tbody', null, (p.attributes ?? []).map((a) => h('tr', { class: changed.has(a.field) ? 'changed' : '' },
-          h('th', { scope: 'row' }, h('code', { text: a.field })),
-          h('td', { cell: 'preview.type', text: a.type ?? '' }),
-          h('td', { class: 'mono', cell: 'preview.value' }, a.clear ? h('span', { class: 'muted', t: 'preview.cleared' }) : String(a.value ?? '')),
-          h('td', { cell: 'preview.changed' }, changed.has(a.field) ? badge('info', 'preview.yes') : ''))))),
-    ];
   }
 
   load();
