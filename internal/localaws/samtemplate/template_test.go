@@ -323,15 +323,15 @@ func TestTemplateTable(t *testing.T) {
 	for _, a := range in.AttributeDefinitions {
 		attrs[aws.ToString(a.AttributeName)] = a.AttributeType
 	}
-	wantAttrs := map[string]types.ScalarAttributeType{"pk": "S", "sk": "S", "gsi1pk": "S", "gsi1sk": "S", "gsi2pk": "S", "gsi2sk": "S"}
+	wantAttrs := map[string]types.ScalarAttributeType{"pk": "S", "sk": "S", "gsi1pk": "S", "gsi1sk": "S", "gsi2pk": "S", "gsi2sk": "S", "gsi3pk": "S", "gsi3sk": "N"}
 	if !mapsEqual(attrs, wantAttrs) {
 		t.Errorf("attributes = %v, want %v", attrs, wantAttrs)
 	}
 	if got := keys(in.KeySchema); !slices.Equal(got, []string{"pk HASH", "sk RANGE"}) {
 		t.Errorf("key schema = %v", got)
 	}
-	if len(in.GlobalSecondaryIndexes) != 2 {
-		t.Fatalf("GSIs = %d, want 2", len(in.GlobalSecondaryIndexes))
+	if len(in.GlobalSecondaryIndexes) != 3 {
+		t.Fatalf("GSIs = %d, want 3", len(in.GlobalSecondaryIndexes))
 	}
 	gsi := in.GlobalSecondaryIndexes[0]
 	if aws.ToString(gsi.IndexName) != "gsi1" || !slices.Equal(keys(gsi.KeySchema), []string{"gsi1pk HASH", "gsi1sk RANGE"}) || gsi.Projection.ProjectionType != types.ProjectionTypeAll || gsi.Projection.NonKeyAttributes != nil {
@@ -340,6 +340,12 @@ func TestTemplateTable(t *testing.T) {
 	enabled := in.GlobalSecondaryIndexes[1]
 	if aws.ToString(enabled.IndexName) != "gsi2" || !slices.Equal(keys(enabled.KeySchema), []string{"gsi2pk HASH", "gsi2sk RANGE"}) || enabled.Projection.ProjectionType != types.ProjectionTypeKeysOnly {
 		t.Errorf("gsi2 = %s %v %v", aws.ToString(enabled.IndexName), keys(enabled.KeySchema), enabled.Projection.ProjectionType)
+	}
+	bySubscriber := in.GlobalSecondaryIndexes[2]
+	if aws.ToString(bySubscriber.IndexName) != "gsi3" || !slices.Equal(keys(bySubscriber.KeySchema), []string{"gsi3pk HASH", "gsi3sk RANGE"}) ||
+		bySubscriber.Projection.ProjectionType != types.ProjectionTypeInclude ||
+		!slices.Equal(bySubscriber.Projection.NonKeyAttributes, []string{"customerId", "subscriberId", "subscriptions"}) {
+		t.Errorf("gsi3 = %s %v %v %v", aws.ToString(bySubscriber.IndexName), keys(bySubscriber.KeySchema), bySubscriber.Projection.ProjectionType, bySubscriber.Projection.NonKeyAttributes)
 	}
 }
 
