@@ -90,7 +90,22 @@ func TestTemplateFunctions(t *testing.T) {
 			denied: []string{"dynamodb:Scan", "kms:GenerateDataKey", "sqs:SendMessage"},
 		},
 		{
-			id: "SchedulerFunction", dir: "functions/scheduler", timeout: 120 * time.Second,
+			// The scheduled tick only lists the enabled sources and sends
+			// their ticks.
+			id: "SchedulerFunction", dir: "functions/scheduler", timeout: 30 * time.Second,
+			env: map[string]any{
+				"KMS_KEY_ID": Ref("SecretsKey"), "SYNC_QUEUE_URL": Ref("SyncQueue"),
+				"SOURCE_TICK_QUEUE_URL": Ref("SourceTickQueue"), "CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint"),
+			},
+			grants: []grant{
+				{[]string{"dynamodb:Query"}, []any{Sub("${Table.Arn}/index/gsi2")}},
+				{[]string{"sqs:SendMessage"}, []any{GetAtt("SourceTickQueue", "Arn")}},
+			},
+			denied: []string{"dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "kms:Decrypt", "kms:GenerateDataKey", "sqs:SendMessage"},
+		},
+		{
+			// One source's tick: its feed, backfill and reconciliation.
+			id: "SourceTickFunction", dir: "functions/sourcetick", timeout: 60 * time.Second,
 			env: map[string]any{
 				"KMS_KEY_ID": Ref("SecretsKey"), "SYNC_QUEUE_URL": Ref("SyncQueue"),
 				"CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint"),
@@ -403,8 +418,44 @@ func TestTemplateQueues(t *testing.T) {
 		FunctionID: "SyncWorkerFunction", Event: "SyncJobs", Queue: "SyncQueue", BatchSize: 10,
 		MaximumBatchingWindow: time.Second, ReportBatchItemFailures: true, MaximumConcurrency: 10,
 	}
-	if len(subs) != 1 || subs[0] != want {
-		t.Errorf("queue subscriptions = %+v, want [%+v]", subs, want)
+	ticks := QueueSubscription{
+		FunctionID: "SourceTickFunction", Event: "SourceTicks", Queue: "SourceTickQueue", BatchSize: 1,
+		ReportBatchItemFailures: true, MaximumConcurrency: 50,
+	}
+	if len(subs) != 2 || subs[0] != ticks || subs[1] != want {
+		t.Errorf("queue subscriptions = %+v, want [%+v %+v]", subs, ticks, want)
+	}
+}
+
+// TestTemplateSourceTickQueue: one tick per source at a time (FIFO,
+// grouped by source), deduplicated by the sender, a dead-letter queue for
+// what cannot be a tick, 14 days' retention.
+func TestTemplateSourceTickQueue(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+	q, dlq := tmpl.Queues["SourceTickQueue"], tmpl.Queues["SourceTickDeadLetterQueue"]
+	if q.LogicalID == "" || dlq.LogicalID == "" {
+		t.Fatalf("queues = %v, want SourceTickQueue and SourceTickDeadLetterQueue", sortedKeys(tmpl.Queues))
+	}
+	if !q.FIFO || !dlq.FIFO {
+		t.Errorf("FIFO = %v / %v, want both (a FIFO queue's dead-letter queue is FIFO too)", q.FIFO, dlq.FIFO)
+	}
+	if q.Properties["ContentBasedDeduplication"] != false {
+		t.Errorf("ContentBasedDeduplication = %v, want false: ticks carry their own deduplication id", q.Properties["ContentBasedDeduplication"])
+	}
+	if q.DeadLetterQueue != "SourceTickDeadLetterQueue" || q.MaxReceiveCount != 3 {
+		t.Errorf("redrive = %q x%d, want SourceTickDeadLetterQueue x3", q.DeadLetterQueue, q.MaxReceiveCount)
+	}
+	timeout := int(tmpl.Functions["SourceTickFunction"].Timeout / time.Second)
+	if q.VisibilityTimeout <= timeout {
+		t.Errorf("VisibilityTimeout %d, want more than the function's timeout %d", q.VisibilityTimeout, timeout)
+	}
+	for _, queue := range []Queue{q, dlq} {
+		if queue.MessageRetentionPeriod != 1209600 || queue.Properties["SqsManagedSseEnabled"] != true {
+			t.Errorf("%s retention %d SSE %v, want 14 days and SSE", queue.LogicalID, queue.MessageRetentionPeriod, queue.Properties["SqsManagedSseEnabled"])
+		}
+	}
+	if got := q.Attributes(); got["FifoQueue"] != "true" {
+		t.Errorf("SourceTickQueue attributes = %v, want FifoQueue", got)
 	}
 }
 
@@ -450,6 +501,9 @@ func TestTemplateKeyAndAlarms(t *testing.T) {
 	want := []alarm{
 		{"ApproximateNumberOfMessagesVisible", GetAtt("SyncDeadLetterQueue", "QueueName"), 0},
 		{"ApproximateAgeOfOldestMessage", GetAtt("SyncQueue", "QueueName"), 300},
+		{"ApproximateNumberOfMessagesVisible", GetAtt("SourceTickDeadLetterQueue", "QueueName"), 0},
+		// Sources no longer read every minute.
+		{"ApproximateAgeOfOldestMessage", GetAtt("SourceTickQueue", "QueueName"), 120},
 	}
 	for _, id := range tmpl.FunctionIDs() {
 		want = append(want, alarm{"Errors", Ref(id), 0})
@@ -506,7 +560,7 @@ func TestTemplateOutputs(t *testing.T) {
 // resources correspond one to one, by the Dir convention the Makefile uses.
 func TestFunctionFolders(t *testing.T) {
 	tmpl, root := loadProjectTemplate(t)
-	for _, id := range []string{"ConfigApiFunction", "WebhookFunction", "SyncWorkerFunction", "SchedulerFunction"} {
+	for _, id := range []string{"ConfigApiFunction", "WebhookFunction", "SyncWorkerFunction", "SchedulerFunction", "SourceTickFunction"} {
 		if _, ok := tmpl.Functions[id]; !ok {
 			t.Errorf("function resource %s missing", id)
 		}
@@ -583,7 +637,7 @@ func TestTemplateRetainsState(t *testing.T) {
 	tmpl, _ := loadProjectTemplate(t)
 	stateful := []string{
 		"Table", "SecretsKey", "SyncQueue", "SyncDeadLetterQueue", "HttpApiAccessLogs",
-		"ConfigApiLogGroup", "WebhookLogGroup", "SyncWorkerLogGroup", "SchedulerLogGroup",
+		"ConfigApiLogGroup", "WebhookLogGroup", "SyncWorkerLogGroup", "SchedulerLogGroup", "SourceTickLogGroup",
 	}
 	for _, id := range stateful {
 		t.Run(id, func(t *testing.T) {
