@@ -112,6 +112,7 @@ type harness struct {
 	store       *configstore.Store
 	checkpoints *checkpoint.Store
 	queueURL    string
+	tickURL     string // the source tick queue, for tests that fan out
 	hub         *hubsim.Server
 	hubURL      string
 	client      *contacthub.Client
@@ -147,7 +148,8 @@ func newHarness(t *testing.T, o options) *harness {
 	}
 	h.store = configstore.New(db, table, secret.NewBox(keys), configstore.WithClock(h.clock.Now))
 	h.checkpoints = checkpoint.New(db, table)
-	h.queueURL = emulators.NewQueuesT(t, stack).SyncURL
+	queues := emulators.NewQueuesT(t, stack)
+	h.queueURL, h.tickURL = queues.SyncURL, queues.TickURL
 
 	h.hub, h.hubURL = newHub(t, h.clock, o.extraItalians)
 	h.client = hubClient(t, h.hubURL, hubToken)
