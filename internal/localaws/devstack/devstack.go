@@ -145,10 +145,10 @@ type Stack struct {
 	// sourceTick the source tick function's, fed by the tick queue.
 	tick       schedulerfn.Handler
 	sourceTick schedulerfn.SourceHandler
-	servers []*http.Server
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	close   sync.Once
+	servers    []*http.Server
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	close      sync.Once
 }
 
 // Start brings the stack up. On error everything started is stopped again.

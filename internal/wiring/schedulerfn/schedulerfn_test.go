@@ -64,7 +64,7 @@ func newWorld(t *testing.T) *world {
 		t.Setenv(name, value)
 	}
 	env := map[string]string{
-		"TABLE_NAME":         table,
+		"TABLE_NAME":            table,
 		"SYNC_QUEUE_URL":        w.queue,
 		"SOURCE_TICK_QUEUE_URL": w.ticks,
 		"HUBSEND_MASTER_KEY":    base64.StdEncoding.EncodeToString(masterKey),
