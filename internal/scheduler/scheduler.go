@@ -110,9 +110,9 @@ const (
 	DefaultMaxUpdates       = contacthub.MaxUpdatesSize
 	DefaultMaxBackfillPages = 40
 	DefaultConcurrency      = 4
-	// DefaultLease outlasts the function's 120 s timeout, so a live run
-	// never loses its lease; a crashed run's lease frees the source within
-	// a few ticks.
+	// DefaultLease outlasts the source tick function's 60 s timeout (and
+	// any run of Tick within a 120 s invocation), so a live run never loses
+	// its lease; a crashed run's lease frees the source within a few ticks.
 	DefaultLease          = 3 * time.Minute
 	DefaultDeadlineMargin = 10 * time.Second
 )
