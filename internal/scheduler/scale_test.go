@@ -31,7 +31,7 @@ import (
 
 var (
 	scaleSources = flag.Int("scheduler.sources", 20, "enabled sources in TestSchedulerReadsEverySourceEveryPeriod")
-	scalePeriod  = flag.Duration("scheduler.period", 2*time.Second, "the schedule's period (the template's is 1m)")
+	scalePeriod  = flag.Duration("scheduler.period", 3*time.Second, "the schedule's period (the template's is 1m)")
 	scaleTicks   = flag.Int("scheduler.ticks", 3, "scheduled ticks measured after the first")
 	scaleLatency = flag.Duration("scheduler.latency", 50*time.Millisecond, "latency of every Contacthub call (the wire)")
 	scaleCompare = flag.Bool("scheduler.compare", false, "also time one tick that works every source in one invocation (before the fan-out)")
@@ -118,7 +118,7 @@ func scaleHub(t *testing.T, workspace string, nodes []string, latency time.Durat
 // It reports, for the healthy sources, the worst time from a scheduled tick
 // to the read of a source's change feed, and fails above one period.
 //
-// The default is a short version (20 sources, a 2 s period); the
+// The default is a short version (20 sources, a 3 s period); the
 // measurement in BENCHMARKS.md is
 //
 //	go test ./internal/scheduler/ -run TestSchedulerReadsEverySourceEveryPeriod -v \
