@@ -7,6 +7,7 @@
 #   make run          the whole system locally (ARGS=... passes flags)
 #   make bench        benchmarks: micro, pipeline, cold start (see BENCHMARKS.md)
 #   make loadtest     the full load and fault tests (10,000 webhooks, 10,000 customers)
+#   make bench-scheduler  the scheduler's fan-out (200 sources) and reconciliation cost
 #
 # sam build calls the build-<LogicalId> targets (Metadata BuildMethod: makefile).
 
@@ -30,9 +31,9 @@ FUNCTIONS     := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go
 # One target per function resource in template.yaml; the logical id
 # lower-cased without "Function" names its folder (a samtemplate test checks
 # the list against the template).
-SAM_TARGETS   := build-ConfigApiFunction build-WebhookFunction build-SyncWorkerFunction build-SchedulerFunction
+SAM_TARGETS   := build-ConfigApiFunction build-WebhookFunction build-SyncWorkerFunction build-SchedulerFunction build-SourceTickFunction
 
-.PHONY: help test fuzz-short lint build run bench loadtest clean $(SAM_TARGETS)
+.PHONY: help test fuzz-short lint build run bench bench-scheduler loadtest clean $(SAM_TARGETS)
 .PRECIOUS: $(BUILD_DIR)/%/bootstrap
 
 help:
@@ -86,6 +87,15 @@ bench: node_modules/.package-lock.json
 
 loadtest: node_modules/.package-lock.json
 	./tools/bench-load.sh
+
+# The scheduler at scale (BENCHMARKS.md, "Scheduler fan-out and
+# reconciliation"): 200 sources through the tick queue for three one-minute
+# ticks, then a reconciliation pass with DynamoDB requests counted.
+bench-scheduler: node_modules/.package-lock.json
+	$(GO) test -count=1 -timeout 30m ./internal/scheduler/ -run 'TestSchedulerReadsEverySourceEveryPeriod$$' -v \
+		-scheduler.sources=200 -scheduler.period=1m -scheduler.ticks=3 -scheduler.latency=100ms -scheduler.compare
+	$(GO) test -count=1 -timeout 30m ./internal/scheduler/ -run 'TestReconcileThroughput$$' -v -reconcile.measure=20000
+	$(GO) test -count=1 -timeout 30m ./internal/scheduler/ -run 'TestReconcileThroughput$$' -v -reconcile.measure=20000 -reconcile.latency=100ms
 
 clean:
 	rm -rf $(BUILD_DIR)

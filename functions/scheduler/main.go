@@ -1,6 +1,8 @@
 // Command scheduler is the Lambda function EventBridge runs every minute: it
-// polls each enabled source's Contacthub change feed, advances backfills and
-// the reconciliation of Contactsend subscription statuses.
+// lists the enabled sources and sends one tick per source to the tick queue,
+// whose function (sourcetick) polls each source's Contacthub change feed,
+// advances its backfill and the reconciliation of Contactsend subscription
+// statuses.
 package main
 
 import (

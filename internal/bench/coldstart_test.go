@@ -181,7 +181,7 @@ func TestColdStartAndMemory(t *testing.T) {
 		buildFunction(t, root, pkg, filepath.Join(bin, name, "bootstrap"))
 	}
 	env := append(os.Environ(),
-		"TABLE_NAME="+Table, "SYNC_QUEUE_URL="+h.Queues.SyncURL,
+		"TABLE_NAME="+Table, "SYNC_QUEUE_URL="+h.Queues.SyncURL, "SOURCE_TICK_QUEUE_URL="+h.Queues.TickURL,
 		"HUBSEND_MASTER_KEY="+base64.StdEncoding.EncodeToString(h.MasterKey),
 		"CONTACTSEND_ENDPOINT="+h.Stack.ContactsendURL+"/soap/services",
 		"AWS_ENDPOINT_URL_DYNAMODB="+h.DynamoEndpoint(), "AWS_ENDPOINT_URL_SQS="+h.Stack.AWS.SQSEndpoint(),

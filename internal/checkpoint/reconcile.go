@@ -22,13 +22,20 @@ type Reconcile struct {
 	LastPassSeconds    int64     `json:"lastPassSeconds" dynamodbav:"lastPassSeconds"`
 	// Scanned and Enqueued count the subscribers compared and the jobs
 	// enqueued by the current walk.
-	Scanned     int64     `json:"scanned" dynamodbav:"scanned"`
-	Enqueued    int64     `json:"enqueued" dynamodbav:"enqueued"`
-	LastError   string    `json:"lastError,omitempty" dynamodbav:"lastError,omitempty"`
-	LastErrorAt time.Time `json:"lastErrorAt,omitzero" dynamodbav:"lastErrorAt,omitempty"`
-	UpdatedAt   time.Time `json:"updatedAt,omitzero" dynamodbav:"updatedAt,omitempty"`
-	UpdatedBy   string    `json:"updatedBy,omitempty" dynamodbav:"updatedBy,omitempty"`
-	Version     int64     `json:"version" dynamodbav:"version"`
+	Scanned  int64 `json:"scanned" dynamodbav:"scanned"`
+	Enqueued int64 `json:"enqueued" dynamodbav:"enqueued"`
+	// LedgerIndexed says every ledger entry of the source is in the
+	// ledger's subscriber range index, so a page of subscribers is
+	// compared with one range read; until then the reconciliation adds
+	// the entries written before the index existed (IndexCursor is how
+	// far it got) and looks up what the range did not find one by one.
+	LedgerIndexed bool      `json:"ledgerIndexed" dynamodbav:"ledgerIndexed"`
+	IndexCursor   string    `json:"-" dynamodbav:"indexCursor,omitempty"`
+	LastError     string    `json:"lastError,omitempty" dynamodbav:"lastError,omitempty"`
+	LastErrorAt   time.Time `json:"lastErrorAt,omitzero" dynamodbav:"lastErrorAt,omitempty"`
+	UpdatedAt     time.Time `json:"updatedAt,omitzero" dynamodbav:"updatedAt,omitempty"`
+	UpdatedBy     string    `json:"updatedBy,omitempty" dynamodbav:"updatedBy,omitempty"`
+	Version       int64     `json:"version" dynamodbav:"version"`
 }
 
 const reconcileSK = "RECONCILE"

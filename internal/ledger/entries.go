@@ -184,10 +184,11 @@ func (s *Store) Put(ctx context.Context, e Entry) (Entry, error) {
 		values[":subscriber"] = num(e.SubscriberID)
 		values[":gsi1pk"] = str(subscriberGSI(e.SourceID, e.SubscriberID))
 		values[":gsi1sk"] = str(gsiSK)
-		set = append(set, "subscriberId = :subscriber", "gsi1pk = :gsi1pk", "gsi1sk = :gsi1sk")
+		values[":gsi3pk"], values[":gsi3sk"] = subscriberRangeKey(e.SourceID, e.SubscriberID)
+		set = append(set, "subscriberId = :subscriber", "gsi1pk = :gsi1pk", "gsi1sk = :gsi1sk", "gsi3pk = :gsi3pk", "gsi3sk = :gsi3sk")
 	} else {
-		// Without a subscriber the item must leave the subscriber index.
-		remove = append(remove, "subscriberId", "gsi1pk", "gsi1sk")
+		// Without a subscriber the item must leave the subscriber indexes.
+		remove = append(remove, "subscriberId", "gsi1pk", "gsi1sk", "gsi3pk", "gsi3sk")
 	}
 	if e.subscriptions != nil {
 		values[":subscriptions"] = encodeSubscriptions(*e.subscriptions)

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/hubsend/hubsend/internal/bench"
 	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
@@ -111,6 +112,7 @@ type harness struct {
 	store       *configstore.Store
 	checkpoints *checkpoint.Store
 	queueURL    string
+	tickURL     string // the source tick queue, for tests that fan out
 	hub         *hubsim.Server
 	hubURL      string
 	client      *contacthub.Client
@@ -125,6 +127,9 @@ type options struct {
 	// extraItalians are customers added to the seed's italy node.
 	extraItalians int
 	configure     func(*scheduler.Config)
+	// dynamo is the DynamoDB client of the store and checkpoints; nil
+	// means the emulator's.
+	dynamo *bench.CountingDynamoDB
 }
 
 func instant(context.Context, time.Duration) error { return nil }
@@ -137,9 +142,14 @@ func newHarness(t *testing.T, o options) *harness {
 		t.Fatal(err)
 	}
 	table := emulators.NewTableT(t, stack)
-	h.store = configstore.New(stack.DynamoDB(), table, secret.NewBox(keys), configstore.WithClock(h.clock.Now))
-	h.checkpoints = checkpoint.New(stack.DynamoDB(), table)
-	h.queueURL = emulators.NewQueuesT(t, stack).SyncURL
+	var db configstore.DynamoDB = stack.DynamoDB()
+	if o.dynamo != nil {
+		db = o.dynamo
+	}
+	h.store = configstore.New(db, table, secret.NewBox(keys), configstore.WithClock(h.clock.Now))
+	h.checkpoints = checkpoint.New(db, table)
+	queues := emulators.NewQueuesT(t, stack)
+	h.queueURL, h.tickURL = queues.SyncURL, queues.TickURL
 
 	h.hub, h.hubURL = newHub(t, h.clock, o.extraItalians)
 	h.client = hubClient(t, h.hubURL, hubToken)

@@ -13,6 +13,7 @@ import (
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/source"
+	"github.com/hubsend/hubsend/internal/subscriptions"
 )
 
 // Send is the part of the Contactsend client the reconciliation uses.
@@ -21,8 +22,12 @@ type Send interface {
 	FindSubscribersBy(ctx context.Context, cred contactsend.Credentials, userDBID int64, q contactsend.Query) (contactsend.SubscriberPage, error)
 }
 
-// Ledger finds the synced state of a subscriber.
+// Ledger finds the synced state of subscribers (*ledger.Store): a range of
+// subscriber ids at once from its subscriber range index, or one subscriber
+// at a time for entries the index does not hold yet.
 type Ledger interface {
+	LinkedRange(ctx context.Context, sourceID string, first, last int64) (map[int64]ledger.Linked, error)
+	IndexSubscribers(ctx context.Context, sourceID, after string, limit int) (ledger.IndexProgress, error)
 	BySubscriber(ctx context.Context, sourceID string, subscriberID int64) (ledger.Entry, error)
 }
 
@@ -33,8 +38,14 @@ const (
 	DefaultMaxReconcilePages = 50
 	// ReconcilePageSize is the subscribers per page.
 	ReconcilePageSize = 200
-	// reconcileLookups bounds the concurrent ledger lookups of a page.
+	// reconcileLookups bounds the concurrent one-by-one ledger lookups of
+	// a page, while the source's ledger is not fully indexed.
 	reconcileLookups = 16
+	// indexPageSize and maxIndexPages bound the ledger entries a tick
+	// reads to add older entries to the subscriber range index: 20,000 a
+	// tick, so a ledger of 2 M is indexed within 100 ticks, once.
+	indexPageSize = 1000
+	maxIndexPages = 20
 )
 
 // reconcile advances the walk of the source's userdb by up to the page
@@ -88,6 +99,15 @@ func (r *run) reconcile(ctx context.Context, src source.Source, rep *SourceRepor
 	if err != nil {
 		return err
 	}
+	if !cp.LedgerIndexed {
+		if cp, err = r.indexLedger(ctx, src, cp); errors.Is(err, checkpoint.ErrConflict) {
+			return err
+		} else if err != nil {
+			// The walk does without the index (one lookup per subscriber
+			// it does not find); the next tick carries on indexing.
+			r.s.log.WarnContext(ctx, "ledger not indexed by subscriber", "source", src.ID, "error", err)
+		}
+	}
 	for pages := 0; pages < cfg.MaxReconcilePages && r.inTime(ctx); pages++ {
 		if cp.NextPage < 1 {
 			cp.NextPage = 1
@@ -105,7 +125,7 @@ func (r *run) reconcile(ctx context.Context, src source.Source, rep *SourceRepor
 		if err != nil {
 			return r.reconcileFailed(ctx, src, cps, cp, err)
 		}
-		batch, err := r.differences(ctx, src, page.Subscribers, fields)
+		batch, err := r.differences(ctx, src, page.Subscribers, fields, cp.LedgerIndexed)
 		if err != nil {
 			return r.reconcileFailed(ctx, src, cps, cp, err)
 		}
@@ -136,13 +156,69 @@ func (r *run) reconcile(ctx context.Context, src source.Source, rep *SourceRepor
 	return nil
 }
 
-// differences compares a page of subscribers with the ledger.
-func (r *run) differences(ctx context.Context, src source.Source, subs []contactsend.Subscriber, fields map[string]string) ([]jobs.Job, error) {
-	differs := make([]bool, len(subs))
+// indexLedger adds the source's ledger entries written before the
+// subscriber range index existed to it, a budget of pages per tick, storing
+// how far it got; the checkpoint it returns says LedgerIndexed once every
+// entry was read. Entries written since carry the index keys already.
+func (r *run) indexLedger(ctx context.Context, src source.Source, cp checkpoint.Reconcile) (checkpoint.Reconcile, error) {
+	for pages := 0; pages < maxIndexPages && r.inTime(ctx); pages++ {
+		progress, err := r.s.cfg.Ledger.IndexSubscribers(ctx, src.ID, cp.IndexCursor, indexPageSize)
+		if errors.Is(err, ledger.ErrBadCursor) {
+			// Not a cursor of this ledger: start over, which is harmless.
+			progress, err = r.s.cfg.Ledger.IndexSubscribers(ctx, src.ID, "", indexPageSize)
+		}
+		if err != nil {
+			return cp, fmt.Errorf("index the ledger by subscriber: %w", err)
+		}
+		next := cp
+		next.IndexCursor, next.LedgerIndexed = progress.Next, progress.Done()
+		next.UpdatedAt, next.UpdatedBy = r.s.cfg.Now(), r.owner
+		if cp, err = r.s.cfg.Checkpoints.SaveReconcile(ctx, src.ID, next); err != nil {
+			return cp, err
+		}
+		if cp.LedgerIndexed {
+			r.s.log.InfoContext(ctx, "ledger indexed by subscriber", "source", src.ID)
+			break
+		}
+	}
+	return cp, nil
+}
+
+// synced is a ledger entry's synced subscription states, as the subscriber
+// range index (ledger.Linked) or the entry itself (ledger.Entry) has them.
+type synced interface {
+	Subscription(hubSubscriptionID string) subscriptions.Synced
+}
+
+// differences compares a page of subscribers with the ledger: one range
+// read of the ledger's subscriber index for the whole page. Until every
+// entry of the source is in that index (indexed), a subscriber the range
+// did not find may still be linked by an older entry, so it is looked up
+// by itself.
+func (r *run) differences(ctx context.Context, src source.Source, subs []contactsend.Subscriber, fields map[string]string, indexed bool) ([]jobs.Job, error) {
+	if len(subs) == 0 {
+		return nil, nil
+	}
+	first, last := subs[0].ID, subs[0].ID
+	for _, sub := range subs {
+		first, last = min(first, sub.ID), max(last, sub.ID)
+	}
+	linked, err := r.s.cfg.Ledger.LinkedRange(ctx, src.ID, first, last)
+	if err != nil {
+		return nil, fmt.Errorf("ledger range: %w", err)
+	}
+	entries := make([]synced, len(subs))
 	errs := make([]error, len(subs))
 	limit := make(chan struct{}, reconcileLookups)
 	var wg sync.WaitGroup
 	for i, sub := range subs {
+		if l, ok := linked[sub.ID]; ok {
+			entries[i] = l
+			continue
+		}
+		if indexed {
+			continue // no customer is linked to it
+		}
 		limit <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-limit }()
@@ -154,14 +230,7 @@ func (r *run) differences(ctx context.Context, src source.Source, subs []contact
 				errs[i] = err
 				return
 			}
-			for hubID, field := range fields {
-				last := entry.Subscription(hubID)
-				status, _ := sub.SubscriptionStatus(field)
-				if !last.Known || (status == contactsend.Subscribed) != last.Subscribed {
-					differs[i] = true
-					return
-				}
-			}
+			entries[i] = entry
 		})
 	}
 	wg.Wait()
@@ -171,11 +240,24 @@ func (r *run) differences(ctx context.Context, src source.Source, subs []contact
 	now := r.s.cfg.Now().UTC()
 	var batch []jobs.Job
 	for i, sub := range subs {
-		if differs[i] {
+		if entries[i] != nil && differs(entries[i], sub, fields) {
 			batch = append(batch, jobs.Job{SourceID: src.ID, SubscriberID: sub.ID, Reason: jobs.FromReconcile, EnqueuedAt: now})
 		}
 	}
 	return batch, nil
+}
+
+// differs reports whether a linked subscriber's registration columns
+// differ from the ledger's synced states.
+func differs(entry synced, sub contactsend.Subscriber, fields map[string]string) bool {
+	for hubID, field := range fields {
+		last := entry.Subscription(hubID)
+		status, _ := sub.SubscriptionStatus(field)
+		if !last.Known || (status == contactsend.Subscribed) != last.Subscribed {
+			return true
+		}
+	}
+	return false
 }
 
 // reconcileFailed records err in the checkpoint, keeping the page, and

@@ -13,6 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dynamotypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/hubsend/hubsend/internal/bench"
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
@@ -25,7 +30,10 @@ import (
 	"github.com/hubsend/hubsend/internal/subscriptions"
 )
 
-var measureSubscribers = flag.Int("reconcile.measure", 0, "measure a full reconciliation pass over this many subscribers (see docs/subscriptions.md)")
+var (
+	measureSubscribers = flag.Int("reconcile.measure", 0, "measure a full reconciliation pass over this many subscribers (see docs/subscriptions.md)")
+	measureLatency     = flag.Duration("reconcile.latency", 0, "latency of every Contactsend call while measuring (the wire)")
+)
 
 const reconcileWebform = "230004001355"
 
@@ -36,6 +44,10 @@ type reconcileWorld struct {
 	*harness
 	send   *sendsim.Server
 	ledger *ledger.Store
+	// dynamo counts the DynamoDB requests of the ledger, the checkpoints
+	// and the configuration store.
+	dynamo      *bench.CountingDynamoDB
+	ledgerTable string
 }
 
 func newReconcileWorld(t *testing.T, n int, pages int, linked func(id int64) (subscribed, known bool)) *reconcileWorld {
@@ -62,9 +74,11 @@ func newReconcileWorld(t *testing.T, n int, pages int, linked func(id int64) (su
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := ledger.New(stack.DynamoDB(), emulators.NewTableT(t, stack))
-	w := &reconcileWorld{send: send, ledger: store}
-	w.harness = newHarness(t, options{configure: func(c *scheduler.Config) {
+	dynamo := &bench.CountingDynamoDB{Client: stack.DynamoDB()}
+	ledgerTable := emulators.NewTableT(t, stack)
+	store := ledger.New(dynamo, ledgerTable)
+	w := &reconcileWorld{send: send, ledger: store, dynamo: dynamo, ledgerTable: ledgerTable}
+	w.harness = newHarness(t, options{dynamo: dynamo, configure: func(c *scheduler.Config) {
 		c.Send, c.Ledger, c.MaxReconcilePages = client, store, pages
 	}})
 	_, err = w.store.Create(context.Background(), source.Source{
@@ -164,18 +178,46 @@ func TestReconcileThroughput(t *testing.T) {
 		t.Skip("run with -reconcile.measure=N to measure a pass over N subscribers")
 	}
 	w := newReconcileWorld(t, n, 1<<20, func(id int64) (bool, bool) { return id%3 == 1, true })
-	w.config.MaxReconcilePages = 1 << 20
+	// Warm up: the feed starts, and the one-time read of the ledger that
+	// indexes older entries (none here) ends; then the pass starts over.
+	warm := w.config
+	warm.MaxReconcilePages = 1
+	warmUp := newScheduler(t, warm)
+	ctx := context.Background()
+	for {
+		tickWith(t, warmUp, ctx)
+		cp, _, err := w.checkpoints.Reconcile(ctx, "news")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cp.LedgerIndexed {
+			cp.NextPage = 1
+			if _, err := w.checkpoints.SaveReconcile(ctx, "news", cp); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if *measureLatency > 0 {
+		if _, err := w.send.Faults().Add(faults.Rule{Kind: faults.Latency, Latency: *measureLatency, Rate: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := w.dynamo.Counts()
 	start := time.Now()
 	w.tick()
 	took := time.Since(start)
-	cp, _, err := w.checkpoints.Reconcile(context.Background(), "news")
-	if err != nil || cp.Passes != 1 {
+	requests := bench.Delta(before, w.dynamo.Counts())
+	cp, _, err := w.checkpoints.Reconcile(ctx, "news")
+	if err != nil || cp.Passes != 1 || cp.Scanned != int64(n) {
 		t.Fatalf("the pass did not finish in one tick: %+v, %v", cp, err)
 	}
 	pages := (n + scheduler.ReconcilePageSize - 1) / scheduler.ReconcilePageSize
 	perSecond := float64(pages) / took.Seconds()
 	perTick := float64(scheduler.DefaultMaxReconcilePages)
+	t.Logf("Contactsend latency %s", *measureLatency)
 	t.Logf("%d subscribers, %d pages of %d in %s: %.1f pages/s (%.0f subscribers/s)", n, pages, scheduler.ReconcilePageSize, took.Round(time.Millisecond), perSecond, perSecond*scheduler.ReconcilePageSize)
+	t.Logf("DynamoDB requests: %v, %.4f per subscriber", requests, float64(bench.Sum(requests))/float64(n))
 	t.Logf("a tick of %d pages takes %.1f s; a pass over 1,000,000 subscribers is %d ticks, %.1f h at one tick a minute",
 		scheduler.DefaultMaxReconcilePages, perTick/perSecond, 1_000_000/(scheduler.DefaultMaxReconcilePages*scheduler.ReconcilePageSize),
 		float64(1_000_000/(scheduler.DefaultMaxReconcilePages*scheduler.ReconcilePageSize))/60)
@@ -207,5 +249,132 @@ func TestEachPartReportsItsOutcome(t *testing.T) {
 	}
 	if line["outcome"] != "partial" || line["feed"] != "worked" || line["reconcile"] != "failed" {
 		t.Fatalf("log line = %s", logs.String())
+	}
+}
+
+// reconcileJobs drains the queue and returns the subscribers of its
+// reconciliation jobs, sorted.
+func (w *reconcileWorld) reconcileJobs() []int64 {
+	w.t.Helper()
+	var got []int64
+	for _, j := range w.drain() {
+		if j.Reason == jobs.FromReconcile {
+			got = append(got, j.SubscriberID)
+		}
+	}
+	slices.Sort(got)
+	return got
+}
+
+// TestReconcileReadsTheLedgerARangeAPage: a page of subscribers is compared
+// with the ledger with one range read, not one lookup per subscriber, so a
+// pass costs at most 0.02 DynamoDB requests per subscriber, everything of
+// the tick included (the source, the lease, the checkpoints).
+func TestReconcileReadsTheLedgerARangeAPage(t *testing.T) {
+	t.Parallel()
+	const n = 2000
+	// Every subscriber is linked and in step except those whose id is a
+	// multiple of 97, synced the other way round.
+	w := newReconcileWorld(t, n, 50, func(id int64) (bool, bool) { return (id%3 == 1) != (id%97 == 0), true })
+	w.tick() // the feed starts, the ledger is found indexed, a pass is made
+	if got, want := len(w.reconcileJobs()), n/97; got != want {
+		t.Fatalf("first pass enqueued %d subscribers, want %d", got, want)
+	}
+	before := w.dynamo.Counts()
+	w.tick()
+	requests := bench.Delta(before, w.dynamo.Counts())
+	cp, _, err := w.checkpoints.Reconcile(context.Background(), "news")
+	if err != nil || cp.Passes != 2 || !cp.LedgerIndexed {
+		t.Fatalf("after two ticks: %+v, %v; want two passes over an indexed ledger", cp, err)
+	}
+	var want []int64
+	for id := int64(97); id <= n; id += 97 {
+		want = append(want, id)
+	}
+	if got := w.reconcileJobs(); !slices.Equal(got, want) {
+		t.Fatalf("second pass enqueued %v, want %v", got, want)
+	}
+	perSubscriber := float64(bench.Sum(requests)) / n
+	t.Logf("a tick reconciling %d subscribers: DynamoDB %v, %.4f requests per subscriber", n, requests, perSubscriber)
+	if perSubscriber > 0.02 {
+		t.Fatalf("%.4f DynamoDB requests per reconciled subscriber (%v), want at most 0.02", perSubscriber, requests)
+	}
+}
+
+// unindexed is the ledger as the release before the subscriber range index
+// left it: entries written then carry no index keys, so they are missing
+// from the index until the reconciliation adds them.
+func (w *reconcileWorld) unindex(ids ...int64) {
+	w.t.Helper()
+	for _, id := range ids {
+		_, err := stack.DynamoDB().UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+			TableName: aws.String(w.ledgerTable),
+			Key: map[string]dynamotypes.AttributeValue{
+				"pk": &dynamotypes.AttributeValueMemberS{Value: "LEDGER#news"},
+				"sk": &dynamotypes.AttributeValueMemberS{Value: fmt.Sprintf("CUSTOMER#c%d", id)},
+			},
+			UpdateExpression: aws.String("REMOVE gsi3pk, gsi3sk"),
+		})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+	}
+}
+
+// noIndexing is the ledger with the indexing of older entries failing, so
+// the reconciliation must find them one by one.
+type noIndexing struct{ *ledger.Store }
+
+func (noIndexing) IndexSubscribers(context.Context, string, string, int) (ledger.IndexProgress, error) {
+	return ledger.IndexProgress{}, fmt.Errorf("throttled (test)")
+}
+
+// TestReconcileFindsEntriesWrittenBeforeTheIndex: ledger entries written
+// before the subscriber range index existed are still compared, whether
+// the reconciliation has indexed them (the first tick does) or not yet
+// (each one the range does not find is looked up by itself).
+func TestReconcileFindsEntriesWrittenBeforeTheIndex(t *testing.T) {
+	t.Parallel()
+	var want []int64
+	for id := int64(1); id <= 300; id++ {
+		if id%3 != 1 { // __cls1 is -1 or 0: not subscribed
+			want = append(want, id)
+		}
+	}
+	older := make([]int64, 0, 200)
+	for id := int64(1); id <= 200; id++ {
+		older = append(older, id)
+	}
+	tests := []struct {
+		name    string
+		indexed bool
+	}{{"indexed by the reconciliation", true}, {"index unavailable", false}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// 450 subscribers, 300 linked, all synced as subscribed; the
+			// first 200 entries were written by the previous release.
+			w := newReconcileWorld(t, 450, 5, func(id int64) (bool, bool) { return true, id <= 300 })
+			w.unindex(older...)
+			if !tt.indexed {
+				w.config.Ledger = noIndexing{w.ledger}
+				w.sched = newScheduler(t, w.config)
+			}
+			w.tick()
+			if got := w.reconcileJobs(); !slices.Equal(got, want) {
+				t.Fatalf("reconciliation enqueued %d subscribers, want %d (%v...)", len(got), len(want), got[:min(5, len(got))])
+			}
+			cp, _, err := w.checkpoints.Reconcile(context.Background(), "news")
+			if err != nil || cp.LedgerIndexed != tt.indexed || cp.Passes != 1 {
+				t.Fatalf("checkpoint %+v, %v; want one pass, indexed %v", cp, err, tt.indexed)
+			}
+			if !tt.indexed {
+				return
+			}
+			linked, err := w.ledger.LinkedRange(context.Background(), "news", 1, 450)
+			if err != nil || len(linked) != 300 {
+				t.Fatalf("the index holds %d entries (%v), want all 300", len(linked), err)
+			}
+		})
 	}
 }

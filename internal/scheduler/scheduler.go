@@ -11,6 +11,36 @@
 // overlapping runs from doing the same work, and versioned checkpoints keep
 // a run that outlived its lease from undoing a newer run's progress.
 //
+// # Fan-out: every source every minute
+//
+// One invocation working on every source could serve only as many sources
+// as fit in its timeout: at 50 sources some feeds went unread for minutes
+// and one slow source held up the rest. So the scheduled tick (Dispatch)
+// only lists the enabled sources (a paged Query of the enabled index) and
+// sends one "tick source S" message per source to a small SQS FIFO queue
+// (package ticks); the queue's event source mapping invokes RunSource for
+// one message at a time, each invocation with its own deadline (the
+// function timeout, less DeadlineMargin), under the source's existing
+// lease. Each source's feed is therefore read once a minute whatever the
+// others do, and the mapping's maximum concurrency bounds how many sources
+// are worked at once. A slow or failing source holds one invocation, never
+// another source's.
+//
+// Why an SQS FIFO queue rather than the function invoking itself
+// asynchronously per source: the message group (the source id) lets SQS
+// keep a source to one tick at a time, so a slow source's next tick waits
+// for the current run instead of meeting its lease; the deduplication id
+// (source and minute) drops a scheduled tick delivered twice; the mapping's
+// MaximumConcurrency bounds the fan-out where asynchronous invocations
+// would need reserved concurrency and throttled retries lasting hours; and
+// a message that cannot be read ends in a dead-letter queue an operator
+// can see. Ticks that queued up behind a slow run are Covered: RunSource
+// skips a tick whose source's feed was read after the tick was sent, so a
+// backlog costs a checkpoint read per tick and never grows.
+//
+// Tick, which works every source in one invocation, remains for callers
+// without a tick queue (tests, tools, a stack configured without one).
+//
 // An aggregate node's feed is read by the aggregate's own id: Contacthub
 // filters the feed by node, and for an aggregate the filter selects the
 // changes of its member entry nodes, so one offset covers them all.
@@ -80,9 +110,9 @@ const (
 	DefaultMaxUpdates       = contacthub.MaxUpdatesSize
 	DefaultMaxBackfillPages = 40
 	DefaultConcurrency      = 4
-	// DefaultLease outlasts the function's 120 s timeout, so a live run
-	// never loses its lease; a crashed run's lease frees the source within
-	// a few ticks.
+	// DefaultLease outlasts the source tick function's 60 s timeout (and
+	// any run of Tick within a 120 s invocation), so a live run never loses
+	// its lease; a crashed run's lease frees the source within a few ticks.
 	DefaultLease          = 3 * time.Minute
 	DefaultDeadlineMargin = 10 * time.Second
 )
@@ -124,6 +154,9 @@ type Config struct {
 	// Contacthub read starts within it, so what was read can still be sent
 	// and checkpointed.
 	DeadlineMargin time.Duration
+	// Ticks is the fan-out queue Dispatch sends one tick per source to;
+	// nil for a scheduler that only works sources itself (Tick, RunSource).
+	Ticks TickSender
 }
 
 // Scheduler runs ticks. It is safe for concurrent use.
@@ -194,6 +227,9 @@ const (
 	// Partial: some parts of the tick (feed, backfill, reconciliation)
 	// worked and others failed; the report says which.
 	Partial Outcome = "partial"
+	// Covered: a run that read the feed after this tick was sent did the
+	// tick's work (RunSource).
+	Covered Outcome = "covered"
 )
 
 // SourceReport is what one tick did for one source.

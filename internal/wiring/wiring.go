@@ -38,8 +38,10 @@ import (
 
 // Env is a function's configuration.
 type Env struct {
-	TableName           string
-	SyncQueueURL        string
+	TableName    string
+	SyncQueueURL string
+	// TickQueueURL is the scheduler's fan-out queue (one tick per source).
+	TickQueueURL        string
 	KMSKeyID            string
 	MasterKey           []byte // local runs only, instead of KMS
 	ContactsendEndpoint string
@@ -59,6 +61,10 @@ type Env struct {
 // but the sync worker needs (Load's required).
 const SyncQueueURL = "SYNC_QUEUE_URL"
 
+// TickQueueURL names the setting of the scheduler's tick queue, which the
+// scheduled tick fans out to.
+const TickQueueURL = "SOURCE_TICK_QUEUE_URL"
+
 // Read reads the environment through getenv (os.Getenv in a function).
 // TABLE_NAME and a key to seal secrets with are always required, and so is
 // each variable named in required; the error names every one missing.
@@ -66,6 +72,7 @@ func Read(getenv func(string) string, required ...string) (Env, error) {
 	env := Env{
 		TableName:           getenv("TABLE_NAME"),
 		SyncQueueURL:        getenv(SyncQueueURL),
+		TickQueueURL:        getenv(TickQueueURL),
 		KMSKeyID:            getenv("KMS_KEY_ID"),
 		ContactsendEndpoint: getenv("CONTACTSEND_ENDPOINT"),
 		WorkspaceClaim:      getenv("WORKSPACE_CLAIM"),

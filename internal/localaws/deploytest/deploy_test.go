@@ -193,8 +193,8 @@ func checkResources(t *testing.T, cfg aws.Config, d deployment) {
 	for _, g := range table.Table.GlobalSecondaryIndexes {
 		indexes = append(indexes, aws.ToString(g.IndexName))
 	}
-	if strings.Join(indexes, ",") != "gsi1,gsi2" {
-		t.Errorf("table indexes %v, want gsi1 and gsi2", indexes)
+	if strings.Join(indexes, ",") != "gsi1,gsi2,gsi3" {
+		t.Errorf("table indexes %v, want gsi1, gsi2 and gsi3", indexes)
 	}
 
 	client := sqs.NewFromConfig(cfg)

@@ -157,12 +157,14 @@ type Stack struct {
 	clients   wiring.Clients
 	sqsClient *sqs.Client
 	template  *samtemplate.Template
-	// tick is the scheduler function's handler, run on the schedule.
-	tick    schedulerfn.Handler
-	servers []*http.Server
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	close   sync.Once
+	// tick is the scheduler function's handler, run on the schedule;
+	// sourceTick the source tick function's, fed by the tick queue.
+	tick       schedulerfn.Handler
+	sourceTick schedulerfn.SourceHandler
+	servers    []*http.Server
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	close      sync.Once
 }
 
 // Start brings the stack up. On error everything started is stopped again.
@@ -323,7 +325,7 @@ func (s *Stack) environment() error {
 		endpoint = s.ContactsendURL + "/soap/services"
 	}
 	s.env = wiring.Env{
-		TableName: s.Table, SyncQueueURL: s.Queues.SyncURL, ContactsendEndpoint: endpoint,
+		TableName: s.Table, SyncQueueURL: s.Queues.SyncURL, TickQueueURL: s.Queues.TickURL, ContactsendEndpoint: endpoint,
 		WorkspaceClaim: workspaceClaim, RoleClaim: roleClaim,
 		SignInIssuer: s.IssuerURL, SignInClientID: ConsoleClientID,
 		// The simulators speak plain http.
@@ -403,7 +405,7 @@ func (s *Stack) functions(shared wiring.Deps) (*apigw.Gateway, error) {
 			authorizers[r.Authorizer] = apigw.JWTAuthorizer{Issuer: s.IssuerURL, Audience: []string{ConsoleClientID}}
 		}
 	}
-	for _, name := range []string{"ConfigApiFunction", "WebhookFunction", "SchedulerFunction", "SyncWorkerFunction"} {
+	for _, name := range []string{"ConfigApiFunction", "WebhookFunction", "SchedulerFunction", "SourceTickFunction", "SyncWorkerFunction"} {
 		if _, ok := s.template.Functions[name]; !ok {
 			return nil, fmt.Errorf("template.yaml has no %s", name)
 		}
@@ -418,6 +420,15 @@ func (s *Stack) functions(shared wiring.Deps) (*apigw.Gateway, error) {
 		return nil, err
 	}
 	s.tick = schedulerfn.NewHandler(s.Scheduler, d.Logger)
+	// The source tick function is the same scheduler in its own function
+	// (its own logger); without a tick queue (a deployed stack's, which
+	// its own function consumes) the scheduled tick works every source.
+	ticked := function("SourceTickFunction")
+	sources, err := schedulerfn.New(ticked)
+	if err != nil {
+		return nil, err
+	}
+	s.sourceTick = schedulerfn.NewSourceHandler(sources, ticked.Logger)
 	worker := syncworkerfn.Config(function("SyncWorkerFunction"))
 	// An add claim must lapse before SQS redelivers the job that holds it;
 	// with a shortened visibility timeout, shorten the claim too.
@@ -509,19 +520,27 @@ func (s *Stack) startBackground(ctx context.Context) error {
 		return err
 	}
 	for _, sub := range subscriptions {
-		if sub.FunctionID != "SyncWorkerFunction" || sub.Queue != "SyncQueue" {
-			return fmt.Errorf("the local stack does not know how to feed %s from %s", sub.FunctionID, sub.Queue)
-		}
 		cfg := sqstrigger.Config{
 			Client:         s.sqsClient,
-			QueueURL:       s.Queues.SyncURL,
-			Handler:        s.Worker.HandleSQS,
 			BatchSize:      sub.BatchSize,
 			BatchingWindow: sub.MaximumBatchingWindow,
 			// Two cores: more pollers than this only queue up behind each other.
 			Concurrency:     min(sub.MaximumConcurrency, 4),
 			FunctionTimeout: s.template.Functions[sub.FunctionID].Timeout,
-			Logger:          s.logger.With("component", "sqs-poller"),
+			Logger:          s.logger.With("component", "sqs-poller", "queue", sub.Queue),
+		}
+		switch {
+		case sub.FunctionID == "SyncWorkerFunction" && sub.Queue == "SyncQueue":
+			cfg.QueueURL, cfg.Handler = s.Queues.SyncURL, s.Worker.HandleSQS
+		case sub.FunctionID == "SourceTickFunction" && sub.Queue == "SourceTickQueue":
+			if s.Queues.TickURL == "" {
+				continue // the scheduled tick works every source itself
+			}
+			// Sources mostly wait on Contacthub and Contactsend, so more of
+			// them run side by side than the sync worker's batches.
+			cfg.QueueURL, cfg.Handler, cfg.Concurrency = s.Queues.TickURL, s.sourceTick, min(sub.MaximumConcurrency, 16)
+		default:
+			return fmt.Errorf("the local stack does not know how to feed %s from %s", sub.FunctionID, sub.Queue)
 		}
 		s.wg.Go(func() { sqstrigger.Run(ctx, cfg) })
 	}

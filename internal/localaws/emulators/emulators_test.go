@@ -33,6 +33,7 @@ func TestStack(t *testing.T) {
 		{"send receive delete", testSendReceiveDelete},
 		{"redrive to dead-letter queue", testRedrive},
 		{"queue attributes come from the template", testQueueAttributes},
+		{"tick queue is FIFO by source", testTickQueueFIFO},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -145,7 +146,7 @@ func testCreateTableIdempotent(t *testing.T, stack *emulators.Stack) {
 		t.Fatal(err)
 	}
 	d := out.Table
-	if d.TableStatus != types.TableStatusActive || len(d.GlobalSecondaryIndexes) != 2 {
+	if d.TableStatus != types.TableStatusActive || len(d.GlobalSecondaryIndexes) != 3 {
 		t.Errorf("table %s: status %s, indexes %d", table, d.TableStatus, len(d.GlobalSecondaryIndexes))
 	}
 	if d.BillingModeSummary == nil || d.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
@@ -348,5 +349,43 @@ func TestEnv(t *testing.T) {
 	}
 	if cfg := stack.AWSConfig(); cfg.Region != emulators.Region || cfg.Credentials == nil {
 		t.Errorf("AWSConfig() = region %q credentials %v", cfg.Region, cfg.Credentials)
+	}
+}
+
+// testTickQueueFIFO: the source tick queue delivers a source's next tick
+// only once the one in flight is done, and drops a tick sent again with
+// the same deduplication id, as SQS FIFO queues do.
+func testTickQueueFIFO(t *testing.T, stack *emulators.Stack) {
+	q := emulators.NewQueuesT(t, stack)
+	client := stack.SQS()
+	send := func(group, dedupe string) {
+		t.Helper()
+		_, err := client.SendMessage(t.Context(), &sqs.SendMessageInput{
+			QueueUrl: aws.String(q.TickURL), MessageBody: aws.String(group + "/" + dedupe),
+			MessageGroupId: aws.String(group), MessageDeduplicationId: aws.String(dedupe),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	send("s1", "minute-1")
+	send("s1", "minute-1") // the same scheduled tick again
+	send("s1", "minute-2")
+	first := receiveOne(t, client, q.TickURL, 10*time.Second)
+	if aws.ToString(first.Body) != "s1/minute-1" {
+		t.Fatalf("first tick %q, want s1/minute-1", aws.ToString(first.Body))
+	}
+	out, err := client.ReceiveMessage(t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.TickURL), MaxNumberOfMessages: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 0 {
+		t.Fatalf("while s1's tick is in flight the queue delivered %d more", len(out.Messages))
+	}
+	if _, err := client.DeleteMessage(t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(q.TickURL), ReceiptHandle: first.ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+	if next := receiveOne(t, client, q.TickURL, 10*time.Second); aws.ToString(next.Body) != "s1/minute-2" {
+		t.Fatalf("next tick %q, want s1/minute-2 (the repeated minute-1 dropped)", aws.ToString(next.Body))
 	}
 }

@@ -18,6 +18,7 @@ const (
 	TableID               = "Table"
 	SyncQueueID           = "SyncQueue"
 	SyncDeadLetterQueueID = "SyncDeadLetterQueue"
+	SourceTickQueueID     = "SourceTickQueue"
 )
 
 // CreateTable creates the template's Table under name. An existing table of
@@ -66,51 +67,72 @@ func (s *Stack) waitActive(ctx context.Context, name string) error {
 	}
 }
 
-// Queues are the URLs of the sync queue and its dead-letter queue.
+// Queues are the URLs of the sync queue, the scheduler's source tick queue
+// and their dead-letter queues.
 type Queues struct {
 	SyncURL       string
 	DeadLetterURL string
+	// TickURL is the FIFO queue of one tick per source; TickDeadLetterURL
+	// its dead-letter queue.
+	TickURL           string
+	TickDeadLetterURL string
 }
 
-// CreateQueues creates the template's SyncDeadLetterQueue, then its
-// SyncQueue with the template's attributes and redrive policy, named
-// prefix-SyncDeadLetterQueue and prefix-SyncQueue. Like SQS CreateQueue it
-// succeeds for queues that already exist with the same attributes.
-func (s *Stack) CreateQueues(ctx context.Context, prefix string) (Queues, error) {
-	syncQueue, ok := s.template.Queues[SyncQueueID]
-	if !ok {
-		return Queues{}, fmt.Errorf("create queues: template has no %s resource", SyncQueueID)
-	}
-	if syncQueue.DeadLetterQueue == "" {
-		return Queues{}, fmt.Errorf("create queues: %s has no redrive policy in the template", SyncQueueID)
-	}
-	deadLetter := s.template.Queues[syncQueue.DeadLetterQueue]
+// URLs lists every queue's URL.
+func (q Queues) URLs() []string {
+	return []string{q.SyncURL, q.DeadLetterURL, q.TickURL, q.TickDeadLetterURL}
+}
 
+// CreateQueues creates the template's SyncQueue and SourceTickQueue, each
+// after its dead-letter queue, with the template's attributes and redrive
+// policies, named prefix-SyncQueue, prefix-SyncDeadLetterQueue,
+// prefix-SourceTicks.fifo and prefix-SourceTicksDLQ.fifo (FIFO queue names
+// end in .fifo, and a queue name has at most 80 characters). Like SQS
+// CreateQueue it succeeds for queues that already exist with the same
+// attributes.
+func (s *Stack) CreateQueues(ctx context.Context, prefix string) (Queues, error) {
 	var q Queues
 	var err error
-	q.DeadLetterURL, err = s.createQueue(ctx, prefix+"-"+deadLetter.LogicalID, deadLetter.Attributes())
-	if err != nil {
+	if q.SyncURL, q.DeadLetterURL, err = s.createWithDeadLetter(ctx, SyncQueueID, prefix+"-"+SyncQueueID, prefix+"-"+SyncDeadLetterQueueID); err != nil {
 		return Queues{}, err
 	}
-	attrs, err := s.SQS().GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl:       aws.String(q.DeadLetterURL),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
-	})
-	if err != nil {
-		return Queues{}, fmt.Errorf("create queues: dead-letter queue ARN: %w", err)
-	}
-	deadLetterARN := attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
-	if deadLetterARN == "" {
-		return Queues{}, fmt.Errorf("create queues: %s has no QueueArn attribute", q.DeadLetterURL)
-	}
-
-	syncAttrs := syncQueue.Attributes()
-	syncAttrs[string(sqstypes.QueueAttributeNameRedrivePolicy)] = syncQueue.RedrivePolicy(deadLetterARN)
-	q.SyncURL, err = s.createQueue(ctx, prefix+"-"+syncQueue.LogicalID, syncAttrs)
-	if err != nil {
+	if q.TickURL, q.TickDeadLetterURL, err = s.createWithDeadLetter(ctx, SourceTickQueueID, prefix+"-SourceTicks.fifo", prefix+"-SourceTicksDLQ.fifo"); err != nil {
 		return Queues{}, err
 	}
 	return q, nil
+}
+
+// createWithDeadLetter creates the template's queue id as name, after its
+// dead-letter queue as deadLetterName, and returns both URLs.
+func (s *Stack) createWithDeadLetter(ctx context.Context, id, name, deadLetterName string) (url, deadLetterURL string, err error) {
+	queue, ok := s.template.Queues[id]
+	if !ok {
+		return "", "", fmt.Errorf("create queues: template has no %s resource", id)
+	}
+	if queue.DeadLetterQueue == "" {
+		return "", "", fmt.Errorf("create queues: %s has no redrive policy in the template", id)
+	}
+	deadLetter := s.template.Queues[queue.DeadLetterQueue]
+	if deadLetterURL, err = s.createQueue(ctx, deadLetterName, deadLetter.Attributes()); err != nil {
+		return "", "", err
+	}
+	attrs, err := s.SQS().GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(deadLetterURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("create queues: dead-letter queue ARN: %w", err)
+	}
+	deadLetterARN := attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	if deadLetterARN == "" {
+		return "", "", fmt.Errorf("create queues: %s has no QueueArn attribute", deadLetterURL)
+	}
+	queueAttrs := queue.Attributes()
+	queueAttrs[string(sqstypes.QueueAttributeNameRedrivePolicy)] = queue.RedrivePolicy(deadLetterARN)
+	if url, err = s.createQueue(ctx, name, queueAttrs); err != nil {
+		return "", "", err
+	}
+	return url, deadLetterURL, nil
 }
 
 func (s *Stack) createQueue(ctx context.Context, name string, attrs map[string]string) (string, error) {

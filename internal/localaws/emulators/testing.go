@@ -44,7 +44,7 @@ func NewTableT(t testing.TB, s *Stack) string {
 	return name
 }
 
-// NewQueuesT creates the template's sync queue and dead-letter queue with a
+// NewQueuesT creates the template's queues (CreateQueues) with a
 // prefix unique to this test on s, deletes them when the test ends, and
 // returns their URLs.
 func NewQueuesT(t testing.TB, s *Stack) Queues {
@@ -56,7 +56,7 @@ func NewQueuesT(t testing.TB, s *Stack) Queues {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		for _, url := range []string{q.SyncURL, q.DeadLetterURL} {
+		for _, url := range q.URLs() {
 			s.SQS().DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(url)})
 		}
 	})

@@ -177,3 +177,33 @@ func TestSampleEventScheduler(t *testing.T) {
 		t.Errorf("detail = %s, want {}", e.Detail)
 	}
 }
+
+func TestSampleEventSourceTick(t *testing.T) {
+	tmpl, root := loadProjectTemplate(t)
+	var e events.SQSEvent
+	readEvent(t, root, "sourcetick-sqs.json", &e)
+
+	if len(e.Records) != 1 {
+		t.Fatalf("%d records, want 1 (the mapping's batch size is %d)", len(e.Records), tmpl.Functions["SourceTickFunction"].Events["SourceTicks"].Properties["BatchSize"])
+	}
+	r := e.Records[0]
+	var tick struct {
+		SourceID string `json:"sourceId"`
+		At       string `json:"at"`
+	}
+	dec := json.NewDecoder(strings.NewReader(r.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&tick); err != nil || tick.SourceID == "" || tick.At == "" {
+		t.Errorf("body %s: %+v, %v", r.Body, tick, err)
+	}
+	if r.EventSource != "aws:sqs" || !strings.Contains(r.EventSourceARN, "SourceTickQueue") || !strings.HasSuffix(r.EventSourceARN, ".fifo") {
+		t.Errorf("metadata = %s %q", r.EventSource, r.EventSourceARN)
+	}
+	if r.Attributes["MessageGroupId"] != tick.SourceID {
+		t.Errorf("MessageGroupId %q, want the source id %q", r.Attributes["MessageGroupId"], tick.SourceID)
+	}
+	sum := md5.Sum([]byte(r.Body))
+	if r.Md5OfBody != hex.EncodeToString(sum[:]) {
+		t.Error("md5OfBody does not match its body")
+	}
+}

@@ -96,7 +96,22 @@ func TestTemplateFunctions(t *testing.T) {
 			denied: []string{"dynamodb:Scan", "kms:GenerateDataKey", "sqs:SendMessage"},
 		},
 		{
-			id: "SchedulerFunction", dir: "functions/scheduler", timeout: 120 * time.Second,
+			// The scheduled tick only lists the enabled sources and sends
+			// their ticks.
+			id: "SchedulerFunction", dir: "functions/scheduler", timeout: 30 * time.Second,
+			env: map[string]any{
+				"KMS_KEY_ID": Ref("SecretsKey"), "SYNC_QUEUE_URL": Ref("SyncQueue"),
+				"SOURCE_TICK_QUEUE_URL": Ref("SourceTickQueue"), "CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint"),
+			},
+			grants: []grant{
+				{[]string{"dynamodb:Query"}, []any{Sub("${Table.Arn}/index/gsi2")}},
+				{[]string{"sqs:SendMessage"}, []any{GetAtt("SourceTickQueue", "Arn")}},
+			},
+			denied: []string{"dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "kms:Decrypt", "kms:GenerateDataKey", "sqs:SendMessage"},
+		},
+		{
+			// One source's tick: its feed, backfill and reconciliation.
+			id: "SourceTickFunction", dir: "functions/sourcetick", timeout: 60 * time.Second,
 			env: map[string]any{
 				"KMS_KEY_ID": Ref("SecretsKey"), "SYNC_QUEUE_URL": Ref("SyncQueue"),
 				"CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint"),
@@ -341,15 +356,15 @@ func TestTemplateTable(t *testing.T) {
 	for _, a := range in.AttributeDefinitions {
 		attrs[aws.ToString(a.AttributeName)] = a.AttributeType
 	}
-	wantAttrs := map[string]types.ScalarAttributeType{"pk": "S", "sk": "S", "gsi1pk": "S", "gsi1sk": "S", "gsi2pk": "S", "gsi2sk": "S"}
+	wantAttrs := map[string]types.ScalarAttributeType{"pk": "S", "sk": "S", "gsi1pk": "S", "gsi1sk": "S", "gsi2pk": "S", "gsi2sk": "S", "gsi3pk": "S", "gsi3sk": "N"}
 	if !mapsEqual(attrs, wantAttrs) {
 		t.Errorf("attributes = %v, want %v", attrs, wantAttrs)
 	}
 	if got := keys(in.KeySchema); !slices.Equal(got, []string{"pk HASH", "sk RANGE"}) {
 		t.Errorf("key schema = %v", got)
 	}
-	if len(in.GlobalSecondaryIndexes) != 2 {
-		t.Fatalf("GSIs = %d, want 2", len(in.GlobalSecondaryIndexes))
+	if len(in.GlobalSecondaryIndexes) != 3 {
+		t.Fatalf("GSIs = %d, want 3", len(in.GlobalSecondaryIndexes))
 	}
 	gsi := in.GlobalSecondaryIndexes[0]
 	if aws.ToString(gsi.IndexName) != "gsi1" || !slices.Equal(keys(gsi.KeySchema), []string{"gsi1pk HASH", "gsi1sk RANGE"}) || gsi.Projection.ProjectionType != types.ProjectionTypeAll || gsi.Projection.NonKeyAttributes != nil {
@@ -358,6 +373,12 @@ func TestTemplateTable(t *testing.T) {
 	enabled := in.GlobalSecondaryIndexes[1]
 	if aws.ToString(enabled.IndexName) != "gsi2" || !slices.Equal(keys(enabled.KeySchema), []string{"gsi2pk HASH", "gsi2sk RANGE"}) || enabled.Projection.ProjectionType != types.ProjectionTypeKeysOnly {
 		t.Errorf("gsi2 = %s %v %v", aws.ToString(enabled.IndexName), keys(enabled.KeySchema), enabled.Projection.ProjectionType)
+	}
+	bySubscriber := in.GlobalSecondaryIndexes[2]
+	if aws.ToString(bySubscriber.IndexName) != "gsi3" || !slices.Equal(keys(bySubscriber.KeySchema), []string{"gsi3pk HASH", "gsi3sk RANGE"}) ||
+		bySubscriber.Projection.ProjectionType != types.ProjectionTypeInclude ||
+		!slices.Equal(bySubscriber.Projection.NonKeyAttributes, []string{"customerId", "subscriberId", "subscriptions"}) {
+		t.Errorf("gsi3 = %s %v %v %v", aws.ToString(bySubscriber.IndexName), keys(bySubscriber.KeySchema), bySubscriber.Projection.ProjectionType, bySubscriber.Projection.NonKeyAttributes)
 	}
 }
 
@@ -415,8 +436,44 @@ func TestTemplateQueues(t *testing.T) {
 		FunctionID: "SyncWorkerFunction", Event: "SyncJobs", Queue: "SyncQueue", BatchSize: 10,
 		MaximumBatchingWindow: time.Second, ReportBatchItemFailures: true, MaximumConcurrency: 10,
 	}
-	if len(subs) != 1 || subs[0] != want {
-		t.Errorf("queue subscriptions = %+v, want [%+v]", subs, want)
+	ticks := QueueSubscription{
+		FunctionID: "SourceTickFunction", Event: "SourceTicks", Queue: "SourceTickQueue", BatchSize: 1,
+		ReportBatchItemFailures: true, MaximumConcurrency: 50,
+	}
+	if len(subs) != 2 || subs[0] != ticks || subs[1] != want {
+		t.Errorf("queue subscriptions = %+v, want [%+v %+v]", subs, ticks, want)
+	}
+}
+
+// TestTemplateSourceTickQueue: one tick per source at a time (FIFO,
+// grouped by source), deduplicated by the sender, a dead-letter queue for
+// what cannot be a tick, 14 days' retention.
+func TestTemplateSourceTickQueue(t *testing.T) {
+	tmpl, _ := loadProjectTemplate(t)
+	q, dlq := tmpl.Queues["SourceTickQueue"], tmpl.Queues["SourceTickDeadLetterQueue"]
+	if q.LogicalID == "" || dlq.LogicalID == "" {
+		t.Fatalf("queues = %v, want SourceTickQueue and SourceTickDeadLetterQueue", sortedKeys(tmpl.Queues))
+	}
+	if !q.FIFO || !dlq.FIFO {
+		t.Errorf("FIFO = %v / %v, want both (a FIFO queue's dead-letter queue is FIFO too)", q.FIFO, dlq.FIFO)
+	}
+	if q.Properties["ContentBasedDeduplication"] != false {
+		t.Errorf("ContentBasedDeduplication = %v, want false: ticks carry their own deduplication id", q.Properties["ContentBasedDeduplication"])
+	}
+	if q.DeadLetterQueue != "SourceTickDeadLetterQueue" || q.MaxReceiveCount != 3 {
+		t.Errorf("redrive = %q x%d, want SourceTickDeadLetterQueue x3", q.DeadLetterQueue, q.MaxReceiveCount)
+	}
+	timeout := int(tmpl.Functions["SourceTickFunction"].Timeout / time.Second)
+	if q.VisibilityTimeout <= timeout {
+		t.Errorf("VisibilityTimeout %d, want more than the function's timeout %d", q.VisibilityTimeout, timeout)
+	}
+	for _, queue := range []Queue{q, dlq} {
+		if queue.MessageRetentionPeriod != 1209600 || queue.Properties["SqsManagedSseEnabled"] != true {
+			t.Errorf("%s retention %d SSE %v, want 14 days and SSE", queue.LogicalID, queue.MessageRetentionPeriod, queue.Properties["SqsManagedSseEnabled"])
+		}
+	}
+	if got := q.Attributes(); got["FifoQueue"] != "true" {
+		t.Errorf("SourceTickQueue attributes = %v, want FifoQueue", got)
 	}
 }
 
@@ -462,6 +519,9 @@ func TestTemplateKeyAndAlarms(t *testing.T) {
 	want := []alarm{
 		{"ApproximateNumberOfMessagesVisible", GetAtt("SyncDeadLetterQueue", "QueueName"), 0},
 		{"ApproximateAgeOfOldestMessage", GetAtt("SyncQueue", "QueueName"), 300},
+		{"ApproximateNumberOfMessagesVisible", GetAtt("SourceTickDeadLetterQueue", "QueueName"), 0},
+		// Sources no longer read every minute.
+		{"ApproximateAgeOfOldestMessage", GetAtt("SourceTickQueue", "QueueName"), 120},
 	}
 	for _, id := range tmpl.FunctionIDs() {
 		want = append(want, alarm{"Errors", Ref(id), 0})
@@ -518,7 +578,7 @@ func TestTemplateOutputs(t *testing.T) {
 // resources correspond one to one, by the Dir convention the Makefile uses.
 func TestFunctionFolders(t *testing.T) {
 	tmpl, root := loadProjectTemplate(t)
-	for _, id := range []string{"ConfigApiFunction", "WebhookFunction", "SyncWorkerFunction", "SchedulerFunction"} {
+	for _, id := range []string{"ConfigApiFunction", "WebhookFunction", "SyncWorkerFunction", "SchedulerFunction", "SourceTickFunction"} {
 		if _, ok := tmpl.Functions[id]; !ok {
 			t.Errorf("function resource %s missing", id)
 		}
@@ -595,7 +655,7 @@ func TestTemplateRetainsState(t *testing.T) {
 	tmpl, _ := loadProjectTemplate(t)
 	stateful := []string{
 		"Table", "SecretsKey", "SyncQueue", "SyncDeadLetterQueue", "HttpApiAccessLogs",
-		"ConfigApiLogGroup", "WebhookLogGroup", "SyncWorkerLogGroup", "SchedulerLogGroup",
+		"ConfigApiLogGroup", "WebhookLogGroup", "SyncWorkerLogGroup", "SchedulerLogGroup", "SourceTickLogGroup",
 	}
 	for _, id := range stateful {
 		t.Run(id, func(t *testing.T) {

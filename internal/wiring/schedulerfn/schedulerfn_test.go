@@ -29,9 +29,12 @@ type world struct {
 	t       *testing.T
 	hub     *hubsim.Server
 	handler schedulerfn.Handler
-	event   events.EventBridgeEvent
-	sqs     *sqs.Client
-	queue   string
+	// source is the source tick function, fed from the tick queue.
+	source schedulerfn.SourceHandler
+	event  events.EventBridgeEvent
+	sqs    *sqs.Client
+	queue  string
+	ticks  string
 }
 
 func newWorld(t *testing.T) *world {
@@ -51,16 +54,18 @@ func newWorld(t *testing.T) *world {
 
 	stack := testkit.Emulators(t)
 	table := testkit.Table(t)
-	w.sqs, w.queue = stack.SQS(), testkit.Queues(t).SyncURL
+	queues := testkit.Queues(t)
+	w.sqs, w.queue, w.ticks = stack.SQS(), queues.SyncURL, queues.TickURL
 	for _, kv := range stack.Env() {
 		name, value, _ := strings.Cut(kv, "=")
 		t.Setenv(name, value)
 	}
 	env := map[string]string{
-		"TABLE_NAME":         table,
-		"SYNC_QUEUE_URL":     w.queue,
-		"HUBSEND_MASTER_KEY": testkit.MasterKeyBase64(),
-		"LOG_LEVEL":          "ERROR",
+		"TABLE_NAME":            table,
+		"SYNC_QUEUE_URL":        w.queue,
+		"SOURCE_TICK_QUEUE_URL": w.ticks,
+		"HUBSEND_MASTER_KEY":    testkit.MasterKeyBase64(),
+		"LOG_LEVEL":             "ERROR",
 	}
 
 	// A source on a simulated Contacthub, stored as the config API would.
@@ -89,16 +94,56 @@ func newWorld(t *testing.T) *world {
 	if w.handler, err = schedulerfn.FromEnv(ctx, func(name string) string { return env[name] }); err != nil {
 		t.Fatal(err)
 	}
+	// The source tick function's environment has no tick queue.
+	delete(env, "SOURCE_TICK_QUEUE_URL")
+	if w.source, err = schedulerfn.SourceFromEnv(ctx, func(name string) string { return env[name] }); err != nil {
+		t.Fatal(err)
+	}
 	w.invoke() // starts the feed at its end
 	return w
 }
 
+// invoke runs the scheduled tick on the sample event, then the source tick
+// function on each tick it sent, one message per invocation, as the tick
+// queue's event source mapping does. Each scheduled tick gets the time it
+// runs at, as EventBridge's events do.
 func (w *world) invoke() {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(w.t.Context(), time.Minute)
 	defer cancel()
+	w.event.Time = time.Now().UTC()
 	if err := w.handler(ctx, w.event); err != nil {
 		w.t.Fatalf("handler: %v", err)
+	}
+	if n := w.runTicks(ctx); n != 1 {
+		w.t.Fatalf("the scheduled tick sent %d ticks, want 1 (one enabled source)", n)
+	}
+}
+
+// runTicks plays the tick queue's event source mapping until the queue is
+// empty and returns how many ticks ran.
+func (w *world) runTicks(ctx context.Context) int {
+	w.t.Helper()
+	ran := 0
+	for {
+		out, err := w.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.ticks), MaxNumberOfMessages: 1})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if len(out.Messages) == 0 {
+			return ran
+		}
+		m := out.Messages[0]
+		resp, err := w.source(ctx, events.SQSEvent{Records: []events.SQSMessage{{
+			MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body), EventSource: "aws:sqs",
+		}}})
+		if err != nil || len(resp.BatchItemFailures) != 0 {
+			w.t.Fatalf("source tick: %+v, %v", resp, err)
+		}
+		if _, err := w.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(w.ticks), ReceiptHandle: m.ReceiptHandle}); err != nil {
+			w.t.Fatal(err)
+		}
+		ran++
 	}
 }
 
@@ -183,7 +228,44 @@ func TestHandlerRetriesContacthubThenLeavesItToTheNextTick(t *testing.T) {
 
 func TestFromEnvRefusesAnIncompleteEnvironment(t *testing.T) {
 	env := map[string]string{"TABLE_NAME": "t", "HUBSEND_MASTER_KEY": base64.StdEncoding.EncodeToString(make([]byte, 32))}
-	if _, err := schedulerfn.FromEnv(context.Background(), func(name string) string { return env[name] }); err == nil || !strings.Contains(err.Error(), "SYNC_QUEUE_URL") {
-		t.Fatalf("FromEnv without SYNC_QUEUE_URL = %v", err)
+	getenv := func(name string) string { return env[name] }
+	_, err := schedulerfn.FromEnv(context.Background(), getenv)
+	if err == nil || !strings.Contains(err.Error(), "SYNC_QUEUE_URL") || !strings.Contains(err.Error(), "SOURCE_TICK_QUEUE_URL") {
+		t.Fatalf("FromEnv without SYNC_QUEUE_URL and SOURCE_TICK_QUEUE_URL = %v", err)
+	}
+	if _, err := schedulerfn.SourceFromEnv(context.Background(), getenv); err == nil || !strings.Contains(err.Error(), "SYNC_QUEUE_URL") {
+		t.Fatalf("SourceFromEnv without SYNC_QUEUE_URL = %v", err)
+	}
+}
+
+// TestSourceHandlerRefusesWhatIsNotATick: a message that is not a tick
+// fails (to reach the dead-letter queue), and so do those after it in the
+// batch, as a FIFO queue's order requires; a tick of a source that no
+// longer exists is done.
+func TestSourceHandlerRefusesWhatIsNotATick(t *testing.T) {
+	w := newWorld(t)
+	data, err := os.ReadFile("../../../events/sourcetick-sqs.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sample events.SQSEvent
+	if err := json.Unmarshal(data, &sample); err != nil {
+		t.Fatal(err)
+	}
+	good := sample.Records[0]
+	bad := good
+	bad.MessageId, bad.Body = "bad", `{"sourceId":"s1"}`
+	after := good
+	after.MessageId = "after"
+	resp, err := w.source(t.Context(), events.SQSEvent{Records: []events.SQSMessage{good, bad, after}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed []string
+	for _, f := range resp.BatchItemFailures {
+		failed = append(failed, f.ItemIdentifier)
+	}
+	if strings.Join(failed, ",") != "bad,after" {
+		t.Fatalf("failed items %v, want bad and after (the sample tick's unknown source is done)", failed)
 	}
 }
