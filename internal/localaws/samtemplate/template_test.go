@@ -243,6 +243,7 @@ func TestTemplateRoutes(t *testing.T) {
 		{api, "POST", "/v1/sources/{id}/failures/{customerId}/retry"}: false,
 		{api, "POST", "/v1/sources/{id}/preview"}:                     false,
 		{api, "GET", "/v1/audit"}:                                     false,
+		{api, "POST", "/v1/preview"}:                                  false,
 		{hook, "POST", "/v1/webhooks/contacthub/{sourceId}"}:          true,
 		{hook, "POST", "/v1/webhooks/contactsend/{sourceId}"}:         true,
 	}
