@@ -12,6 +12,7 @@ import (
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/scheduler"
+	"github.com/hubsend/hubsend/internal/testkit"
 	"github.com/hubsend/hubsend/internal/ticks"
 )
 
@@ -20,7 +21,7 @@ import (
 func (h *harness) fanOut() *scheduler.Scheduler {
 	h.t.Helper()
 	cfg := h.config
-	cfg.Ticks = ticks.NewQueue(stack.SQS(), h.tickURL).WithRetry(retry.Policy{Attempts: 2, Sleep: instant})
+	cfg.Ticks = ticks.NewQueue(testkit.Emulators(h.t).SQS(), h.tickURL).WithRetry(retry.Policy{Attempts: 2, Sleep: instant})
 	return newScheduler(h.t, cfg)
 }
 
@@ -30,7 +31,7 @@ func (h *harness) receiveTicks() []ticks.Tick {
 	h.t.Helper()
 	var out []ticks.Tick
 	for {
-		res, err := stack.SQS().ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(h.tickURL), MaxNumberOfMessages: 10})
+		res, err := testkit.Emulators(h.t).SQS().ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(h.tickURL), MaxNumberOfMessages: 10})
 		if err != nil {
 			h.t.Fatal(err)
 		}
@@ -43,7 +44,7 @@ func (h *harness) receiveTicks() []ticks.Tick {
 				h.t.Fatal(err)
 			}
 			out = append(out, tick)
-			if _, err := stack.SQS().DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(h.tickURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+			if _, err := testkit.Emulators(h.t).SQS().DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(h.tickURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
 				h.t.Fatal(err)
 			}
 		}

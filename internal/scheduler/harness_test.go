@@ -1,15 +1,12 @@
 package scheduler_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,45 +21,18 @@ import (
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
-	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/scheduler"
-	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/simulators/hubsim"
 	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 	"github.com/hubsend/hubsend/internal/source"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
-
-var stack *emulators.Stack
-
-func TestMain(m *testing.M) {
-	var err error
-	stack, err = emulators.Start(context.Background(), emulators.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "scheduler tests need the local AWS emulators:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stack.Close()
-	os.Exit(code)
-}
 
 const (
 	hubWorkspace = "hub-ws"
 	hubToken     = "hub-token"
 )
-
-// clock is a test clock that only moves when told.
-type clock struct{ now atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.now.Store(time.Date(2026, 11, 27, 9, 32, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.now.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.now.Add(int64(d)) }
 
 // sender is the real queue with a switch to fail sends and a hook that runs
 // before a send, to act out crashes and slow runs.
@@ -108,7 +78,7 @@ func (s *sender) beforeNext(hook func()) {
 // store, a Contacthub simulator and a scheduler.
 type harness struct {
 	t           *testing.T
-	clock       *clock
+	clock       *testkit.Clock
 	store       *configstore.Store
 	checkpoints *checkpoint.Store
 	queueURL    string
@@ -136,26 +106,22 @@ func instant(context.Context, time.Duration) error { return nil }
 
 func newHarness(t *testing.T, o options) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: newClock()}
-	keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := emulators.NewTableT(t, stack)
-	var db configstore.DynamoDB = stack.DynamoDB()
+	h := &harness{t: t, clock: testkit.NewClock(time.Date(2026, 11, 27, 9, 32, 0, 0, time.UTC))}
+	table := testkit.Table(t)
+	var db configstore.DynamoDB = testkit.Emulators(t).DynamoDB()
 	if o.dynamo != nil {
 		db = o.dynamo
 	}
-	h.store = configstore.New(db, table, secret.NewBox(keys), configstore.WithClock(h.clock.Now))
+	h.store = configstore.New(db, table, testkit.Box(t), configstore.WithClock(h.clock.Now))
 	h.checkpoints = checkpoint.New(db, table)
-	queues := emulators.NewQueuesT(t, stack)
+	queues := testkit.Queues(t)
 	h.queueURL, h.tickURL = queues.SyncURL, queues.TickURL
 
 	h.hub, h.hubURL = newHub(t, h.clock, o.extraItalians)
 	h.client = hubClient(t, h.hubURL, hubToken)
 	h.connect("ws1", h.hubURL, hubToken)
 
-	h.sender = &sender{queue: jobs.NewQueue(stack.SQS(), h.queueURL).WithRetry(retry.Policy{Attempts: 2, Sleep: instant})}
+	h.sender = &sender{queue: jobs.NewQueue(testkit.Emulators(t).SQS(), h.queueURL).WithRetry(retry.Policy{Attempts: 2, Sleep: instant})}
 	h.config = scheduler.Config{
 		Sources: h.store,
 		Hub: func(conn configstore.Connection) (scheduler.Hub, error) {
@@ -169,7 +135,7 @@ func newHarness(t *testing.T, o options) *harness {
 		// Sources without subscription rows never reach Contactsend or the
 		// ledger; the reconciliation tests configure their own.
 		Send:   newSend(t, sendsim.Seed{}),
-		Ledger: ledger.New(stack.DynamoDB(), table),
+		Ledger: ledger.New(testkit.Emulators(t).DynamoDB(), table),
 		Now:    h.clock.Now,
 	}
 	if o.configure != nil {
@@ -202,7 +168,7 @@ func newSend(t *testing.T, seed sendsim.Seed) *contactsend.Client {
 }
 
 // newHub starts a simulator on the testdata seed.
-func newHub(t *testing.T, c *clock, extraItalians int) (*hubsim.Server, string) {
+func newHub(t *testing.T, c *testkit.Clock, extraItalians int) (*hubsim.Server, string) {
 	t.Helper()
 	seed, err := hubsim.LoadSeed("testdata/hub.json")
 	if err != nil {
@@ -289,7 +255,7 @@ func (h *harness) drain() []jobs.Job {
 	ctx := context.Background()
 	var out []jobs.Job
 	for {
-		res, err := stack.SQS().ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		res, err := testkit.Emulators(h.t).SQS().ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(h.queueURL), MaxNumberOfMessages: 10, VisibilityTimeout: 300,
 		})
 		if err != nil {
@@ -307,7 +273,7 @@ func (h *harness) drain() []jobs.Job {
 			out = append(out, job)
 			entries = append(entries, sqstypes.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: m.ReceiptHandle})
 		}
-		if _, err := stack.SQS().DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(h.queueURL), Entries: entries}); err != nil {
+		if _, err := testkit.Emulators(h.t).SQS().DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(h.queueURL), Entries: entries}); err != nil {
 			h.t.Fatal(err)
 		}
 	}

@@ -21,13 +21,13 @@ import (
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
-	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
 	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 	"github.com/hubsend/hubsend/internal/source"
 	"github.com/hubsend/hubsend/internal/subscriptions"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 var (
@@ -74,8 +74,8 @@ func newReconcileWorld(t *testing.T, n int, pages int, linked func(id int64) (su
 	if err != nil {
 		t.Fatal(err)
 	}
-	dynamo := &bench.CountingDynamoDB{Client: stack.DynamoDB()}
-	ledgerTable := emulators.NewTableT(t, stack)
+	dynamo := &bench.CountingDynamoDB{Client: testkit.Emulators(t).DynamoDB()}
+	ledgerTable := testkit.Table(t)
 	store := ledger.New(dynamo, ledgerTable)
 	w := &reconcileWorld{send: send, ledger: store, dynamo: dynamo, ledgerTable: ledgerTable}
 	w.harness = newHarness(t, options{dynamo: dynamo, configure: func(c *scheduler.Config) {
@@ -307,7 +307,7 @@ func TestReconcileReadsTheLedgerARangeAPage(t *testing.T) {
 func (w *reconcileWorld) unindex(ids ...int64) {
 	w.t.Helper()
 	for _, id := range ids {
-		_, err := stack.DynamoDB().UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		_, err := testkit.Emulators(w.t).DynamoDB().UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
 			TableName: aws.String(w.ledgerTable),
 			Key: map[string]dynamotypes.AttributeValue{
 				"pk": &dynamotypes.AttributeValueMemberS{Value: "LEDGER#news"},

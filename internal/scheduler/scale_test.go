@@ -18,13 +18,13 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/hubsend/hubsend/internal/configstore"
-	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/localaws/samtemplate"
 	"github.com/hubsend/hubsend/internal/localaws/sqstrigger"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
 	"github.com/hubsend/hubsend/internal/simulators/hubsim"
 	"github.com/hubsend/hubsend/internal/source"
+	"github.com/hubsend/hubsend/internal/testkit"
 	"github.com/hubsend/hubsend/internal/wiring"
 	"github.com/hubsend/hubsend/internal/wiring/schedulerfn"
 )
@@ -155,12 +155,12 @@ func TestSchedulerReadsEverySourceEveryPeriod(t *testing.T) {
 	}
 	hubs := map[string]*hubsim.Server{}
 
-	table := emulators.NewTableT(t, stack)
-	queues := emulators.NewQueuesT(t, stack)
+	table := testkit.Table(t)
+	queues := testkit.Queues(t)
 	d, err := wiring.New(wiring.Env{
 		TableName: table, SyncQueueURL: queues.SyncURL, TickQueueURL: queues.TickURL,
 		MasterKey: bytes.Repeat([]byte{5}, 32), ContactsendEndpoint: "http://127.0.0.1:9/soap/services", AllowInsecureHub: true,
-	}, wiring.Clients{DynamoDB: stack.DynamoDB(), SQS: stack.SQS()}, slog.New(slog.DiscardHandler))
+	}, wiring.Clients{DynamoDB: testkit.Emulators(t).DynamoDB(), SQS: testkit.Emulators(t).SQS()}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestSchedulerReadsEverySourceEveryPeriod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subs, err := stack.Template().QueueSubscriptions()
+	subs, err := testkit.Emulators(t).Template().QueueSubscriptions()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,11 +206,11 @@ func TestSchedulerReadsEverySourceEveryPeriod(t *testing.T) {
 		t.Fatal("template.yaml has no SourceTickFunction subscription")
 	}
 	mapping := subs[i]
-	timeout := stack.Template().Functions[mapping.FunctionID].Timeout
+	timeout := testkit.Emulators(t).Template().Functions[mapping.FunctionID].Timeout
 	var pollers sync.WaitGroup
 	pollers.Go(func() {
 		sqstrigger.Run(ctx, sqstrigger.Config{
-			Client: stack.SQS(), QueueURL: queues.TickURL, Handler: schedulerfn.NewSourceHandler(worker, d.Logger),
+			Client: testkit.Emulators(t).SQS(), QueueURL: queues.TickURL, Handler: schedulerfn.NewSourceHandler(worker, d.Logger),
 			BatchSize: mapping.BatchSize, Concurrency: mapping.MaximumConcurrency, FunctionTimeout: timeout,
 		})
 	})
