@@ -215,6 +215,15 @@ func (w *Worker) run(ctx context.Context, e *env, t *task) result {
 			customerID = entry.CustomerID
 		case errors.Is(err, ledger.ErrNotFound):
 			id, err := w.customerBySubscriber(ctx, e, t.subscriberID)
+			if errors.Is(err, errNotFoundBySearch) {
+				// Contacthub's search lags new and changed customers (up to
+				// a minute): a young job waits for it, through redelivery,
+				// as long as it may wait for an event; an older one gives up.
+				if !t.enqueuedAt.IsZero() && w.now().Sub(t.enqueuedAt) < w.eventWait {
+					return retryLater(errNotFoundBySearch.Error(), nil)
+				}
+				return result{outcome: Skipped, reason: "subscriber is not linked to a customer"}
+			}
 			if err != nil {
 				return retryLater("finding the subscriber's customer failed", err)
 			}

@@ -349,9 +349,15 @@ func sendSide(reason string) bool {
 	return reason == string(jobs.FromSendWebhook) || reason == string(jobs.FromReconcile)
 }
 
+// errNotFoundBySearch says Contacthub's search found no customer with a
+// subscriber's email. The search lags new and changed customers, so the
+// customer may still appear.
+var errNotFoundBySearch = errors.New("no Contacthub customer found by the subscriber's email yet: Contacthub's search may not have indexed it")
+
 // customerBySubscriber finds the customer of a subscriber the ledger does
 // not know: by the subscriber's email in Contacthub, when the source
-// matches on email. It returns "" when there is none.
+// matches on email. It returns "" when there is no email to look by, and
+// errNotFoundBySearch when the search finds nobody.
 func (w *Worker) customerBySubscriber(ctx context.Context, e *env, subscriberID int64) (string, error) {
 	hub, ok := e.hub.(SubscriptionHub)
 	if !ok {
@@ -382,7 +388,7 @@ func (w *Worker) customerBySubscriber(ctx context.Context, e *env, subscriberID 
 		return "", err
 	}
 	if len(page.Elements) == 0 {
-		return "", nil
+		return "", errNotFoundBySearch
 	}
 	best := page.Elements[0].ID
 	for _, c := range page.Elements[1:] {
