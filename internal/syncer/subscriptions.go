@@ -9,6 +9,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/source"
@@ -103,6 +104,9 @@ type rowDecision struct {
 	row subscriptionRow
 	hub subscriptions.HubView
 	d   subscriptions.Decision
+	// last and send are what the decision started from, for the trail.
+	last subscriptions.Synced
+	send subscriptions.SendView
 }
 
 // subscriptionScope returns the rows a customer's subscription sync
@@ -171,7 +175,7 @@ func (w *Worker) decideRows(ctx context.Context, e *env, cust contacthub.Custome
 		if d.Uncertain && sj.mayWait {
 			return nil, errAwaitEvent
 		}
-		decisions = append(decisions, rowDecision{row: row, hub: hv, d: d})
+		decisions = append(decisions, rowDecision{row: row, hub: hv, d: d, last: last, send: sv})
 	}
 	return decisions, nil
 }
@@ -272,6 +276,13 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 		// ErrConflict re-decides from fresh state under the same claim:
 		// what was written above now reads as both sides agreeing.
 		return retryLater("ledger write of subscriptions failed", err)
+	}
+	if w.history != nil {
+		trail := make([]history.Entry, 0, len(decisions))
+		for _, rd := range decisions {
+			trail = append(trail, w.subscriptionEntry(e, j, entry.SubscriberID, rd, now))
+		}
+		w.remember(ctx, e, trail...)
 	}
 	if writes > 0 {
 		return result{outcome: Updated, subscriber: entry.SubscriberID}

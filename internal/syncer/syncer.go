@@ -128,6 +128,12 @@ type Config struct {
 	QueueURL string
 	// EventWait defaults to DefaultEventWait.
 	EventWait time.Duration
+	// History, when set, receives the consent trail: an entry per
+	// subscription decision that changes something and per data write.
+	// HistoryRetention is how long entries are kept (zero:
+	// history.DefaultRetention).
+	History          History
+	HistoryRetention time.Duration
 }
 
 // Worker runs sync jobs. It is safe for concurrent use; one Lambda
@@ -148,6 +154,9 @@ type Worker struct {
 	queueURL string
 	// eventWait is how long an undated job may wait for an event's time.
 	eventWait time.Duration
+	// history and historyRetention: see Config.
+	history          History
+	historyRetention time.Duration
 
 	mu     sync.Mutex // guards hubs and limits
 	hubs   map[string]Hub
@@ -188,7 +197,7 @@ func New(cfg Config) (*Worker, error) {
 		sources: cfg.Sources, ledger: cfg.Ledger, newHub: cfg.Hub, send: cfg.Send,
 		now: cfg.Clock, log: cfg.Logger,
 		margin: cfg.DeadlineMargin, claim: cfg.AddClaim, ttl: cfg.FieldsTTL, subClaim: cfg.SubscriptionClaim, eventWait: cfg.EventWait,
-		queue: cfg.Queue, queueURL: cfg.QueueURL,
+		queue: cfg.Queue, queueURL: cfg.QueueURL, history: cfg.History, historyRetention: cfg.HistoryRetention,
 		hubs: make(map[string]Hub), limits: make(map[string]*limit),
 	}
 	if w.now == nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 
 	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/syncer"
@@ -26,6 +27,8 @@ func Config(d wiring.Deps) syncer.Config {
 		},
 		Send:   d.Send,
 		Logger: d.Logger,
+		// The consent trail, beside the ledger in the table.
+		History: history.New(d.DynamoDB, d.Env.TableName),
 		// Jobs given back come again after syncer.RedeliveryDelay, not
 		// the queue's visibility timeout.
 		Queue:    d.SQS,
