@@ -79,6 +79,8 @@ type Config struct {
 	Outcomes  Outcomes
 	Previewer Previewer
 	Jobs      JobSender
+	// History serves the consent trail; nil leaves it unavailable.
+	History History
 	// WorkspaceClaim is the JWT claim naming the caller's workspace.
 	WorkspaceClaim string
 	Logger         *slog.Logger

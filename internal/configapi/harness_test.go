@@ -27,6 +27,7 @@ import (
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/localaws/emulators"
@@ -96,6 +97,7 @@ type env struct {
 	t      *testing.T
 	mu     sync.Mutex
 	bodies []string // every response body, to look for leaked secrets
+	trail  *history.Store
 }
 
 // fixture is one API over its own table, queues and simulators.
@@ -108,6 +110,7 @@ type fixture struct {
 	hub    *hubsim.Server
 	send   *sendsim.Server
 	hubURL string // the simulated Contacthub's API base URL
+	trail  *history.Store
 }
 
 // newFixture builds an API whose clients make the given number of attempts
@@ -147,6 +150,7 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 		return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken, Retry: noWait})
 	}
 	outcomes := ledger.New(stack.DynamoDB(), fx.table)
+	fx.trail = history.New(stack.DynamoDB(), fx.table)
 	fx.queue = emulators.NewQueuesT(tb, stack)
 	queue := jobs.NewQueue(stack.SQS(), fx.queue.SyncURL)
 	fx.intake, err = scheduler.New(scheduler.Config{
@@ -172,6 +176,7 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 		Outcomes:         outcomes,
 		Previewer:        previewer,
 		Jobs:             queue,
+		History:          fx.trail,
 		Logger:           logger,
 		AllowInsecureHub: true,
 	})
@@ -183,7 +188,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, logs: &syncBuffer{}, spec: loadSpec(t)}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fx := newFixture(t, logger, 2)
-	e.api, e.intake, e.queue, e.hub, e.send, e.table = fx.api, fx.intake, fx.queue, fx.hub, fx.send, fx.table
+	e.api, e.intake, e.queue, e.hub, e.send, e.table, e.trail = fx.api, fx.intake, fx.queue, fx.hub, fx.send, fx.table, fx.trail
 	for _, ws := range []string{"ws1", "ws2"} {
 		e.expect(e.call(ws, "PUT", "/v1/workspace", map[string]any{
 			"contacthub": map[string]any{"baseUrl": fx.hubURL, "workspaceId": "hub-ws", "token": hubToken},

@@ -8,6 +8,7 @@ import (
 	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/console"
+	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/wiring"
@@ -42,6 +43,7 @@ func New(d wiring.Deps) (*configapi.API, error) {
 		Outcomes:         ledger.New(d.DynamoDB, d.Env.TableName),
 		Previewer:        previewer,
 		Jobs:             queue,
+		History:          history.New(d.DynamoDB, d.Env.TableName),
 		Console:          console.Assets(),
 		WorkspaceClaim:   d.Env.WorkspaceClaim,
 		Logger:           d.Logger,

@@ -1,0 +1,75 @@
+package configapi_test
+
+import (
+	"encoding/csv"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hubsend/hubsend/internal/history"
+)
+
+func TestCustomerHistoryEndpoints(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.expect(e.call("ws1", "POST", "/v1/sources", validSource(), nil), http.StatusCreated).body["id"].(string)
+	customer := e.hub.Customers("hub-ws")[0]
+	customerID := customer["id"].(string)
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, rule := range []string{"first sync: the sides agree", "Contacthub changed", "=HYPERLINK(\"x\")"} {
+		if err := e.trail.Add(t.Context(), 0, history.Entry{
+			SourceID: id, CustomerID: customerID, At: start.Add(time.Duration(i) * time.Hour), Kind: history.Subscription,
+			Trigger: "webhook", SubscriberID: 7, SubscriptionID: "newsletter", Changed: history.Contacthub,
+			HubBefore: "subscribed", HubAfter: "unsubscribed", SendBefore: "subscribed", SendAfter: "unsubscribed",
+			Rule: rule, Wrote: history.WroteContactsend, Echo: history.WroteContactsend,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := "/v1/sources/" + id + "/customers/" + customerID + "/history"
+	first := e.expect(e.call("ws1", "GET", base+"?limit=2", nil, nil), http.StatusOK)
+	elements := first.body["elements"].([]any)
+	if len(elements) != 2 || elements[0].(map[string]any)["rule"] != "=HYPERLINK(\"x\")" || first.body["nextCursor"] == nil {
+		t.Fatalf("first page, want the two newest and a cursor: %s", first.raw)
+	}
+	second := e.expect(e.call("ws1", "GET", base+"?limit=2&cursor="+first.body["nextCursor"].(string), nil, nil), http.StatusOK)
+	if got := second.body["elements"].([]any); len(got) != 1 || got[0].(map[string]any)["rule"] != "first sync: the sides agree" {
+		t.Fatalf("second page, want the oldest: %s", second.raw)
+	}
+	// A cursor of another customer's trail is refused.
+	other := "/v1/sources/" + id + "/customers/someone-else/history"
+	e.expect(e.call("ws1", "GET", other+"?cursor="+first.body["nextCursor"].(string), nil, nil), http.StatusBadRequest)
+	if r := e.expect(e.call("ws1", "GET", other, nil, nil), http.StatusOK); len(r.body["elements"].([]any)) != 0 {
+		t.Fatalf("another customer's trail: %s", r.raw)
+	}
+	e.expect(e.call("ws1", "GET", base+"?cursor=nope", nil, nil), http.StatusBadRequest)
+	e.expect(e.call("ws1", "GET", base+"?since=1", nil, nil), http.StatusBadRequest)
+	// Another workspace sees nothing.
+	e.expect(e.call("ws2", "GET", base, nil, nil), http.StatusNotFound)
+	e.expect(e.call("ws2", "GET", base+".csv", nil, nil), http.StatusNotFound)
+
+	export := e.expect(e.call("ws1", "GET", base+".csv", nil, nil), http.StatusOK)
+	if !strings.HasPrefix(export.headers["Content-Type"], "text/csv") || !strings.Contains(export.headers["Content-Disposition"], "attachment") {
+		t.Fatalf("CSV headers %v", export.headers)
+	}
+	rows, err := csv.NewReader(strings.NewReader(export.raw)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 4 || strings.Join(rows[0], ",") != strings.Join(history.CSVHeader, ",") {
+		t.Fatalf("CSV rows %q", rows)
+	}
+	if rule := rows[1][11]; rule != "'=HYPERLINK(\"x\")" {
+		t.Fatalf("a cell a spreadsheet would run as a formula: %q", rule)
+	}
+
+	// Findable by email.
+	email := customer["base"].(map[string]any)["contacts"].(map[string]any)["email"].(string)
+	found := e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/customers?email="+email, nil, nil), http.StatusOK)
+	if got := found.body["elements"].([]any); len(got) != 1 || got[0].(map[string]any)["id"] != customerID {
+		t.Fatalf("customers by email %s: %s", email, found.raw)
+	}
+	e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/customers?email=not-an-email", nil, nil), http.StatusBadRequest)
+	e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/customers", nil, nil), http.StatusBadRequest)
+}
