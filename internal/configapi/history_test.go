@@ -19,7 +19,7 @@ func TestCustomerHistoryEndpoints(t *testing.T) {
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i, rule := range []string{"first sync: the sides agree", "Contacthub changed", "=HYPERLINK(\"x\")"} {
 		if err := e.trail.Add(t.Context(), 0, history.Entry{
-			SourceID: id, CustomerID: customerID, At: start.Add(time.Duration(i) * time.Hour), Kind: history.Subscription,
+			SourceID: id, CustomerID: customerID, LedgerVersion: int64(i + 1), At: start.Add(time.Duration(i) * time.Hour), Kind: history.Subscription,
 			Trigger: "webhook", SubscriberID: 7, SubscriptionID: "newsletter", Changed: history.Contacthub,
 			HubBefore: "subscribed", HubAfter: "unsubscribed", SendBefore: "subscribed", SendAfter: "unsubscribed",
 			Rule: rule, Wrote: history.WroteContactsend, Echo: history.WroteContactsend,

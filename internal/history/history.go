@@ -21,9 +21,7 @@ package history
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,10 +80,14 @@ const (
 
 // Entry is one decision.
 type Entry struct {
-	SourceID   string    `json:"-"`
-	CustomerID string    `json:"customerId"`
-	At         time.Time `json:"at"`
-	Kind       Kind      `json:"kind"`
+	SourceID   string `json:"-"`
+	CustomerID string `json:"customerId"`
+	// LedgerVersion is the version of the customer's ledger entry the
+	// decision wrote: it orders a customer's entries whatever the clocks
+	// of the workers that took them say.
+	LedgerVersion int64     `json:"-"`
+	At            time.Time `json:"at"`
+	Kind          Kind      `json:"kind"`
 	// Trigger is why the job ran: the job's reason (webhook, send-webhook,
 	// feed, backfill, reconcile, retry).
 	Trigger      string `json:"trigger"`
@@ -149,15 +151,17 @@ func partition(sourceID, customerID string) string {
 }
 
 // Add stores entries, one PutItem each, kept for retention (zero means
-// DefaultRetention). Sort keys are the entry's time and a random suffix,
-// so entries of one instant never overwrite each other.
+// DefaultRetention). Sort keys are the ledger version the decision wrote,
+// its time and its subscription row: a customer's decisions are ordered by
+// the ledger's conditional writes, which no two workers share, and the
+// rows of one decision by their id. Writing an entry again overwrites it.
 func (s *Store) Add(ctx context.Context, retention time.Duration, entries ...Entry) error {
 	if retention <= 0 {
 		retention = DefaultRetention
 	}
 	for _, e := range entries {
-		if e.SourceID == "" || e.CustomerID == "" {
-			return errors.New("history: add: source and customer ids are required")
+		if e.SourceID == "" || e.CustomerID == "" || e.LedgerVersion <= 0 {
+			return errors.New("history: add: source and customer ids and the ledger version are required")
 		}
 		if e.At.IsZero() {
 			e.At = s.now()
@@ -166,11 +170,13 @@ func (s *Store) Add(ctx context.Context, retention time.Duration, entries ...Ent
 		if err != nil {
 			return fmt.Errorf("history: add: %w", err)
 		}
-		suffix := make([]byte, 4)
-		rand.Read(suffix)
+		name := e.SubscriptionID
+		if e.Kind == Data {
+			name = "" // the data entry of a version sorts before its rows
+		}
 		item := map[string]types.AttributeValue{
 			"pk":        &types.AttributeValueMemberS{Value: partition(e.SourceID, e.CustomerID)},
-			"sk":        &types.AttributeValueMemberS{Value: e.At.UTC().Format(sortLayout) + "#" + hex.EncodeToString(suffix)},
+			"sk":        &types.AttributeValueMemberS{Value: fmt.Sprintf("%016d#%s#%s", e.LedgerVersion, e.At.UTC().Format(sortLayout), name)},
 			"type":      &types.AttributeValueMemberS{Value: typeHistory},
 			"entry":     &types.AttributeValueMemberS{Value: string(data)},
 			"expiresAt": &types.AttributeValueMemberN{Value: strconv.FormatInt(e.At.Add(retention).Unix(), 10)},

@@ -35,10 +35,10 @@ func (w *Worker) remember(ctx context.Context, e *env, entries ...history.Entry)
 }
 
 // subscriptionEntry describes a subscription row's decision for the trail.
-func (w *Worker) subscriptionEntry(e *env, j jobRef, subscriberID int64, rd rowDecision, at time.Time) history.Entry {
+func (w *Worker) subscriptionEntry(e *env, j jobRef, subscriberID, version int64, rd rowDecision, at time.Time) history.Entry {
 	last, hv, sv, d := rd.last, rd.hub, rd.send, rd.d
 	out := history.Entry{
-		SourceID: e.src.ID, CustomerID: j.customerID, At: at, Kind: history.Subscription, Trigger: string(j.reason),
+		SourceID: e.src.ID, CustomerID: j.customerID, LedgerVersion: version, At: at, Kind: history.Subscription, Trigger: string(j.reason),
 		SubscriberID: subscriberID, SubscriptionID: rd.row.HubSubscriptionID, Rule: d.Rule,
 		HubBefore: hubState(hv), SendBefore: sendState(sv),
 	}

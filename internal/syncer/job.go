@@ -322,7 +322,7 @@ func (w *Worker) apply(ctx context.Context, e *env, j jobRef, p plan) result {
 	r := w.write(ctx, e, j, p)
 	if (r.outcome == Added || r.outcome == Updated) && (r.added || len(r.fields) > 0) {
 		w.remember(ctx, e, history.Entry{
-			SourceID: e.src.ID, CustomerID: j.customerID, At: w.now(), Kind: history.Data, Trigger: string(j.reason),
+			SourceID: e.src.ID, CustomerID: j.customerID, LedgerVersion: r.entry.Version, At: w.now(), Kind: history.Data, Trigger: string(j.reason),
 			SubscriberID: r.subscriber, Fields: r.fields, Added: r.added, Wrote: history.WroteContactsend,
 		})
 	}
@@ -553,7 +553,8 @@ func (w *Worker) deleted(ctx context.Context, e *env, j jobRef, p plan) result {
 	}
 	wasFailed := entry.Failed
 	entry.Deleted, entry.Failed, entry.SyncedAt, entry.AddingUntil = true, false, w.now(), time.Time{}
-	if _, err := w.ledger.Put(ctx, entry); err != nil {
+	stored, err := w.ledger.Put(ctx, entry)
+	if err != nil {
 		return retryLater("ledger write failed", err)
 	}
 	if wasFailed {
@@ -566,7 +567,7 @@ func (w *Worker) deleted(ctx context.Context, e *env, j jobRef, p plan) result {
 		var trail []history.Entry
 		for _, rd := range unsubscribed {
 			trail = append(trail, history.Entry{
-				SourceID: e.src.ID, CustomerID: j.customerID, At: now, Kind: history.Subscription, Trigger: string(j.reason),
+				SourceID: e.src.ID, CustomerID: j.customerID, LedgerVersion: stored.Version, At: now, Kind: history.Subscription, Trigger: string(j.reason),
 				SubscriberID: entry.SubscriberID, SubscriptionID: rd.row.HubSubscriptionID, Changed: history.Contacthub,
 				HubBefore: history.StateGone, HubAfter: history.StateGone, SendBefore: sendState(rd.send),
 				SendAfter: history.StateUnsubscribed, SendAt: now, Rule: rd.d.Rule,

@@ -272,7 +272,7 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 			"action", string(rd.d.Action), "subscribed", rd.d.Subscribed, "rule", rd.d.Rule)
 	}
 	entry.SubscriptionClaimUntil, entry.SubscriptionClaimBy = time.Time{}, ""
-	if _, err := w.ledger.Put(ctx, entry); err != nil {
+	if entry, err = w.ledger.Put(ctx, entry); err != nil {
 		// ErrConflict re-decides from fresh state under the same claim:
 		// what was written above now reads as both sides agreeing.
 		return retryLater("ledger write of subscriptions failed", err)
@@ -280,7 +280,7 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 	if w.history != nil {
 		trail := make([]history.Entry, 0, len(decisions))
 		for _, rd := range decisions {
-			trail = append(trail, w.subscriptionEntry(e, j, entry.SubscriberID, rd, now))
+			trail = append(trail, w.subscriptionEntry(e, j, entry.SubscriberID, entry.Version, rd, now))
 		}
 		w.remember(ctx, e, trail...)
 	}
