@@ -79,8 +79,10 @@ type Config struct {
 	Outcomes  Outcomes
 	Previewer Previewer
 	Jobs      JobSender
-	// History serves the consent trail; nil leaves it unavailable.
+	// History serves the consent trail and Runs the run history; nil
+	// leaves them unavailable.
 	History History
+	Runs    Runs
 	// WorkspaceClaim is the JWT claim naming the caller's workspace.
 	WorkspaceClaim string
 	Logger         *slog.Logger

@@ -32,6 +32,7 @@ import (
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/simulators/hubsim"
@@ -98,6 +99,7 @@ type env struct {
 	mu     sync.Mutex
 	bodies []string // every response body, to look for leaked secrets
 	trail  *history.Store
+	runs   *runs.Store
 }
 
 // fixture is one API over its own table, queues and simulators.
@@ -111,6 +113,7 @@ type fixture struct {
 	send   *sendsim.Server
 	hubURL string // the simulated Contacthub's API base URL
 	trail  *history.Store
+	runs   *runs.Store
 }
 
 // newFixture builds an API whose clients make the given number of attempts
@@ -151,6 +154,7 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 	}
 	outcomes := ledger.New(stack.DynamoDB(), fx.table)
 	fx.trail = history.New(stack.DynamoDB(), fx.table)
+	fx.runs = runs.New(stack.DynamoDB(), fx.table)
 	fx.queue = emulators.NewQueuesT(tb, stack)
 	queue := jobs.NewQueue(stack.SQS(), fx.queue.SyncURL)
 	fx.intake, err = scheduler.New(scheduler.Config{
@@ -177,6 +181,7 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 		Previewer:        previewer,
 		Jobs:             queue,
 		History:          fx.trail,
+		Runs:             fx.runs,
 		Logger:           logger,
 		AllowInsecureHub: true,
 	})
@@ -188,7 +193,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, logs: &syncBuffer{}, spec: loadSpec(t)}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fx := newFixture(t, logger, 2)
-	e.api, e.intake, e.queue, e.hub, e.send, e.table, e.trail = fx.api, fx.intake, fx.queue, fx.hub, fx.send, fx.table, fx.trail
+	e.api, e.intake, e.queue, e.hub, e.send, e.table, e.trail, e.runs = fx.api, fx.intake, fx.queue, fx.hub, fx.send, fx.table, fx.trail, fx.runs
 	for _, ws := range []string{"ws1", "ws2"} {
 		e.expect(e.call(ws, "PUT", "/v1/workspace", map[string]any{
 			"contacthub": map[string]any{"baseUrl": fx.hubURL, "workspaceId": "hub-ws", "token": hubToken},

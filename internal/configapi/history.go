@@ -15,6 +15,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/history"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -169,5 +170,49 @@ func (a *API) findCustomers(ctx context.Context, r *request) events.APIGatewayV2
 		out.Elements = append(out.Elements, customerRefJSON{ID: c.ID, NodeID: c.NodeID})
 	}
 	slices.SortFunc(out.Elements, func(x, y customerRefJSON) int { return strings.Compare(x.ID, y.ID) })
+	return jsonResponse(http.StatusOK, out)
+}
+
+// Runs reads the run history (package runs).
+type Runs interface {
+	List(ctx context.Context, sourceID string, limit int, after string) (runs.Page, error)
+}
+
+type runsJSON struct {
+	Elements   []runs.Run `json:"elements"`
+	NextCursor string     `json:"nextCursor,omitempty"`
+}
+
+// sourceRuns answers a source's runs, newest first.
+func (a *API) sourceRuns(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	if a.cfg.Runs == nil {
+		return problem(http.StatusNotImplemented, "the run history is not available in this deployment")
+	}
+	src, err := a.cfg.Store.Get(ctx, r.workspace, r.params["id"])
+	if err != nil {
+		return a.storeFailure(ctx, err)
+	}
+	limit := 50
+	if v, given := r.event.QueryStringParameters["limit"]; given {
+		n, ok := pageLimit(v)
+		if !ok {
+			return problem(http.StatusBadRequest, "invalid query", source.Problem{Path: "limit", Message: "must be an integer from 1 to 100"})
+		}
+		limit = n
+	}
+	if p := cursorProblem(r.query("cursor")); p != nil {
+		return problem(http.StatusBadRequest, "invalid cursor", *p)
+	}
+	page, err := a.cfg.Runs.List(ctx, src.ID, limit, r.query("cursor"))
+	if errors.Is(err, runs.ErrBadCursor) {
+		return problem(http.StatusBadRequest, "invalid cursor", source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"})
+	}
+	if err != nil {
+		return a.internal(ctx, "read the run history", err)
+	}
+	out := runsJSON{Elements: page.Runs, NextCursor: page.Next}
+	if out.Elements == nil {
+		out.Elements = []runs.Run{}
+	}
 	return jsonResponse(http.StatusOK, out)
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hubsend/hubsend/internal/history"
+	"github.com/hubsend/hubsend/internal/runs"
 )
 
 func TestCustomerHistoryEndpoints(t *testing.T) {
@@ -72,4 +73,35 @@ func TestCustomerHistoryEndpoints(t *testing.T) {
 	}
 	e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/customers?email=not-an-email", nil, nil), http.StatusBadRequest)
 	e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/customers", nil, nil), http.StatusBadRequest)
+}
+
+func TestRunsEndpoint(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.expect(e.call("ws1", "POST", "/v1/sources", validSource(), nil), http.StatusCreated).body["id"].(string)
+	start := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	var ids []string
+	for i, trigger := range []string{runs.Backfill, runs.Feed, runs.Reconcile} {
+		run := runs.Run{SourceID: id, ID: runs.NewID(start.Add(time.Duration(i)*time.Minute), trigger), Trigger: trigger,
+			StartedAt: start.Add(time.Duration(i) * time.Minute), EndedAt: start.Add(time.Duration(i)*time.Minute + time.Second), Read: int64(i + 1)}
+		if err := e.runs.Record(t.Context(), run); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.runs.AddOutcomes(t.Context(), id, run.ID, runs.Outcomes{Changed: 1, Failed: int64(i), SendCalls: 2}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, run.ID)
+	}
+	first := e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/runs?limit=2", nil, nil), http.StatusOK)
+	got := first.body["elements"].([]any)
+	if len(got) != 2 || got[0].(map[string]any)["id"] != ids[2] || got[0].(map[string]any)["failed"] != float64(2) ||
+		got[0].(map[string]any)["read"] != float64(3) || first.body["nextCursor"] == nil {
+		t.Fatalf("first page, want the newest two runs: %s", first.raw)
+	}
+	second := e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/runs?cursor="+first.body["nextCursor"].(string), nil, nil), http.StatusOK)
+	if got := second.body["elements"].([]any); len(got) != 1 || got[0].(map[string]any)["trigger"] != "backfill" {
+		t.Fatalf("second page: %s", second.raw)
+	}
+	e.expect(e.call("ws2", "GET", "/v1/sources/"+id+"/runs", nil, nil), http.StatusNotFound)
+	e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/runs?cursor=eyJzIjoieCJ9", nil, nil), http.StatusBadRequest)
 }

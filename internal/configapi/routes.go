@@ -44,6 +44,7 @@ func (a *API) table() []route {
 		{key: "GET /v1/sources/{id}/failures", handle: a.failures, query: []string{"limit", "cursor"}},
 		{key: "POST /v1/sources/{id}/failures/{customerId}/retry", handle: a.retryFailure},
 		{key: "POST /v1/sources/{id}/preview", handle: a.preview},
+		{key: "GET /v1/sources/{id}/runs", handle: a.sourceRuns, query: []string{"limit", "cursor"}},
 		{key: "GET /v1/sources/{id}/customers", handle: a.findCustomers, query: []string{"email"}},
 		{key: "GET /v1/sources/{id}/customers/{customerId}/history", handle: a.customerHistory, query: []string{"limit", "cursor"}},
 		{key: "GET /v1/sources/{id}/customers/{customerId}/history.csv", handle: a.customerHistoryCSV},

@@ -31,6 +31,7 @@ import (
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -124,6 +125,14 @@ type Config struct {
 	// Contacthub read starts within it, so what was read can still be sent
 	// and checkpointed.
 	DeadlineMargin time.Duration
+	// Runs, when set, records each pass that enqueued jobs (or failed) in
+	// the run history, and its jobs carry the run's id.
+	Runs RunRecorder
+}
+
+// RunRecorder stores the run history (package runs).
+type RunRecorder interface {
+	Record(ctx context.Context, r runs.Run) error
 }
 
 // Scheduler runs ticks. It is safe for concurrent use.

@@ -207,6 +207,10 @@ type task struct {
 	// eventAt is the latest own date of the events behind the task's
 	// jobs; zero when none said.
 	eventAt time.Time
+	// runID is the scheduler run the task's first job came from (empty
+	// for webhook jobs); calls counts the task's calls for that run.
+	runID string
+	calls callCount
 }
 
 // run syncs one customer: read it, map it, then write what changed. A

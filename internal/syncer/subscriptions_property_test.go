@@ -75,13 +75,16 @@ type jobQueue struct {
 	jobs []jobs.Job
 }
 
-// Send stamps jobs with their enqueue time, as jobs.Queue does.
-func (q *jobQueue) Send(_ context.Context, js ...jobs.Job) error {
+// Send stamps jobs with their enqueue time and run, as jobs.Queue does.
+func (q *jobQueue) Send(ctx context.Context, js ...jobs.Job) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, j := range js {
 		if j.EnqueuedAt.IsZero() {
 			j.EnqueuedAt = q.now()
+		}
+		if j.RunID == "" {
+			j.RunID = jobs.RunOf(ctx)
 		}
 		q.jobs = append(q.jobs, j)
 	}

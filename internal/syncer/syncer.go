@@ -41,6 +41,7 @@ import (
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/mapping"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -134,6 +135,14 @@ type Config struct {
 	// history.DefaultRetention).
 	History          History
 	HistoryRetention time.Duration
+	// Runs, when set, receives what each batch made of the jobs of each
+	// scheduler run (package runs).
+	Runs RunOutcomes
+}
+
+// RunOutcomes adds a batch's outcomes to a scheduler run.
+type RunOutcomes interface {
+	AddOutcomes(ctx context.Context, sourceID, runID string, o runs.Outcomes) error
 }
 
 // Worker runs sync jobs. It is safe for concurrent use; one Lambda
@@ -157,6 +166,7 @@ type Worker struct {
 	// history and historyRetention: see Config.
 	history          History
 	historyRetention time.Duration
+	runs             RunOutcomes
 
 	mu     sync.Mutex // guards hubs and limits
 	hubs   map[string]Hub
@@ -197,7 +207,7 @@ func New(cfg Config) (*Worker, error) {
 		sources: cfg.Sources, ledger: cfg.Ledger, newHub: cfg.Hub, send: cfg.Send,
 		now: cfg.Clock, log: cfg.Logger,
 		margin: cfg.DeadlineMargin, claim: cfg.AddClaim, ttl: cfg.FieldsTTL, subClaim: cfg.SubscriptionClaim, eventWait: cfg.EventWait,
-		queue: cfg.Queue, queueURL: cfg.QueueURL, history: cfg.History, historyRetention: cfg.HistoryRetention,
+		queue: cfg.Queue, queueURL: cfg.QueueURL, history: cfg.History, historyRetention: cfg.HistoryRetention, runs: cfg.Runs,
 		hubs: make(map[string]Hub), limits: make(map[string]*limit),
 	}
 	if w.now == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/wiring"
 	"github.com/hubsend/hubsend/internal/wiring/schedulerfn"
 	"github.com/hubsend/hubsend/internal/wiring/syncworkerfn"
@@ -44,6 +45,7 @@ func New(d wiring.Deps) (*configapi.API, error) {
 		Previewer:        previewer,
 		Jobs:             queue,
 		History:          history.New(d.DynamoDB, d.Env.TableName),
+		Runs:             runs.New(d.DynamoDB, d.Env.TableName),
 		Console:          console.Assets(),
 		WorkspaceClaim:   d.Env.WorkspaceClaim,
 		Logger:           d.Logger,

@@ -9,6 +9,7 @@ import (
 	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/syncer"
 	"github.com/hubsend/hubsend/internal/wiring"
 )
@@ -29,6 +30,7 @@ func Config(d wiring.Deps) syncer.Config {
 		Logger: d.Logger,
 		// The consent trail, beside the ledger in the table.
 		History: history.New(d.DynamoDB, d.Env.TableName),
+		Runs:    runs.New(d.DynamoDB, d.Env.TableName),
 		// Jobs given back come again after syncer.RedeliveryDelay, not
 		// the queue's visibility timeout.
 		Queue:    d.SQS,
