@@ -147,6 +147,7 @@ func (r *run) source(ctx context.Context, id string) SourceReport {
 		rep.Err = errors.Join(rep.Err, fmt.Errorf("reconcile: %w", err))
 	}
 	rep.Outcome = overall(rep.Feed, rep.Backfill, rep.Reconcile)
+	r.checkAlerts(ctx, src.ID, src.Name, rep.LagSeconds)
 	return rep
 }
 

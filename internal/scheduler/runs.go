@@ -36,3 +36,16 @@ func (r *run) recordRun(ctx context.Context, sourceID, trigger string, enqueued 
 	}
 	return err
 }
+
+// checkAlerts checks the source's alert thresholds. An alert that cannot
+// be checked is logged: the next tick checks again.
+func (r *run) checkAlerts(ctx context.Context, sourceID, sourceName string, lagSeconds int64) {
+	if r.s.cfg.Alerts == nil {
+		return
+	}
+	checkCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := r.s.cfg.Alerts.CheckSource(checkCtx, sourceID, sourceName, lagSeconds); err != nil {
+		r.s.log.WarnContext(ctx, "alerts not checked", "source", sourceID, "error", err)
+	}
+}

@@ -128,6 +128,15 @@ type Config struct {
 	// Runs, when set, records each pass that enqueued jobs (or failed) in
 	// the run history, and its jobs carry the run's id.
 	Runs RunRecorder
+	// Alerts, when set, checks each source's alert thresholds after its
+	// tick (package alerts).
+	Alerts AlertChecker
+}
+
+// AlertChecker checks a source's alert thresholds, given the feed lag the
+// tick measured.
+type AlertChecker interface {
+	CheckSource(ctx context.Context, sourceID, sourceName string, feedLagSeconds int64) error
 }
 
 // RunRecorder stores the run history (package runs).
