@@ -112,7 +112,19 @@ func TestThresholdCrossedAndLeftSendsTwoSignedAlerts(t *testing.T) {
 	t.Cleanup(server.Close)
 	sns := &topic{}
 	monitor := alerts.NewMonitor(store, sns, server.Client(), nil)
-	checker := alerts.Checker{Monitor: monitor, Stats: led, Backfills: checkpoint.New(stack.DynamoDB(), table), Now: c.Now}
+	cps := checkpoint.New(stack.DynamoDB(), table)
+	checker := alerts.Checker{
+		Monitor: monitor,
+		Now:     c.Now,
+		FailedSince: func(ctx context.Context, sourceID string, since time.Time) (int64, error) {
+			st, err := led.Stats(ctx, sourceID, since)
+			return st.Failed, err
+		},
+		Backfill: func(ctx context.Context, sourceID string) (bool, time.Time, error) {
+			b, found, err := cps.Backfill(ctx, sourceID)
+			return found && b.Status == checkpoint.BackfillRunning, b.UpdatedAt, err
+		},
+	}
 
 	if err := store.PutSettings(ctx, "src1", alerts.Settings{FailedPerHour: 5, SNS: true, WebhookURL: server.URL + "/hook", WebhookSecret: webhookSecret}); err != nil {
 		t.Fatal(err)

@@ -83,6 +83,10 @@ type Config struct {
 	// leaves them unavailable.
 	History History
 	Runs    Runs
+	// Alerts keeps each source's alert settings and AlertSender sends the
+	// test alert; nil leaves them unavailable.
+	Alerts      AlertSettings
+	AlertSender AlertSender
 	// WorkspaceClaim is the JWT claim naming the caller's workspace.
 	WorkspaceClaim string
 	Logger         *slog.Logger

@@ -22,6 +22,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/hubsend/hubsend/internal/alerts"
 	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/configstore"
@@ -155,6 +156,7 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 	outcomes := ledger.New(stack.DynamoDB(), fx.table)
 	fx.trail = history.New(stack.DynamoDB(), fx.table)
 	fx.runs = runs.New(stack.DynamoDB(), fx.table)
+	alertStore := alerts.NewStore(stack.DynamoDB(), fx.table, secret.NewBox(keys))
 	fx.queue = emulators.NewQueuesT(tb, stack)
 	queue := jobs.NewQueue(stack.SQS(), fx.queue.SyncURL)
 	fx.intake, err = scheduler.New(scheduler.Config{
@@ -182,6 +184,8 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 		Jobs:             queue,
 		History:          fx.trail,
 		Runs:             fx.runs,
+		Alerts:           alertStore,
+		AlertSender:      alerts.NewMonitor(alertStore, nil, nil, logger),
 		Logger:           logger,
 		AllowInsecureHub: true,
 	})

@@ -46,6 +46,8 @@ func New(d wiring.Deps) (*configapi.API, error) {
 		Jobs:             queue,
 		History:          history.New(d.DynamoDB, d.Env.TableName),
 		Runs:             runs.New(d.DynamoDB, d.Env.TableName),
+		Alerts:           d.Alerts,
+		AlertSender:      schedulerfn.AlertMonitor(d),
 		Console:          console.Assets(),
 		WorkspaceClaim:   d.Env.WorkspaceClaim,
 		Logger:           d.Logger,

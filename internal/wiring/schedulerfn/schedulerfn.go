@@ -46,6 +46,8 @@ func New(d wiring.Deps) (*scheduler.Scheduler, error) {
 		Logger: d.Logger,
 		// Each pass that enqueues jobs is a run of the run history.
 		Runs: runs.New(d.DynamoDB, d.Env.TableName),
+		// After each source's tick, its alert thresholds.
+		Alerts: alertChecker(d),
 	})
 }
 

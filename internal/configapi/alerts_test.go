@@ -1,0 +1,64 @@
+package configapi_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hubsend/hubsend/internal/alerts"
+)
+
+func TestAlertSettingsAndTestAlert(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.expect(e.call("ws1", "POST", "/v1/sources", validSource(), nil), http.StatusCreated).body["id"].(string)
+	path := "/v1/sources/" + id + "/alerts"
+	if r := e.expect(e.call("ws1", "GET", path, nil, nil), http.StatusOK); r.body["failedPerHour"] != float64(0) || r.body["webhookUrl"] != "" {
+		t.Fatalf("alerts of a new source: %s", r.raw)
+	}
+	e.expect(e.call("ws1", "POST", path+"/test", nil, nil), http.StatusConflict)
+
+	var mu sync.Mutex
+	var got []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.Header.Get(alerts.SignatureHeader)+" "+string(body))
+		mu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+	const alertSecret = "a-secret-of-alerts-0001"
+	set := map[string]any{"failedPerHour": 10, "feedLagSeconds": 600, "backfillStalledMinutes": 30, "webhookUrl": hook.URL + "/alerts", "webhookSecret": alertSecret}
+	r := e.expect(e.call("ws1", "PUT", path, set, nil), http.StatusOK)
+	if r.body["webhookSecret"] == alertSecret || !strings.HasPrefix(r.body["webhookSecret"].(string), "••••") {
+		t.Fatalf("the secret came back unmasked: %s", r.raw)
+	}
+	// The masked secret keeps the stored one for the same URL only.
+	set["webhookSecret"] = r.body["webhookSecret"]
+	set["failedPerHour"] = 20
+	e.expect(e.call("ws1", "PUT", path, set, nil), http.StatusOK)
+	set["webhookUrl"] = hook.URL + "/elsewhere"
+	if bad := e.expect(e.call("ws1", "PUT", path, set, nil), http.StatusUnprocessableEntity); !strings.Contains(bad.raw, "webhookSecret") {
+		t.Fatalf("a stored secret followed a new URL: %s", bad.raw)
+	}
+	invalid := e.expect(e.call("ws1", "PUT", path, map[string]any{"failedPerHour": -1, "webhookUrl": "ftp://x", "webhookSecret": "short"}, nil), http.StatusUnprocessableEntity)
+	if paths := strings.Join(invalid.errorPaths(), ","); paths != "failedPerHour,webhookUrl,webhookSecret" {
+		t.Fatalf("problems at %s: %s", paths, invalid.raw)
+	}
+	e.expect(e.call("ws1", "PUT", path, map[string]any{"FailedPerHour": 1}, nil), http.StatusBadRequest)
+
+	e.expect(e.call("ws1", "POST", path+"/test", nil, nil), http.StatusOK)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || !strings.HasPrefix(got[0], "t=") || !strings.Contains(got[0], `"state":"test"`) {
+		t.Fatalf("test alert deliveries %q", got)
+	}
+	e.expect(e.call("ws2", "GET", path, nil, nil), http.StatusNotFound)
+	e.expect(e.call("ws2", "POST", path+"/test", nil, nil), http.StatusNotFound)
+	if strings.Contains(e.logs.String(), alertSecret) {
+		t.Fatal("the alert secret was logged")
+	}
+}
