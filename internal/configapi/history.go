@@ -181,6 +181,42 @@ type Runs interface {
 type runsJSON struct {
 	Elements   []runs.Run `json:"elements"`
 	NextCursor string     `json:"nextCursor,omitempty"`
+	// Days are the synced and failed records of each of the last days
+	// (UTC, oldest first, webhook jobs included), on the first page only.
+	Days []dayJSON `json:"days,omitempty"`
+}
+
+type dayJSON struct {
+	Day    string `json:"day"`
+	Synced int64  `json:"synced"`
+	Failed int64  `json:"failed"`
+}
+
+// chartDays is how many days the run history's chart shows: the hourly
+// counters are kept 8 days.
+const chartDays = 7
+
+// lastDays sums a source's hourly counters by UTC day, oldest first, with
+// a zero for each day without any.
+func (a *API) lastDays(ctx context.Context, sourceID string) ([]dayJSON, error) {
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	first := today.AddDate(0, 0, -(chartDays - 1))
+	st, err := a.cfg.Outcomes.Stats(ctx, sourceID, first)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]dayJSON, chartDays)
+	for i := range out {
+		out[i].Day = first.AddDate(0, 0, i).Format(time.DateOnly)
+	}
+	for _, b := range st.Buckets {
+		i := int(b.Hour.UTC().Sub(first) / (24 * time.Hour))
+		if i >= 0 && i < chartDays {
+			out[i].Synced += b.Synced
+			out[i].Failed += b.Failed
+		}
+	}
+	return out, nil
 }
 
 // sourceRuns answers a source's runs, newest first.
@@ -213,6 +249,11 @@ func (a *API) sourceRuns(ctx context.Context, r *request) events.APIGatewayV2HTT
 	out := runsJSON{Elements: page.Runs, NextCursor: page.Next}
 	if out.Elements == nil {
 		out.Elements = []runs.Run{}
+	}
+	if r.query("cursor") == "" && a.cfg.Outcomes != nil {
+		if out.Days, err = a.lastDays(ctx, src.ID); err != nil {
+			return a.internal(ctx, "read sync stats", err)
+		}
 	}
 	return jsonResponse(http.StatusOK, out)
 }

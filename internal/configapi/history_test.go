@@ -99,8 +99,11 @@ func TestRunsEndpoint(t *testing.T) {
 		t.Fatalf("first page, want the newest two runs: %s", first.raw)
 	}
 	second := e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/runs?cursor="+first.body["nextCursor"].(string), nil, nil), http.StatusOK)
-	if got := second.body["elements"].([]any); len(got) != 1 || got[0].(map[string]any)["trigger"] != "backfill" {
+	if got := second.body["elements"].([]any); len(got) != 1 || got[0].(map[string]any)["trigger"] != "backfill" || second.body["days"] != nil {
 		t.Fatalf("second page: %s", second.raw)
+	}
+	if days := first.body["days"].([]any); len(days) != 7 || days[6].(map[string]any)["day"] != time.Now().UTC().Format(time.DateOnly) {
+		t.Fatalf("chart days %v, want the last 7 ending today", first.body["days"])
 	}
 	e.expect(e.call("ws2", "GET", "/v1/sources/"+id+"/runs", nil, nil), http.StatusNotFound)
 	e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/runs?cursor=eyJzIjoieCJ9", nil, nil), http.StatusBadRequest)
