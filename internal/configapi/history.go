@@ -23,6 +23,44 @@ import (
 type History interface {
 	List(ctx context.Context, sourceID, customerID string, limit int, after string) (history.Page, error)
 	All(ctx context.Context, sourceID, customerID string) ([]history.Entry, error)
+	Retention(ctx context.Context, workspace string) (time.Duration, error)
+	SetRetention(ctx context.Context, workspace string, days int) error
+}
+
+type historySettingsJSON struct {
+	RetentionDays int `json:"retentionDays"`
+}
+
+// historySettings answers how long the workspace keeps its consent trail.
+func (a *API) historySettings(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	if a.cfg.History == nil {
+		return problem(http.StatusNotImplemented, "the sync history is not available in this deployment")
+	}
+	d, err := a.cfg.History.Retention(ctx, r.workspace)
+	if err != nil {
+		return a.internal(ctx, "read the history retention", err)
+	}
+	return jsonResponse(http.StatusOK, historySettingsJSON{RetentionDays: int(d / (24 * time.Hour))})
+}
+
+// putHistorySettings sets how long the workspace keeps its consent trail,
+// for entries written from then on.
+func (a *API) putHistorySettings(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	if a.cfg.History == nil {
+		return problem(http.StatusNotImplemented, "the sync history is not available in this deployment")
+	}
+	var in historySettingsJSON
+	if resp := decodeJSON(r, &in); resp != nil {
+		return *resp
+	}
+	err := a.cfg.History.SetRetention(ctx, r.workspace, in.RetentionDays)
+	if errors.Is(err, history.ErrRetention) {
+		return problem(http.StatusUnprocessableEntity, "invalid history settings", source.Problem{Path: "retentionDays", Message: err.Error()})
+	}
+	if err != nil {
+		return a.internal(ctx, "store the history retention", err)
+	}
+	return jsonResponse(http.StatusOK, in)
 }
 
 // customerSearch is the Contacthub search the customer lookup by email

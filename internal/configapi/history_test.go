@@ -108,3 +108,25 @@ func TestRunsEndpoint(t *testing.T) {
 	e.expect(e.call("ws2", "GET", "/v1/sources/"+id+"/runs", nil, nil), http.StatusNotFound)
 	e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/runs?cursor=eyJzIjoieCJ9", nil, nil), http.StatusBadRequest)
 }
+
+func TestHistoryRetentionPerWorkspace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	path := "/v1/workspace/history-settings"
+	if r := e.expect(e.call("ws1", "GET", path, nil, nil), http.StatusOK); r.body["retentionDays"] != float64(400) {
+		t.Fatalf("default retention %s, want 400 days", r.raw)
+	}
+	e.expect(e.call("ws1", "PUT", path, map[string]any{"retentionDays": 500}, nil), http.StatusOK)
+	if r := e.expect(e.call("ws1", "GET", path, nil, nil), http.StatusOK); r.body["retentionDays"] != float64(500) {
+		t.Fatalf("retention after PUT %s", r.raw)
+	}
+	if r := e.expect(e.call("ws2", "GET", path, nil, nil), http.StatusOK); r.body["retentionDays"] != float64(400) {
+		t.Fatalf("another workspace's retention changed: %s", r.raw)
+	}
+	for _, bad := range []int{0, 29, 3651} {
+		if r := e.expect(e.call("ws1", "PUT", path, map[string]any{"retentionDays": bad}, nil), http.StatusUnprocessableEntity); strings.Join(r.errorPaths(), ",") != "retentionDays" {
+			t.Fatalf("retention %d: %s", bad, r.raw)
+		}
+	}
+	e.expect(e.call("ws1", "PUT", path, map[string]any{"retentionDays": "400"}, nil), http.StatusBadRequest)
+}

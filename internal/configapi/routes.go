@@ -26,6 +26,8 @@ func (a *API) table() []route {
 		{key: "GET /v1/workspace", handle: a.getWorkspace},
 		{key: "PUT /v1/workspace", handle: a.putWorkspace},
 		{key: "GET /v1/nodes", handle: a.listNodes},
+		{key: "GET /v1/workspace/history-settings", handle: a.historySettings},
+		{key: "PUT /v1/workspace/history-settings", handle: a.putHistorySettings},
 		{key: "GET /v1/sources", handle: a.listSources, query: []string{"limit", "cursor", "enabled", "nodeId"}},
 		{key: "POST /v1/sources", handle: a.createSource},
 		{key: "GET /v1/sources/{id}", handle: a.getSource},

@@ -15,8 +15,8 @@
 // the entry of the write it echoes, whose Echo says on which side the write
 // comes back and that it is dropped there.
 //
-// Entries expire by DynamoDB TTL after the retention (DefaultRetention,
-// adjustable per workspace).
+// Entries expire by DynamoDB TTL after the retention: DefaultRetention, or
+// what the workspace chose (SetRetention), for entries written after.
 package history
 
 import (
@@ -117,6 +117,7 @@ type Entry struct {
 
 // DynamoDB is the part of the DynamoDB client the trail uses.
 type DynamoDB interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
@@ -319,4 +320,51 @@ func (e Entry) CSVRecord() []string {
 	}
 	return []string{t(e.At), string(e.Kind), e.Trigger, e.SubscriptionID, string(e.Changed), e.HubBefore, e.HubAfter, t(e.HubAt),
 		e.SendBefore, e.SendAfter, t(e.SendAt), e.Rule, e.Wrote, e.Echo, strings.Join(e.Fields, " "), strconv.FormatBool(e.Added), sub}
+}
+
+// Retention bounds a workspace may choose: at least a month, at most ten
+// years.
+const (
+	MinRetentionDays = 30
+	MaxRetentionDays = 3650
+)
+
+// ErrRetention says a retention is out of bounds.
+var ErrRetention = fmt.Errorf("retention must be from %d to %d days", MinRetentionDays, MaxRetentionDays)
+
+func settingsKey(workspace string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "HISTORY-SETTINGS#" + workspace},
+		"sk": &types.AttributeValueMemberS{Value: "ITEM"},
+	}
+}
+
+// Retention returns how long a workspace keeps its trail: its own choice,
+// or DefaultRetention.
+func (s *Store) Retention(ctx context.Context, workspace string) (time.Duration, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: settingsKey(workspace)})
+	if err != nil {
+		return 0, fmt.Errorf("history: retention of workspace %s: %w", workspace, err)
+	}
+	if v, ok := out.Item["retentionDays"].(*types.AttributeValueMemberN); ok {
+		if days, err := strconv.Atoi(v.Value); err == nil && days >= MinRetentionDays && days <= MaxRetentionDays {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	}
+	return DefaultRetention, nil
+}
+
+// SetRetention stores a workspace's retention. Entries already written
+// keep the expiry they were written with.
+func (s *Store) SetRetention(ctx context.Context, workspace string, days int) error {
+	if days < MinRetentionDays || days > MaxRetentionDays {
+		return ErrRetention
+	}
+	item := settingsKey(workspace)
+	item["type"] = &types.AttributeValueMemberS{Value: "history-settings"}
+	item["retentionDays"] = &types.AttributeValueMemberN{Value: strconv.Itoa(days)}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
+		return fmt.Errorf("history: set the retention of workspace %s: %w", workspace, err)
+	}
+	return nil
 }

@@ -18,7 +18,13 @@ import (
 // trail (package history). Recording never changes a decision.
 type History interface {
 	Add(ctx context.Context, retention time.Duration, entries ...history.Entry) error
+	// Retention is how long the workspace keeps its trail.
+	Retention(ctx context.Context, workspace string) (time.Duration, error)
 }
+
+// retentionTTL is how long a workspace's retention is reused without
+// reading it again: a change applies to entries written after that.
+const retentionTTL = 5 * time.Minute
 
 // remember adds entries to the trail. The decisions are already carried
 // out and in the ledger, so a failure to record them is logged, not
@@ -29,7 +35,14 @@ func (w *Worker) remember(ctx context.Context, e *env, entries ...history.Entry)
 	}
 	ctx, cancel := w.cleanupContext(ctx)
 	defer cancel()
-	if err := w.history.Add(ctx, w.historyRetention, entries...); err != nil {
+	retention := w.historyRetention
+	if retention <= 0 {
+		// The workspace's choice; its default if it cannot be read now.
+		retention, _ = w.retentions.get(e.src.WorkspaceID, w.now(), retentionTTL, func() (time.Duration, error) {
+			return w.history.Retention(ctx, e.src.WorkspaceID)
+		})
+	}
+	if err := w.history.Add(ctx, retention, entries...); err != nil {
 		w.log.ErrorContext(ctx, "consent trail entry lost", "source_id", e.src.ID, "customer_id", entries[0].CustomerID, "error", err)
 	}
 }

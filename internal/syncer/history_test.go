@@ -3,8 +3,13 @@ package syncer
 import (
 	"context"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/jobs"
@@ -175,4 +180,31 @@ func TestTrailExplicitBeatsImplicit(t *testing.T) {
 		Changed: history.FirstSync, HubBefore: "none", HubAfter: "subscribed", SendBefore: "subscribed", SendAfter: "subscribed",
 		Rule: "first sync: Contactsend's status is explicit, Contacthub has no subscription", Wrote: "contacthub", Echo: "contacthub", Trigger: "backfill",
 	})
+}
+
+// TestTrailKeepsTheWorkspaceRetention: entries expire after the retention
+// their workspace chose.
+func TestTrailKeepsTheWorkspaceRetention(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	if err := h.trail.SetRetention(context.Background(), workspace, 45); err != nil {
+		t.Fatal(err)
+	}
+	id := h.put(h.customer("hugo@example.com", "Hugo", nil))
+	h.sync(id)
+	out, err := h.db.Query(context.Background(), &dynamodb.QueryInput{
+		TableName:                 &h.table,
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "HISTORY#" + h.src.ID + "#" + id}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Items) != 1 {
+		t.Fatalf("%d trail items, want the data entry", len(out.Items))
+	}
+	exp, _ := strconv.ParseInt(out.Items[0]["expiresAt"].(*types.AttributeValueMemberN).Value, 10, 64)
+	if got := time.Until(time.Unix(exp, 0)); got < 44*24*time.Hour || got > 46*24*time.Hour {
+		t.Fatalf("the entry expires in %v, want the workspace's 45 days", got)
+	}
 }

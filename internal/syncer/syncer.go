@@ -131,8 +131,8 @@ type Config struct {
 	EventWait time.Duration
 	// History, when set, receives the consent trail: an entry per
 	// subscription decision that changes something and per data write.
-	// HistoryRetention is how long entries are kept (zero:
-	// history.DefaultRetention).
+	// HistoryRetention, when set, overrides every workspace's retention
+	// (History.Retention, by default history.DefaultRetention).
 	History          History
 	HistoryRetention time.Duration
 	// Runs, when set, receives what each batch made of the jobs of each
@@ -167,6 +167,8 @@ type Worker struct {
 	history          History
 	historyRetention time.Duration
 	runs             RunOutcomes
+	// retentions caches each workspace's history retention.
+	retentions ttlCache[time.Duration]
 
 	mu     sync.Mutex // guards hubs and limits
 	hubs   map[string]Hub
