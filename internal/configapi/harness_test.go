@@ -101,6 +101,7 @@ type env struct {
 	bodies []string // every response body, to look for leaked secrets
 	trail  *history.Store
 	runs   *runs.Store
+	ledger *ledger.Store
 }
 
 // fixture is one API over its own table, queues and simulators.
@@ -115,6 +116,7 @@ type fixture struct {
 	hubURL string // the simulated Contacthub's API base URL
 	trail  *history.Store
 	runs   *runs.Store
+	ledger *ledger.Store
 }
 
 // newFixture builds an API whose clients make the given number of attempts
@@ -156,6 +158,7 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 	outcomes := ledger.New(stack.DynamoDB(), fx.table)
 	fx.trail = history.New(stack.DynamoDB(), fx.table)
 	fx.runs = runs.New(stack.DynamoDB(), fx.table)
+	fx.ledger = outcomes
 	alertStore := alerts.NewStore(stack.DynamoDB(), fx.table, secret.NewBox(keys))
 	fx.queue = emulators.NewQueuesT(tb, stack)
 	queue := jobs.NewQueue(stack.SQS(), fx.queue.SyncURL)
@@ -197,7 +200,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, logs: &syncBuffer{}, spec: loadSpec(t)}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fx := newFixture(t, logger, 2)
-	e.api, e.intake, e.queue, e.hub, e.send, e.table, e.trail, e.runs = fx.api, fx.intake, fx.queue, fx.hub, fx.send, fx.table, fx.trail, fx.runs
+	e.api, e.intake, e.queue, e.hub, e.send, e.table, e.trail, e.runs, e.ledger = fx.api, fx.intake, fx.queue, fx.hub, fx.send, fx.table, fx.trail, fx.runs, fx.ledger
 	for _, ws := range []string{"ws1", "ws2"} {
 		e.expect(e.call(ws, "PUT", "/v1/workspace", map[string]any{
 			"contacthub": map[string]any{"baseUrl": fx.hubURL, "workspaceId": "hub-ws", "token": hubToken},

@@ -45,6 +45,8 @@ func (a *API) table() []route {
 		{key: "GET /v1/sources/{id}/status", handle: a.status},
 		{key: "GET /v1/sources/{id}/failures", handle: a.failures, query: []string{"limit", "cursor"}},
 		{key: "POST /v1/sources/{id}/failures/{customerId}/retry", handle: a.retryFailure},
+		{key: "POST /v1/sources/{id}/failures/retry", handle: a.retryFailures},
+		{key: "GET /v1/sources/{id}/failures.csv", handle: a.failuresCSV},
 		{key: "POST /v1/sources/{id}/preview", handle: a.preview},
 		{key: "GET /v1/sources/{id}/alerts", handle: a.getAlerts},
 		{key: "PUT /v1/sources/{id}/alerts", handle: a.putAlerts},

@@ -227,6 +227,8 @@ func TestTemplateRoutes(t *testing.T) {
 		{api, "POST", "/v1/sources/{id}/failures/{customerId}/retry"}:       false,
 		{api, "POST", "/v1/sources/{id}/preview"}:                           false,
 		{api, "GET", "/v1/sources/{id}/runs"}:                               false,
+		{api, "POST", "/v1/sources/{id}/failures/retry"}:                    false,
+		{api, "GET", "/v1/sources/{id}/failures.csv"}:                       false,
 		{api, "GET", "/v1/workspace/history-settings"}:                      false,
 		{api, "PUT", "/v1/workspace/history-settings"}:                      false,
 		{api, "GET", "/v1/sources/{id}/customers"}:                          false,

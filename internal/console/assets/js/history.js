@@ -156,20 +156,55 @@ export function renderCustomer(ctx, sourceID, customerID) {
     // the browser as a file rather than linked.
     hideAlert(alert);
     try {
-      const res = await fetch(`${path}.csv`, { headers: { Authorization: `Bearer ${token()}` }, cache: 'no-store', credentials: 'omit', signal: ctx.signal });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      const url = URL.createObjectURL(await res.blob());
-      const link = h('a', { href: url, download: `history-${customerID}.csv`, hidden: true });
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      await download(`${path}.csv`, `history-${customerID}.csv`, ctx.signal);
       announce(t('history.exported'));
     } catch (err) {
       if (err.name !== 'AbortError') showAlert(alert, 'error', err.message);
     }
   });
   load();
+}
+
+// download fetches a CSV export (it needs the bearer token, so it cannot
+// be a plain link) and hands it to the browser as a file.
+async function download(path, filename, signal) {
+  const res = await fetch(path, { headers: { Authorization: `Bearer ${token()}` }, cache: 'no-store', credentials: 'omit', signal });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  const url = URL.createObjectURL(await res.blob());
+  const link = h('a', { href: url, download: filename, hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// failuresActions retries every failed record of the source, or exports
+// them all as CSV.
+export function failuresActions(ctx, base, sourceID) {
+  const alert = alertBox();
+  const retryAll = h('button', { type: 'button', class: 'button small', id: 'retry-all-failures', t: 'failures.retryAll' });
+  const exportAll = h('button', { type: 'button', class: 'button small', id: 'export-failures', t: 'failures.export' });
+  retryAll.addEventListener('click', async () => {
+    hideAlert(alert);
+    retryAll.disabled = true;
+    try {
+      const { data } = await call('POST', `${base}/failures/retry`, { body: { all: true }, signal: ctx.signal });
+      showAlert(alert, 'success', t('failures.retriedAll', { n: data.enqueued ?? 0 }));
+    } catch (err) {
+      if (err.name !== 'AbortError') showAlert(alert, 'error', err.message);
+    } finally {
+      retryAll.disabled = false;
+    }
+  });
+  exportAll.addEventListener('click', async () => {
+    hideAlert(alert);
+    try {
+      await download(`${base}/failures.csv`, `failures-${sourceID}.csv`, ctx.signal);
+    } catch (err) {
+      if (err.name !== 'AbortError') showAlert(alert, 'error', err.message);
+    }
+  });
+  return h('div', { class: 'panel', id: 'failures-actions' }, alert, h('div', { class: 'actions' }, retryAll, exportAll));
 }
 
 function state(value) {

@@ -8,7 +8,7 @@ import { h, append, clear, badge, alertBox, showAlert, hideAlert, announce, fiel
 import { t, formatNumber, formatTime } from './i18n.js';
 import { flashBox, healthBadge, busy, later, firstRunDue, refreshBusyMs, refreshIdleMs } from './list.js';
 import { fetchNodes, nodeView } from './nodes.js';
-import { runsPanel, alertsPanel } from './history.js';
+import { runsPanel, alertsPanel, failuresActions } from './history.js';
 
 export function renderSource(ctx, id) {
   const alert = alertBox();
@@ -34,7 +34,7 @@ export function renderSource(ctx, id) {
     title.textContent = source.name || source.id;
     document.title = `${title.textContent} · hubsend`;
     head.append(actions());
-    ctx.main.append(summary(), statusPanel(), runsPanel(ctx, base, id), failuresPanel(), operationsPanel(), previewPanel(), alertsPanel(ctx, base));
+    ctx.main.append(summary(), statusPanel(), runsPanel(ctx, base, id), failuresPanel(), failuresActions(ctx, base, id), operationsPanel(), previewPanel(), alertsPanel(ctx, base));
   }
 
   // --- header: switch, edit, delete ---------------------------------------
