@@ -208,3 +208,80 @@ func TestTrailKeepsTheWorkspaceRetention(t *testing.T) {
 		t.Fatalf("the entry expires in %v, want the workspace's 45 days", got)
 	}
 }
+
+// TestTrailRecordsTheOtherRules: the explicit-unsubscribe rule, a conflict
+// the later change wins, both sides changing alike, and a deleted
+// customer's unsubscribe each leave their entry.
+func TestTrailRecordsTheOtherRules(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withNewsletter)
+	c := h.customer("ines@example.com", "Ines", nil)
+	c["base"].(map[string]any)["subscriptions"] = []any{map[string]any{"id": newsletter, "subscribed": false}}
+	id := h.put(c)
+	seen := 0
+	next := func(name string, want history.Entry) {
+		t.Helper()
+		got := h.trailSince(id, seen)
+		seen += len(got)
+		t.Run(name, func(t *testing.T) { wantEntry(t, got, want) })
+	}
+
+	h.sync(id)
+	next("explicit unsubscribe is -1, not pending", history.Entry{
+		Changed: history.FirstSync, HubBefore: "unsubscribed", HubAfter: "unsubscribed", SendBefore: "pending", SendAfter: "unsubscribed",
+		Rule: "first sync: Contacthub's explicit unsubscribe: Contactsend pending becomes unsubscribed", Wrote: "contactsend", Echo: "contactsend", Trigger: "webhook",
+	})
+	sub := h.only("ines@example.com").ID
+
+	// Contacthub re-affirms its no; Contactsend subscribes 10 s later.
+	at := time.Now()
+	c["base"].(map[string]any)["subscriptions"] = []any{map[string]any{"id": newsletter, "subscribed": false, "updatedAt": at.UTC().Format("2006-01-02T15:04:05.000Z")}}
+	h.put(c)
+	if err := h.send.SetSubscriptionStatus(userDB, sub, webform, 1); err != nil {
+		t.Fatal(err)
+	}
+	h.skip(20 * time.Second)
+	h.handle(h.event(jobs.Job{SubscriberID: sub, Reason: jobs.FromSendWebhook, EventAt: at.Add(10 * time.Second)}))
+	next("conflict: the later change wins", history.Entry{
+		Changed: history.Both, HubBefore: "unsubscribed", HubAfter: "subscribed", SendBefore: "subscribed", SendAfter: "subscribed",
+		Rule: "conflict: Contactsend's change is later", Wrote: "contacthub", Echo: "contacthub", Trigger: "send-webhook",
+	})
+	h.sync(id) // Contacthub's echo
+
+	// Both sides say no at once: the ledger learns it, nothing is written.
+	if err := h.hub.SetSubscribed(hubWorkspace, id, newsletter, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.send.SetSubscriptionStatus(userDB, sub, webform, -1); err != nil {
+		t.Fatal(err)
+	}
+	h.handle(h.event(jobs.Job{SubscriberID: sub, Reason: jobs.FromReconcile}))
+	next("both sides changed alike", history.Entry{
+		Changed: history.Both, HubBefore: "unsubscribed", HubAfter: "unsubscribed", SendBefore: "unsubscribed", SendAfter: "unsubscribed",
+		Rule: "both sides changed alike", Wrote: "ledger", Trigger: "reconcile",
+	})
+
+	// A Contacthub subscribe dated before the synced unsubscribe (the
+	// worker's clock is ahead by the skip above) is undone.
+	if err := h.hub.SetSubscribed(hubWorkspace, id, newsletter, true); err != nil {
+		t.Fatal(err)
+	}
+	h.sync(id)
+	next("a stale Contacthub subscribe is undone", history.Entry{
+		Changed: history.Contacthub, HubBefore: "subscribed", HubAfter: "unsubscribed", SendBefore: "unsubscribed", SendAfter: "unsubscribed",
+		Rule: "stale Contacthub subscribe, dated before the synced unsubscribe: undone", Wrote: "contacthub", Echo: "contacthub", Trigger: "webhook",
+	})
+
+	// The customer is erased while Contactsend holds a subscribe.
+	if err := h.send.SetSubscriptionStatus(userDB, sub, webform, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.hub.DeleteCustomer(hubWorkspace, id); err != nil {
+		t.Fatal(err)
+	}
+	h.sync(id)
+	next("a deleted customer is unsubscribed", history.Entry{
+		Changed: history.Contacthub, HubBefore: "deleted", HubAfter: "deleted", SendBefore: "subscribed", SendAfter: "unsubscribed",
+		Rule: "customer deleted: the source unsubscribes its subscriber", Wrote: "contactsend", Echo: "contactsend", Trigger: "webhook",
+	})
+}
