@@ -102,6 +102,9 @@ func (a *API) putAlerts(ctx context.Context, r *request) events.APIGatewayV2HTTP
 			problems = append(problems, source.Problem{Path: "webhookUrl", Message: "must be an absolute https URL without credentials or fragment"})
 		case u.Scheme == "http" && !a.cfg.AllowInsecureHub:
 			problems = append(problems, source.Problem{Path: "webhookUrl", Message: "must use https"})
+		case !a.cfg.AllowInsecureHub && internalHost(u.Hostname()):
+			// The scheduler posts alerts from inside the deployment.
+			problems = append(problems, source.Problem{Path: "webhookUrl", Message: "must name a public host, not this machine or a private network"})
 		}
 		keep := in.WebhookSecret == "" || secret.IsMask(in.WebhookSecret)
 		switch {

@@ -1,14 +1,21 @@
 package configapi_test
 
 import (
+	"bytes"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/hubsend/hubsend/internal/alerts"
+	"github.com/hubsend/hubsend/internal/configapi"
+	"github.com/hubsend/hubsend/internal/secret"
+	"github.com/hubsend/hubsend/internal/source"
 )
 
 func TestAlertSettingsAndTestAlert(t *testing.T) {
@@ -60,5 +67,46 @@ func TestAlertSettingsAndTestAlert(t *testing.T) {
 	e.expect(e.call("ws2", "POST", path+"/test", nil, nil), http.StatusNotFound)
 	if strings.Contains(e.logs.String(), alertSecret) {
 		t.Fatal("the alert secret was logged")
+	}
+}
+
+// TestDeployedAlertsPostToNoInternalHost: outside a local stack, an alert
+// webhook cannot name this machine or a private network (the scheduler
+// posts from inside the deployment).
+func TestDeployedAlertsPostToNoInternalHost(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, slog.New(slog.DiscardHandler), 1)
+	src, err := fx.store.Create(t.Context(), source.Source{ID: "src-alerts", WorkspaceID: "ws1", Name: "Alerts", Nodes: []string{"node-it"},
+		Properties: source.Properties{APIKey: sendAPIKey, UserKey: sendUserKey, UserDBID: 6,
+			FieldMapping: []source.FieldMapping{{HubField: "base.contacts.email", SendField: "EMAIL", Match: true}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{5}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := configapi.New(configapi.Config{Store: fx.store, Alerts: alerts.NewStore(stack.DynamoDB(), fx.table, secret.NewBox(keys))})
+	put := func(url string) events.APIGatewayV2HTTPResponse {
+		resp, _ := api.Handle(t.Context(), events.APIGatewayV2HTTPRequest{
+			RouteKey: "PUT /v1/sources/{id}/alerts", PathParameters: map[string]string{"id": src.ID},
+			RawPath: "/v1/sources/" + src.ID + "/alerts",
+			Body:    `{"failedPerHour":1,"webhookUrl":"` + url + `","webhookSecret":"a-secret-of-alerts-0001"}`,
+			RequestContext: events.APIGatewayV2HTTPRequestContext{
+				HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "PUT", Path: "/v1/sources/" + src.ID + "/alerts"},
+				Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+					JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"custom:workspace": "ws1"}},
+				},
+			},
+		})
+		return resp
+	}
+	for _, url := range []string{"https://localhost/a", "https://127.0.0.1/a", "https://169.254.169.254/latest", "https://[::1]/x", "https://10.0.0.8/x", "http://alerts.example.com/x"} {
+		if resp := put(url); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(resp.Body, "webhookUrl") {
+			t.Errorf("webhookUrl %s: %d %s, want 422 at webhookUrl", url, resp.StatusCode, resp.Body)
+		}
+	}
+	if resp := put("https://alerts.example.com/hubsend"); resp.StatusCode != http.StatusOK {
+		t.Errorf("a public https webhook: %d %s", resp.StatusCode, resp.Body)
 	}
 }
