@@ -129,10 +129,11 @@ type Monitor struct {
 }
 
 // NewMonitor returns a monitor; sns may be nil (no topic configured), and
-// client nil means a client with a 10 s timeout.
+// client nil means a client with a 10 s timeout that follows no redirect
+// (a redirect could lead the scheduler where the URL's check never looked).
 func NewMonitor(store Store, sns Publisher, client *http.Client, log *slog.Logger) *Monitor {
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		client = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,5 +213,24 @@ func TestEvaluate(t *testing.T) {
 	}
 	if got := alerts.Evaluate(alerts.Settings{}, alerts.Observation{Now: now, FailedLastHour: 1e6, FeedLagSeconds: 1e6}); len(got) != 0 {
 		t.Fatalf("zero thresholds fired: %v", got)
+	}
+}
+
+// TestWebhookFollowsNoRedirect: a webhook answering with a redirect is a
+// failed delivery, and the place it points to is never called.
+func TestWebhookFollowsNoRedirect(t *testing.T) {
+	var hits atomic.Int64
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(elsewhere.Close)
+	redirect := httptest.NewServer(http.RedirectHandler(elsewhere.URL, http.StatusTemporaryRedirect))
+	t.Cleanup(redirect.Close)
+	monitor := alerts.NewMonitor(nil, nil, nil, nil)
+	err := monitor.Deliver(context.Background(), alerts.Settings{WebhookURL: redirect.URL, WebhookSecret: webhookSecret},
+		alerts.Notification{SourceID: "src1", State: alerts.Test, At: time.Now()})
+	if err == nil || !strings.Contains(err.Error(), "307") {
+		t.Fatalf("delivery to a redirect: %v, want the 307 as an error", err)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the redirect's target was called %d times", n)
 	}
 }
