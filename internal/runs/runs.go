@@ -9,6 +9,10 @@
 // outcomes once per batch and run. Both are upserts of one item, so their
 // order does not matter. A pass that enqueued nothing and failed in
 // nothing is not recorded. Runs expire by TTL after Retention.
+//
+// Counting is per job run: a job given back and run again counts as
+// retried, then as what it finally became; copies of one customer's job
+// in one batch run once, for the run of the first copy.
 package runs
 
 import (
