@@ -82,6 +82,14 @@ type Config struct {
 	Outcomes  Outcomes
 	Previewer Previewer
 	Jobs      JobSender
+	// History serves the consent trail and Runs the run history; nil
+	// leaves them unavailable.
+	History History
+	Runs    Runs
+	// Alerts keeps each source's alert settings and AlertSender sends the
+	// test alert; nil leaves them unavailable.
+	Alerts      AlertSettings
+	AlertSender AlertSender
 	// WorkspaceClaim is the JWT claim naming the caller's workspace
 	// (default custom:workspace), RoleClaim the one naming their role
 	// (default custom:role; a list claim gives its strongest role).

@@ -22,16 +22,19 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
+	"github.com/hubsend/hubsend/internal/alerts"
 	"github.com/hubsend/hubsend/internal/audit"
 	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/simulators/hubsim"
@@ -99,6 +102,9 @@ type env struct {
 	t      *testing.T
 	mu     sync.Mutex
 	bodies []string // every response body, to look for leaked secrets
+	trail  *history.Store
+	runs   *runs.Store
+	ledger *ledger.Store
 }
 
 // fixture is one API over its own table, queues and simulators.
@@ -112,6 +118,9 @@ type fixture struct {
 	send   *sendsim.Server
 	hubURL string // the simulated Contacthub's API base URL
 	audit  *audit.Log
+	trail  *history.Store
+	runs   *runs.Store
+	ledger *ledger.Store
 }
 
 // newFixture builds an API whose clients make the given number of attempts
@@ -152,6 +161,10 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 	}
 	outcomes := ledger.New(stack.DynamoDB(), fx.table)
 	fx.audit = audit.New(stack.DynamoDB(), fx.table)
+	fx.trail = history.New(stack.DynamoDB(), fx.table)
+	fx.runs = runs.New(stack.DynamoDB(), fx.table)
+	fx.ledger = outcomes
+	alertStore := alerts.NewStore(stack.DynamoDB(), fx.table, secret.NewBox(keys))
 	fx.queue = emulators.NewQueuesT(tb, stack)
 	queue := jobs.NewQueue(stack.SQS(), fx.queue.SyncURL)
 	fx.intake, err = scheduler.New(scheduler.Config{
@@ -178,6 +191,10 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 		Previewer:        previewer,
 		Jobs:             queue,
 		Audit:            fx.audit,
+		History:          fx.trail,
+		Runs:             fx.runs,
+		Alerts:           alertStore,
+		AlertSender:      alerts.NewMonitor(alertStore, nil, nil, logger),
 		Logger:           logger,
 		AllowInsecureHub: true,
 	})
@@ -189,7 +206,7 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, logs: &syncBuffer{}, spec: loadSpec(t)}
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fx := newFixture(t, logger, 2)
-	e.api, e.intake, e.queue, e.hub, e.send, e.audit, e.table, e.hubURL = fx.api, fx.intake, fx.queue, fx.hub, fx.send, fx.audit, fx.table, fx.hubURL
+	e.api, e.intake, e.queue, e.hub, e.send, e.audit, e.table, e.hubURL, e.trail, e.runs, e.ledger = fx.api, fx.intake, fx.queue, fx.hub, fx.send, fx.audit, fx.table, fx.hubURL, fx.trail, fx.runs, fx.ledger
 	for _, ws := range []string{"ws1", "ws2"} {
 		e.expect(e.call(ws, "PUT", "/v1/workspace", map[string]any{
 			"contacthub": map[string]any{"baseUrl": fx.hubURL, "workspaceId": "hub-ws", "token": hubToken},

@@ -536,6 +536,26 @@ func TestConsole(t *testing.T) {
 		b.inspect(t, "the list", "source-list")
 		b.screenshot(t, "source-list", window)
 	})
+	ok = ok && t.Run("runs and a customer's history", func(t *testing.T) {
+		customer := firstCustomer(t, stack, italia)
+		b.run(t, "the source page lists its runs and finds a customer",
+			chromedp.Navigate(stack.APIURL+"/#/sources/"+sourceID),
+			chromedp.WaitVisible(chromedp.CSS("#runs tbody tr")),
+			chromedp.WaitVisible(chromedp.CSS("#runs-chart .chart-day")),
+			chromedp.SendKeys(chromedp.CSS("#find-customer"), customer),
+			chromedp.Click(chromedp.CSS(`#find-customer-form button[type="submit"]`)),
+			waitHash("#/sources/"+sourceID+"/customers/"+customer),
+			chromedp.WaitVisible(chromedp.CSS("#history tbody tr")))
+		if got := b.text(t, "#history tbody"); !strings.Contains(got, "Subscriber added") {
+			t.Errorf("the customer's history reads %q, want the first load's entry", got)
+		}
+		b.inspect(t, "a customer's history", "")
+		b.run(t, "back to the source, then to the list",
+			chromedp.Click(chromedp.CSS(".breadcrumb a")),
+			chromedp.WaitVisible(chromedp.CSS("#alerts-form")),
+			chromedp.Click(chromedp.CSS(`#nav a[data-route="sources"]`)),
+			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#sources tr[data-id="%s"]`, sourceID))))
+	})
 	ok = ok && t.Run("a few failed records do not make the source an error", func(t *testing.T) {
 		customers := italianCustomers(t, stack, italia)
 		now := time.Now()

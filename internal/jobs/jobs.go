@@ -46,6 +46,22 @@ type Job struct {
 	// (a Contactsend event's own date), when the event says so. The worker
 	// dates the change by it rather than by when hubsend saw it.
 	EventAt time.Time `json:"eventAt,omitzero"`
+	// RunID names the scheduler pass that made the job (package runs), so
+	// the worker can add its outcome to that run; empty for jobs of no run.
+	RunID string `json:"runId,omitempty"`
+}
+
+type runKey struct{}
+
+// WithRun returns a context whose sends stamp their jobs with the run id.
+func WithRun(ctx context.Context, runID string) context.Context {
+	return context.WithValue(ctx, runKey{}, runID)
+}
+
+// RunOf returns the run id WithRun put in ctx, or "".
+func RunOf(ctx context.Context) string {
+	id, _ := ctx.Value(runKey{}).(string)
+	return id
 }
 
 // MaxBodyBytes is SQS's message size limit; a job is far below it.
@@ -136,6 +152,9 @@ func (q *Queue) sendBatch(ctx context.Context, batch []Job) error {
 	for i, j := range batch {
 		if j.EnqueuedAt.IsZero() {
 			j.EnqueuedAt = q.now().UTC()
+		}
+		if j.RunID == "" {
+			j.RunID = RunOf(ctx)
 		}
 		body, err := j.Encode()
 		if err != nil {

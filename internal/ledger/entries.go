@@ -22,6 +22,10 @@ type Entry struct {
 	SubscriberID int64
 	// Hash is mapping.Attributes.Hash of the attributes last written.
 	Hash string
+	// FieldDigest holds a short digest per mapped field of what was last
+	// written ("FIELD=digest,..."), so that the consent trail can name the
+	// fields a write changed without keeping their values.
+	FieldDigest string
 	// CustomerUpdatedAt is the customer's updatedAt when it was last synced.
 	CustomerUpdatedAt time.Time
 	SyncedAt          time.Time
@@ -73,6 +77,7 @@ func decodeEntry(item map[string]types.AttributeValue) Entry {
 		CustomerID:             getS(item, "customerId"),
 		SubscriberID:           getN(item, "subscriberId"),
 		Hash:                   getS(item, "hash"),
+		FieldDigest:            getS(item, "fieldDigest"),
 		CustomerUpdatedAt:      getTime(item, "customerUpdatedAt"),
 		SyncedAt:               getTime(item, "syncedAt"),
 		Deleted:                getBool(item, "deleted"),
@@ -179,6 +184,12 @@ func (s *Store) Put(ctx context.Context, e Entry) (Entry, error) {
 		set = append(set, "subscriptionClaimBy = :claimBy")
 	} else {
 		remove = append(remove, "subscriptionClaimBy")
+	}
+	if e.FieldDigest != "" {
+		values[":fieldDigest"] = str(e.FieldDigest)
+		set = append(set, "fieldDigest = :fieldDigest")
+	} else {
+		remove = append(remove, "fieldDigest")
 	}
 	if e.SubscriberID != 0 {
 		values[":subscriber"] = num(e.SubscriberID)

@@ -13,6 +13,7 @@ import (
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -126,7 +127,7 @@ func (r *run) source(ctx context.Context, id string) SourceReport {
 	}()
 
 	rep.Feed = Worked
-	if err := r.feed(ctx, src, &rep); err != nil {
+	if err := r.recordRun(ctx, src.ID, runs.Feed, &rep.FeedEnqueued, func(ctx context.Context) error { return r.feed(ctx, src, &rep) }); err != nil {
 		rep.Feed, rep.Err = outcome(err), fmt.Errorf("feed: %w", err)
 		if rep.Feed == Superseded || errors.Is(err, errTokenRefused) {
 			// A newer run owns the source; or the backfill would meet the
@@ -137,15 +138,16 @@ func (r *run) source(ctx context.Context, id string) SourceReport {
 	}
 	// The backfill and the reconciliation set their part to Worked once
 	// they have something to do.
-	if err := r.backfill(ctx, src, &rep); err != nil {
+	if err := r.recordRun(ctx, src.ID, runs.Backfill, &rep.BackfillEnqueued, func(ctx context.Context) error { return r.backfill(ctx, src, &rep) }); err != nil {
 		rep.Backfill = outcome(err)
 		rep.Err = errors.Join(rep.Err, fmt.Errorf("backfill: %w", err))
 	}
-	if err := r.reconcile(ctx, src, &rep); err != nil {
+	if err := r.recordRun(ctx, src.ID, runs.Reconcile, &rep.ReconcileEnqueued, func(ctx context.Context) error { return r.reconcile(ctx, src, &rep) }); err != nil {
 		rep.Reconcile = outcome(err)
 		rep.Err = errors.Join(rep.Err, fmt.Errorf("reconcile: %w", err))
 	}
 	rep.Outcome = overall(rep.Feed, rep.Backfill, rep.Reconcile)
+	r.checkAlerts(ctx, src.ID, src.Name, rep.LagSeconds)
 	return rep
 }
 

@@ -61,6 +61,7 @@ import (
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -157,6 +158,23 @@ type Config struct {
 	// Ticks is the fan-out queue Dispatch sends one tick per source to;
 	// nil for a scheduler that only works sources itself (Tick, RunSource).
 	Ticks TickSender
+	// Runs, when set, records each pass that enqueued jobs (or failed) in
+	// the run history, and its jobs carry the run's id.
+	Runs RunRecorder
+	// Alerts, when set, checks each source's alert thresholds after its
+	// tick (package alerts).
+	Alerts AlertChecker
+}
+
+// AlertChecker checks a source's alert thresholds, given the feed lag the
+// tick measured.
+type AlertChecker interface {
+	CheckSource(ctx context.Context, sourceID, sourceName string, feedLagSeconds int64) error
+}
+
+// RunRecorder stores the run history (package runs).
+type RunRecorder interface {
+	Record(ctx context.Context, r runs.Run) error
 }
 
 // Scheduler runs ticks. It is safe for concurrent use.

@@ -16,6 +16,7 @@ import (
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/mapping"
 	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -31,8 +32,10 @@ type group struct {
 type groupResult struct {
 	failed []givenBack
 	// finished are the tasks that came to an end (not given back).
-	finished  []*task
-	counts    ledger.Counts
+	finished []*task
+	counts   ledger.Counts
+	// runs is what the batch made of each scheduler run's jobs.
+	runs      map[string]*runs.Outcomes
 	lastError string
 	latency   time.Duration
 	processed bool // false when the source was missing or disabled
@@ -86,6 +89,9 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 		}
 		t := &task{customerID: job.CustomerID, subscriberID: job.SubscriberID, jobReason: string(job.Reason),
 			messageIDs: []string{rec.MessageId}, enqueuedAt: job.EnqueuedAt, eventAt: job.EventAt}
+		if runs.ValidID(job.RunID) {
+			t.runID = job.RunID
+		}
 		g.byKey[key] = t
 		g.tasks = append(g.tasks, t)
 	}
@@ -121,6 +127,14 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 			stats := ledger.Batch{Counts: r.counts, LastError: r.lastError, ProcessedAt: w.now(), JobLatency: r.latency}
 			if err := w.ledger.AddStats(finishCtx, g.sourceID, stats); err != nil {
 				w.log.ErrorContext(ctx, "write sync stats", "source_id", g.sourceID, "error", err.Error())
+			}
+			if w.runs == nil {
+				return
+			}
+			for id, o := range r.runs {
+				if err := w.runs.AddOutcomes(finishCtx, g.sourceID, id, *o); err != nil {
+					w.log.ErrorContext(ctx, "write run outcomes", "source_id", g.sourceID, "run_id", id, "error", err.Error())
+				}
 			}
 		})
 	}
@@ -274,7 +288,7 @@ func (w *Worker) runGroup(ctx context.Context, g *group) groupResult {
 		wg.Go(func() {
 			defer func() { <-slots }()
 			start := w.now()
-			r := w.run(ctx, e, t)
+			r := w.run(withCalls(ctx, &t.calls), e, t)
 			mu.Lock()
 			w.tally(&res, t, r)
 			mu.Unlock()
@@ -308,6 +322,9 @@ func (w *Worker) prepare(ctx context.Context, src source.Source) (*env, error) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: %w", errConfiguration, err)
+	}
+	if _, ok := hub.(SubscriptionHub); ok {
+		hub = countedHub{hub} // a client without them is not counted
 	}
 	e := &env{src: src, hub: hub, send: send, cred: credentials(src), mapper: mapping.NewMapper(rules(src), fields)}
 	for _, m := range src.MatchFields() {
@@ -363,6 +380,30 @@ func (w *Worker) tally(res *groupResult, t *task, r result) {
 	}
 	if r.outcome != Retry {
 		res.finished = append(res.finished, t)
+	}
+	if t.runID != "" {
+		if res.runs == nil {
+			res.runs = make(map[string]*runs.Outcomes)
+		}
+		o := res.runs[t.runID]
+		if o == nil {
+			o = &runs.Outcomes{}
+			res.runs[t.runID] = o
+		}
+		switch r.outcome {
+		case Added, Updated, Deleted:
+			o.Changed++
+		case Unchanged:
+			o.Unchanged++
+		case Failed:
+			o.Failed++
+		case Skipped, Ignored:
+			o.Skipped++
+		case Retry:
+			o.Retried++
+		}
+		o.SendCalls += t.calls.send.Load()
+		o.HubCalls += t.calls.hub.Load()
 	}
 	if !t.enqueuedAt.IsZero() {
 		res.latency = max(res.latency, w.now().Sub(t.enqueuedAt))

@@ -22,6 +22,7 @@ import (
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/localaws/emulators"
@@ -152,6 +153,7 @@ type harness struct {
 	db      *countingDB
 	store   *configstore.Store
 	ledger  *ledger.Store
+	trail   *history.Store
 	hub     *hubsim.Server
 	send    *sendsim.Server
 	worker  *Worker
@@ -189,6 +191,7 @@ func newHarness(t *testing.T, configure ...func(*source.Source)) *harness {
 	}
 	h.store = configstore.New(h.db, table, secret.NewBox(keys))
 	h.ledger = ledger.New(h.db, table)
+	h.trail = history.New(h.db, table)
 
 	demo := hubsim.DemoSeed(hubsim.DemoOptions{WorkspaceID: hubWorkspace, Token: hubToken, Customers: 1, RandomSeed: 1})
 	demo.Workspaces[0].Customers = nil
@@ -246,9 +249,10 @@ func newHarness(t *testing.T, configure ...func(*source.Source)) *harness {
 		Hub: func(conn configstore.Connection) (Hub, error) {
 			return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken, Retry: fast, Timeout: 5 * time.Second})
 		},
-		Send:   send,
-		Clock:  h.now,
-		Logger: slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Send:    send,
+		History: h.trail,
+		Clock:   h.now,
+		Logger:  slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	h.worker = h.newWorker()
 	return h

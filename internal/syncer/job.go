@@ -10,6 +10,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/mapping"
@@ -48,6 +49,10 @@ type result struct {
 	entry ledger.Entry
 	// effect refines Deleted and Skipped for the counters.
 	effect effect
+	// fields names the Contactsend fields a data write changed, and added
+	// says it added the subscriber: for the consent trail.
+	fields []string
+	added  bool
 }
 
 func retryLater(reason string, err error) result {
@@ -202,6 +207,10 @@ type task struct {
 	// eventAt is the latest own date of the events behind the task's
 	// jobs; zero when none said.
 	eventAt time.Time
+	// runID is the scheduler run the task's first job came from (empty
+	// for webhook jobs); calls counts the task's calls for that run.
+	runID string
+	calls callCount
 }
 
 // run syncs one customer: read it, map it, then write what changed. A
@@ -215,6 +224,15 @@ func (w *Worker) run(ctx context.Context, e *env, t *task) result {
 			customerID = entry.CustomerID
 		case errors.Is(err, ledger.ErrNotFound):
 			id, err := w.customerBySubscriber(ctx, e, t.subscriberID)
+			if errors.Is(err, errNotFoundBySearch) {
+				// Contacthub's search lags new and changed customers (up to
+				// a minute): a young job waits for it, through redelivery,
+				// as long as it may wait for an event; an older one gives up.
+				if !t.enqueuedAt.IsZero() && w.now().Sub(t.enqueuedAt) < w.eventWait {
+					return retryLater(errNotFoundBySearch.Error(), nil)
+				}
+				return result{outcome: Skipped, reason: "subscriber is not linked to a customer"}
+			}
 			if err != nil {
 				return retryLater("finding the subscriber's customer failed", err)
 			}
@@ -300,23 +318,33 @@ func (w *Worker) apply(ctx context.Context, e *env, j jobRef, p plan) result {
 		return w.fail(ctx, e, j, p.failure)
 	case stepUnchanged:
 		if p.entry.Failed && !p.entry.Deleted {
-			return w.record(ctx, e, p.entry, p.entry.SubscriberID, p.hash, p.customer.UpdatedAt.Time, Unchanged)
+			return w.record(ctx, e, p.entry, p.entry.SubscriberID, p.hash, fieldDigest(p.attrs), p.customer.UpdatedAt.Time, Unchanged)
 		}
 		return result{outcome: Unchanged, reason: p.reason, subscriber: p.entry.SubscriberID, entry: p.entry}
 	case stepDeleted:
 		return w.deleted(ctx, e, j, p)
 	}
-	return w.write(ctx, e, j, p)
+	r := w.write(ctx, e, j, p)
+	if (r.outcome == Added || r.outcome == Updated) && (r.added || len(r.fields) > 0) {
+		w.remember(ctx, e, history.Entry{
+			SourceID: e.src.ID, CustomerID: j.customerID, LedgerVersion: r.entry.Version, At: w.now(), Kind: history.Data, Trigger: string(j.reason),
+			SubscriberID: r.subscriber, Fields: r.fields, Added: r.added, Wrote: history.WroteContactsend,
+		})
+	}
+	return r
 }
 
 // write brings the subscriber to the plan's attributes.
 func (w *Worker) write(ctx context.Context, e *env, j jobRef, p plan) result {
 	entry, updatedAt := p.entry, p.customer.UpdatedAt.Time
+	digest := fieldDigest(p.attrs)
 	if id := entry.SubscriberID; id != 0 {
 		err := w.update(ctx, e, id, p.wire)
 		switch {
 		case err == nil:
-			return w.record(ctx, e, entry, id, p.hash, updatedAt, Updated)
+			r := w.record(ctx, e, entry, id, p.hash, digest, updatedAt, Updated)
+			r.fields = changedFields(entry.FieldDigest, digest)
+			return r
 		case errors.Is(err, contactsend.ErrUnknownSubscriber):
 			// Removed in Contactsend: forget it and look by the match fields.
 			entry.SubscriberID = 0
@@ -361,7 +389,9 @@ func (w *Worker) write(ctx context.Context, e *env, j jobRef, p plan) result {
 		}
 		return r
 	}
-	return w.record(ctx, e, claimed, r.subscriber, p.hash, updatedAt, r.outcome)
+	rec := w.record(ctx, e, claimed, r.subscriber, p.hash, digest, updatedAt, r.outcome)
+	rec.fields, rec.added = r.fields, r.outcome == Added
+	return rec
 }
 
 func (w *Worker) update(ctx context.Context, e *env, id int64, wire []contactsend.Attribute) error {
@@ -403,19 +433,21 @@ func (w *Worker) findOrAdd(ctx context.Context, e *env, entry ledger.Entry, q co
 		return rejected("search", err)
 	}
 	if ok {
-		if differences(attrs, found) == nil {
+		diff := differences(attrs, found)
+		if diff == nil {
 			return result{outcome: Updated, subscriber: found.ID}
 		}
 		if err := w.update(ctx, e, found.ID, wire); err != nil {
 			return rejected("update", err)
 		}
-		return result{outcome: Updated, subscriber: found.ID}
+		slices.Sort(diff)
+		return result{outcome: Updated, subscriber: found.ID, fields: diff}
 	}
 	added, err := e.send.AddSubscriber(ctx, e.cred, db, contactsend.Subscriber{Attributes: wire})
 	if errors.Is(err, contactsend.ErrOutcomeUnknown) {
 		// The add may have happened: look before anyone adds again.
 		if found, ok, ferr := find(); ferr == nil && ok {
-			return result{outcome: Added, subscriber: found.ID}
+			return result{outcome: Added, subscriber: found.ID, fields: fieldNames(attrs)}
 		}
 		// Not visible yet, or the search failed too: the add may still be
 		// landing. Keep the claim so no other job adds a second subscriber
@@ -427,13 +459,13 @@ func (w *Worker) findOrAdd(ctx context.Context, e *env, entry ledger.Entry, q co
 	if err != nil {
 		return rejected("add", err)
 	}
-	return result{outcome: Added, subscriber: added.ID}
+	return result{outcome: Added, subscriber: added.ID, fields: fieldNames(attrs)}
 }
 
 // record stores a success in the ledger and clears a failed record.
-func (w *Worker) record(ctx context.Context, e *env, entry ledger.Entry, subscriber int64, hash string, updatedAt time.Time, outcome Outcome) result {
+func (w *Worker) record(ctx context.Context, e *env, entry ledger.Entry, subscriber int64, hash, digest string, updatedAt time.Time, outcome Outcome) result {
 	wasFailed := entry.Failed
-	entry.SubscriberID, entry.Hash, entry.CustomerUpdatedAt = subscriber, hash, updatedAt
+	entry.SubscriberID, entry.Hash, entry.FieldDigest, entry.CustomerUpdatedAt = subscriber, hash, digest, updatedAt
 	entry.SyncedAt, entry.Deleted, entry.Failed, entry.AddingUntil = w.now(), false, false, time.Time{}
 	entry, err := w.ledger.Put(ctx, entry)
 	if err != nil {
@@ -503,10 +535,11 @@ func (r result) count(c *ledger.Counts) {
 func (w *Worker) deleted(ctx context.Context, e *env, j jobRef, p plan) result {
 	entry := p.entry
 	done := effectKept
+	var unsubscribed []rowDecision
 	switch p.policy {
 	case source.UnsubscribeSubscriber:
 		var err error
-		if entry, done, err = w.unsubscribeAll(ctx, e, entry); err != nil {
+		if entry, unsubscribed, done, err = w.unsubscribeAll(ctx, e, entry); err != nil {
 			if transient(err) {
 				return retryLater("contactsend unsubscribe failed", err)
 			}
@@ -525,13 +558,28 @@ func (w *Worker) deleted(ctx context.Context, e *env, j jobRef, p plan) result {
 	}
 	wasFailed := entry.Failed
 	entry.Deleted, entry.Failed, entry.SyncedAt, entry.AddingUntil = true, false, w.now(), time.Time{}
-	if _, err := w.ledger.Put(ctx, entry); err != nil {
+	stored, err := w.ledger.Put(ctx, entry)
+	if err != nil {
 		return retryLater("ledger write failed", err)
 	}
 	if wasFailed {
 		if err := w.ledger.ClearFailure(ctx, e.src.ID, j.customerID); err != nil {
 			return retryLater("clearing the failed record failed", err)
 		}
+	}
+	if w.history != nil {
+		now := w.now()
+		var trail []history.Entry
+		for _, rd := range unsubscribed {
+			trail = append(trail, history.Entry{
+				SourceID: e.src.ID, CustomerID: j.customerID, LedgerVersion: stored.Version, At: now, Kind: history.Subscription, Trigger: string(j.reason),
+				SubscriberID: entry.SubscriberID, SubscriptionID: rd.row.HubSubscriptionID, Changed: history.Contacthub,
+				HubBefore: history.StateGone, HubAfter: history.StateGone, SendBefore: sendState(rd.send),
+				SendAfter: history.StateUnsubscribed, SendAt: now, Rule: rd.d.Rule,
+				Wrote: history.WroteContactsend, Echo: history.WroteContactsend,
+			})
+		}
+		w.remember(ctx, e, trail...)
 	}
 	reason := p.reason
 	if done == effectKept && p.policy != source.KeepSubscriber {
@@ -543,20 +591,22 @@ func (w *Worker) deleted(ctx context.Context, e *env, j jobRef, p plan) result {
 // unsubscribeAll unsubscribes a deleted customer's subscriber from every
 // subscription row and records the unsubscribes in entry. A subscriber
 // gone from Contactsend is left alone: it is kept, as far as it exists.
-func (w *Worker) unsubscribeAll(ctx context.Context, e *env, entry ledger.Entry) (ledger.Entry, effect, error) {
+func (w *Worker) unsubscribeAll(ctx context.Context, e *env, entry ledger.Entry) (ledger.Entry, []rowDecision, effect, error) {
 	decisions, err := w.planUnsubscribe(ctx, e, entry)
 	if err != nil || decisions == nil {
-		return entry, effectKept, err
+		return entry, nil, effectKept, err
 	}
+	var written []rowDecision
 	for _, rd := range decisions {
 		if rd.d.Action == subscriptions.WriteSend {
 			if err := w.writeSend(ctx, e, rd.row, entry.SubscriberID, false); err != nil {
-				return entry, effectKept, err
+				return entry, nil, effectKept, err
 			}
+			written = append(written, rd)
 		}
 		entry.SetSubscription(rd.row.HubSubscriptionID, rd.d.Synced(entry.Subscription(rd.row.HubSubscriptionID).HubUpdatedAt))
 	}
-	return entry, effectUnsubscribed, nil
+	return entry, written, effectUnsubscribed, nil
 }
 
 // planUnsubscribe decides, for a deleted customer's subscriber, which rows
@@ -587,10 +637,11 @@ func (w *Worker) planUnsubscribe(ctx context.Context, e *env, entry ledger.Entry
 	for _, row := range rows {
 		d := subscriptions.Decision{Action: subscriptions.None, At: now, Origin: subscriptions.Hub,
 			Rule: "customer deleted: already unsubscribed"}
-		if status, _ := sub.SubscriptionStatus(row.registrationField); status != contactsend.Unsubscribed {
+		status, _ := sub.SubscriptionStatus(row.registrationField)
+		if status != contactsend.Unsubscribed {
 			d.Action, d.Rule = subscriptions.WriteSend, "customer deleted: the source unsubscribes its subscriber"
 		}
-		decisions = append(decisions, rowDecision{row: row, d: d})
+		decisions = append(decisions, rowDecision{row: row, d: d, send: subscriptions.SendView{Read: true, Status: subscriptions.SendStatus(status)}})
 	}
 	return decisions, nil
 }

@@ -15,6 +15,7 @@ type limitedSend struct {
 }
 
 func (s limitedSend) acquire(ctx context.Context) (release func(), err error) {
+	countSend(ctx)
 	select {
 	case s.l.slots <- struct{}{}:
 		return func() { <-s.l.slots }, nil

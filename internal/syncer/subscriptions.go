@@ -8,6 +8,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/source"
@@ -101,6 +102,9 @@ type rowDecision struct {
 	row subscriptionRow
 	hub subscriptions.HubView
 	d   subscriptions.Decision
+	// last and send are what the decision started from, for the trail.
+	last subscriptions.Synced
+	send subscriptions.SendView
 }
 
 // subscriptionScope returns the rows a customer's subscription sync
@@ -169,7 +173,7 @@ func (w *Worker) decideRows(ctx context.Context, e *env, cust contacthub.Custome
 		if d.Uncertain && sj.mayWait {
 			return nil, errAwaitEvent
 		}
-		decisions = append(decisions, rowDecision{row: row, hub: hv, d: d})
+		decisions = append(decisions, rowDecision{row: row, hub: hv, d: d, last: last, send: sv})
 	}
 	return decisions, nil
 }
@@ -267,10 +271,17 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 			"action", string(rd.d.Action), "subscribed", rd.d.Subscribed, "rule", rd.d.Rule)
 	}
 	entry.SubscriptionClaimUntil, entry.SubscriptionClaimBy = time.Time{}, ""
-	if _, err := w.ledger.Put(ctx, entry); err != nil {
+	if entry, err = w.ledger.Put(ctx, entry); err != nil {
 		// ErrConflict re-decides from fresh state under the same claim:
 		// what was written above now reads as both sides agreeing.
 		return retryLater("ledger write of subscriptions failed", err)
+	}
+	if w.history != nil {
+		trail := make([]history.Entry, 0, len(decisions))
+		for _, rd := range decisions {
+			trail = append(trail, w.subscriptionEntry(e, j, entry.SubscriberID, entry.Version, rd, now))
+		}
+		w.remember(ctx, e, trail...)
 	}
 	if writes > 0 {
 		return result{outcome: Updated, subscriber: entry.SubscriberID}
@@ -348,9 +359,15 @@ func sendSide(reason string) bool {
 	return reason == string(jobs.FromSendWebhook) || reason == string(jobs.FromReconcile)
 }
 
+// errNotFoundBySearch says Contacthub's search found no customer with a
+// subscriber's email. The search lags new and changed customers, so the
+// customer may still appear.
+var errNotFoundBySearch = errors.New("no Contacthub customer found by the subscriber's email yet: Contacthub's search may not have indexed it")
+
 // customerBySubscriber finds the customer of a subscriber the ledger does
 // not know: by the subscriber's email in Contacthub, when the source
-// matches on email. It returns "" when there is none.
+// matches on email. It returns "" when there is no email to look by, and
+// errNotFoundBySearch when the search finds nobody.
 func (w *Worker) customerBySubscriber(ctx context.Context, e *env, subscriberID int64) (string, error) {
 	hub, ok := e.hub.(SubscriptionHub)
 	if !ok {
@@ -381,7 +398,7 @@ func (w *Worker) customerBySubscriber(ctx context.Context, e *env, subscriberID 
 		return "", err
 	}
 	if len(page.Elements) == 0 {
-		return "", nil
+		return "", errNotFoundBySearch
 	}
 	best := page.Elements[0].ID
 	for _, c := range page.Elements[1:] {

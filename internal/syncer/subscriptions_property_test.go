@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/scheduler"
@@ -73,13 +75,16 @@ type jobQueue struct {
 	jobs []jobs.Job
 }
 
-// Send stamps jobs with their enqueue time, as jobs.Queue does.
-func (q *jobQueue) Send(_ context.Context, js ...jobs.Job) error {
+// Send stamps jobs with their enqueue time and run, as jobs.Queue does.
+func (q *jobQueue) Send(ctx context.Context, js ...jobs.Job) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, j := range js {
 		if j.EnqueuedAt.IsZero() {
 			j.EnqueuedAt = q.now()
+		}
+		if j.RunID == "" {
+			j.RunID = jobs.RunOf(ctx)
 		}
 		q.jobs = append(q.jobs, j)
 	}
@@ -182,9 +187,10 @@ func (w *world) restart(t *testing.T) {
 			return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken,
 				Retry: retry.Policy{Attempts: 2, Sleep: instant}, Timeout: 5 * time.Second})
 		},
-		Send:   w.sendClient(t),
-		Clock:  w.clock.Now,
-		Logger: slog.New(slog.DiscardHandler),
+		Send:    w.sendClient(t),
+		History: w.h.trail,
+		Clock:   w.clock.Now,
+		Logger:  slog.New(slog.DiscardHandler),
 		// Longer than any job waits in a round (12 steps of at most 8 s),
 		// so an undated job always waits for a dated one.
 		EventWait: 5 * time.Minute,
@@ -193,6 +199,28 @@ func (w *world) restart(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.worker = worker
+}
+
+// replay folds a customer's consent trail, oldest first, into each
+// side's subscribed state: every decision's after-state, Contactsend's
+// only where the decision read or wrote it.
+func (w *world) replay(t *testing.T, i int) (hub, send bool) {
+	t.Helper()
+	all, err := w.h.trail.All(context.Background(), w.h.src.ID, w.customers[i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(all)
+	for _, e := range all {
+		if e.Kind != history.Subscription || e.SubscriptionID != newsletter {
+			continue
+		}
+		hub = e.HubAfter == history.StateSubscribed
+		if e.SendAfter != "" {
+			send = e.SendAfter == history.StateSubscribed
+		}
+	}
+	return hub, send
 }
 
 // deliver runs a batch of the given queued jobs; jobs SQS would get back
@@ -481,6 +509,10 @@ func TestSubscriptionSyncProperty(t *testing.T) {
 				e := w.h.entry(w.customers[i]).Subscription(newsletter)
 				if !e.Known || e.Subscribed != hub {
 					t.Fatalf("round %d customer %d: ledger %+v, sides %v", round, i, e, hub)
+				}
+				if replayHub, replaySend := w.replay(t, i); replayHub != hub || replaySend != sendSubscribed {
+					t.Fatalf("round %d customer %d: the trail replayed says Contacthub subscribed=%v, Contactsend subscribed=%v; the sides hold %v and __cls1=%s",
+						round, i, replayHub, replaySend, hub, send)
 				}
 				sub, err := w.h.send.Subscriber(userDB, w.subs[i])
 				if err != nil {

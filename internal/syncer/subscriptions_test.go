@@ -348,3 +348,46 @@ func TestUndatedConflictWaitsForTheEvent(t *testing.T) {
 		})
 	}
 }
+
+// TestContactsendEventWaitsForContacthubSearch: a Contactsend change of a
+// subscriber the ledger does not know yet is matched to its customer by
+// email through Contacthub's search, which lags new customers. A young job
+// waits for the index (it is given back), and syncs once the customer is
+// found; an old one gives up rather than retry for ever.
+func TestContactsendEventWaitsForContacthubSearch(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withNewsletter)
+	h.hub.SetSearchIndexDelay(time.Minute)
+	id := h.put(h.customer("dora@example.com", "Dora", nil))
+	sub, err := h.send.AddSubscriber(userDB, map[string]string{"EMAIL": "dora@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.send.SetSubscriptionStatus(userDB, sub, webform, 1); err != nil {
+		t.Fatal(err)
+	}
+	job := jobs.Job{SubscriberID: sub, Reason: jobs.FromSendWebhook, EnqueuedAt: h.now()}
+	if failed := h.handle(h.event(job)); len(failed) != 1 {
+		t.Fatalf("given back %v, want the job waiting for Contacthub's search", failed)
+	}
+	if _, present := h.hubSubscribed(id, newsletter); present {
+		t.Fatal("the customer was written before it was found")
+	}
+	h.hub.SetSearchIndexDelay(0)
+	if failed := h.handle(h.event(job)); failed != nil {
+		t.Fatalf("given back %v once the customer is searchable", failed)
+	}
+	if s, present := h.hubSubscribed(id, newsletter); !present || !s {
+		t.Fatalf("subscribed=%v present=%v, want the Contactsend subscribe in Contacthub", s, present)
+	}
+
+	// A subscriber nobody in Contacthub holds: an old job is skipped.
+	stranger, err := h.send.AddSubscriber(userDB, map[string]string{"EMAIL": "nobody@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := jobs.Job{SubscriberID: stranger, Reason: jobs.FromSendWebhook, EnqueuedAt: h.now().Add(-DefaultEventWait - time.Second)}
+	if failed := h.handle(h.event(old)); failed != nil {
+		t.Fatalf("an old job for an unknown customer was given back: %v", failed)
+	}
+}

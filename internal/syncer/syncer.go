@@ -41,6 +41,7 @@ import (
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/mapping"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -128,6 +129,20 @@ type Config struct {
 	QueueURL string
 	// EventWait defaults to DefaultEventWait.
 	EventWait time.Duration
+	// History, when set, receives the consent trail: an entry per
+	// subscription decision that changes something and per data write.
+	// HistoryRetention, when set, overrides every workspace's retention
+	// (History.Retention, by default history.DefaultRetention).
+	History          History
+	HistoryRetention time.Duration
+	// Runs, when set, receives what each batch made of the jobs of each
+	// scheduler run (package runs).
+	Runs RunOutcomes
+}
+
+// RunOutcomes adds a batch's outcomes to a scheduler run.
+type RunOutcomes interface {
+	AddOutcomes(ctx context.Context, sourceID, runID string, o runs.Outcomes) error
 }
 
 // Worker runs sync jobs. It is safe for concurrent use; one Lambda
@@ -148,6 +163,12 @@ type Worker struct {
 	queueURL string
 	// eventWait is how long an undated job may wait for an event's time.
 	eventWait time.Duration
+	// history and historyRetention: see Config.
+	history          History
+	historyRetention time.Duration
+	runs             RunOutcomes
+	// retentions caches each workspace's history retention.
+	retentions ttlCache[time.Duration]
 
 	mu     sync.Mutex // guards hubs and limits
 	hubs   map[string]Hub
@@ -188,7 +209,7 @@ func New(cfg Config) (*Worker, error) {
 		sources: cfg.Sources, ledger: cfg.Ledger, newHub: cfg.Hub, send: cfg.Send,
 		now: cfg.Clock, log: cfg.Logger,
 		margin: cfg.DeadlineMargin, claim: cfg.AddClaim, ttl: cfg.FieldsTTL, subClaim: cfg.SubscriptionClaim, eventWait: cfg.EventWait,
-		queue: cfg.Queue, queueURL: cfg.QueueURL,
+		queue: cfg.Queue, queueURL: cfg.QueueURL, history: cfg.History, historyRetention: cfg.HistoryRetention, runs: cfg.Runs,
 		hubs: make(map[string]Hub), limits: make(map[string]*limit),
 	}
 	if w.now == nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/hubsend/hubsend/internal/alerts"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
@@ -55,6 +56,9 @@ type Env struct {
 	SignInIssuer, SignInClientID, SignInAuthorizeURL, SignInTokenURL, SignInLogoutURL string
 	LogLevel                                                                          slog.Level
 	AllowInsecureHub                                                                  bool
+	// AlertTopicARN is the SNS topic of per-source alerts; empty sends
+	// alerts to webhooks only.
+	AlertTopicARN string
 }
 
 // SyncQueueURL names the setting of the sync queue, which every function
@@ -83,6 +87,7 @@ func Read(getenv func(string) string, required ...string) (Env, error) {
 		SignInAuthorizeURL:  getenv("SIGNIN_AUTHORIZE_URL"),
 		SignInTokenURL:      getenv("SIGNIN_TOKEN_URL"),
 		SignInLogoutURL:     getenv("SIGNIN_LOGOUT_URL"),
+		AlertTopicARN:       getenv("ALERT_TOPIC_ARN"),
 	}
 	var errs []error
 	if env.TableName == "" {
@@ -151,6 +156,10 @@ type Clients struct {
 	// ContactsendHTTP carries the Contactsend client's calls; nil means a
 	// default http.Client.
 	ContactsendHTTP *http.Client
+	// AWS is the SDK configuration the clients came from (nil when they
+	// were made otherwise): the functions that send alerts make their SNS
+	// client from it, so that the others do not link one.
+	AWS *aws.Config
 }
 
 // SQS is what the functions ask of SQS: sending jobs, and giving a job back
@@ -162,7 +171,7 @@ type SQS interface {
 
 // ClientsFrom returns the AWS clients of cfg.
 func ClientsFrom(cfg aws.Config) Clients {
-	return Clients{DynamoDB: dynamodb.NewFromConfig(cfg), SQS: sqs.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg)}
+	return Clients{DynamoDB: dynamodb.NewFromConfig(cfg), SQS: sqs.NewFromConfig(cfg), KMS: kms.NewFromConfig(cfg), AWS: &cfg}
 }
 
 // Deps are the dependencies the functions share. The function builders
@@ -180,6 +189,10 @@ type Deps struct {
 	// visibility of the messages it gives back through it.
 	SQS  SQS
 	Send *contactsend.Client
+	// Alerts keeps the per-source alert settings and states.
+	Alerts *alerts.DynamoStore
+	// AWS: see Clients.
+	AWS *aws.Config
 }
 
 // Load reads the environment and connects to AWS the SDK's usual way (so
@@ -218,8 +231,10 @@ func New(env Env, clients Clients, logger *slog.Logger) (Deps, error) {
 	}
 	d := Deps{
 		Env: env, Logger: logger, DynamoDB: clients.DynamoDB,
-		Store: configstore.New(clients.DynamoDB, env.TableName, box),
-		Send:  send,
+		Store:  configstore.New(clients.DynamoDB, env.TableName, box),
+		Send:   send,
+		Alerts: alerts.NewStore(clients.DynamoDB, env.TableName, box),
+		AWS:    clients.AWS,
 	}
 	if env.SyncQueueURL != "" {
 		if clients.SQS == nil {

@@ -61,11 +61,14 @@ func TestTemplateFunctions(t *testing.T) {
 				"SIGNIN_AUTHORIZE_URL": If("CreateUserPool", Sub("https://${SignInDomain}.auth.${AWS::Region}.amazoncognito.com/oauth2/authorize"), ""),
 				"SIGNIN_TOKEN_URL":     If("CreateUserPool", Sub("https://${SignInDomain}.auth.${AWS::Region}.amazoncognito.com/oauth2/token"), ""),
 				"SIGNIN_LOGOUT_URL":    If("CreateUserPool", Sub("https://${SignInDomain}.auth.${AWS::Region}.amazoncognito.com/logout"), ""),
+				"ALERT_TOPIC_ARN": Ref("AlertTopic"),
 			},
 			grants: []grant{
 				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"}, tableResources},
 				{[]string{"kms:GenerateDataKey", "kms:Decrypt"}, []any{GetAtt("SecretsKey", "Arn")}},
 				{[]string{"sqs:SendMessage"}, []any{GetAtt("SyncQueue", "Arn")}},
+				// "Send a test alert".
+				{[]string{"sns:Publish"}, []any{Ref("AlertTopic")}},
 			},
 			// The config store writes item by item (conditional writes).
 			denied: []string{"dynamodb:Scan", "dynamodb:BatchWriteItem"},
@@ -114,12 +117,14 @@ func TestTemplateFunctions(t *testing.T) {
 			id: "SourceTickFunction", dir: "functions/sourcetick", timeout: 60 * time.Second,
 			env: map[string]any{
 				"KMS_KEY_ID": Ref("SecretsKey"), "SYNC_QUEUE_URL": Ref("SyncQueue"),
-				"CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint"),
+				"CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint"), "ALERT_TOPIC_ARN": Ref("AlertTopic"),
 			},
 			grants: []grant{
 				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}, tableResources},
 				{[]string{"kms:Decrypt"}, []any{GetAtt("SecretsKey", "Arn")}},
 				{[]string{"sqs:SendMessage"}, []any{GetAtt("SyncQueue", "Arn")}},
+				// Source alerts.
+				{[]string{"sns:Publish"}, []any{Ref("AlertTopic")}},
 			},
 			denied: []string{"dynamodb:Scan", "dynamodb:DeleteItem", "kms:GenerateDataKey"},
 		},
@@ -246,6 +251,22 @@ func TestTemplateRoutes(t *testing.T) {
 		{api, "POST", "/v1/preview"}:                                  false,
 		{hook, "POST", "/v1/webhooks/contacthub/{sourceId}"}:          true,
 		{hook, "POST", "/v1/webhooks/contactsend/{sourceId}"}:         true,
+	}
+	// The sync history, the consent trail and alerts.
+	for k, public := range map[key]bool{
+		{api, "GET", "/v1/sources/{id}/runs"}:                               false,
+		{api, "GET", "/v1/sources/{id}/customers"}:                          false,
+		{api, "GET", "/v1/sources/{id}/customers/{customerId}/history"}:     false,
+		{api, "GET", "/v1/sources/{id}/customers/{customerId}/history.csv"}: false,
+		{api, "GET", "/v1/sources/{id}/alerts"}:                             false,
+		{api, "PUT", "/v1/sources/{id}/alerts"}:                             false,
+		{api, "POST", "/v1/sources/{id}/alerts/test"}:                       false,
+		{api, "GET", "/v1/workspace/history-settings"}:                      false,
+		{api, "PUT", "/v1/workspace/history-settings"}:                      false,
+		{api, "POST", "/v1/sources/{id}/failures/retry"}:                    false,
+		{api, "GET", "/v1/sources/{id}/failures.csv"}:                       false,
+	} {
+		want[k] = public
 	}
 	for k, public := range want {
 		r, ok := got[k]

@@ -9,8 +9,10 @@ import (
 	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/console"
+	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/wiring"
 	"github.com/hubsend/hubsend/internal/wiring/schedulerfn"
 	"github.com/hubsend/hubsend/internal/wiring/syncworkerfn"
@@ -43,6 +45,10 @@ func New(d wiring.Deps) (*configapi.API, error) {
 		Outcomes:       ledger.New(d.DynamoDB, d.Env.TableName),
 		Previewer:      previewer,
 		Jobs:           queue,
+		History:        history.New(d.DynamoDB, d.Env.TableName),
+		Runs:           runs.New(d.DynamoDB, d.Env.TableName),
+		Alerts:         d.Alerts,
+		AlertSender:    schedulerfn.AlertMonitor(d),
 		Console:        console.Assets(),
 		WorkspaceClaim: d.Env.WorkspaceClaim,
 		RoleClaim:      d.Env.RoleClaim,

@@ -18,6 +18,7 @@ import (
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/ticks"
 	"github.com/hubsend/hubsend/internal/wiring"
@@ -55,6 +56,10 @@ func New(d wiring.Deps) (*scheduler.Scheduler, error) {
 		Send:   d.Send,
 		Ledger: ledger.New(d.DynamoDB, d.Env.TableName),
 		Logger: d.Logger,
+		// Each pass that enqueues jobs is a run of the run history.
+		Runs: runs.New(d.DynamoDB, d.Env.TableName),
+		// After each source's tick, its alert thresholds.
+		Alerts: alertChecker(d),
 	}
 	if d.Env.TickQueueURL != "" {
 		if d.SQS == nil {

@@ -6,8 +6,10 @@ import (
 	"context"
 
 	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/syncer"
 	"github.com/hubsend/hubsend/internal/wiring"
 )
@@ -26,6 +28,9 @@ func Config(d wiring.Deps) syncer.Config {
 		},
 		Send:   d.Send,
 		Logger: d.Logger,
+		// The consent trail, beside the ledger in the table.
+		History: history.New(d.DynamoDB, d.Env.TableName),
+		Runs:    runs.New(d.DynamoDB, d.Env.TableName),
 		// Jobs given back come again after syncer.RedeliveryDelay, not
 		// the queue's visibility timeout.
 		Queue:    d.SQS,

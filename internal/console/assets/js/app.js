@@ -10,6 +10,7 @@ import { renderAudit } from './audit.js';
 import { renderList } from './list.js';
 import { renderForm } from './form.js';
 import { renderSource } from './source.js';
+import { renderCustomer } from './history.js';
 import { renderWorkspace } from './workspace.js';
 
 const routes = [
@@ -18,6 +19,7 @@ const routes = [
   { pattern: /^#\/sources\/new$/, nav: 'sources', render: (ctx) => renderForm(ctx, null) },
   { pattern: /^#\/sources\/([^/]+)\/edit$/, nav: 'sources', render: (ctx, id) => renderForm(ctx, id) },
   { pattern: /^#\/sources\/([^/]+)$/, nav: 'sources', render: (ctx, id) => renderSource(ctx, id) },
+  { pattern: /^#\/sources\/([^/]+)\/customers\/([^/]+)$/, nav: 'sources', render: (ctx, id, customer) => renderCustomer(ctx, id, customer) },
   { pattern: /^#\/workspace$/, nav: 'workspace', render: (ctx) => renderWorkspace(ctx) },
   { pattern: /^#\/history$/, nav: 'history', render: (ctx) => renderAudit(ctx, '') },
   { pattern: /^#\/history\/([^/]+)$/, nav: 'history', render: (ctx, id) => renderAudit(ctx, id) },

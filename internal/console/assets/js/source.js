@@ -9,6 +9,7 @@ import { h, append, clear, badge, alertBox, showAlert, hideAlert, announce, fiel
 import { t, formatNumber, formatTime } from './i18n.js';
 import { flashBox, healthBadge, busy, later, firstRunDue, refreshBusyMs, refreshIdleMs } from './list.js';
 import { fetchNodes, nodeView } from './nodes.js';
+import { runsPanel, alertsPanel, failuresActions } from './history.js';
 
 export function renderSource(ctx, id) {
   const alert = alertBox();
@@ -36,7 +37,8 @@ export function renderSource(ctx, id) {
     // A viewer sees the source and its health; what changes it is not
     // offered (the API would refuse it).
     head.append(canChange() ? actions() : viewerActions());
-    append(ctx.main, summary(), statusPanel(), failuresPanel(), canChange() ? operationsPanel() : null, previewPanel());
+    append(ctx.main, summary(), statusPanel(), runsPanel(ctx, base, id), failuresPanel(), canChange() ? failuresActions(ctx, base, id) : null,
+      canChange() ? operationsPanel() : null, previewPanel(), canChange() ? alertsPanel(ctx, base) : null);
   }
 
   // --- header: switch, edit, delete ---------------------------------------

@@ -1,0 +1,237 @@
+// Package alerts tells a source's admins about trouble before their
+// customers do. Per source, thresholds on failed records per hour, the
+// change feed's lag and a stopped backfill define a bad state; an alert is
+// sent once when the source enters it and once when it recovers, never once
+// per record, to an SNS topic (the deployment's) and to an HTTPS webhook
+// signed with HMAC-SHA256.
+//
+// The scheduler checks every enabled source on each tick (Monitor.Check).
+// The source's alert state is stored beside its settings and changed with
+// a conditional write, so two ticks that see the same transition send one
+// alert: the transition is recorded first, then delivered (at most once; a
+// delivery that fails is logged, and the state still flips, so a flapping
+// endpoint cannot turn into an alert per tick).
+package alerts
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Settings are a source's thresholds and where its alerts go. A zero
+// threshold is off.
+type Settings struct {
+	// FailedPerHour: failed records in the last hour at or above it.
+	FailedPerHour int64 `json:"failedPerHour"`
+	// FeedLagSeconds: the change feed's lag at or above it.
+	FeedLagSeconds int64 `json:"feedLagSeconds"`
+	// BackfillStalledMinutes: a running backfill that has not advanced
+	// for this long.
+	BackfillStalledMinutes int64 `json:"backfillStalledMinutes"`
+	// SNS sends alerts to the deployment's alert topic.
+	SNS bool `json:"sns"`
+	// WebhookURL (https) receives alerts signed with WebhookSecret.
+	WebhookURL    string `json:"webhookUrl,omitempty"`
+	WebhookSecret string `json:"-"`
+}
+
+// Observation is what the scheduler sees of a source at a tick.
+type Observation struct {
+	Now               time.Time
+	FailedLastHour    int64
+	FeedLagSeconds    int64
+	BackfillRunning   bool
+	BackfillUpdatedAt time.Time
+}
+
+// Condition is one threshold crossed.
+type Condition struct {
+	Name      string `json:"name"` // failed-per-hour, feed-lag, backfill-stalled
+	Value     int64  `json:"value"`
+	Threshold int64  `json:"threshold"`
+}
+
+// Evaluate returns the thresholds the observation crosses.
+func Evaluate(s Settings, o Observation) []Condition {
+	var out []Condition
+	if s.FailedPerHour > 0 && o.FailedLastHour >= s.FailedPerHour {
+		out = append(out, Condition{Name: "failed-per-hour", Value: o.FailedLastHour, Threshold: s.FailedPerHour})
+	}
+	if s.FeedLagSeconds > 0 && o.FeedLagSeconds >= s.FeedLagSeconds {
+		out = append(out, Condition{Name: "feed-lag", Value: o.FeedLagSeconds, Threshold: s.FeedLagSeconds})
+	}
+	if s.BackfillStalledMinutes > 0 && o.BackfillRunning && !o.BackfillUpdatedAt.IsZero() {
+		if stalled := int64(o.Now.Sub(o.BackfillUpdatedAt).Minutes()); stalled >= s.BackfillStalledMinutes {
+			out = append(out, Condition{Name: "backfill-stalled", Value: stalled, Threshold: s.BackfillStalledMinutes})
+		}
+	}
+	return out
+}
+
+// States of a notification.
+const (
+	Firing   = "firing"
+	Resolved = "resolved"
+	Test     = "test"
+)
+
+// Notification is one alert.
+type Notification struct {
+	SourceID   string      `json:"sourceId"`
+	SourceName string      `json:"sourceName"`
+	State      string      `json:"state"`
+	At         time.Time   `json:"at"`
+	Conditions []Condition `json:"conditions"`
+}
+
+// State is a source's alert state.
+type State struct {
+	Bad   bool
+	Since time.Time
+	// Version is the stored state's; zero when none is stored.
+	Version int64
+}
+
+// Store keeps settings and states.
+type Store interface {
+	Settings(ctx context.Context, sourceID string) (Settings, bool, error)
+	State(ctx context.Context, sourceID string) (State, error)
+	// PutState stores next if the stored state is still at next.Version
+	// (none stored for 0); ErrConflict otherwise.
+	PutState(ctx context.Context, sourceID string, next State) error
+}
+
+// ErrConflict says another check changed the state first.
+var ErrConflict = errors.New("alert state changed since it was read")
+
+// Publisher publishes to the SNS alert topic.
+type Publisher interface {
+	Publish(ctx context.Context, subject, message string) error
+}
+
+// Monitor checks sources and delivers alerts.
+type Monitor struct {
+	store Store
+	sns   Publisher
+	http  *http.Client
+	log   *slog.Logger
+}
+
+// NewMonitor returns a monitor; sns may be nil (no topic configured), and
+// client nil means a client with a 10 s timeout that follows no redirect
+// (a redirect could lead the scheduler where the URL's check never looked).
+func NewMonitor(store Store, sns Publisher, client *http.Client, log *slog.Logger) *Monitor {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Monitor{store: store, sns: sns, http: client, log: log}
+}
+
+// Check compares a source's observation with its thresholds and sends an
+// alert when the source enters or leaves the bad state.
+func (m *Monitor) Check(ctx context.Context, sourceID, sourceName string, o Observation) error {
+	settings, found, err := m.store.Settings(ctx, sourceID)
+	if err != nil || !found {
+		return err
+	}
+	conditions := Evaluate(settings, o)
+	bad := len(conditions) > 0
+	state, err := m.store.State(ctx, sourceID)
+	if err != nil {
+		return err
+	}
+	if bad == state.Bad {
+		return nil
+	}
+	next := State{Bad: bad, Since: o.Now, Version: state.Version}
+	if err := m.store.PutState(ctx, sourceID, next); errors.Is(err, ErrConflict) {
+		return nil // another check recorded (and sends) this transition
+	} else if err != nil {
+		return err
+	}
+	n := Notification{SourceID: sourceID, SourceName: sourceName, State: Resolved, At: o.Now, Conditions: []Condition{}}
+	if bad {
+		n.State, n.Conditions = Firing, conditions
+	}
+	if err := m.Deliver(ctx, settings, n); err != nil {
+		m.log.ErrorContext(ctx, "alert not delivered", "source_id", sourceID, "state", n.State, "error", err)
+	}
+	return nil
+}
+
+// Deliver sends n everywhere settings say; it returns every delivery's
+// error.
+func (m *Monitor) Deliver(ctx context.Context, s Settings, n Notification) error {
+	body, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if s.SNS && m.sns != nil {
+		subject := "hubsend: source " + n.SourceName + " " + n.State
+		if err := m.sns.Publish(ctx, truncate(subject, 100), string(body)); err != nil {
+			errs = append(errs, fmt.Errorf("sns: %w", err))
+		}
+	}
+	if s.WebhookURL != "" {
+		if err := m.post(ctx, s, body, n.At); err != nil {
+			errs = append(errs, fmt.Errorf("webhook: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SignatureHeader carries the webhook signature: t=<unix seconds>,
+// v1=<hex HMAC-SHA256 of "<t>.<body>" under the source's alert secret>.
+// The time lets a receiver refuse replays.
+const SignatureHeader = "X-Hubsend-Signature"
+
+// Sign returns the SignatureHeader value of body sent at t.
+func Sign(secret string, body []byte, t time.Time) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(ts + "."))
+	mac.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+func (m *Monitor) post(ctx context.Context, s Settings, body []byte, at time.Time) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.WebhookURL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "hubsend-alerts")
+	req.Header.Set(SignatureHeader, Sign(s.WebhookSecret, body, at))
+	resp, err := m.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("the webhook answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func truncate(v string, n int) string {
+	if len(v) <= n {
+		return v
+	}
+	return v[:n]
+}

@@ -1,0 +1,151 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// DynamoDB is the part of the DynamoDB client the store uses.
+type DynamoDB interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+}
+
+// Sealer encrypts the webhook secret at rest (package secret's Box).
+type Sealer interface {
+	Seal(ctx context.Context, plaintext, purpose string) ([]byte, error)
+	Open(ctx context.Context, sealed []byte, purpose string) (string, error)
+}
+
+// DynamoStore keeps settings and states in the single table.
+type DynamoStore struct {
+	db    DynamoDB
+	table string
+	box   Sealer
+}
+
+// NewStore returns the alert store on table.
+func NewStore(db DynamoDB, table string, box Sealer) *DynamoStore {
+	return &DynamoStore{db: db, table: table, box: box}
+}
+
+func key(sourceID, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": str("ALERTS#" + sourceID), "sk": str(sk)}
+}
+
+func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func num(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
+
+func getS(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+func getN(item map[string]types.AttributeValue, name string) int64 {
+	if v, ok := item[name].(*types.AttributeValueMemberN); ok {
+		n, _ := strconv.ParseInt(v.Value, 10, 64)
+		return n
+	}
+	return 0
+}
+
+func getBool(item map[string]types.AttributeValue, name string) bool {
+	v, ok := item[name].(*types.AttributeValueMemberBOOL)
+	return ok && v.Value
+}
+
+func purpose(sourceID string) string { return "alerts/" + sourceID + "/webhookSecret" }
+
+// Settings returns a source's settings, the webhook secret opened.
+func (s *DynamoStore) Settings(ctx context.Context, sourceID string) (Settings, bool, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key(sourceID, "SETTINGS"), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return Settings{}, false, fmt.Errorf("alerts: settings of %s: %w", sourceID, err)
+	}
+	if out.Item == nil {
+		return Settings{}, false, nil
+	}
+	st := Settings{
+		FailedPerHour: getN(out.Item, "failedPerHour"), FeedLagSeconds: getN(out.Item, "feedLagSeconds"),
+		BackfillStalledMinutes: getN(out.Item, "backfillStalledMinutes"), SNS: getBool(out.Item, "sns"),
+		WebhookURL: getS(out.Item, "webhookUrl"),
+	}
+	if sealed, ok := out.Item["webhookSecret"].(*types.AttributeValueMemberB); ok {
+		if st.WebhookSecret, err = s.box.Open(ctx, sealed.Value, purpose(sourceID)); err != nil {
+			return Settings{}, false, fmt.Errorf("alerts: open the webhook secret of %s: %w", sourceID, err)
+		}
+	}
+	return st, true, nil
+}
+
+// PutSettings stores a source's settings, sealing the webhook secret.
+func (s *DynamoStore) PutSettings(ctx context.Context, sourceID string, st Settings) error {
+	item := key(sourceID, "SETTINGS")
+	item["type"] = str("alert-settings")
+	item["failedPerHour"] = num(st.FailedPerHour)
+	item["feedLagSeconds"] = num(st.FeedLagSeconds)
+	item["backfillStalledMinutes"] = num(st.BackfillStalledMinutes)
+	item["sns"] = &types.AttributeValueMemberBOOL{Value: st.SNS}
+	if st.WebhookURL != "" {
+		item["webhookUrl"] = str(st.WebhookURL)
+	}
+	if st.WebhookSecret != "" {
+		sealed, err := s.box.Seal(ctx, st.WebhookSecret, purpose(sourceID))
+		if err != nil {
+			return fmt.Errorf("alerts: seal the webhook secret of %s: %w", sourceID, err)
+		}
+		item["webhookSecret"] = &types.AttributeValueMemberB{Value: sealed}
+	}
+	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
+		return fmt.Errorf("alerts: put settings of %s: %w", sourceID, err)
+	}
+	return nil
+}
+
+// State returns a source's alert state; a zero State when none is stored.
+func (s *DynamoStore) State(ctx context.Context, sourceID string) (State, error) {
+	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: key(sourceID, "STATE"), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return State{}, fmt.Errorf("alerts: state of %s: %w", sourceID, err)
+	}
+	if out.Item == nil {
+		return State{}, nil
+	}
+	since, _ := time.Parse(time.RFC3339Nano, getS(out.Item, "since"))
+	return State{Bad: getBool(out.Item, "bad"), Since: since, Version: getN(out.Item, "version")}, nil
+}
+
+// PutState stores next conditionally on next.Version.
+func (s *DynamoStore) PutState(ctx context.Context, sourceID string, next State) error {
+	item := key(sourceID, "STATE")
+	item["type"] = str("alert-state")
+	item["bad"] = &types.AttributeValueMemberBOOL{Value: next.Bad}
+	item["since"] = str(next.Since.UTC().Format(time.RFC3339Nano))
+	item["version"] = num(next.Version + 1)
+	in := &dynamodb.PutItemInput{TableName: &s.table, Item: item}
+	if next.Version == 0 {
+		in.ConditionExpression = aws.String("attribute_not_exists(pk)")
+	} else {
+		in.ConditionExpression = aws.String("version = :read")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":read": num(next.Version)}
+	}
+	_, err := s.db.PutItem(ctx, in)
+	if ccf := (*types.ConditionalCheckFailedException)(nil); errors.As(err, &ccf) {
+		return ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("alerts: put state of %s: %w", sourceID, err)
+	}
+	return nil
+}
