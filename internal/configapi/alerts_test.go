@@ -95,7 +95,7 @@ func TestDeployedAlertsPostToNoInternalHost(t *testing.T) {
 			RequestContext: events.APIGatewayV2HTTPRequestContext{
 				HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "PUT", Path: "/v1/sources/" + src.ID + "/alerts"},
 				Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
-					JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"custom:workspace": "ws1"}},
+					JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"custom:workspace": "ws1", "custom:role": "admin"}},
 				},
 			},
 		})
