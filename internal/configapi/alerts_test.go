@@ -16,6 +16,7 @@ import (
 	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/source"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 func TestAlertSettingsAndTestAlert(t *testing.T) {
@@ -86,7 +87,7 @@ func TestDeployedAlertsPostToNoInternalHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := configapi.New(configapi.Config{Store: fx.store, Alerts: alerts.NewStore(stack.DynamoDB(), fx.table, secret.NewBox(keys))})
+	api := configapi.New(configapi.Config{Store: fx.store, Alerts: alerts.NewStore(testkit.Emulators(t).DynamoDB(), fx.table, secret.NewBox(keys))})
 	put := func(url string) events.APIGatewayV2HTTPResponse {
 		resp, _ := api.Handle(t.Context(), events.APIGatewayV2HTTPRequest{
 			RouteKey: "PUT /v1/sources/{id}/alerts", PathParameters: map[string]string{"id": src.ID},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/audit"
 	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 // TestAuditRecordsEachChangeOnce makes every kind of change once (disable
@@ -33,7 +34,7 @@ func TestAuditRecordsEachChangeOnce(t *testing.T) {
 	e.expect(e.call("ws1", "PUT", "/v1/sources/"+id, replaced, map[string]string{"If-Match": current.headers["ETag"]}), http.StatusOK)
 	e.expect(e.call("ws1", "POST", "/v1/sources/"+id+"/webhook-secret", nil, nil), http.StatusCreated)
 	e.expect(e.call("ws1", "POST", "/v1/sources/"+id+"/resync", nil, nil), http.StatusAccepted)
-	if err := ledger.New(stack.DynamoDB(), fx).RecordFailure(t.Context(), ledger.Failure{SourceID: id, CustomerID: "c9", Reason: "EMAIL is not an e-mail address", Kind: ledger.Coercion}); err != nil {
+	if err := ledger.New(testkit.Emulators(t).DynamoDB(), fx).RecordFailure(t.Context(), ledger.Failure{SourceID: id, CustomerID: "c9", Reason: "EMAIL is not an e-mail address", Kind: ledger.Coercion}); err != nil {
 		t.Fatal(err)
 	}
 	e.expect(e.call("ws1", "POST", "/v1/sources/"+id+"/failures/c9/retry", nil, nil), http.StatusAccepted)
@@ -145,7 +146,7 @@ func TestAuditRecordsEachChangeOnce(t *testing.T) {
 		}
 	})
 	t.Run("kept 400 days by TTL", func(t *testing.T) {
-		out, err := stack.DynamoDB().Query(t.Context(), &dynamodb.QueryInput{
+		out, err := testkit.Emulators(t).DynamoDB().Query(t.Context(), &dynamodb.QueryInput{
 			TableName: aws.String(fx), KeyConditionExpression: aws.String("pk = :pk"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: "AUDIT#ws1"}},
 		})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 // queued reads the customers of the retry jobs on the sync queue until n
@@ -22,7 +23,7 @@ func (e *env) queued(n int) []string {
 	var out []string
 	deadline := time.Now().Add(10 * time.Second)
 	for len(out) < n && time.Now().Before(deadline) {
-		msgs, err := stack.SQS().ReceiveMessage(e.t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.queue.SyncURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		msgs, err := testkit.Emulators(e.t).SQS().ReceiveMessage(e.t.Context(), &sqs.ReceiveMessageInput{QueueUrl: aws.String(e.queue.SyncURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -34,7 +35,7 @@ func (e *env) queued(n int) []string {
 			if j.Reason == jobs.FromRetry {
 				out = append(out, j.CustomerID)
 			}
-			if _, err := stack.SQS().DeleteMessage(e.t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(e.queue.SyncURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+			if _, err := testkit.Emulators(e.t).SQS().DeleteMessage(e.t.Context(), &sqs.DeleteMessageInput{QueueUrl: aws.String(e.queue.SyncURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
 				e.t.Fatal(err)
 			}
 		}

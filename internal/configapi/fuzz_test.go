@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 // fuzzRoutes are the API's routes; {id} is filled from the fuzzer's input.
@@ -162,7 +163,7 @@ func FuzzConfigAPI(f *testing.F) {
 				JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: map[string]string{"custom:workspace": "ws1", "custom:role": "admin"}},
 			}
 		}
-		before := tableDigest(t, stack.DynamoDB(), table)
+		before := tableDigest(t, testkit.Emulators(t).DynamoDB(), table)
 		resp, err := api.Handle(context.Background(), event)
 		if err != nil {
 			t.Fatalf("%s %s: Handle returned an error: %v", method, path, err)
@@ -171,7 +172,7 @@ func FuzzConfigAPI(f *testing.F) {
 			t.Fatalf("%s %s %q: %d %s", method, path, body, resp.StatusCode, resp.Body)
 		}
 		if resp.StatusCode >= 400 {
-			if after := tableDigest(t, stack.DynamoDB(), table); after != before {
+			if after := tableDigest(t, testkit.Emulators(t).DynamoDB(), table); after != before {
 				t.Fatalf("%s %s refused with %d but the table changed (%s -> %s)", method, path, resp.StatusCode, before, after)
 			}
 		}

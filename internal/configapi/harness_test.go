@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -40,21 +38,8 @@ import (
 	"github.com/hubsend/hubsend/internal/simulators/hubsim"
 	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 	"github.com/hubsend/hubsend/internal/syncer"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
-
-var stack *emulators.Stack
-
-func TestMain(m *testing.M) {
-	var err error
-	stack, err = emulators.Start(context.Background(), emulators.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "configapi tests need the local AWS emulators:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stack.Close()
-	os.Exit(code)
-}
 
 // Secrets of the fixtures; no response or log line may contain them.
 const (
@@ -149,8 +134,8 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	fx.table = emulators.NewTableT(tb, stack)
-	fx.store = configstore.New(stack.DynamoDB(), fx.table, secret.NewBox(keys))
+	fx.table = testkit.Table(tb)
+	fx.store = configstore.New(testkit.Emulators(tb).DynamoDB(), fx.table, secret.NewBox(keys))
 	noWait := retry.Policy{Attempts: attempts, Sleep: func(context.Context, time.Duration) error { return nil }}
 	send, err := contactsend.New(contactsend.Config{Endpoint: sendServer.URL + "/soap/services", Retry: noWait, Logger: logger})
 	if err != nil {
@@ -159,16 +144,16 @@ func newFixture(tb testing.TB, logger *slog.Logger, attempts int) fixture {
 	hub := func(conn configstore.Connection) (*contacthub.Client, error) {
 		return contacthub.New(contacthub.Config{BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken, Retry: noWait})
 	}
-	outcomes := ledger.New(stack.DynamoDB(), fx.table)
-	fx.audit = audit.New(stack.DynamoDB(), fx.table)
-	fx.trail = history.New(stack.DynamoDB(), fx.table)
-	fx.runs = runs.New(stack.DynamoDB(), fx.table)
+	outcomes := ledger.New(testkit.Emulators(tb).DynamoDB(), fx.table)
+	fx.audit = audit.New(testkit.Emulators(tb).DynamoDB(), fx.table)
+	fx.trail = history.New(testkit.Emulators(tb).DynamoDB(), fx.table)
+	fx.runs = runs.New(testkit.Emulators(tb).DynamoDB(), fx.table)
 	fx.ledger = outcomes
-	alertStore := alerts.NewStore(stack.DynamoDB(), fx.table, secret.NewBox(keys))
-	fx.queue = emulators.NewQueuesT(tb, stack)
-	queue := jobs.NewQueue(stack.SQS(), fx.queue.SyncURL)
+	alertStore := alerts.NewStore(testkit.Emulators(tb).DynamoDB(), fx.table, secret.NewBox(keys))
+	fx.queue = testkit.Queues(tb)
+	queue := jobs.NewQueue(testkit.Emulators(tb).SQS(), fx.queue.SyncURL)
 	fx.intake, err = scheduler.New(scheduler.Config{
-		Sources: fx.store, Checkpoints: checkpoint.New(stack.DynamoDB(), fx.table),
+		Sources: fx.store, Checkpoints: checkpoint.New(testkit.Emulators(tb).DynamoDB(), fx.table),
 		Hub:  func(conn configstore.Connection) (scheduler.Hub, error) { return hub(conn) },
 		Jobs: queue, Send: send, Ledger: outcomes,
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 // TestStatusShowsWaitingWorkAndResolvedErrors: while changes wait to be
@@ -26,7 +27,7 @@ func TestStatusShowsWaitingWorkAndResolvedErrors(t *testing.T) {
 		t.Fatalf("waiting of a new source = %v", w)
 	}
 
-	outcomes := ledger.New(stack.DynamoDB(), e.table)
+	outcomes := ledger.New(testkit.Emulators(t).DynamoDB(), e.table)
 	failedAt := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
 	next := failedAt.Add(2 * time.Minute)
 	if err := outcomes.AddStats(ctx, id, ledger.Batch{Counts: ledger.Counts{Retried: 2}, LastError: "contactsend update failed: HTTP 503", ProcessedAt: failedAt}); err != nil {
@@ -66,7 +67,7 @@ func TestFailedRecordsNameTheCustomer(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	id := e.expect(e.call("ws1", "POST", "/v1/sources", validSource(), nil), http.StatusCreated).body["id"].(string)
-	outcomes := ledger.New(stack.DynamoDB(), e.table)
+	outcomes := ledger.New(testkit.Emulators(t).DynamoDB(), e.table)
 	for _, f := range []ledger.Failure{
 		{SourceID: id, CustomerID: "cust-1", Reason: "bad date", Kind: ledger.Coercion, Email: "Ada@Example.com", FirstName: "Ada", LastName: "Lovelace"},
 		{SourceID: id, CustomerID: "cust-2", Reason: "source configuration unusable"},

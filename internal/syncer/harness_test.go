@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,27 +24,13 @@ import (
 	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
-	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/simulators/hubsim"
 	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 	"github.com/hubsend/hubsend/internal/source"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
-
-var stack *emulators.Stack
-
-func TestMain(m *testing.M) {
-	var err error
-	stack, err = emulators.Start(context.Background(), emulators.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "syncer tests need the local AWS emulators:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stack.Close()
-	os.Exit(code)
-}
 
 // countingDB decorates the real DynamoDB client, counting requests by
 // operation and item kind (the pk prefix), so tests can hold the worker to
@@ -182,9 +167,9 @@ func newHarness(t *testing.T, configure ...func(*source.Source)) *harness {
 	t.Helper()
 	ctx := context.Background()
 	h := &harness{t: t, logs: &logBuffer{}}
-	table := emulators.NewTableT(t, stack)
+	table := testkit.Table(t)
 	h.table = table
-	h.db = &countingDB{db: stack.DynamoDB(), counts: make(map[string]int)}
+	h.db = &countingDB{db: testkit.Emulators(t).DynamoDB(), counts: make(map[string]int)}
 	keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)

@@ -12,8 +12,8 @@ import (
 
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
-	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 func TestRedeliveryDelay(t *testing.T) {
@@ -75,8 +75,8 @@ func TestGivenBackJobsComeBackInSeconds(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t)
-			queues := emulators.NewQueuesT(t, stack)
-			client := stack.SQS()
+			queues := testkit.Queues(t)
+			client := testkit.Emulators(t).SQS()
 			w := h.newWorker(func(c *Config) { c.Queue, c.QueueURL = client, queues.SyncURL })
 			id := h.put(h.customer("back@example.com", "Back", nil))
 			if err := jobs.NewQueue(client, queues.SyncURL).Send(t.Context(), jobs.Job{SourceID: h.src.ID, CustomerID: id, Reason: jobs.FromWebhook}); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
 	"github.com/hubsend/hubsend/internal/simulators/sendsim"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 // Defaults of the property test in a plain `go test`; -rapid.checks=N and
@@ -46,25 +47,6 @@ func setRapidDefaults(t *testing.T) {
 			}
 		}
 	}
-}
-
-// testClock is the shared clock of the worker, the scheduler and both
-// simulators; the test moves it.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // jobQueue stands in for SQS: jobs wait in it until the test delivers
@@ -115,7 +97,7 @@ const (
 // plus a scheduler and a worker that the test restarts.
 type world struct {
 	h         *harness
-	clock     *testClock
+	clock     *testkit.Clock // shared by the worker, the scheduler and both simulators
 	queue     *jobQueue
 	scheduler *scheduler.Scheduler
 	worker    *Worker
@@ -136,7 +118,7 @@ func newWorld(t *testing.T) *world {
 	if err := h.send.Load(seed); err != nil {
 		t.Fatal(err)
 	}
-	clock := &testClock{now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))
 	w := &world{h: h, clock: clock, queue: &jobQueue{now: clock.Now}}
 	h.hub.SetClock(w.clock.Now)
 	h.send.SetClock(w.clock.Now)
@@ -154,7 +136,7 @@ func newWorld(t *testing.T) *world {
 		Hub: func(configstore.Connection) (scheduler.Hub, error) {
 			return hubClient()
 		},
-		Checkpoints: checkpoint.New(stack.DynamoDB(), h.table),
+		Checkpoints: checkpoint.New(testkit.Emulators(t).DynamoDB(), h.table),
 		Jobs:        w.queue,
 		Send:        send,
 		Ledger:      h.ledger,
