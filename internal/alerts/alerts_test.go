@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,23 +16,9 @@ import (
 	"github.com/hubsend/hubsend/internal/alerts"
 	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/ledger"
-	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/secret"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
-
-var stack *emulators.Stack
-
-func TestMain(m *testing.M) {
-	var err error
-	stack, err = emulators.Start(context.Background(), emulators.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "alerts tests need the local AWS emulators:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	stack.Close()
-	os.Exit(code)
-}
 
 // received is one webhook delivery.
 type received struct {
@@ -74,23 +58,6 @@ func (t *topic) Publish(_ context.Context, _, message string) error {
 	return nil
 }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 const webhookSecret = "alert-secret-0123456789"
 
 // TestThresholdCrossedAndLeftSendsTwoSignedAlerts drives a source over its
@@ -100,20 +67,20 @@ const webhookSecret = "alert-secret-0123456789"
 // carries a valid signature.
 func TestThresholdCrossedAndLeftSendsTwoSignedAlerts(t *testing.T) {
 	ctx := context.Background()
-	table := emulators.NewTableT(t, stack)
-	c := &clock{now: time.Date(2026, 11, 30, 10, 5, 0, 0, time.UTC)}
+	table := testkit.Table(t)
+	c := testkit.NewClock(time.Date(2026, 11, 30, 10, 5, 0, 0, time.UTC))
 	keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{3}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := alerts.NewStore(stack.DynamoDB(), table, secret.NewBox(keys))
-	led := ledger.New(stack.DynamoDB(), table, ledger.WithClock(c.Now))
+	store := alerts.NewStore(testkit.Emulators(t).DynamoDB(), table, secret.NewBox(keys))
+	led := ledger.New(testkit.Emulators(t).DynamoDB(), table, ledger.WithClock(c.Now))
 	rcv := &receiver{}
 	server := httptest.NewTLSServer(rcv)
 	t.Cleanup(server.Close)
 	sns := &topic{}
 	monitor := alerts.NewMonitor(store, sns, server.Client(), nil)
-	cps := checkpoint.New(stack.DynamoDB(), table)
+	cps := checkpoint.New(testkit.Emulators(t).DynamoDB(), table)
 	checker := alerts.Checker{
 		Monitor: monitor,
 		Now:     c.Now,
