@@ -221,6 +221,25 @@ func waitText(selector, want string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// waitNoneWaiting polls the source's status until no job waits for a
+// retry.
+func waitNoneWaiting(t *testing.T, stack *devstack.Stack, sourceID string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		status, body := stack.CallT(t, "GET", "/v1/sources/"+sourceID+"/status", nil)
+		waiting, _ := body["waiting"].(map[string]any)
+		count, _ := waiting["count"].(float64)
+		if status == http.StatusOK && count == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %d: jobs still waiting for a retry after 2 minutes: %v", status, body["waiting"])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 // textScript reads an element's text as shown, or its text content when
 // it is not rendered (an <option>, a hidden cell).
 func textScript(selector string) string {
@@ -530,6 +549,10 @@ func TestConsole(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS("#preview-panel .preview-result > *")))
 		b.inspect(t, "the source page", "source-status")
 		b.screenshot(t, "source-status", wholePage)
+		// Jobs given back while the backfill raced the change feed (a held
+		// add claim, a slow machine) show as waiting until they come again;
+		// the list reads "Healthy" once none waits.
+		waitNoneWaiting(t, stack, sourceID)
 		b.run(t, "the list shows the sync's health",
 			chromedp.Click(chromedp.CSS(`#nav a[data-route="sources"]`)),
 			waitText(fmt.Sprintf(`#sources tr[data-id="%s"] td.health`, sourceID), "Healthy"))
