@@ -139,9 +139,9 @@ func (a *API) failuresCSV(ctx context.Context, r *request) events.APIGatewayV2HT
 	}
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
-	w.Write([]string{"customerId", "kind", "reason", "attempts", "firstFailedAt", "lastFailedAt", "jobReason"})
+	w.Write([]string{"customerId", "email", "firstName", "lastName", "kind", "reason", "attempts", "firstFailedAt", "lastFailedAt", "jobReason"})
 	for _, f := range failures {
-		w.Write(csvSafe([]string{f.CustomerID, string(f.Kind), f.Reason, strconv.FormatInt(f.Attempts, 10), stamp(f.FirstFailedAt), stamp(f.LastFailedAt), f.JobReason}))
+		w.Write(csvSafe([]string{f.CustomerID, f.Email, f.FirstName, f.LastName, string(f.Kind), f.Reason, strconv.FormatInt(f.Attempts, 10), stamp(f.FirstFailedAt), stamp(f.LastFailedAt), f.JobReason}))
 	}
 	w.Flush()
 	return events.APIGatewayV2HTTPResponse{

@@ -50,7 +50,7 @@ func TestRetryAllOrSelectedFailuresAndExport(t *testing.T) {
 	id := e.expect(e.call("ws1", "POST", "/v1/sources", validSource(), nil), http.StatusCreated).body["id"].(string)
 	base := "/v1/sources/" + id + "/failures"
 	for _, c := range []string{"c1", "c2", "c3"} {
-		if err := e.ledger.RecordFailure(t.Context(), ledger.Failure{SourceID: id, CustomerID: c, Reason: "=cannot coerce " + c, Kind: ledger.Coercion, JobReason: "feed"}); err != nil {
+		if err := e.ledger.RecordFailure(t.Context(), ledger.Failure{SourceID: id, CustomerID: c, Email: c + "@example.com", FirstName: "Giulia", Reason: "=cannot coerce " + c, Kind: ledger.Coercion, JobReason: "feed"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -83,7 +83,7 @@ func TestRetryAllOrSelectedFailuresAndExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rows) != 4 || rows[0][0] != "customerId" || rows[1][0] != "c1" || rows[1][2] != "'=cannot coerce c1" {
+	if len(rows) != 4 || rows[0][0] != "customerId" || rows[1][0] != "c1" || rows[1][1] != "c1@example.com" || rows[1][2] != "Giulia" || rows[1][5] != "'=cannot coerce c1" {
 		t.Fatalf("CSV %q", rows)
 	}
 	e.expect(e.call("ws2", "GET", "/v1/sources/"+id+"/failures.csv", nil, nil), http.StatusNotFound)
