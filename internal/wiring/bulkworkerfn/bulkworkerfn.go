@@ -1,0 +1,81 @@
+// Package bulkworkerfn builds the bulk worker function: the bulk lane's
+// loader and, for the customers it hands over, a sync worker, both fed by
+// the bulk queue.
+package bulkworkerfn
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hubsend/hubsend/internal/bulk"
+	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/syncer"
+	"github.com/hubsend/hubsend/internal/wiring"
+	"github.com/hubsend/hubsend/internal/wiring/syncworkerfn"
+)
+
+// BulkQueueURL names the variable holding the bulk queue's URL.
+const BulkQueueURL = "BULK_QUEUE_URL"
+
+// Config returns the loader's configuration: the shared clients, batch
+// ledger access, and hand-over to the bulk queue at queueURL.
+func Config(d wiring.Deps, queueURL string) (bulk.Config, error) {
+	batch, ok := d.DynamoDB.(ledger.BatchDynamoDB)
+	if !ok {
+		return bulk.Config{}, errors.New("bulkworkerfn: the DynamoDB client cannot batch reads and writes")
+	}
+	sqsClient, ok := d.SQS.(jobs.BulkSQS)
+	if !ok {
+		return bulk.Config{}, errors.New("bulkworkerfn: the SQS client cannot read queue attributes")
+	}
+	if queueURL == "" {
+		return bulk.Config{}, errors.New("bulkworkerfn: " + BulkQueueURL + " is not set")
+	}
+	return bulk.Config{
+		Sources: d.Store,
+		Hub: func(conn configstore.Connection) (bulk.Hub, error) {
+			return d.Contacthub(conn, retry.Policy{})
+		},
+		Send:    d.Send,
+		Ledger:  ledger.NewBulk(batch, d.Env.TableName),
+		Handoff: jobs.NewBulkQueue(sqsClient, queueURL),
+		Logger:  d.Logger,
+	}, nil
+}
+
+// WorkerConfig is the per-customer worker of the bulk function: the sync
+// worker's, giving jobs back on the bulk queue.
+func WorkerConfig(d wiring.Deps, queueURL string) syncer.Config {
+	cfg := syncworkerfn.Config(d)
+	cfg.QueueURL = queueURL
+	return cfg
+}
+
+// New returns the bulk function's handler.
+func New(d wiring.Deps, queueURL string) (*bulk.Handler, error) {
+	cfg, err := Config(d, queueURL)
+	if err != nil {
+		return nil, err
+	}
+	loader, err := bulk.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	worker, err := syncer.New(WorkerConfig(d, queueURL))
+	if err != nil {
+		return nil, err
+	}
+	return &bulk.Handler{Loader: loader, PerCustomer: worker, Logger: d.Logger}, nil
+}
+
+// FromEnv builds the handler from the environment, as the Lambda does.
+func FromEnv(ctx context.Context, getenv func(string) string) (*bulk.Handler, error) {
+	d, err := wiring.Load(ctx, getenv, BulkQueueURL)
+	if err != nil {
+		return nil, err
+	}
+	return New(d, getenv(BulkQueueURL))
+}
