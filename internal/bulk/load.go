@@ -174,6 +174,10 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 			handoff = append(handoff, c.id)
 		case e.Stored() && e.SubscriberID != 0 && !e.Deleted && e.Hash == c.hash:
 			r.rep.Unchanged++
+		case e.SubscriberID != 0 && !e.Deleted && c.updatedAt.Before(e.CustomerUpdatedAt):
+			// Contacthub's list lags its writes: the per-customer lane has
+			// synced a newer state than this page shows. Never go back.
+			r.rep.Unchanged++
 		case e.SubscriberID != 0 && !e.Deleted:
 			stale = append(stale, c)
 		default:
