@@ -124,6 +124,9 @@ type Config struct {
 	// Contacthub read starts within it, so what was read can still be sent
 	// and checkpointed.
 	DeadlineMargin time.Duration
+	// Bulk, when set, makes backfills feed the bulk lane instead of
+	// enqueueing a sync job per customer (see BulkLane).
+	Bulk *BulkLane
 }
 
 // Scheduler runs ticks. It is safe for concurrent use.
