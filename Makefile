@@ -30,7 +30,7 @@ FUNCTIONS     := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go
 # One target per function resource in template.yaml; the logical id
 # lower-cased without "Function" names its folder (a samtemplate test checks
 # the list against the template).
-SAM_TARGETS   := build-ConfigApiFunction build-WebhookFunction build-SyncWorkerFunction build-SchedulerFunction
+SAM_TARGETS   := build-ConfigApiFunction build-WebhookFunction build-SyncWorkerFunction build-BulkWorkerFunction build-SchedulerFunction
 
 .PHONY: help test fuzz-short lint build run bench loadtest clean $(SAM_TARGETS)
 .PRECIOUS: $(BUILD_DIR)/%/bootstrap

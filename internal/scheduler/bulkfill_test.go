@@ -50,7 +50,7 @@ func drainBulk(t *testing.T, url string) []jobs.BulkJob {
 func TestBulkBackfillFeedsTheBulkQueueWhileBelowItsBound(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	bulkURL := emulators.NewQueuesT(t, stack).SyncURL
+	bulkURL := emulators.NewQueuesT(t, stack).BulkURL
 	h := newHarness(t, options{extraItalians: 1197, configure: func(c *scheduler.Config) {
 		c.Bulk = &scheduler.BulkLane{Queue: jobs.NewBulkQueue(stack.SQS(), bulkURL), PagesPerJob: 10, MaxDepth: 2}
 	}})

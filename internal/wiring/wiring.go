@@ -38,8 +38,11 @@ import (
 
 // Env is a function's configuration.
 type Env struct {
-	TableName           string
-	SyncQueueURL        string
+	TableName    string
+	SyncQueueURL string
+	// BulkQueueURL is the bulk lane's queue: the bulk worker's input, and
+	// where the scheduler sends backfills when it is set.
+	BulkQueueURL        string
 	KMSKeyID            string
 	MasterKey           []byte // local runs only, instead of KMS
 	ContactsendEndpoint string
@@ -52,6 +55,9 @@ type Env struct {
 // but the sync worker needs (Load's required).
 const SyncQueueURL = "SYNC_QUEUE_URL"
 
+// BulkQueueURL names the setting of the bulk queue.
+const BulkQueueURL = "BULK_QUEUE_URL"
+
 // Read reads the environment through getenv (os.Getenv in a function).
 // TABLE_NAME and a key to seal secrets with are always required, and so is
 // each variable named in required; the error names every one missing.
@@ -59,6 +65,7 @@ func Read(getenv func(string) string, required ...string) (Env, error) {
 	env := Env{
 		TableName:           getenv("TABLE_NAME"),
 		SyncQueueURL:        getenv(SyncQueueURL),
+		BulkQueueURL:        getenv(BulkQueueURL),
 		KMSKeyID:            getenv("KMS_KEY_ID"),
 		ContactsendEndpoint: getenv("CONTACTSEND_ENDPOINT"),
 		WorkspaceClaim:      getenv("WORKSPACE_CLAIM"),

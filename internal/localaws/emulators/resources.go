@@ -66,51 +66,67 @@ func (s *Stack) waitActive(ctx context.Context, name string) error {
 	}
 }
 
-// Queues are the URLs of the sync queue and its dead-letter queue.
+// Queues are the URLs of the sync queue, the bulk queue and their
+// dead-letter queues.
 type Queues struct {
 	SyncURL       string
 	DeadLetterURL string
+	// BulkURL and BulkDeadLetterURL are the bulk lane's queues.
+	BulkURL           string
+	BulkDeadLetterURL string
 }
 
-// CreateQueues creates the template's SyncDeadLetterQueue, then its
-// SyncQueue with the template's attributes and redrive policy, named
-// prefix-SyncDeadLetterQueue and prefix-SyncQueue. Like SQS CreateQueue it
-// succeeds for queues that already exist with the same attributes.
-func (s *Stack) CreateQueues(ctx context.Context, prefix string) (Queues, error) {
-	syncQueue, ok := s.template.Queues[SyncQueueID]
-	if !ok {
-		return Queues{}, fmt.Errorf("create queues: template has no %s resource", SyncQueueID)
-	}
-	if syncQueue.DeadLetterQueue == "" {
-		return Queues{}, fmt.Errorf("create queues: %s has no redrive policy in the template", SyncQueueID)
-	}
-	deadLetter := s.template.Queues[syncQueue.DeadLetterQueue]
+// BulkQueueID is the bulk lane's queue in the template.
+const BulkQueueID = "BulkQueue"
 
+// CreateQueues creates the template's SyncQueue and BulkQueue, each after
+// its dead-letter queue, with the template's attributes and redrive
+// policies, named prefix-<logical id>. Like SQS CreateQueue it succeeds for
+// queues that already exist with the same attributes.
+func (s *Stack) CreateQueues(ctx context.Context, prefix string) (Queues, error) {
 	var q Queues
 	var err error
-	q.DeadLetterURL, err = s.createQueue(ctx, prefix+"-"+deadLetter.LogicalID, deadLetter.Attributes())
-	if err != nil {
+	if q.SyncURL, q.DeadLetterURL, err = s.createQueuePair(ctx, prefix, SyncQueueID); err != nil {
 		return Queues{}, err
 	}
-	attrs, err := s.SQS().GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
-		QueueUrl:       aws.String(q.DeadLetterURL),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
-	})
-	if err != nil {
-		return Queues{}, fmt.Errorf("create queues: dead-letter queue ARN: %w", err)
-	}
-	deadLetterARN := attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
-	if deadLetterARN == "" {
-		return Queues{}, fmt.Errorf("create queues: %s has no QueueArn attribute", q.DeadLetterURL)
-	}
-
-	syncAttrs := syncQueue.Attributes()
-	syncAttrs[string(sqstypes.QueueAttributeNameRedrivePolicy)] = syncQueue.RedrivePolicy(deadLetterARN)
-	q.SyncURL, err = s.createQueue(ctx, prefix+"-"+syncQueue.LogicalID, syncAttrs)
-	if err != nil {
+	if q.BulkURL, q.BulkDeadLetterURL, err = s.createQueuePair(ctx, prefix, BulkQueueID); err != nil {
 		return Queues{}, err
 	}
 	return q, nil
+}
+
+// createQueuePair creates a template queue and its dead-letter queue.
+func (s *Stack) createQueuePair(ctx context.Context, prefix, id string) (url, deadLetterURL string, err error) {
+	queue, ok := s.template.Queues[id]
+	if !ok {
+		return "", "", fmt.Errorf("create queues: template has no %s resource", id)
+	}
+	if queue.DeadLetterQueue == "" {
+		return "", "", fmt.Errorf("create queues: %s has no redrive policy in the template", id)
+	}
+	deadLetter := s.template.Queues[queue.DeadLetterQueue]
+	deadLetterURL, err = s.createQueue(ctx, prefix+"-"+deadLetter.LogicalID, deadLetter.Attributes())
+	if err != nil {
+		return "", "", err
+	}
+	attrs, err := s.SQS().GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(deadLetterURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("create queues: dead-letter queue ARN: %w", err)
+	}
+	deadLetterARN := attrs.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]
+	if deadLetterARN == "" {
+		return "", "", fmt.Errorf("create queues: %s has no QueueArn attribute", deadLetterURL)
+	}
+	queueAttrs := queue.Attributes()
+	queueAttrs[string(sqstypes.QueueAttributeNameRedrivePolicy)] = queue.RedrivePolicy(deadLetterARN)
+	url, err = s.createQueue(ctx, prefix+"-"+queue.LogicalID, queueAttrs)
+	if err != nil {
+		return "", "", err
+	}
+	return url, deadLetterURL, nil
 }
 
 func (s *Stack) createQueue(ctx context.Context, name string, attrs map[string]string) (string, error) {

@@ -56,7 +56,7 @@ func NewQueuesT(t testing.TB, s *Stack) Queues {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		for _, url := range []string{q.SyncURL, q.DeadLetterURL} {
+		for _, url := range []string{q.SyncURL, q.DeadLetterURL, q.BulkURL, q.BulkDeadLetterURL} {
 			s.SQS().DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(url)})
 		}
 	})

@@ -17,9 +17,6 @@ import (
 	"github.com/hubsend/hubsend/internal/wiring/syncworkerfn"
 )
 
-// BulkQueueURL names the variable holding the bulk queue's URL.
-const BulkQueueURL = "BULK_QUEUE_URL"
-
 // Config returns the loader's configuration: the shared clients, batch
 // ledger access, and hand-over to the bulk queue at queueURL.
 func Config(d wiring.Deps, queueURL string) (bulk.Config, error) {
@@ -32,7 +29,7 @@ func Config(d wiring.Deps, queueURL string) (bulk.Config, error) {
 		return bulk.Config{}, errors.New("bulkworkerfn: the SQS client cannot read queue attributes")
 	}
 	if queueURL == "" {
-		return bulk.Config{}, errors.New("bulkworkerfn: " + BulkQueueURL + " is not set")
+		return bulk.Config{}, errors.New("bulkworkerfn: " + wiring.BulkQueueURL + " is not set")
 	}
 	return bulk.Config{
 		Sources: d.Store,
@@ -73,9 +70,9 @@ func New(d wiring.Deps, queueURL string) (*bulk.Handler, error) {
 
 // FromEnv builds the handler from the environment, as the Lambda does.
 func FromEnv(ctx context.Context, getenv func(string) string) (*bulk.Handler, error) {
-	d, err := wiring.Load(ctx, getenv, BulkQueueURL)
+	d, err := wiring.Load(ctx, getenv, wiring.BulkQueueURL)
 	if err != nil {
 		return nil, err
 	}
-	return New(d, getenv(BulkQueueURL))
+	return New(d, d.Env.BulkQueueURL)
 }

@@ -4,6 +4,7 @@ package schedulerfn
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/scheduler"
@@ -31,7 +33,16 @@ func New(d wiring.Deps) (*scheduler.Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
+	var lane *scheduler.BulkLane
+	if url := d.Env.BulkQueueURL; url != "" {
+		client, ok := d.SQS.(jobs.BulkSQS)
+		if !ok {
+			return nil, errors.New("schedulerfn: the SQS client cannot read queue attributes")
+		}
+		lane = &scheduler.BulkLane{Queue: jobs.NewBulkQueue(client, url)}
+	}
 	return scheduler.New(scheduler.Config{
+		Bulk:    lane,
 		Sources: d.Store,
 		Hub: func(conn configstore.Connection) (scheduler.Hub, error) {
 			return d.Contacthub(conn, HubRetry)
