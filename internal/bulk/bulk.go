@@ -99,6 +99,11 @@ type Handoff interface {
 	Send(ctx context.Context, jobs ...jobs.Job) error
 }
 
+// Stats adds a job's counts to the source's sync status (*ledger.Store).
+type Stats interface {
+	AddStats(ctx context.Context, sourceID string, b ledger.Batch) error
+}
+
 // Defaults of Config.
 const (
 	// DefaultHubPagesInFlight is how many Contacthub pages are read at once.
@@ -123,8 +128,11 @@ type Config struct {
 	Send    Send
 	Ledger  Ledger
 	Handoff Handoff
-	Clock   func() time.Time
-	Logger  *slog.Logger
+	// Stats, when set, receives each job's counts (synced, unchanged), as
+	// the per-customer worker's batches do, for the status endpoint.
+	Stats  Stats
+	Clock  func() time.Time
+	Logger *slog.Logger
 	// AddPageSize is how many subscribers one addSubscribers call carries;
 	// default contactsend.BulkPageSize.
 	AddPageSize      int

@@ -252,6 +252,13 @@ func (r *run) finish(ctx context.Context, done []*customer, handoff []string, ca
 	if err := r.l.cfg.Ledger.PutMany(ctx, entries, VersionJump); err != nil {
 		return errors.Join(cause, retryable("write ledger", err))
 	}
+	if st := r.l.cfg.Stats; st != nil && len(entries)+r.rep.Unchanged > 0 {
+		b := ledger.Batch{Counts: ledger.Counts{Synced: int64(len(entries)), Unchanged: int64(r.rep.Unchanged)}, ProcessedAt: now}
+		if err := st.AddStats(ctx, r.src.ID, b); err != nil {
+			// Counters only: the work is recorded in the ledger.
+			r.l.cfg.Logger.WarnContext(ctx, "bulk stats not written", "source_id", r.src.ID, "error", err)
+		}
+	}
 	if len(handoff) > 0 {
 		slices.Sort(handoff)
 		handoff = slices.Compact(handoff)

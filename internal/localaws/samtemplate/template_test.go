@@ -110,7 +110,7 @@ func TestTemplateFunctions(t *testing.T) {
 			env: map[string]any{
 				"KMS_KEY_ID": Ref("SecretsKey"), "SYNC_QUEUE_URL": Ref("SyncQueue"),
 				"CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint"),
-				"BULK_QUEUE_URL": Ref("BulkQueue"),
+				"BULK_QUEUE_URL":       Ref("BulkQueue"),
 			},
 			grants: []grant{
 				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}, tableResources},

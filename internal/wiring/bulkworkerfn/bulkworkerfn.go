@@ -39,6 +39,7 @@ func Config(d wiring.Deps, queueURL string) (bulk.Config, error) {
 		Send:    d.Send,
 		Ledger:  ledger.NewBulk(batch, d.Env.TableName),
 		Handoff: jobs.NewBulkQueue(sqsClient, queueURL),
+		Stats:   ledger.New(d.DynamoDB, d.Env.TableName),
 		Logger:  d.Logger,
 	}, nil
 }
@@ -57,15 +58,22 @@ func New(d wiring.Deps, queueURL string) (*bulk.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Handler(d, queueURL, cfg, WorkerConfig(d, queueURL))
+}
+
+// Handler assembles the handler from configurations the caller may have
+// adjusted (the local stack shortens the add claims with its visibility
+// timeout).
+func Handler(d wiring.Deps, queueURL string, cfg bulk.Config, workerCfg syncer.Config) (*bulk.Handler, error) {
 	loader, err := bulk.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	worker, err := syncer.New(WorkerConfig(d, queueURL))
+	worker, err := syncer.New(workerCfg)
 	if err != nil {
 		return nil, err
 	}
-	return &bulk.Handler{Loader: loader, PerCustomer: worker, Logger: d.Logger}, nil
+	return &bulk.Handler{Loader: loader, PerCustomer: worker, Logger: d.Logger, Queue: d.SQS, QueueURL: queueURL}, nil
 }
 
 // FromEnv builds the handler from the environment, as the Lambda does.
