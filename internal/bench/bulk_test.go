@@ -18,7 +18,7 @@ import (
 )
 
 // bulkCustomers is the short tests' Contacthub demo: about 600 customers in
-// the node, two bulk jobs.
+// the node, one bulk job.
 const bulkCustomers = 1200
 
 // perCustomer divides a count map's total by n.
@@ -117,7 +117,7 @@ func TestBulkLoad(t *testing.T) {
 // halveUserDB removes the subscribers of every other customer of the node
 // and changes FIRST_NAME of a tenth of the rest; it returns how many it
 // changed.
-func halveUserDB(t *testing.T, h *Harness) int {
+func halveUserDB(t testing.TB, h *Harness) int {
 	t.Helper()
 	seed := h.Stack.Send.Snapshot()
 	linked := make(map[int64]bool)
@@ -164,14 +164,25 @@ func halveUserDB(t *testing.T, h *Harness) int {
 // right after an addSubscribers: the jobs come back as SQS would bring
 // them, and the checker finds no duplicate, no customer lost and every
 // customer linked to one subscriber with its current values.
+//
+// Short: about 600 customers. HUBSEND_LOAD=1 (make bench-scale): 20,000,
+// with the latency profile.
 func TestBulkLoadThroughFaults(t *testing.T) {
-	h := startHarness(t, Options{Customers: bulkCustomers})
+	customers, kills := bulkCustomers, 1
+	if full() {
+		customers, kills = 40000, 5
+	}
+	h := startHarness(t, Options{Customers: customers, Persist: true})
+	if full() {
+		h.Stack.Hub.Faults().SetProfile(faults.ContacthubProfile())
+		h.Stack.Send.Faults().SetProfile(faults.ContactsendProfile())
+	}
 	ctx := t.Context()
 	cfg, err := h.bulkConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	killer := &killAfterAdd{Send: cfg.Send, after: 1}
+	killer := &killAfterAdd{Send: cfg.Send, after: kills}
 	cfg.Send = killer
 	loader, err := bulk.New(cfg)
 	if err != nil {
@@ -190,8 +201,19 @@ func TestBulkLoadThroughFaults(t *testing.T) {
 	if _, err := h.Stack.Hub.Faults().Add(faults.Rule{Operation: "customers.list", Kind: faults.Status, Status: 429, Rate: 0.2}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := RunBulk(ctx, loader, h.BulkJobs("faults"), 2, 20)
+	// DynamoDB goes away and comes back from disk while the jobs run.
+	restarted := make(chan error, 1)
+	go func() {
+		for killer.count() == 0 && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond) // polling: the first kill marks mid-load
+		}
+		restarted <- h.RestartDynamo(ctx)
+	}()
+	rep, err := RunBulk(ctx, loader, h.BulkJobs("faults"), 2, 30)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-restarted; err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("%+v; killed %d", rep, killer.killed)
@@ -200,7 +222,7 @@ func TestBulkLoadThroughFaults(t *testing.T) {
 	}
 	h.Stack.Send.Faults().Reset()
 	h.Stack.Hub.Faults().Reset()
-	checkSynced(t, h, 30*time.Second)
+	checkSynced(t, h, 2*time.Minute)
 }
 
 // bulkConfig is the bulk function's loader configuration on the harness,
@@ -230,6 +252,12 @@ func (k *killAfterAdd) AddSubscribers(ctx context.Context, cred contactsend.Cred
 		k.dead = true
 	}
 	return n, err
+}
+
+func (k *killAfterAdd) count() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.killed
 }
 
 func (k *killAfterAdd) FindSubscribersBy(ctx context.Context, cred contactsend.Credentials, db int64, q contactsend.Query) (contactsend.SubscriberPage, error) {

@@ -177,9 +177,11 @@ type Report struct {
 	Added     int // created by addSubscribers (linked after)
 	HandedOff int // queued for the per-customer lane
 	Removed   int // duplicates of a race with the per-customer lane, removed
+	Deferred  int // overlap customers left to the job of their own range
 }
 
-func (r *Report) add(o Report) {
+// Add adds o's counts to r.
+func (r *Report) Add(o Report) {
 	r.Customers += o.Customers
 	r.Unchanged += o.Unchanged
 	r.Linked += o.Linked
@@ -187,6 +189,7 @@ func (r *Report) add(o Report) {
 	r.Added += o.Added
 	r.HandedOff += o.HandedOff
 	r.Removed += o.Removed
+	r.Deferred += o.Deferred
 }
 
 // ErrRetry wraps the failures after which the whole job should come back
@@ -205,11 +208,13 @@ func transient(err error) bool {
 		errors.Is(err, context.Canceled)
 }
 
+// retryable marks a failure that ends the job for SQS to bring it back:
+// the job is level-triggered, so a failure that persists (a source
+// misconfigured) costs its receives and ends in the DLQ, where the alarm
+// names it; one that passes (DynamoDB restarting, a connection reset the
+// client could not classify) costs nothing.
 func retryable(what string, err error) error {
-	if transient(err) {
-		return fmt.Errorf("%s: %w: %w", what, ErrRetry, err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
+	return fmt.Errorf("%s: %w: %w", what, ErrRetry, err)
 }
 
 // customerLookup answers paths from a customer's JSON tree, with numbers

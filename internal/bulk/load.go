@@ -32,6 +32,10 @@ type customer struct {
 	wire      []contactsend.Attribute
 	key       string // the match values, as Contactsend compares them
 	entry     ledger.BulkEntry
+	// overlap marks a customer read only on the page past the range: the
+	// next range's job owns it, so this one adds it only when that job
+	// has not (see load).
+	overlap bool
 }
 
 // run is one bulk job's work.
@@ -92,11 +96,11 @@ func (l *Loader) Load(ctx context.Context, job jobs.BulkJob) (Report, error) {
 	if len(r.match) == 0 {
 		return Report{}, fmt.Errorf("source %s has no match field", src.ID)
 	}
-	page, err := r.read(ctx, hub, job)
+	page, overlap, err := r.read(ctx, hub, job)
 	if err != nil {
 		return r.rep, err
 	}
-	err = r.load(ctx, mapping.NewMapper(rules(src), fields), page)
+	err = r.load(ctx, mapping.NewMapper(rules(src), fields), page, overlap)
 	return r.rep, err
 }
 
@@ -110,7 +114,7 @@ func claimOwner(job jobs.BulkJob) string {
 // one page past the range so that customers deleted meanwhile, which move
 // later customers a page back, do not make the range skip anyone (a
 // customer read twice is harmless).
-func (r *run) read(ctx context.Context, hub Hub, job jobs.BulkJob) ([]contacthub.Customer, error) {
+func (r *run) read(ctx context.Context, hub Hub, job jobs.BulkJob) (_ []contacthub.Customer, overlap map[string]bool, _ error) {
 	pages := make([][]contacthub.Customer, job.Pages+1)
 	errs := make([]error, len(pages))
 	sem := make(chan struct{}, r.l.cfg.HubPagesInFlight)
@@ -125,23 +129,25 @@ func (r *run) read(ctx context.Context, hub Hub, job jobs.BulkJob) ([]contacthub
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, retryable("read customer pages", err)
+		return nil, nil, retryable("read customer pages", err)
 	}
 	seen := make(map[string]bool)
+	overlap = make(map[string]bool)
 	var out []contacthub.Customer
-	for _, p := range pages {
+	for i, p := range pages {
 		for _, c := range p {
 			if c.ID != "" && !seen[c.ID] {
 				seen[c.ID] = true
 				out = append(out, c)
+				overlap[c.ID] = i == job.Pages
 			}
 		}
 	}
-	return out, nil
+	return out, overlap, nil
 }
 
 // load decides and writes for the customers of a range.
-func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []contacthub.Customer) error {
+func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []contacthub.Customer, overlap map[string]bool) error {
 	r.rep.Customers = len(customers)
 	var handoff []string
 	mapped := make([]*customer, 0, len(customers))
@@ -151,6 +157,7 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 			handoff = append(handoff, c.ID)
 			continue
 		}
+		m.overlap = overlap[c.ID]
 		mapped = append(mapped, m)
 	}
 	ids := make([]string, len(mapped))
@@ -168,6 +175,8 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 		c.entry = entries[c.id]
 		e := c.entry
 		switch {
+		case c.overlap && (e.Adding(now) && !e.ClaimedBy(r.owner, now) || now.Before(e.SubscriptionClaimUntil)):
+			r.rep.Deferred++ // the next range's job is at it
 		case e.Failed || (e.Adding(now) && !e.ClaimedBy(r.owner, now)) || now.Before(e.SubscriptionClaimUntil):
 			// A failed record to clear, or another worker at work: the
 			// per-customer lane knows how to wait and to clear.
@@ -220,13 +229,25 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 		}
 		done = append(done, linked)
 	}
-	for start := 0; start < len(missing); start += r.l.cfg.AddPageSize {
-		page := missing[start:min(start+r.l.cfg.AddPageSize, len(missing))]
-		added, refused, err := r.addPage(ctx, page)
-		done = append(done, added...)
-		handoff = append(handoff, refused...)
-		if err != nil {
-			return r.finish(ctx, done, handoff, err)
+	// Customers of the overlap page wait until this range's own adds are
+	// done: by then the next range's job, if it runs alongside, has claimed
+	// or linked them, and adding them here too would only make duplicates
+	// for the read-back to remove.
+	own, late := splitOverlap(missing)
+	for round := range 2 {
+		if round == 1 {
+			if own, err = r.stillMissing(ctx, late); err != nil {
+				return r.finish(ctx, done, handoff, err)
+			}
+		}
+		for start := 0; start < len(own); start += r.l.cfg.AddPageSize {
+			page := own[start:min(start+r.l.cfg.AddPageSize, len(own))]
+			added, refused, err := r.addPage(ctx, page)
+			done = append(done, added...)
+			handoff = append(handoff, refused...)
+			if err != nil {
+				return r.finish(ctx, done, handoff, err)
+			}
 		}
 	}
 	if len(r.src.Properties.Subscriptions) > 0 {
@@ -236,6 +257,44 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 		}
 	}
 	return r.finish(ctx, done, handoff, nil)
+}
+
+func splitOverlap(cs []*customer) (own, overlap []*customer) {
+	for _, c := range cs {
+		if c.overlap {
+			overlap = append(overlap, c)
+		} else {
+			own = append(own, c)
+		}
+	}
+	return own, overlap
+}
+
+// stillMissing reads the ledger again for overlap customers and keeps
+// those nobody has linked or claimed meanwhile.
+func (r *run) stillMissing(ctx context.Context, cs []*customer) ([]*customer, error) {
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.id
+	}
+	entries, err := r.l.cfg.Ledger.GetMany(ctx, r.src.ID, ids)
+	if err != nil {
+		return nil, retryable("read ledger", err)
+	}
+	now := r.l.cfg.Clock()
+	var out []*customer
+	for _, c := range cs {
+		e := entries[c.id]
+		if e.Version != c.entry.Version || e.Adding(now) && !e.ClaimedBy(r.owner, now) {
+			r.rep.Deferred++
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
 }
 
 // finish records the linked customers and hands the rest over, even when

@@ -32,9 +32,11 @@ type BulkLane struct {
 
 // Defaults of BulkLane.
 const (
-	// DefaultBulkPagesPerJob makes a job of 500 customers: one
-	// addSubscribers page, Contactsend's guidance for a bulk call.
-	DefaultBulkPagesPerJob = 10
+	// DefaultBulkPagesPerJob makes a job of 1,000 customers: two
+	// addSubscribers pages of Contactsend's guidance for a bulk call, and
+	// few enough jobs that their fixed costs (reading the source, the
+	// counters) stay under a request per 200 customers.
+	DefaultBulkPagesPerJob = 20
 	// DefaultBulkMaxDepth keeps about two jobs per bulk worker of the
 	// template (ten) waiting.
 	DefaultBulkMaxDepth = 20
