@@ -7,6 +7,7 @@
 #   make run          the whole system locally (ARGS=... passes flags)
 #   make bench        benchmarks: micro, pipeline, cold start (see BENCHMARKS.md)
 #   make loadtest     the full load and fault tests (10,000 webhooks, 10,000 customers)
+#   make bench-scale  the bulk lane at scale: 100,000 customers, latency profile, faults
 #
 # sam build calls the build-<LogicalId> targets (Metadata BuildMethod: makefile).
 
@@ -32,7 +33,7 @@ FUNCTIONS     := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go
 # the list against the template).
 SAM_TARGETS   := build-ConfigApiFunction build-WebhookFunction build-SyncWorkerFunction build-BulkWorkerFunction build-SchedulerFunction
 
-.PHONY: help test fuzz-short lint build run bench loadtest clean $(SAM_TARGETS)
+.PHONY: help test fuzz-short lint build run bench loadtest bench-scale clean $(SAM_TARGETS)
 .PRECIOUS: $(BUILD_DIR)/%/bootstrap
 
 help:
@@ -86,6 +87,14 @@ bench: node_modules/.package-lock.json
 
 loadtest: node_modules/.package-lock.json
 	./tools/bench-load.sh
+
+# The bulk lane (BENCHMARKS.md, "Bulk lane at scale"): first loads of
+# HUBSEND_SCALE_CUSTOMERS (default 100,000) with the simulators' latency
+# profile, live-change latency beside a backfill, then the bulk fault suite
+# at 20,000 customers.
+bench-scale: node_modules/.package-lock.json
+	$(GO) test -run '^$$' -bench BulkScale -benchtime 1x -timeout 60m ./internal/bench/
+	HUBSEND_LOAD=1 $(GO) test -count=1 -run 'TestBulkLoadThroughFaults' -timeout 30m -v ./internal/bench/
 
 clean:
 	rm -rf $(BUILD_DIR)
