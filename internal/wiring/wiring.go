@@ -214,6 +214,12 @@ func New(env Env, clients Clients, logger *slog.Logger) (Deps, error) {
 		d.Jobs = jobs.NewQueue(clients.SQS, env.SyncQueueURL)
 		d.SQS = clients.SQS
 	}
+	if env.BulkQueueURL != "" {
+		if clients.SQS == nil {
+			return Deps{}, errors.New("wiring: a bulk queue without an SQS client")
+		}
+		d.SQS = clients.SQS
+	}
 	return d, nil
 }
 
