@@ -93,7 +93,9 @@ func BenchmarkBulkScale(b *testing.B) {
 		}
 	}
 	load("empty", "scale-empty")
-	b.ReportMetric(float64(heapInUse()-heapBefore)/(1<<20)/float64(2*n+n)*100000, "MB/100k-records")
+	perRecords := float64(heapInUse()-heapBefore) / (1 << 20) / float64(2*n+n) * 100000
+	b.Logf("after the load: %.0f MB per 100,000 records (Contacthub customers and Contactsend subscribers)", perRecords)
+	b.ReportMetric(perRecords, "MB/100k-records")
 	halveUserDB(b, h)
 	if err := h.ForgetLedger(ctx); err != nil {
 		b.Fatal(err)
@@ -116,6 +118,9 @@ func BenchmarkBulkScale(b *testing.B) {
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
+	b.Logf("live change → Contactsend: idle p50 %v p99 %v; during a backfill p50 %v p99 %v",
+		percentile(idle, 50).Round(time.Millisecond), percentile(idle, 99).Round(time.Millisecond),
+		percentile(busy, 50).Round(time.Millisecond), percentile(busy, 99).Round(time.Millisecond))
 	for _, l := range []struct {
 		name string
 		d    []time.Duration
