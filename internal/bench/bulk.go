@@ -14,6 +14,7 @@ import (
 	"github.com/hubsend/hubsend/internal/bulk"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/syncer"
 	"github.com/hubsend/hubsend/internal/wiring/bulkworkerfn"
 )
 
@@ -44,7 +45,8 @@ func (h *Harness) BulkJobs(runID string) []jobs.BulkJob {
 }
 
 // RunBulk runs the jobs, concurrency at a time, giving a job that asks to
-// come back (bulk.ErrRetry) up to tries runs, as SQS redelivery would.
+// come back (bulk.ErrRetry) up to tries runs, after a redelivery delay, as
+// SQS would.
 func RunBulk(ctx context.Context, l *bulk.Loader, all []jobs.BulkJob, concurrency, tries int) (bulk.Report, error) {
 	var (
 		mu   sync.Mutex
@@ -71,6 +73,14 @@ func RunBulk(ctx context.Context, l *bulk.Loader, all []jobs.BulkJob, concurrenc
 					mu.Unlock()
 					return
 				}
+				// SQS brings a job given back after the redelivery delay
+				// (the bulk handler sets it); the harness caps it at 5 s.
+				t := time.NewTimer(min(syncer.RedeliveryDelay(try, 0), 5*time.Second))
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
 			}
 		})
 	}
