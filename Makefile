@@ -8,6 +8,7 @@
 #   make bench        benchmarks: micro, pipeline, cold start (see BENCHMARKS.md)
 #   make loadtest     the full load and fault tests (10,000 webhooks, 10,000 customers)
 #   make bench-scheduler  the scheduler's fan-out (200 sources) and reconciliation cost
+#   make bench-scale  the bulk lane at scale: 100,000 customers, latency profile, faults
 #
 # sam build calls the build-<LogicalId> targets (Metadata BuildMethod: makefile).
 
@@ -31,9 +32,9 @@ FUNCTIONS     := $(patsubst functions/%/main.go,%,$(wildcard functions/*/main.go
 # One target per function resource in template.yaml; the logical id
 # lower-cased without "Function" names its folder (a samtemplate test checks
 # the list against the template).
-SAM_TARGETS   := build-ConfigApiFunction build-WebhookFunction build-SyncWorkerFunction build-SchedulerFunction build-SourceTickFunction
+SAM_TARGETS   := build-ConfigApiFunction build-WebhookFunction build-SyncWorkerFunction build-BulkWorkerFunction build-SchedulerFunction build-SourceTickFunction
 
-.PHONY: help test fuzz-short lint build run bench bench-scheduler loadtest clean $(SAM_TARGETS)
+.PHONY: help test fuzz-short lint build run bench bench-scheduler bench-scale loadtest clean $(SAM_TARGETS)
 .PRECIOUS: $(BUILD_DIR)/%/bootstrap
 
 help:
@@ -96,6 +97,14 @@ bench-scheduler: node_modules/.package-lock.json
 		-scheduler.sources=200 -scheduler.period=1m -scheduler.ticks=3 -scheduler.latency=100ms -scheduler.compare
 	$(GO) test -count=1 -timeout 30m ./internal/scheduler/ -run 'TestReconcileThroughput$$' -v -reconcile.measure=20000
 	$(GO) test -count=1 -timeout 30m ./internal/scheduler/ -run 'TestReconcileThroughput$$' -v -reconcile.measure=20000 -reconcile.latency=100ms
+
+# The bulk lane (BENCHMARKS.md, "Bulk lane at scale"): first loads of
+# HUBSEND_SCALE_CUSTOMERS (default 100,000) with the simulators' latency
+# profile, live-change latency beside a backfill, then the bulk fault suite
+# at 20,000 customers.
+bench-scale: node_modules/.package-lock.json
+	$(GO) test -run '^$$' -bench BulkScale -benchtime 1x -timeout 60m ./internal/bench/
+	HUBSEND_LOAD=1 $(GO) test -count=1 -run 'TestBulkLoadThroughFaults' -timeout 30m -v ./internal/bench/
 
 clean:
 	rm -rf $(BUILD_DIR)

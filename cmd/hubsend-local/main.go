@@ -32,6 +32,8 @@ func main() {
 func run() error {
 	data := flag.String("data", os.Getenv("HUBSEND_DATA"), "keep state in this directory across restarts (env HUBSEND_DATA); empty keeps nothing")
 	verbose := flag.Bool("v", false, "log every request and the emulators' output")
+	latency := flag.Bool("latency", os.Getenv("HUBSEND_LATENCY_PROFILE") == "1",
+		"give every simulator call a realistic service time (env HUBSEND_LATENCY_PROFILE=1); off by default")
 	flag.Parse()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(*verbose)}))
@@ -53,6 +55,7 @@ func run() error {
 	}
 	opts := devstack.Options{
 		ScheduleEvery:   every,
+		LatencyProfile:  *latency,
 		APIAddr:         envOr("HUBSEND_API_ADDR", "127.0.0.1:8080"),
 		OIDCAddr:        envOr("HUBSEND_OIDC_ADDR", "127.0.0.1:8083"),
 		ContacthubAddr:  envOr("HUBSEND_CONTACTHUB_ADDR", "127.0.0.1:8081"),
@@ -195,6 +198,7 @@ func realServices(opts *devstack.Options) error {
 		opts.AWS = &devstack.RealAWS{
 			Config: cfg, Table: os.Getenv("HUBSEND_TABLE_NAME"),
 			SyncQueueURL: os.Getenv("HUBSEND_SYNC_QUEUE_URL"), KMSKeyID: os.Getenv("HUBSEND_KMS_KEY_ID"),
+			BulkQueueURL: os.Getenv("HUBSEND_BULK_QUEUE_URL"),
 		}
 		if opts.AWS.Table == "" || opts.AWS.SyncQueueURL == "" || opts.AWS.KMSKeyID == "" {
 			return fmt.Errorf("HUBSEND_AWS=1 needs HUBSEND_TABLE_NAME, HUBSEND_SYNC_QUEUE_URL and HUBSEND_KMS_KEY_ID (the deployed stack's outputs)")

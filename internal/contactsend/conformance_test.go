@@ -333,6 +333,11 @@ func TestRequestsConformToSchemas(t *testing.T) {
 	must(err)
 	_, err = c.GetSubscriber(ctx, demo, newsletterDB, added.ID)
 	must(err)
+	_, err = c.AddSubscribers(ctx, demo, newsletterDB, []contactsend.Subscriber{
+		{Attributes: []contactsend.Attribute{{Key: "EMAIL", Value: contactsend.StringValue("bulk1@example.com")}}},
+		{Attributes: []contactsend.Attribute{{Key: "EMAIL", Value: contactsend.StringValue("bulk2@example.com")}, {Key: "ORDERS", Value: contactsend.IntValue(3)}}},
+	})
+	must(err)
 	_, err = c.UpdateSubscriber(ctx, demo, newsletterDB, contactsend.Subscriber{ID: added.ID, Attributes: []contactsend.Attribute{
 		{Key: "FIRST_NAME", Value: contactsend.StringValue("Xsd")},
 	}})

@@ -314,6 +314,9 @@ func (r *run) backfill(ctx context.Context, src source.Source, rep *SourceReport
 	if err != nil {
 		return r.backfillFailed(ctx, src, b, err)
 	}
+	if cfg.Bulk != nil {
+		return r.bulkBackfill(ctx, src, b, hub, rep)
+	}
 	rep.Backfill = Worked
 	for pages := 0; pages < cfg.MaxBackfillPages && r.inTime(ctx); pages++ {
 		readCtx, cancel := r.reading(ctx)

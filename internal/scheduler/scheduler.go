@@ -155,6 +155,9 @@ type Config struct {
 	// Contacthub read starts within it, so what was read can still be sent
 	// and checkpointed.
 	DeadlineMargin time.Duration
+	// Bulk, when set, makes backfills feed the bulk lane instead of
+	// enqueueing a sync job per customer (see BulkLane).
+	Bulk *BulkLane
 	// Ticks is the fan-out queue Dispatch sends one tick per source to;
 	// nil for a scheduler that only works sources itself (Tick, RunSource).
 	Ticks TickSender

@@ -42,7 +42,10 @@ type Env struct {
 	TableName    string
 	SyncQueueURL string
 	// TickQueueURL is the scheduler's fan-out queue (one tick per source).
-	TickQueueURL        string
+	TickQueueURL string
+	// BulkQueueURL is the bulk lane's queue: the bulk worker's input, and
+	// where the scheduler sends backfills when it is set.
+	BulkQueueURL        string
 	KMSKeyID            string
 	MasterKey           []byte // local runs only, instead of KMS
 	ContactsendEndpoint string
@@ -69,6 +72,9 @@ const SyncQueueURL = "SYNC_QUEUE_URL"
 // scheduled tick fans out to.
 const TickQueueURL = "SOURCE_TICK_QUEUE_URL"
 
+// BulkQueueURL names the setting of the bulk queue.
+const BulkQueueURL = "BULK_QUEUE_URL"
+
 // Read reads the environment through getenv (os.Getenv in a function).
 // TABLE_NAME and a key to seal secrets with are always required, and so is
 // each variable named in required; the error names every one missing.
@@ -77,6 +83,7 @@ func Read(getenv func(string) string, required ...string) (Env, error) {
 		TableName:           getenv("TABLE_NAME"),
 		SyncQueueURL:        getenv(SyncQueueURL),
 		TickQueueURL:        getenv(TickQueueURL),
+		BulkQueueURL:        getenv(BulkQueueURL),
 		KMSKeyID:            getenv("KMS_KEY_ID"),
 		ContactsendEndpoint: getenv("CONTACTSEND_ENDPOINT"),
 		WorkspaceClaim:      getenv("WORKSPACE_CLAIM"),
@@ -241,6 +248,12 @@ func New(env Env, clients Clients, logger *slog.Logger) (Deps, error) {
 			return Deps{}, errors.New("wiring: a sync queue without an SQS client")
 		}
 		d.Jobs = jobs.NewQueue(clients.SQS, env.SyncQueueURL)
+		d.SQS = clients.SQS
+	}
+	if env.BulkQueueURL != "" {
+		if clients.SQS == nil {
+			return Deps{}, errors.New("wiring: a bulk queue without an SQS client")
+		}
 		d.SQS = clients.SQS
 	}
 	return d, nil

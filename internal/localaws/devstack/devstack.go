@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/hubsend/hubsend/internal/bulk"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
@@ -40,10 +41,12 @@ import (
 	"github.com/hubsend/hubsend/internal/localaws/samtemplate"
 	"github.com/hubsend/hubsend/internal/localaws/sqstrigger"
 	"github.com/hubsend/hubsend/internal/scheduler"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
 	"github.com/hubsend/hubsend/internal/simulators/hubsim"
 	"github.com/hubsend/hubsend/internal/simulators/sendsim"
 	"github.com/hubsend/hubsend/internal/syncer"
 	"github.com/hubsend/hubsend/internal/wiring"
+	"github.com/hubsend/hubsend/internal/wiring/bulkworkerfn"
 	"github.com/hubsend/hubsend/internal/wiring/configapifn"
 	"github.com/hubsend/hubsend/internal/wiring/schedulerfn"
 	"github.com/hubsend/hubsend/internal/wiring/syncworkerfn"
@@ -104,6 +107,10 @@ type Options struct {
 	// ScheduleEvery overrides the schedule's rate from template.yaml (one
 	// minute), for demos and tests that want the change feed polled sooner.
 	ScheduleEvery time.Duration
+	// LatencyProfile gives every simulator call a realistic service time
+	// (faults.ContacthubProfile, faults.ContactsendProfile); off by default,
+	// so the local stack answers at once.
+	LatencyProfile bool
 }
 
 // Contacthub is a real Contacthub workspace to connect the demo workspace to.
@@ -118,6 +125,9 @@ type RealAWS struct {
 	Config       aws.Config
 	Table        string
 	SyncQueueURL string
+	// BulkQueueURL is the bulk lane's queue; empty leaves backfills on the
+	// sync queue and runs no bulk worker.
+	BulkQueueURL string
 	KMSKeyID     string
 }
 
@@ -148,6 +158,9 @@ type Stack struct {
 	// Worker is the sync worker function's logic, fed by the local SQS
 	// event source mapping.
 	Worker *syncer.Worker
+	// Bulk is the bulk worker function's handler, fed from the bulk queue;
+	// nil without one.
+	Bulk   *bulk.Handler
 	Ledger *ledger.Store
 
 	opts   Options
@@ -281,7 +294,7 @@ func (s *Stack) startAWS(ctx context.Context) error {
 			return err
 		}
 		s.clients, s.sqsClient = wiring.ClientsFrom(real.Config), sqs.NewFromConfig(real.Config)
-		s.Table, s.Queues = real.Table, emulators.Queues{SyncURL: real.SyncQueueURL}
+		s.Table, s.Queues = real.Table, emulators.Queues{SyncURL: real.SyncQueueURL, BulkURL: real.BulkQueueURL}
 		return nil
 	}
 	awsOpts := emulators.Options{Stdout: s.opts.EmulatorOutput, Stderr: s.opts.EmulatorOutput}
@@ -305,11 +318,13 @@ func (s *Stack) startAWS(ctx context.Context) error {
 		return fmt.Errorf("create queues: %w", err)
 	}
 	if s.opts.VisibilityTimeout > 0 {
-		if _, err := s.sqsClient.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
-			QueueUrl:   &s.Queues.SyncURL,
-			Attributes: map[string]string{"VisibilityTimeout": strconv.Itoa(int(s.opts.VisibilityTimeout.Seconds()))},
-		}); err != nil {
-			return fmt.Errorf("set the queue's visibility timeout: %w", err)
+		for _, url := range []string{s.Queues.SyncURL, s.Queues.BulkURL} {
+			if _, err := s.sqsClient.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{
+				QueueUrl:   &url,
+				Attributes: map[string]string{"VisibilityTimeout": strconv.Itoa(int(s.opts.VisibilityTimeout.Seconds()))},
+			}); err != nil {
+				return fmt.Errorf("set the queue's visibility timeout: %w", err)
+			}
 		}
 	}
 	return nil
@@ -325,7 +340,7 @@ func (s *Stack) environment() error {
 		endpoint = s.ContactsendURL + "/soap/services"
 	}
 	s.env = wiring.Env{
-		TableName: s.Table, SyncQueueURL: s.Queues.SyncURL, TickQueueURL: s.Queues.TickURL, ContactsendEndpoint: endpoint,
+		TableName: s.Table, SyncQueueURL: s.Queues.SyncURL, TickQueueURL: s.Queues.TickURL, BulkQueueURL: s.Queues.BulkURL, ContactsendEndpoint: endpoint,
 		WorkspaceClaim: workspaceClaim, RoleClaim: roleClaim,
 		SignInIssuer: s.IssuerURL, SignInClientID: ConsoleClientID,
 		// The simulators speak plain http.
@@ -371,10 +386,16 @@ func (s *Stack) startSimulators(hubLn, sendLn net.Listener) error {
 	}
 	if hubLn != nil {
 		s.Hub = hubsim.New(hubsim.Options{Seed: hubSeed, RandomSeed: uint64(time.Now().UnixNano())})
+		if s.opts.LatencyProfile {
+			s.Hub.Faults().SetProfile(faults.ContacthubProfile())
+		}
 		s.serve(hubLn, s.Hub)
 	}
 	if sendLn != nil {
 		s.Send = sendsim.New(sendsim.Options{Seed: sendSeed, FaultSeed: 1})
+		if s.opts.LatencyProfile {
+			s.Send.Faults().SetProfile(faults.ContactsendProfile())
+		}
 		s.serve(sendLn, s.Send)
 	}
 	return nil
@@ -405,7 +426,7 @@ func (s *Stack) functions(shared wiring.Deps) (*apigw.Gateway, error) {
 			authorizers[r.Authorizer] = apigw.JWTAuthorizer{Issuer: s.IssuerURL, Audience: []string{ConsoleClientID}}
 		}
 	}
-	for _, name := range []string{"ConfigApiFunction", "WebhookFunction", "SchedulerFunction", "SourceTickFunction", "SyncWorkerFunction"} {
+	for _, name := range []string{"ConfigApiFunction", "WebhookFunction", "SchedulerFunction", "SourceTickFunction", "SyncWorkerFunction", "BulkWorkerFunction"} {
 		if _, ok := s.template.Functions[name]; !ok {
 			return nil, fmt.Errorf("template.yaml has no %s", name)
 		}
@@ -435,6 +456,20 @@ func (s *Stack) functions(shared wiring.Deps) (*apigw.Gateway, error) {
 	worker.AddClaim = s.opts.VisibilityTimeout / 2
 	if s.Worker, err = syncer.New(worker); err != nil {
 		return nil, err
+	}
+	if url := s.Queues.BulkURL; url != "" {
+		d := function("BulkWorkerFunction")
+		cfg, err := bulkworkerfn.Config(d, url)
+		if err != nil {
+			return nil, err
+		}
+		perCustomer := bulkworkerfn.WorkerConfig(d, url)
+		if s.opts.VisibilityTimeout > 0 {
+			cfg.AddClaim, perCustomer.AddClaim = s.opts.VisibilityTimeout/2, s.opts.VisibilityTimeout/2
+		}
+		if s.Bulk, err = bulkworkerfn.Handler(d, url, cfg, perCustomer); err != nil {
+			return nil, err
+		}
 	}
 	api, err := configapifn.New(function("ConfigApiFunction"))
 	if err != nil {
@@ -532,6 +567,11 @@ func (s *Stack) startBackground(ctx context.Context) error {
 		switch {
 		case sub.FunctionID == "SyncWorkerFunction" && sub.Queue == "SyncQueue":
 			cfg.QueueURL, cfg.Handler = s.Queues.SyncURL, s.Worker.HandleSQS
+		case sub.FunctionID == "BulkWorkerFunction" && sub.Queue == emulators.BulkQueueID:
+			if s.Bulk == nil {
+				continue // a deployed stack's bulk queue was not named
+			}
+			cfg.QueueURL, cfg.Handler = s.Queues.BulkURL, s.Bulk.HandleSQS
 		case sub.FunctionID == "SourceTickFunction" && sub.Queue == "SourceTickQueue":
 			if s.Queues.TickURL == "" {
 				continue // the scheduled tick works every source itself

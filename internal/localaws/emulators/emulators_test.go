@@ -252,8 +252,11 @@ func testQueueAttributes(t *testing.T, stack *emulators.Stack) {
 		want string
 	}{
 		{q.SyncURL, sqstypes.QueueAttributeNameVisibilityTimeout, "360"},
-		{q.SyncURL, sqstypes.QueueAttributeNameMessageRetentionPeriod, "345600"},
+		{q.SyncURL, sqstypes.QueueAttributeNameMessageRetentionPeriod, "1209600"},
 		{q.DeadLetterURL, sqstypes.QueueAttributeNameMessageRetentionPeriod, "1209600"},
+		{q.BulkURL, sqstypes.QueueAttributeNameVisibilityTimeout, "1800"},
+		{q.BulkURL, sqstypes.QueueAttributeNameMessageRetentionPeriod, "1209600"},
+		{q.BulkDeadLetterURL, sqstypes.QueueAttributeNameMessageRetentionPeriod, "1209600"},
 	}
 	for _, tt := range tests {
 		out, err := stack.SQS().GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{

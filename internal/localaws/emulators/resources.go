@@ -67,8 +67,8 @@ func (s *Stack) waitActive(ctx context.Context, name string) error {
 	}
 }
 
-// Queues are the URLs of the sync queue, the scheduler's source tick queue
-// and their dead-letter queues.
+// Queues are the URLs of the sync queue, the scheduler's source tick queue,
+// the bulk queue and their dead-letter queues.
 type Queues struct {
 	SyncURL       string
 	DeadLetterURL string
@@ -76,24 +76,34 @@ type Queues struct {
 	// its dead-letter queue.
 	TickURL           string
 	TickDeadLetterURL string
+	// BulkURL and BulkDeadLetterURL are the bulk lane's queues.
+	BulkURL           string
+	BulkDeadLetterURL string
 }
+
+// BulkQueueID is the bulk lane's queue in the template.
+const BulkQueueID = "BulkQueue"
 
 // URLs lists every queue's URL.
 func (q Queues) URLs() []string {
-	return []string{q.SyncURL, q.DeadLetterURL, q.TickURL, q.TickDeadLetterURL}
+	return []string{q.SyncURL, q.DeadLetterURL, q.TickURL, q.TickDeadLetterURL, q.BulkURL, q.BulkDeadLetterURL}
 }
 
-// CreateQueues creates the template's SyncQueue and SourceTickQueue, each
-// after its dead-letter queue, with the template's attributes and redrive
-// policies, named prefix-SyncQueue, prefix-SyncDeadLetterQueue,
-// prefix-SourceTicks.fifo and prefix-SourceTicksDLQ.fifo (FIFO queue names
-// end in .fifo, and a queue name has at most 80 characters). Like SQS
-// CreateQueue it succeeds for queues that already exist with the same
-// attributes.
+// CreateQueues creates the template's SyncQueue, SourceTickQueue and
+// BulkQueue, each after its dead-letter queue, with the template's
+// attributes and redrive policies, named prefix-SyncQueue,
+// prefix-SyncDeadLetterQueue, prefix-SourceTicks.fifo,
+// prefix-SourceTicksDLQ.fifo, prefix-BulkQueue and prefix-BulkDeadLetterQueue
+// (FIFO queue names end in .fifo, and a queue name has at most 80
+// characters). Like SQS CreateQueue it succeeds for queues that already
+// exist with the same attributes.
 func (s *Stack) CreateQueues(ctx context.Context, prefix string) (Queues, error) {
 	var q Queues
 	var err error
 	if q.SyncURL, q.DeadLetterURL, err = s.createWithDeadLetter(ctx, SyncQueueID, prefix+"-"+SyncQueueID, prefix+"-"+SyncDeadLetterQueueID); err != nil {
+		return Queues{}, err
+	}
+	if q.BulkURL, q.BulkDeadLetterURL, err = s.createWithDeadLetter(ctx, BulkQueueID, prefix+"-"+BulkQueueID, prefix+"-BulkDeadLetterQueue"); err != nil {
 		return Queues{}, err
 	}
 	if q.TickURL, q.TickDeadLetterURL, err = s.createWithDeadLetter(ctx, SourceTickQueueID, prefix+"-SourceTicks.fifo", prefix+"-SourceTicksDLQ.fifo"); err != nil {

@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/hubsend/hubsend/internal/jobs"
 )
 
 // The sample events in events/ feed `sam local invoke` and tests; these
@@ -162,6 +164,30 @@ func TestSampleEventSyncWorker(t *testing.T) {
 	}
 	if e.Records[0].MessageId == e.Records[1].MessageId {
 		t.Error("records share a message id; partial batch responses need distinct ids")
+	}
+}
+
+func TestSampleEventBulkWorker(t *testing.T) {
+	_, root := loadProjectTemplate(t)
+	var e events.SQSEvent
+	readEvent(t, root, "bulkworker-sqs.json", &e)
+	if len(e.Records) != 2 {
+		t.Fatalf("%d records, want a bulk job and a handed-over sync job", len(e.Records))
+	}
+	if _, err := jobs.DecodeBulk(e.Records[0].Body); err != nil || !jobs.IsBulk(e.Records[0].Body) {
+		t.Errorf("record 0 is not a bulk job: %v", err)
+	}
+	if job, err := jobs.Decode(e.Records[1].Body); err != nil || jobs.IsBulk(e.Records[1].Body) || job.Reason != jobs.FromBackfill {
+		t.Errorf("record 1 is not a handed-over sync job: %+v %v", job, err)
+	}
+	for i, r := range e.Records {
+		if r.EventSource != "aws:sqs" || r.MessageId == "" || r.ReceiptHandle == "" || !strings.Contains(r.EventSourceARN, "BulkQueue") {
+			t.Errorf("record %d metadata = %s %q %q", i, r.EventSource, r.MessageId, r.EventSourceARN)
+		}
+		sum := md5.Sum([]byte(r.Body))
+		if r.Md5OfBody != hex.EncodeToString(sum[:]) {
+			t.Errorf("record %d md5OfBody does not match its body", i)
+		}
 	}
 }
 

@@ -61,7 +61,7 @@ func TestTemplateFunctions(t *testing.T) {
 				"SIGNIN_AUTHORIZE_URL": If("CreateUserPool", Sub("https://${SignInDomain}.auth.${AWS::Region}.amazoncognito.com/oauth2/authorize"), ""),
 				"SIGNIN_TOKEN_URL":     If("CreateUserPool", Sub("https://${SignInDomain}.auth.${AWS::Region}.amazoncognito.com/oauth2/token"), ""),
 				"SIGNIN_LOGOUT_URL":    If("CreateUserPool", Sub("https://${SignInDomain}.auth.${AWS::Region}.amazoncognito.com/logout"), ""),
-				"ALERT_TOPIC_ARN": Ref("AlertTopic"),
+				"ALERT_TOPIC_ARN":      Ref("AlertTopic"),
 			},
 			grants: []grant{
 				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"}, tableResources},
@@ -99,6 +99,22 @@ func TestTemplateFunctions(t *testing.T) {
 			denied: []string{"dynamodb:Scan", "kms:GenerateDataKey", "sqs:SendMessage"},
 		},
 		{
+			id: "BulkWorkerFunction", dir: "functions/bulkworker", timeout: 300 * time.Second,
+			env: map[string]any{
+				"KMS_KEY_ID": Ref("SecretsKey"), "CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint"),
+				"BULK_QUEUE_URL": Ref("BulkQueue"),
+			},
+			grants: []grant{
+				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:DeleteItem",
+					"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"}, tableResources},
+				{[]string{"kms:Decrypt"}, []any{GetAtt("SecretsKey", "Arn")}},
+				// Hands customers over on its own queue, backs off jobs it holds.
+				{[]string{"sqs:SendMessage", "sqs:ChangeMessageVisibility"}, []any{GetAtt("BulkQueue", "Arn")}},
+			},
+			// Never writes to the live queue.
+			denied: []string{"dynamodb:Scan", "kms:GenerateDataKey", "sqs:SendMessage"},
+		},
+		{
 			// The scheduled tick only lists the enabled sources and sends
 			// their ticks.
 			id: "SchedulerFunction", dir: "functions/scheduler", timeout: 30 * time.Second,
@@ -118,6 +134,7 @@ func TestTemplateFunctions(t *testing.T) {
 			env: map[string]any{
 				"KMS_KEY_ID": Ref("SecretsKey"), "SYNC_QUEUE_URL": Ref("SyncQueue"),
 				"CONTACTSEND_ENDPOINT": Ref("ContactsendEndpoint"), "ALERT_TOPIC_ARN": Ref("AlertTopic"),
+				"BULK_QUEUE_URL": Ref("BulkQueue"),
 			},
 			grants: []grant{
 				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}, tableResources},
@@ -125,6 +142,8 @@ func TestTemplateFunctions(t *testing.T) {
 				{[]string{"sqs:SendMessage"}, []any{GetAtt("SyncQueue", "Arn")}},
 				// Source alerts.
 				{[]string{"sns:Publish"}, []any{Ref("AlertTopic")}},
+				// Backfills feed the bulk queue while it is below its bound.
+				{[]string{"sqs:SendMessage", "sqs:GetQueueAttributes"}, []any{GetAtt("BulkQueue", "Arn")}},
 			},
 			denied: []string{"dynamodb:Scan", "dynamodb:DeleteItem", "kms:GenerateDataKey"},
 		},
@@ -454,16 +473,38 @@ func TestTemplateQueues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := QueueSubscription{
-		FunctionID: "SyncWorkerFunction", Event: "SyncJobs", Queue: "SyncQueue", BatchSize: 10,
+	// Live changes and the bulk lane each have their queue, function and
+	// concurrency, so a backfill never delays a live change.
+	want := []QueueSubscription{{
+		FunctionID: "BulkWorkerFunction", Event: "BulkJobs", Queue: "BulkQueue", BatchSize: 5,
 		MaximumBatchingWindow: time.Second, ReportBatchItemFailures: true, MaximumConcurrency: 10,
-	}
-	ticks := QueueSubscription{
+	}, {
 		FunctionID: "SourceTickFunction", Event: "SourceTicks", Queue: "SourceTickQueue", BatchSize: 1,
 		ReportBatchItemFailures: true, MaximumConcurrency: 50,
+	}, {
+		FunctionID: "SyncWorkerFunction", Event: "SyncJobs", Queue: "SyncQueue", BatchSize: 10,
+		MaximumBatchingWindow: time.Second, ReportBatchItemFailures: true, MaximumConcurrency: 10,
+	}}
+	if !slices.Equal(subs, want) {
+		t.Errorf("queue subscriptions = %+v, want %+v", subs, want)
 	}
-	if len(subs) != 2 || subs[0] != ticks || subs[1] != want {
-		t.Errorf("queue subscriptions = %+v, want [%+v %+v]", subs, ticks, want)
+
+	bulk, bulkDLQ := tmpl.Queues["BulkQueue"], tmpl.Queues["BulkDeadLetterQueue"]
+	bulkWorker := tmpl.Functions["BulkWorkerFunction"]
+	if want := 6 * int(bulkWorker.Timeout/time.Second); bulk.VisibilityTimeout != want {
+		t.Errorf("BulkQueue VisibilityTimeout = %d, want %d (6x the bulk worker timeout)", bulk.VisibilityTimeout, want)
+	}
+	if bulk.DeadLetterQueue != "BulkDeadLetterQueue" || bulk.Properties["SqsManagedSseEnabled"] != true {
+		t.Errorf("BulkQueue redrive %q, encryption %v", bulk.DeadLetterQueue, bulk.Properties["SqsManagedSseEnabled"])
+	}
+	// Issue 13: 14 days on every queue, longer than any outage or backfill.
+	for _, q := range []Queue{sync, dlq, bulk, bulkDLQ} {
+		if q.MessageRetentionPeriod != 1209600 {
+			t.Errorf("%s retention %d, want 1209600 (14 days)", q.LogicalID, q.MessageRetentionPeriod)
+		}
+	}
+	if len(tmpl.Queues) != 6 {
+		t.Errorf("queues = %v, want the sync, bulk and source tick queues and their DLQs", sortedKeys(tmpl.Queues))
 	}
 }
 
@@ -544,6 +585,10 @@ func TestTemplateKeyAndAlarms(t *testing.T) {
 		{"ApproximateNumberOfMessagesVisible", GetAtt("SourceTickDeadLetterQueue", "QueueName"), 0},
 		// Sources no longer read every minute.
 		{"ApproximateAgeOfOldestMessage", GetAtt("SourceTickQueue", "QueueName"), 120},
+		{"ApproximateNumberOfMessagesVisible", GetAtt("BulkDeadLetterQueue", "QueueName"), 0},
+		// The bulk queue is kept short by the scheduler: an hour-old
+		// message means stuck, not busy.
+		{"ApproximateAgeOfOldestMessage", GetAtt("BulkQueue", "QueueName"), 3600},
 	}
 	for _, id := range tmpl.FunctionIDs() {
 		want = append(want, alarm{"Errors", Ref(id), 0})

@@ -22,6 +22,9 @@ const (
 	SOAPFault    Kind = "soap-fault"    // answer with a SOAP fault carrying Rule.Message
 	ExpiredToken Kind = "expired-token" // treat the caller's token as expired
 	Drop         Kind = "drop"          // close the connection without an answer
+	// DropAfter serves the call, then closes the connection without its
+	// answer: the effect happened and the caller cannot know it.
+	DropAfter Kind = "drop-after"
 )
 
 // Rule describes one fault. A rule with a Count fires for that many matching
@@ -73,7 +76,7 @@ func (r Rule) Validate() error {
 		if r.Status < 400 || r.Status > 599 {
 			return fmt.Errorf("status rule needs a status between 400 and 599, got %d", r.Status)
 		}
-	case SOAPFault, ExpiredToken, Drop:
+	case SOAPFault, ExpiredToken, Drop, DropAfter:
 	default:
 		return fmt.Errorf("unknown fault kind %q", r.Kind)
 	}
@@ -95,6 +98,8 @@ type Injector struct {
 	rng    *rand.Rand
 	rules  []*Rule
 	nextID int
+	// service draws the latency profile's times, under its own lock.
+	service serviceTimer
 }
 
 // New returns an Injector whose random choices repeat for the same seed.

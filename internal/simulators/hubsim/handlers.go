@@ -36,6 +36,15 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, ws *works
 		}
 	}
 	externalID := q.Get("externalId")
+	// A large workspace paged through (a bulk load) would be filtered and
+	// sorted again for every page: without an index delay the result only
+	// changes with a write, so it is kept until the next one.
+	cacheKey := strings.Join(append([]string{nodeID, externalID, q.Get("query")}, q["sort"]...), "\x00")
+	cacheable := s.world.searchDelay() <= 0
+	if hit, ok := ws.listCache[cacheKey]; cacheable && ok && hit.gen == ws.listGen {
+		writeCustomerPage(w, hit.selected, hit.unfiltered, page, size, q.Get("fields"))
+		return
+	}
 	var selected []map[string]any
 	// Listing is a search: it sees the index, not the latest writes.
 	unfiltered := 0
@@ -73,9 +82,20 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, ws *works
 			return 0
 		})
 	}
+	if cacheable {
+		if ws.listCache == nil || len(ws.listCache) > 16 {
+			ws.listCache = make(map[string]listResult)
+		}
+		ws.listCache[cacheKey] = listResult{gen: ws.listGen, selected: selected, unfiltered: unfiltered}
+	}
+	writeCustomerPage(w, selected, unfiltered, page, size, q.Get("fields"))
+}
+
+// writeCustomerPage writes one page of a listing.
+func writeCustomerPage(w http.ResponseWriter, selected []map[string]any, unfiltered, page, size int, fieldList string) {
 	var fields []string
-	if f := q.Get("fields"); f != "" {
-		fields = strings.Split(f, ",")
+	if fieldList != "" {
+		fields = strings.Split(fieldList, ",")
 	}
 	total := len(selected)
 	elements := []any{}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -181,27 +182,53 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) api(op string, h func(http.ResponseWriter, *http.Request, *workspace)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.calls.Record(op)
-		faults.Wait(r, s.faults.Delay(op))
-		if rule, ok := s.faults.Next(op); ok {
+		items := 0
+		if op == "customers.list" {
+			items = s.pageSize
+			if n, err := strconv.Atoi(r.URL.Query().Get("size")); err == nil {
+				items = n
+			}
+		}
+		faults.Wait(r, s.faults.Delay(op)+s.faults.ServiceTime(op, items))
+		rule, injected := s.faults.Next(op)
+		if injected && rule.Kind == faults.DropAfter {
+			// Served, but the answer never reaches the caller.
+			s.serveAPI(discardWriter{header: http.Header{}}, r, h)
+			faults.DropConnection(w)
+			return
+		}
+		if injected {
 			s.applyFault(w, rule)
 			return
 		}
-		token, hasBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		owner, known := s.world.tokens[token]
-		if !hasBearer || !known {
-			s.writeError(w, unauthorized())
-			return
-		}
-		wsID := r.PathValue("ws")
-		ws := s.world.workspaces[wsID]
-		if ws == nil || owner != wsID {
-			s.writeError(w, &Error{Status: http.StatusForbidden, Message: "workspace not found: " + wsID})
-			return
-		}
-		h(w, r, ws)
+		s.serveAPI(w, r, h)
 	}
+}
+
+// discardWriter swallows an answer that is never sent.
+type discardWriter struct{ header http.Header }
+
+func (d discardWriter) Header() http.Header         { return d.header }
+func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d discardWriter) WriteHeader(int)             {}
+
+// serveAPI authenticates the caller and runs h under the lock.
+func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, h func(http.ResponseWriter, *http.Request, *workspace)) {
+	token, hasBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	owner, known := s.world.tokens[token]
+	if !hasBearer || !known {
+		s.writeError(w, unauthorized())
+		return
+	}
+	wsID := r.PathValue("ws")
+	ws := s.world.workspaces[wsID]
+	if ws == nil || owner != wsID {
+		s.writeError(w, &Error{Status: http.StatusForbidden, Message: "workspace not found: " + wsID})
+		return
+	}
+	h(w, r, ws)
 }
 
 func unauthorized() *Error {

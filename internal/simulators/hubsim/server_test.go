@@ -464,3 +464,45 @@ func TestSearchIndexDelay(t *testing.T) {
 		t.Error("with no delay a new customer is not searchable at once")
 	}
 }
+
+// TestListingSeesEveryWrite: listings are cached between writes (a bulk
+// load pages through one large listing); every create, change and delete
+// shows in the next listing.
+func TestListingSeesEveryWrite(t *testing.T) {
+	s := newTestServer(t)
+	list := func() []any {
+		t.Helper()
+		status, body := call(t, s, "GET", api+"/customers?nodeId="+italy+"&sort=registeredAt,asc&size=50", "")
+		if status != 200 {
+			t.Fatalf("list: %d %v", status, body)
+		}
+		return body["elements"].([]any)
+	}
+	before := len(list())
+	status, created := call(t, s, "POST", api+"/customers", `{"nodeId":"`+italy+`","base":{"firstName":"Nuova","contacts":{"email":"nuova.cache@example.com"}}}`)
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, created)
+	}
+	id := created["id"].(string)
+	if got := len(list()); got != before+1 {
+		t.Fatalf("after a create: %d listed, want %d", got, before+1)
+	}
+	if status, body := call(t, s, "PATCH", api+"/customers/"+id, `{"base":{"firstName":"Cambiata"}}`); status != 200 {
+		t.Fatalf("patch: %d %v", status, body)
+	}
+	found := false
+	for _, c := range list() {
+		if c.(map[string]any)["id"] == id {
+			found = c.(map[string]any)["base"].(map[string]any)["firstName"] == "Cambiata"
+		}
+	}
+	if !found {
+		t.Fatal("the listing after a change shows the old value")
+	}
+	if status, _ := call(t, s, "DELETE", api+"/customers/"+id, ""); status/100 != 2 {
+		t.Fatalf("delete: %d", status)
+	}
+	if got := len(list()); got != before {
+		t.Fatalf("after a delete: %d listed, want %d", got, before)
+	}
+}

@@ -63,6 +63,17 @@ type workspace struct {
 	search    map[string]indexEntry
 	updates   []UpdateRecord
 	lastStamp time.Time
+	// listGen counts writes to the search index; listCache holds listings
+	// computed at a generation (see listCustomers).
+	listGen   uint64
+	listCache map[string]listResult
+}
+
+// listResult is a filtered, sorted listing of customers.
+type listResult struct {
+	gen        uint64
+	selected   []map[string]any
+	unfiltered int
 }
 
 // world is the simulator's state apart from faults and the call log.
@@ -108,6 +119,7 @@ func (w *world) searchable(ws *workspace, id string) map[string]any {
 // index queues doc for the search index. Seeded customers are indexed
 // already; written ones become searchable after the delay.
 func (w *world) index(ws *workspace, id string, doc map[string]any, seeded bool) {
+	ws.listGen++
 	if seeded {
 		ws.search[id] = indexEntry{indexed: doc}
 		return
@@ -634,6 +646,7 @@ func (w *world) deleteCustomer(ws *workspace, id string) *Error {
 	}
 	delete(ws.customers, id)
 	delete(ws.search, id)
+	ws.listGen++
 	ws.order = slices.DeleteFunc(ws.order, func(x string) bool { return x == id })
 	w.record(ws, "DELETE", doc, w.stamp(ws))
 	return nil

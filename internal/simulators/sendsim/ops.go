@@ -42,6 +42,8 @@ func handler(op string) (func(*opCall) (bool, error), bool) {
 		return (*opCall).getSubscriber, true
 	case "addSubscriber":
 		return (*opCall).addSubscriber, true
+	case "addSubscribers":
+		return (*opCall).addSubscribers, true
 	case "updateSubscriber":
 		return (*opCall).updateSubscriber, true
 	case "removeSubscriber":
@@ -62,7 +64,7 @@ func handler(op string) (func(*opCall) (bool, error), bool) {
 func Operations() []string {
 	return []string{
 		"borrowToken", "keepaliveToken", "invalidateToken", "getSubscriberSource", "countSubscribers",
-		"getSubscriber", "addSubscriber", "updateSubscriber", "removeSubscriber", "findSubscribers",
+		"getSubscriber", "addSubscriber", "addSubscribers", "updateSubscriber", "removeSubscriber", "findSubscribers",
 		"findSubscribersBy", "modifySubscriberSubscriptionStatus", "findSubscriptionsBy",
 	}
 }
@@ -244,9 +246,57 @@ func (c *opCall) addSubscriber() (bool, error) {
 	if err := db.checkUnique(row); err != nil {
 		return false, err
 	}
-	db.subscribers[row.id] = row
+	db.insert(row)
 	c.st.nextID++
 	writeSubscriberContent(c.r, db, row, nil)
+	return true, nil
+}
+
+// maxAddSubscribers bounds one addSubscribers page. The reference gives no
+// hard limit, only the advice to use a DataExchange above about 500
+// records; the bound keeps a runaway client from building one huge request.
+const maxAddSubscribers = 5000
+
+// addSubscribers creates every subscriber of a Subscribers page and returns
+// how many it created, not their identifiers (as the service does). The
+// page is checked whole before anything is written, so a bad item creates
+// none: the simulator's reading of an undocumented case, and the one that
+// leaves a caller nothing to reconcile after a refusal. Identifiers are
+// assigned incrementally in the page's order.
+func (c *opCall) addSubscribers() (bool, error) {
+	db, err := c.userDB("sourceIdentifier")
+	if err != nil {
+		return false, err
+	}
+	if err := c.writable(db); err != nil {
+		return false, err
+	}
+	items := c.body.child("subscribers").all("currentPageItems")
+	if len(items) > maxAddSubscribers {
+		return false, receiverf("Too many subscribers: %d in one call, at most %d", len(items), maxAddSubscribers)
+	}
+	rows := make([]*subscriberRow, 0, len(items))
+	for i, sub := range items {
+		if _, ok := sub.textOf("identifier"); ok {
+			return false, receiverf("Invalid subscriber %d: subscriber source %d generates identifiers, none may be given", i+1, db.ID)
+		}
+		values, err := readAttributes(db, sub)
+		if err != nil {
+			return false, receiverf("Invalid subscriber %d: %v", i+1, err)
+		}
+		row := &subscriberRow{id: c.st.nextID + int64(i), values: make(map[string]string)}
+		setValues(row, values)
+		db.defaults(row)
+		rows = append(rows, row)
+	}
+	if err := db.checkUniqueRows(rows); err != nil {
+		return false, err
+	}
+	for _, row := range rows {
+		db.insert(row)
+	}
+	c.st.nextID += int64(len(rows))
+	c.r.b.WriteString(strconv.Itoa(len(rows)))
 	return true, nil
 }
 
@@ -299,7 +349,7 @@ func (c *opCall) removeSubscriber() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	delete(db.subscribers, row.id)
+	db.remove(row.id)
 	c.r.b.WriteString("true")
 	return true, nil
 }
@@ -342,12 +392,14 @@ func conditionFor(db *userDB, name, mode string, valueNode *node, list []*node) 
 				texts = append(texts, strings.TrimSpace(t))
 			}
 		}
+		cond.set = make(map[string]bool, len(texts))
 		for _, t := range texts {
 			canon, err := coerce(fd, t)
 			if err != nil {
 				return condition{}, err
 			}
 			cond.values = append(cond.values, canon)
+			cond.set[equalityKey(fd.Type, canon)] = true
 		}
 		return cond, nil
 	}
@@ -405,6 +457,9 @@ func sortRows(rows []*subscriberRow, keys []sortKey) {
 }
 
 func (db *userDB) query(conds []condition, keys []sortKey) []*subscriberRow {
+	if len(conds) == 0 && (len(keys) == 0 || len(keys) == 1 && keys[0].field == nil && !keys[0].descending) {
+		return db.inIDOrder()
+	}
 	var rows []*subscriberRow
 	for _, row := range db.subscribers {
 		if !slices.ContainsFunc(conds, func(c condition) bool { return !c.matches(row) }) {

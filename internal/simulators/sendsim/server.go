@@ -194,7 +194,7 @@ func (s *Server) AddSubscriber(userDB int64, attributes map[string]string) (int6
 	if err := db.checkUnique(row); err != nil {
 		return 0, err
 	}
-	db.subscribers[row.id] = row
+	db.insert(row)
 	s.st.nextID++
 	return row.id, nil
 }
@@ -308,13 +308,16 @@ func (s *Server) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.calls.Record(req.op)
-	faults.Wait(r, s.faults.Delay(req.op))
-	if rule, ok := s.faults.Next(req.op); ok {
-		if s.inject(w, req, rule) {
-			return
-		}
+	faults.Wait(r, s.faults.Delay(req.op)+s.faults.ServiceTime(req.op, items(req)))
+	rule, injected := s.faults.Next(req.op)
+	if injected && s.inject(w, req, rule) {
+		return
 	}
 	ret, hasReturn, err := s.dispatch(req)
+	if injected && rule.Kind == faults.DropAfter {
+		faults.DropConnection(w)
+		return
+	}
 	if err != nil {
 		s.log.Debug("sendsim: fault", "operation", req.op, "reason", err.Error())
 		s.writeFault(w, err)
@@ -363,6 +366,20 @@ func (s *Server) inject(w http.ResponseWriter, req request, rule faults.Rule) bo
 		return true
 	}
 	return false
+}
+
+// items is how many records a call serves, for the latency profile: the
+// subscribers of a bulk add, the page size of a search.
+func items(req request) int {
+	switch req.op {
+	case "addSubscribers":
+		return len(req.body.child("subscribers").all("currentPageItems"))
+	case "findSubscribersBy":
+		if n, ok, err := intOf(req.body.child("pagination"), "pageSize", false); err == nil && ok {
+			return int(min(n, maxPageSize))
+		}
+	}
+	return 0
 }
 
 func takesToken(op string) bool { return op != "borrowToken" }

@@ -90,6 +90,38 @@ type userDB struct {
 	fields      []*field
 	byName      map[string]*field
 	subscribers map[int64]*subscriberRow
+	// ids holds the subscribers' ids in ascending order once a search
+	// wanted them so; nil until then and after a removal. Paging a large
+	// userdb by identifier would otherwise sort it for every page.
+	ids []int64
+}
+
+// insert adds a new row; ids are assigned in increasing order, so the
+// ordered id list stays ordered by appending.
+func (db *userDB) insert(row *subscriberRow) {
+	db.subscribers[row.id] = row
+	if n := len(db.ids); db.ids != nil && (n == 0 || db.ids[n-1] < row.id) {
+		db.ids = append(db.ids, row.id)
+	} else {
+		db.ids = nil
+	}
+}
+
+func (db *userDB) remove(id int64) {
+	delete(db.subscribers, id)
+	db.ids = nil
+}
+
+// inIDOrder returns every row by ascending id.
+func (db *userDB) inIDOrder() []*subscriberRow {
+	if db.ids == nil || len(db.ids) != len(db.subscribers) {
+		db.ids = slices.Sorted(maps.Keys(db.subscribers))
+	}
+	rows := make([]*subscriberRow, len(db.ids))
+	for i, id := range db.ids {
+		rows[i] = db.subscribers[id]
+	}
+	return rows
 }
 
 type account struct {
@@ -192,7 +224,7 @@ func newState(seed Seed) (*state, error) {
 			if err := db.checkUnique(row); err != nil {
 				return nil, fmt.Errorf("userDb %d: %w", u.ID, err)
 			}
-			db.subscribers[s.ID] = row
+			db.insert(row)
 			maxID = max(maxID, s.ID)
 		}
 		st.userDBs[u.ID] = db
@@ -236,6 +268,32 @@ func (db *userDB) checkUnique(row *subscriberRow) error {
 			if other.id != row.id && other.values[fd.Name] == v {
 				return receiverf("Duplicate value for unique field %s: %q", fd.Name, v)
 			}
+		}
+	}
+	return nil
+}
+
+// checkUniqueRows checks new rows against the stored ones and each other.
+func (db *userDB) checkUniqueRows(rows []*subscriberRow) error {
+	for _, fd := range db.fields {
+		if !fd.Unique {
+			continue
+		}
+		seen := make(map[string]bool)
+		for _, other := range db.subscribers {
+			if v, ok := other.values[fd.Name]; ok {
+				seen[v] = true
+			}
+		}
+		for _, row := range rows {
+			v, ok := row.values[fd.Name]
+			if !ok {
+				continue
+			}
+			if seen[v] {
+				return receiverf("Duplicate value for unique field %s: %q", fd.Name, v)
+			}
+			seen[v] = true
 		}
 	}
 	return nil
@@ -487,6 +545,18 @@ type condition struct {
 	mode   string
 	value  string   // canonical; unused by IS_NULL/IS_NOT_NULL
 	values []string // canonical; IN/NOT_IN
+	// set holds equalityKey of each of values, so a long IN list costs a
+	// lookup per row, not a scan (numbers still compare numerically).
+	set map[string]bool
+}
+
+// equalityKey is a canonical value as compareValues sees it equal: text
+// case-insensitively, the rest by its canonical form.
+func equalityKey(fieldType, canon string) string {
+	if isText(fieldType) {
+		return strings.ToLower(canon)
+	}
+	return canon
 }
 
 var matchingModes = map[string]bool{
@@ -525,7 +595,12 @@ func (c condition) matches(row *subscriberRow) bool {
 	case "LESS_EQUALS":
 		return compareValues(t, v, c.value) <= 0
 	case "IN", "NOT_IN":
-		in := slices.ContainsFunc(c.values, func(x string) bool { return compareValues(t, v, x) == 0 })
+		var in bool
+		if c.set != nil && !isNumeric(t) {
+			in = c.set[equalityKey(t, v)]
+		} else {
+			in = slices.ContainsFunc(c.values, func(x string) bool { return compareValues(t, v, x) == 0 })
+		}
 		return in == (c.mode == "IN")
 	}
 	return false

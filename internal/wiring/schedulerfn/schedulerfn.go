@@ -16,6 +16,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/runs"
@@ -44,7 +45,16 @@ func New(d wiring.Deps) (*scheduler.Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
+	var lane *scheduler.BulkLane
+	if url := d.Env.BulkQueueURL; url != "" {
+		client, ok := d.SQS.(jobs.BulkSQS)
+		if !ok {
+			return nil, errors.New("schedulerfn: the SQS client cannot read queue attributes")
+		}
+		lane = &scheduler.BulkLane{Queue: jobs.NewBulkQueue(client, url)}
+	}
 	cfg := scheduler.Config{
+		Bulk:    lane,
 		Sources: d.Store,
 		Hub: func(conn configstore.Connection) (scheduler.Hub, error) {
 			return d.Contacthub(conn, HubRetry)

@@ -1,0 +1,196 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/localaws/devstack"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
+)
+
+// scaleCustomers is the node size of BenchmarkBulkScale: HUBSEND_SCALE_CUSTOMERS,
+// default 100,000.
+func scaleCustomers(b *testing.B) int {
+	n := 100000
+	if v := os.Getenv("HUBSEND_SCALE_CUSTOMERS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
+			b.Fatalf("HUBSEND_SCALE_CUSTOMERS=%q: want a number of customers", v)
+		}
+	}
+	return n
+}
+
+// heapInUse is the live heap after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// BenchmarkBulkScale is make bench-scale: with the simulators' latency
+// profile, a first load of the node into an empty userdb, then into a
+// userdb holding half of the customers without a ledger (a tenth of those
+// stale), each as bulk jobs run by the template's ten bulk workers; then
+// the latency of live changes, idle and while a backfill of the whole
+// node runs. Metrics are per customer; dup and lost must be 0.
+func BenchmarkBulkScale(b *testing.B) {
+	n := scaleCustomers(b)
+	heapBefore := heapInUse()
+	// Generating a large demo takes longer than startHarness allows.
+	startCtx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	h, err := Start(startCtx, Options{Customers: 2 * n})
+	cancel()
+	if err != nil {
+		b.Fatalf("start the harness: %v", err)
+	}
+	b.Cleanup(func() { h.Close() })
+	h.Stack.Hub.Faults().SetProfile(faults.ContacthubProfile())
+	h.Stack.Send.Faults().SetProfile(faults.ContactsendProfile())
+	ctx := context.Background()
+	n = len(h.Customers)
+	b.Logf("%d customers in the node; simulators and harness hold %.0f MB per 100,000 Contacthub customers before the load",
+		n, float64(heapInUse()-heapBefore)/(1<<20)/float64(2*n)*100000)
+	loader, err := h.NewLoader(h.Queues.SyncURL)
+	start := time.Now()
+	defer func() { b.Logf("benchmark took %v", time.Since(start).Round(time.Second)) }()
+	if err != nil {
+		b.Fatal(err)
+	}
+	const workers = 10 // template.yaml: BulkWorkerFunction's MaximumConcurrency
+	load := func(name, run string) {
+		before := h.Snapshot()
+		start := time.Now()
+		rep, err := RunBulk(ctx, loader, h.BulkJobs(run), workers, 5)
+		wall := time.Since(start)
+		if err != nil {
+			b.Fatal(err)
+		}
+		problems := Eventually(ctx, 5*time.Minute, h.Check)
+		calls := h.Snapshot().Since(before)
+		dup, lost := countProblems(h, problems)
+		b.Logf("%s: %+v in %v; calls %+v; problems %v", name, rep, wall.Round(time.Millisecond), calls, problems)
+		per := func(c map[string]int) float64 { return perCustomer(c, n) }
+		b.ReportMetric(per(calls.Contactsend), name+"-contactsend/cust")
+		b.ReportMetric(per(calls.Contacthub), name+"-contacthub/cust")
+		b.ReportMetric(per(calls.DynamoDB), name+"-dynamodb/cust")
+		b.ReportMetric(per(calls.SQS), name+"-sqs/cust")
+		b.ReportMetric(float64(calls.Contactsend["updateSubscriber"]), name+"-updates")
+		b.ReportMetric(wall.Seconds(), name+"-wall-s")
+		b.ReportMetric(float64(n)/wall.Seconds(), name+"-cust/s")
+		b.ReportMetric(float64(dup), name+"-dup")
+		b.ReportMetric(float64(lost), name+"-lost")
+		if dup+lost > 0 {
+			b.Errorf("%s: %d duplicates, %d lost: %v", name, dup, lost, problems)
+		}
+	}
+	load("empty", "scale-empty")
+	perRecords := float64(heapInUse()-heapBefore) / (1 << 20) / float64(2*n+n) * 100000
+	b.Logf("after the load: %.0f MB per 100,000 records (Contacthub customers and Contactsend subscribers)", perRecords)
+	b.ReportMetric(perRecords, "MB/100k-records")
+	halveUserDB(b, h)
+	if err := h.ForgetLedger(ctx); err != nil {
+		b.Fatal(err)
+	}
+	load("half", "scale-half")
+
+	// Live-change latency: idle, then while a resync of the whole node
+	// runs in the bulk lane.
+	idle := liveLatencies(b, h, 40)
+	if err := h.ForgetLedger(ctx); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := RunBulk(ctx, loader, h.BulkJobs("scale-busy"), workers, 5)
+		done <- err
+	}()
+	time.Sleep(2 * time.Second) // let the backfill get going before sampling
+	busy := liveLatencies(b, h, 40)
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("live change → Contactsend: idle p50 %v p99 %v; during a backfill p50 %v p99 %v",
+		percentile(idle, 50).Round(time.Millisecond), percentile(idle, 99).Round(time.Millisecond),
+		percentile(busy, 50).Round(time.Millisecond), percentile(busy, 99).Round(time.Millisecond))
+	for _, l := range []struct {
+		name string
+		d    []time.Duration
+	}{{"idle", idle}, {"busy", busy}} {
+		b.ReportMetric(percentile(l.d, 50).Seconds()*1000, "live-"+l.name+"-p50-ms")
+		b.ReportMetric(percentile(l.d, 99).Seconds()*1000, "live-"+l.name+"-p99-ms")
+	}
+	if p99, idle99 := percentile(busy, 99), percentile(idle, 99); p99 > 2*idle99 {
+		b.Errorf("live p99 %v during a backfill, more than twice the idle %v", p99, idle99)
+	}
+}
+
+// countProblems reads the checker's duplicates and unsynced customers.
+func countProblems(h *Harness, problems []string) (dup, lost int) {
+	for _, p := range problems {
+		var n int
+		switch {
+		case scanCount(p, "duplicate subscribers: %d", &n):
+			dup += n
+		case scanCount(p, "customers without a subscriber: %d", &n),
+			scanCount(p, "subscribers not holding the customer's current values: %d", &n):
+			lost += n
+		}
+	}
+	return dup, lost
+}
+
+func scanCount(p, format string, n *int) bool {
+	_, err := fmt.Sscanf(p, format, n)
+	return err == nil
+}
+
+// liveLatencies changes k customers one after another, each followed by
+// its webhook job on the live queue, and measures how long each takes to
+// reach Contactsend.
+func liveLatencies(tb testing.TB, h *Harness, k int) []time.Duration {
+	tb.Helper()
+	ctx := context.Background()
+	out := make([]time.Duration, 0, k)
+	for i := range k {
+		id := h.Customers[(i*7919)%len(h.Customers)]
+		name := fmt.Sprintf("Live%d-%d", i, time.Now().UnixNano())
+		start := time.Now()
+		if _, err := h.Change(ctx, id, name); err != nil {
+			tb.Fatal(err)
+		}
+		if err := h.Enqueue(ctx, jobs.FromWebhook, id); err != nil {
+			tb.Fatal(err)
+		}
+		problems := Eventually(ctx, time.Minute, func(ctx context.Context) []string {
+			sub, err := h.Subscriber(ctx, id)
+			if err != nil || sub == 0 {
+				return []string{"no subscriber"}
+			}
+			s, err := h.Stack.Send.Subscriber(devstack.DemoUserDB, sub)
+			if err != nil || s.Attributes["FIRST_NAME"] != name {
+				return []string{"not yet"}
+			}
+			return nil
+		})
+		if len(problems) > 0 {
+			tb.Fatalf("live change of %s not synced within a minute", id)
+		}
+		out = append(out, time.Since(start))
+	}
+	return out
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
+}

@@ -1,0 +1,278 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hubsend/hubsend/internal/bulk"
+	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/localaws/devstack"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
+	"github.com/hubsend/hubsend/internal/simulators/sendsim"
+	"github.com/hubsend/hubsend/internal/wiring/bulkworkerfn"
+)
+
+// bulkCustomers is the short tests' Contacthub demo: about 600 customers in
+// the node, one bulk job.
+const bulkCustomers = 1200
+
+// perCustomer divides a count map's total by n.
+func perCustomer(counts map[string]int, n int) float64 { return float64(Sum(counts)) / float64(n) }
+
+// checkSynced waits for the invariant checker and fails with its problems.
+func checkSynced(t *testing.T, h *Harness, within time.Duration) {
+	t.Helper()
+	if problems := Eventually(t.Context(), within, h.Check); len(problems) > 0 {
+		t.Fatalf("not in sync:\n%s", strings.Join(problems, "\n"))
+	}
+}
+
+// TestBulkLoad loads a node into an empty userdb with the bulk lane, then
+// into a userdb holding half of the customers with no ledger (a tenth of
+// those stale), checking the invariants and the per-customer costs against
+// issue 13's targets; then a per-customer resync agrees with what the bulk
+// lane wrote (zero Contactsend writes).
+func TestBulkLoad(t *testing.T) {
+	h := startHarness(t, Options{Customers: bulkCustomers})
+	ctx := t.Context()
+	n := len(h.Customers)
+	loader, err := h.NewLoader(h.Queues.SyncURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("empty userdb", func(t *testing.T) {
+		before := h.Snapshot()
+		rep, err := RunBulk(ctx, loader, h.BulkJobs("empty"), 2, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := h.Snapshot().Since(before)
+		t.Logf("%d customers: %+v; calls %+v", n, rep, calls)
+		if rep.Added != n || rep.HandedOff != 0 || rep.Removed != 0 {
+			t.Errorf("report %+v, want all %d added, none handed over or removed", rep, n)
+		}
+		checkSynced(t, h, 10*time.Second)
+		for _, c := range []struct {
+			what  string
+			calls map[string]int
+			limit float64
+		}{
+			{"Contactsend calls", calls.Contactsend, 0.05},
+			{"Contacthub calls", calls.Contacthub, 0.05},
+			{"DynamoDB requests", calls.DynamoDB, 0.1},
+		} {
+			if got := perCustomer(c.calls, n); got > c.limit {
+				t.Errorf("%s per customer: %.3f, want ≤ %.2f (%v)", c.what, got, c.limit, c.calls)
+			}
+		}
+		if calls.Contactsend["addSubscriber"] != 0 || calls.Contacthub["customers.get"] != 0 {
+			t.Errorf("per-customer calls in the bulk lane: %v %v", calls.Contactsend, calls.Contacthub)
+		}
+	})
+
+	t.Run("a resync through the per-customer lane writes nothing", func(t *testing.T) {
+		h.Writes.Reset()
+		sample := h.Customers[:min(100, n)]
+		if err := h.Enqueue(ctx, jobs.FromBackfill, sample...); err != nil {
+			t.Fatal(err)
+		}
+		checkSynced(t, h, 30*time.Second)
+		if w := h.Writes.Len(); w != 0 {
+			t.Errorf("%d Contactsend writes after a bulk load, want 0: the lanes disagree on what is synced", w)
+		}
+	})
+
+	t.Run("half-full userdb, lost ledger", func(t *testing.T) {
+		stale := halveUserDB(t, h)
+		if err := h.ForgetLedger(ctx); err != nil {
+			t.Fatal(err)
+		}
+		before := h.Snapshot()
+		rep, err := RunBulk(ctx, loader, h.BulkJobs("half"), 2, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := h.Snapshot().Since(before)
+		t.Logf("%d customers, %d stale: %+v; calls %+v", n, stale, rep, calls)
+		checkSynced(t, h, 10*time.Second)
+		if rep.Updated != stale {
+			t.Errorf("%d updated, want the %d stale", rep.Updated, stale)
+		}
+		if got := calls.Contactsend["updateSubscriber"]; got != stale {
+			t.Errorf("%d updateSubscriber calls, want %d", got, stale)
+		}
+		others := Sum(calls.Contactsend) - calls.Contactsend["updateSubscriber"]
+		if got := float64(others) / float64(n); got > 0.1 {
+			t.Errorf("Contactsend calls besides the updates per customer: %.3f, want ≤ 0.1 (%v)", got, calls.Contactsend)
+		}
+	})
+}
+
+// halveUserDB removes the subscribers of every other customer of the node
+// and changes FIRST_NAME of a tenth of the rest; it returns how many it
+// changed.
+func halveUserDB(t testing.TB, h *Harness) int {
+	t.Helper()
+	seed := h.Stack.Send.Snapshot()
+	linked := make(map[int64]bool)
+	for i, id := range h.Customers {
+		if i%2 == 1 {
+			sub, err := h.Subscriber(t.Context(), id)
+			if err != nil || sub == 0 {
+				t.Fatalf("customer %s has no subscriber (%v)", id, err)
+			}
+			linked[sub] = true
+		}
+	}
+	stale := 0
+	for i := range seed.UserDBs {
+		if seed.UserDBs[i].ID != devstack.DemoUserDB {
+			continue
+		}
+		var kept []sendsim.Subscriber
+		for _, s := range seed.UserDBs[i].Subscribers {
+			if !linked[s.ID] && strings.HasSuffix(fmt.Sprint(s.Attributes["EMAIL"]), "example.org") {
+				kept = append(kept, s) // not a customer of the node
+				continue
+			}
+			if !linked[s.ID] {
+				continue
+			}
+			if len(kept)%10 == 0 {
+				s.Attributes["FIRST_NAME"] = "Stale"
+				stale++
+			}
+			kept = append(kept, s)
+		}
+		seed.UserDBs[i].Subscribers = kept
+	}
+	if err := h.Stack.Send.Load(seed); err != nil {
+		t.Fatal(err)
+	}
+	return stale
+}
+
+// TestBulkLoadThroughFaults runs a first load while Contactsend drops the
+// answer of an addSubscribers that it performed (unknown outcome), throws
+// 429 and 5xx storms, Contacthub answers 429s, and a worker is killed
+// right after an addSubscribers: the jobs come back as SQS would bring
+// them, and the checker finds no duplicate, no customer lost and every
+// customer linked to one subscriber with its current values.
+//
+// Short: about 600 customers. HUBSEND_LOAD=1 (make bench-scale): 20,000,
+// with the latency profile.
+func TestBulkLoadThroughFaults(t *testing.T) {
+	customers, kills := bulkCustomers, 1
+	if full() {
+		customers, kills = 40000, 5
+	}
+	h := startHarness(t, Options{Customers: customers, Persist: true})
+	if full() {
+		h.Stack.Hub.Faults().SetProfile(faults.ContacthubProfile())
+		h.Stack.Send.Faults().SetProfile(faults.ContactsendProfile())
+	}
+	ctx := t.Context()
+	cfg, err := h.bulkConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killer := &killAfterAdd{Send: cfg.Send, after: kills}
+	cfg.Send = killer
+	loader, err := bulk.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rule := range []faults.Rule{
+		{Operation: "addSubscribers", Kind: faults.DropAfter, Count: 1},
+		{Operation: "addSubscribers", Kind: faults.Status, Status: 503, Rate: 0.2},
+		{Operation: "findSubscribersBy", Kind: faults.Status, Status: 429, Rate: 0.2},
+		{Operation: "findSubscribersBy", Kind: faults.SOAPFault, Message: "Service temporarily unavailable", Rate: 0.1},
+	} {
+		if _, err := h.Stack.Send.Faults().Add(rule); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.Stack.Hub.Faults().Add(faults.Rule{Operation: "customers.list", Kind: faults.Status, Status: 429, Rate: 0.2}); err != nil {
+		t.Fatal(err)
+	}
+	// DynamoDB goes away and comes back from disk while the jobs run.
+	restarted := make(chan error, 1)
+	go func() {
+		for killer.count() == 0 && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond) // polling: the first kill marks mid-load
+		}
+		restarted <- h.RestartDynamo(ctx)
+	}()
+	rep, err := RunBulk(ctx, loader, h.BulkJobs("faults"), 2, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-restarted; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v; killed %d", rep, killer.killed)
+	if killer.killed != killer.after {
+		t.Fatal("no worker was killed mid-bulk")
+	}
+	h.Stack.Send.Faults().Reset()
+	h.Stack.Hub.Faults().Reset()
+	checkSynced(t, h, 2*time.Minute)
+}
+
+// bulkConfig is the bulk function's loader configuration on the harness,
+// handing over to the sync queue (the harness's worker runs it).
+func (h *Harness) bulkConfig() (bulk.Config, error) {
+	return bulkworkerfn.Config(h.Deps, h.Queues.SyncURL)
+}
+
+// killAfterAdd plays a worker killed right after an addSubscribers reached
+// Contactsend: the add lands, and the run ends at its next call, before it
+// records anything of that page; the first `after` adds are killed so.
+type killAfterAdd struct {
+	bulk.Send
+	after int
+
+	mu     sync.Mutex
+	killed int
+	dead   bool
+}
+
+func (k *killAfterAdd) AddSubscribers(ctx context.Context, cred contactsend.Credentials, db int64, subs []contactsend.Subscriber) (int, error) {
+	n, err := k.Send.AddSubscribers(ctx, cred, db, subs)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err == nil && k.killed < k.after {
+		k.killed++
+		k.dead = true
+	}
+	return n, err
+}
+
+func (k *killAfterAdd) count() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.killed
+}
+
+func (k *killAfterAdd) FindSubscribersBy(ctx context.Context, cred contactsend.Credentials, db int64, q contactsend.Query) (contactsend.SubscriberPage, error) {
+	k.mu.Lock()
+	dead := k.dead
+	k.dead = false
+	k.mu.Unlock()
+	if dead {
+		return contactsend.SubscriberPage{}, &killed{}
+	}
+	return k.Send.FindSubscribersBy(ctx, cred, db, q)
+}
+
+// killed is a run that ended mid-job: transient, so the job comes back.
+type killed struct{}
+
+func (*killed) Error() string   { return "worker killed" }
+func (*killed) Temporary() bool { return true }

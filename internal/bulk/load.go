@@ -1,0 +1,600 @@
+package bulk
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/contacthub"
+	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/mapping"
+	"github.com/hubsend/hubsend/internal/source"
+)
+
+// PageSort is the order of the customer pages: registration time, so that
+// customers created during a load sort last instead of shifting pages.
+const PageSort = "registeredAt,asc"
+
+// customer is one customer of the range, mapped.
+type customer struct {
+	id        string
+	updatedAt time.Time
+	attrs     mapping.Attributes
+	hash      string
+	wire      []contactsend.Attribute
+	key       string // the match values, as Contactsend compares them
+	entry     ledger.BulkEntry
+	// overlap marks a customer read only on the page past the range: the
+	// next range's job owns it, so this one adds it only when that job
+	// has not (see load).
+	overlap bool
+}
+
+// run is one bulk job's work.
+type run struct {
+	l      *Loader
+	src    source.Source
+	cred   contactsend.Credentials
+	db     int64
+	match  []string                    // match fields
+	types  map[string]mapping.SendType // every userdb field's type
+	mapped []string                    // mapped fields, for the searches' projection
+	owner  string                      // names this run in its claims
+	rep    Report
+}
+
+// Load runs one bulk job. An error wrapping ErrRetry asks for the job to
+// come back; a job of a missing or disabled source does nothing.
+func (l *Loader) Load(ctx context.Context, job jobs.BulkJob) (Report, error) {
+	if err := job.Validate(); err != nil {
+		return Report{}, err
+	}
+	src, err := l.cfg.Sources.GetByID(ctx, job.SourceID)
+	if errors.Is(err, configstore.ErrNotFound) {
+		return Report{}, nil
+	}
+	if err != nil {
+		return Report{}, retryable("read source", err)
+	}
+	if !src.Enabled {
+		return Report{}, nil
+	}
+	conn, err := l.cfg.Sources.Connection(ctx, src.WorkspaceID)
+	if err != nil {
+		return Report{}, retryable("read workspace connection", err)
+	}
+	hub, err := l.cfg.Hub(conn)
+	if err != nil {
+		return Report{}, fmt.Errorf("contacthub client: %w", err)
+	}
+	r := &run{l: l, src: src, db: src.Properties.UserDBID, owner: claimOwner(job),
+		cred: contactsend.Credentials{APIKey: src.Properties.APIKey, UserKey: src.Properties.UserKey}}
+	desc, err := l.cfg.Send.SubscriberSource(ctx, r.cred, r.db)
+	if err != nil {
+		return Report{}, retryable("read userdb fields", err)
+	}
+	fields := make([]mapping.SendField, 0, len(desc.Fields))
+	r.types = make(map[string]mapping.SendType, len(desc.Fields))
+	for _, f := range desc.Fields {
+		fields = append(fields, mapping.SendField{Name: f.Name, Type: mapping.SendType(f.Type), EmailField: f.EmailField})
+		r.types[f.Name] = mapping.SendType(f.Type)
+	}
+	for _, m := range src.Properties.FieldMapping {
+		r.mapped = append(r.mapped, m.SendField)
+		if m.Match {
+			r.match = append(r.match, m.SendField)
+		}
+	}
+	if len(r.match) == 0 {
+		return Report{}, fmt.Errorf("source %s has no match field", src.ID)
+	}
+	page, overlap, err := r.read(ctx, hub, job)
+	if err != nil {
+		return r.rep, err
+	}
+	err = r.load(ctx, mapping.NewMapper(rules(src), fields), page, overlap)
+	return r.rep, err
+}
+
+// claimOwner names a run: the job (so a redelivery recognises the claims
+// of the run it replaces) and nothing secret.
+func claimOwner(job jobs.BulkJob) string {
+	return fmt.Sprintf("bulk:%s:%d+%d", job.RunID, job.FirstPage, job.Pages)
+}
+
+// read returns the range's customers: pages FirstPage to FirstPage+Pages,
+// one page past the range so that customers deleted meanwhile, which move
+// later customers a page back, do not make the range skip anyone (a
+// customer read twice is harmless).
+func (r *run) read(ctx context.Context, hub Hub, job jobs.BulkJob) (_ []contacthub.Customer, overlap map[string]bool, _ error) {
+	pages := make([][]contacthub.Customer, job.Pages+1)
+	errs := make([]error, len(pages))
+	sem := make(chan struct{}, r.l.cfg.HubPagesInFlight)
+	var wg sync.WaitGroup
+	for i := range pages {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			p, err := hub.Customers(ctx, contacthub.ListQuery{NodeID: r.src.Node(), Page: job.FirstPage + i, Size: job.Size, Sort: PageSort})
+			pages[i], errs[i] = p.Elements, err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, retryable("read customer pages", err)
+	}
+	seen := make(map[string]bool)
+	overlap = make(map[string]bool)
+	var out []contacthub.Customer
+	for i, p := range pages {
+		for _, c := range p {
+			if c.ID != "" && !seen[c.ID] {
+				seen[c.ID] = true
+				out = append(out, c)
+				overlap[c.ID] = i == job.Pages
+			}
+		}
+	}
+	return out, overlap, nil
+}
+
+// load decides and writes for the customers of a range.
+func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []contacthub.Customer, overlap map[string]bool) error {
+	r.rep.Customers = len(customers)
+	var handoff []string
+	mapped := make([]*customer, 0, len(customers))
+	for _, c := range customers {
+		m, ok := r.mapCustomer(mapper, c)
+		if !ok {
+			handoff = append(handoff, c.ID)
+			continue
+		}
+		m.overlap = overlap[c.ID]
+		mapped = append(mapped, m)
+	}
+	ids := make([]string, len(mapped))
+	for i, c := range mapped {
+		ids[i] = c.id
+	}
+	entries, err := r.l.cfg.Ledger.GetMany(ctx, r.src.ID, ids)
+	if err != nil {
+		return retryable("read ledger", err)
+	}
+	now := r.l.cfg.Clock()
+	var unknown []*customer // no current ledger link: ask Contactsend
+	var stale []*customer   // linked, values changed
+	for _, c := range mapped {
+		c.entry = entries[c.id]
+		e := c.entry
+		switch {
+		case c.overlap && (e.Adding(now) && !e.ClaimedBy(r.owner, now) || now.Before(e.SubscriptionClaimUntil)):
+			r.rep.Deferred++ // the next range's job is at it
+		case e.Failed || (e.Adding(now) && !e.ClaimedBy(r.owner, now)) || now.Before(e.SubscriptionClaimUntil):
+			// A failed record to clear, or another worker at work: the
+			// per-customer lane knows how to wait and to clear.
+			handoff = append(handoff, c.id)
+		case e.Stored() && e.SubscriberID != 0 && !e.Deleted && e.Hash == c.hash:
+			r.rep.Unchanged++
+		case e.SubscriberID != 0 && !e.Deleted && c.updatedAt.Before(e.CustomerUpdatedAt):
+			// Contacthub's list lags its writes: the per-customer lane has
+			// synced a newer state than this page shows. Never go back.
+			r.rep.Unchanged++
+		case e.SubscriberID != 0 && !e.Deleted:
+			stale = append(stale, c)
+		default:
+			unknown = append(unknown, c)
+		}
+	}
+	var done []*customer // linked to a subscriber holding their values
+	for _, c := range stale {
+		err := r.update(ctx, c.entry.SubscriberID, c)
+		switch {
+		case err == nil:
+			r.rep.Updated++
+			done = append(done, c)
+		case errors.Is(err, contactsend.ErrUnknownSubscriber):
+			unknown = append(unknown, c) // removed in Contactsend: find or add again
+		case transient(err):
+			return r.finish(ctx, done, handoff, retryable("update subscriber", err))
+		default:
+			handoff = append(handoff, c.id) // the per-customer lane records the refusal
+		}
+	}
+	found, err := r.find(ctx, unknown)
+	if err != nil {
+		return r.finish(ctx, done, handoff, err)
+	}
+	var missing []*customer
+	for _, c := range unknown {
+		subs := found[c.key]
+		if len(subs) == 0 {
+			missing = append(missing, c)
+			continue
+		}
+		linked, err := r.link(ctx, c, lowest(subs))
+		if err != nil {
+			if transient(err) {
+				return r.finish(ctx, done, handoff, retryable("update subscriber", err))
+			}
+			handoff = append(handoff, c.id)
+			continue
+		}
+		done = append(done, linked)
+	}
+	// Customers of the overlap page wait until this range's own adds are
+	// done: by then the next range's job, if it runs alongside, has claimed
+	// or linked them, and adding them here too would only make duplicates
+	// for the read-back to remove.
+	own, late := splitOverlap(missing)
+	for round := range 2 {
+		if round == 1 {
+			if own, err = r.stillMissing(ctx, late); err != nil {
+				return r.finish(ctx, done, handoff, err)
+			}
+		}
+		for start := 0; start < len(own); start += r.l.cfg.AddPageSize {
+			page := own[start:min(start+r.l.cfg.AddPageSize, len(own))]
+			added, refused, err := r.addPage(ctx, page)
+			done = append(done, added...)
+			handoff = append(handoff, refused...)
+			if err != nil {
+				return r.finish(ctx, done, handoff, err)
+			}
+		}
+	}
+	if len(r.src.Properties.Subscriptions) > 0 {
+		// Consent travels through web forms, customer by customer.
+		for _, c := range done {
+			handoff = append(handoff, c.id)
+		}
+	}
+	return r.finish(ctx, done, handoff, nil)
+}
+
+func splitOverlap(cs []*customer) (own, overlap []*customer) {
+	for _, c := range cs {
+		if c.overlap {
+			overlap = append(overlap, c)
+		} else {
+			own = append(own, c)
+		}
+	}
+	return own, overlap
+}
+
+// stillMissing reads the ledger again for overlap customers and keeps
+// those nobody has linked or claimed meanwhile.
+func (r *run) stillMissing(ctx context.Context, cs []*customer) ([]*customer, error) {
+	if len(cs) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(cs))
+	for i, c := range cs {
+		ids[i] = c.id
+	}
+	entries, err := r.l.cfg.Ledger.GetMany(ctx, r.src.ID, ids)
+	if err != nil {
+		return nil, retryable("read ledger", err)
+	}
+	now := r.l.cfg.Clock()
+	var out []*customer
+	for _, c := range cs {
+		e := entries[c.id]
+		if e.Version != c.entry.Version || e.Adding(now) && !e.ClaimedBy(r.owner, now) {
+			r.rep.Deferred++
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// finish records the linked customers and hands the rest over, even when
+// the job is to come back: what is done stays done.
+func (r *run) finish(ctx context.Context, done []*customer, handoff []string, cause error) error {
+	now := r.l.cfg.Clock()
+	entries := make([]ledger.BulkEntry, 0, len(done))
+	for _, c := range done {
+		e := c.entry
+		e.Hash, e.CustomerUpdatedAt, e.SyncedAt = c.hash, c.updatedAt, now
+		e.Deleted, e.AddingUntil, e.BulkClaimBy, e.BulkClaimUntil = false, time.Time{}, "", time.Time{}
+		entries = append(entries, e)
+	}
+	if err := r.l.cfg.Ledger.PutMany(ctx, entries, VersionJump); err != nil {
+		return errors.Join(cause, retryable("write ledger", err))
+	}
+	if st := r.l.cfg.Stats; st != nil && len(entries)+r.rep.Unchanged > 0 {
+		b := ledger.Batch{Counts: ledger.Counts{Synced: int64(len(entries)), Unchanged: int64(r.rep.Unchanged)}, ProcessedAt: now}
+		if err := st.AddStats(ctx, r.src.ID, b); err != nil {
+			// Counters only: the work is recorded in the ledger.
+			r.l.cfg.Logger.WarnContext(ctx, "bulk stats not written", "source_id", r.src.ID, "error", err)
+		}
+	}
+	if len(handoff) > 0 {
+		slices.Sort(handoff)
+		handoff = slices.Compact(handoff)
+		batch := make([]jobs.Job, len(handoff))
+		for i, id := range handoff {
+			batch[i] = jobs.Job{SourceID: r.src.ID, CustomerID: id, Reason: jobs.FromBackfill, EnqueuedAt: now}
+		}
+		if err := r.l.cfg.Handoff.Send(ctx, batch...); err != nil {
+			return errors.Join(cause, retryable("hand customers to the per-customer lane", err))
+		}
+		r.rep.HandedOff += len(handoff)
+	}
+	return cause
+}
+
+// mapCustomer maps one customer; false sends it to the per-customer lane
+// (which writes the failed record for a mapping problem or a missing
+// match value).
+func (r *run) mapCustomer(mapper *mapping.Mapper, c contacthub.Customer) (*customer, bool) {
+	if c.NodeID != "" && c.NodeID != r.src.Node() {
+		// An aggregate node's member: the per-customer lane decides
+		// membership with the node description.
+		return nil, false
+	}
+	lookup, err := customerLookup(c)
+	if err != nil {
+		return nil, false
+	}
+	attrs, problems := mapper.Map(lookup)
+	if len(problems) > 0 {
+		return nil, false
+	}
+	wire, err := wireAttributes(attrs)
+	if err != nil {
+		return nil, false
+	}
+	m := &customer{id: c.ID, updatedAt: c.UpdatedAt.Time, attrs: attrs, hash: attrs.Hash(), wire: wire}
+	parts := make([]string, len(r.match))
+	for i, name := range r.match {
+		a, ok := attrs.Get(name)
+		if !ok || a.Clear || a.Text == "" {
+			return nil, false
+		}
+		parts[i] = comparable(a.Type, a.Text)
+	}
+	m.key = strings.Join(parts, "\x00")
+	return m, true
+}
+
+// comparable is a value as the userdb compares it: text case-insensitively
+// (MySQL's _ci collations), the rest by its canonical text.
+func comparable(t mapping.SendType, text string) string {
+	if isText(t) {
+		return strings.ToLower(text)
+	}
+	return text
+}
+
+// keyOf is the match key of a subscriber read back; false when it lacks a
+// match value.
+func (r *run) keyOf(s contactsend.Subscriber) (string, bool) {
+	parts := make([]string, len(r.match))
+	for i, name := range r.match {
+		v, ok := s.Get(name)
+		if !ok || v.IsNull() {
+			return "", false
+		}
+		t := r.types[name]
+		typed, err := v.As(contactsend.FieldType(t))
+		if err != nil {
+			return "", false
+		}
+		parts[i] = comparable(t, typed.String())
+	}
+	return strings.Join(parts, "\x00"), true
+}
+
+// find reads, in pages, the subscribers holding the customers' match
+// values, projected on the mapped fields, grouped by match key.
+func (r *run) find(ctx context.Context, cs []*customer) (map[string][]contactsend.Subscriber, error) {
+	out := make(map[string][]contactsend.Subscriber)
+	first := r.match[0]
+	t := contactsend.FieldType(r.types[first])
+	for start := 0; start < len(cs); start += contactsend.BulkPageSize {
+		values := make([]contactsend.Value, 0, contactsend.BulkPageSize)
+		for _, c := range cs[start:min(start+contactsend.BulkPageSize, len(cs))] {
+			a, _ := c.attrs.Get(first)
+			v, err := contactsend.ParseValue(t, a.Text)
+			if err != nil {
+				return nil, fmt.Errorf("match value of %s: %w", first, err)
+			}
+			values = append(values, v)
+		}
+		q := contactsend.Query{
+			Select:   r.mapped,
+			Where:    []contactsend.Filter{{Attribute: first, Mode: contactsend.In, Values: values}},
+			Sort:     []contactsend.Sort{{Field: "identifier"}},
+			PageSize: findPageSize,
+		}
+		for q.Page = 1; ; q.Page++ {
+			page, err := r.l.cfg.Send.FindSubscribersBy(ctx, r.cred, r.db, q)
+			if err != nil {
+				return nil, retryable("read the userdb", err)
+			}
+			for _, s := range page.Subscribers {
+				if k, ok := r.keyOf(s); ok {
+					out[k] = append(out[k], s)
+				}
+			}
+			if len(page.Subscribers) < q.PageSize || page.PageNumber >= page.MaxPageNumber {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+func lowest(subs []contactsend.Subscriber) contactsend.Subscriber {
+	return slices.MinFunc(subs, func(a, b contactsend.Subscriber) int { return cmp.Compare(a.ID, b.ID) })
+}
+
+// link points a customer at a subscriber found by its match values,
+// updating the subscriber when its values differ.
+func (r *run) link(ctx context.Context, c *customer, sub contactsend.Subscriber) (*customer, error) {
+	if differs(c.attrs, sub) {
+		if err := r.update(ctx, sub.ID, c); err != nil {
+			return nil, err
+		}
+		r.rep.Updated++
+	} else {
+		r.rep.Linked++
+	}
+	c.entry.SubscriberID = sub.ID
+	return c, nil
+}
+
+func (r *run) update(ctx context.Context, id int64, c *customer) error {
+	if len(c.wire) == 0 {
+		return nil
+	}
+	_, err := r.l.cfg.Send.UpdateSubscriber(ctx, r.cred, r.db, contactsend.Subscriber{ID: id, Attributes: c.wire})
+	return err
+}
+
+// addPage creates the subscribers of customers the userdb does not hold,
+// under add claims, reading back before every add and after it. It returns
+// the customers linked, those to hand over (refused by Contactsend), and an
+// error that brings the job back while some outcome is unknown.
+func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer, refused []string, err error) {
+	now := r.l.cfg.Clock()
+	claims := make([]ledger.BulkEntry, len(page))
+	until := now.Add(r.l.cfg.AddClaim)
+	for i, c := range page {
+		e := c.entry
+		e.AddingUntil, e.BulkClaimBy, e.BulkClaimUntil = until, r.owner, until
+		claims[i] = e
+		c.entry = e
+		c.entry.Version += VersionJump
+	}
+	if err := r.l.cfg.Ledger.PutMany(ctx, claims, VersionJump); err != nil {
+		return nil, nil, retryable("claim adds", err)
+	}
+	// seen holds every subscriber id that existed for these customers
+	// before this run's adds: a read-back that shows two new subscribers
+	// for one customer met a per-customer worker's add.
+	seen := make(map[int64]bool)
+	pending := page
+	var lastErr error
+	for attempt := 0; attempt < maxAddAttempts && len(pending) > 0; attempt++ {
+		found, err := r.find(ctx, pending)
+		if err != nil {
+			return linked, refused, err
+		}
+		var rest []*customer
+		for _, c := range pending {
+			subs := found[c.key]
+			if len(subs) == 0 {
+				rest = append(rest, c)
+				continue
+			}
+			keep, err := r.settle(ctx, subs, seen, attempt > 0)
+			if err != nil {
+				return linked, refused, retryable("remove a duplicate", err)
+			}
+			if attempt == 0 {
+				// There before any add of this run: an earlier run's add
+				// (or someone else's), linked like any found subscriber.
+				l, err := r.link(ctx, c, keep)
+				if err != nil {
+					if !transient(err) {
+						refused = append(refused, c.id)
+						continue
+					}
+					return linked, refused, retryable("update subscriber", err)
+				}
+				linked = append(linked, l)
+				continue
+			}
+			r.rep.Added++
+			c.entry.SubscriberID = keep.ID
+			linked = append(linked, c)
+		}
+		if attempt == 0 {
+			for _, subs := range found {
+				for _, s := range subs {
+					seen[s.ID] = true
+				}
+			}
+		}
+		pending = rest
+		if len(pending) == 0 {
+			break
+		}
+		// One subscriber per match key: customers sharing match values
+		// share a subscriber, as in the per-customer lane.
+		keys := make(map[string]bool, len(pending))
+		subs := make([]contactsend.Subscriber, 0, len(pending))
+		for _, c := range pending {
+			if !keys[c.key] {
+				keys[c.key] = true
+				subs = append(subs, contactsend.Subscriber{Attributes: c.wire})
+			}
+		}
+		_, err = r.l.cfg.Send.AddSubscribers(ctx, r.cred, r.db, subs)
+		switch {
+		case err == nil, transient(err):
+			// Added, or perhaps: the next round reads back before adding.
+			lastErr = err
+		default:
+			// Refused as a whole (a value the userdb will not take): the
+			// per-customer lane adds them one by one and records the one
+			// at fault. Nothing was added, so their claims go.
+			for _, c := range pending {
+				refused = append(refused, c.id)
+			}
+			r.release(ctx, pending)
+			return linked, refused, nil
+		}
+	}
+	if len(pending) > 0 {
+		// Claims stay: the job comes back, reads again and links or adds.
+		return linked, refused, fmt.Errorf("add %d subscribers: %w: %w", len(pending), ErrRetry, cmp.Or(lastErr, errors.New("not visible after adding")))
+	}
+	return linked, refused, nil
+}
+
+// settle picks the subscriber a customer keeps among those holding its
+// match values: the lowest id. Subscribers that appeared during this run
+// beyond the kept one are duplicates of a race and are removed; ones that
+// were there before are left alone, as the per-customer lane leaves them.
+func (r *run) settle(ctx context.Context, subs []contactsend.Subscriber, seen map[int64]bool, afterAdd bool) (contactsend.Subscriber, error) {
+	keep := lowest(subs)
+	if !afterAdd {
+		return keep, nil
+	}
+	for _, s := range subs {
+		if s.ID == keep.ID || seen[s.ID] {
+			continue
+		}
+		if err := r.l.cfg.Send.RemoveSubscriber(ctx, r.cred, r.db, s.ID); err != nil && !errors.Is(err, contactsend.ErrUnknownSubscriber) {
+			return keep, err
+		}
+		r.rep.Removed++
+	}
+	return keep, nil
+}
+
+// release drops the claims of customers nothing was added for.
+func (r *run) release(ctx context.Context, cs []*customer) {
+	entries := make([]ledger.BulkEntry, len(cs))
+	for i, c := range cs {
+		e := c.entry
+		e.AddingUntil, e.BulkClaimBy, e.BulkClaimUntil = time.Time{}, "", time.Time{}
+		entries[i] = e
+	}
+	if err := r.l.cfg.Ledger.PutMany(ctx, entries, VersionJump); err != nil {
+		// They lapse by themselves; the per-customer lane waits until then.
+		r.l.cfg.Logger.WarnContext(ctx, "release bulk add claims", "source_id", r.src.ID, "error", err)
+	}
+}
