@@ -1,7 +1,8 @@
 // Package console is hubsend's web console: the static pages, styles and
 // scripts that a workspace admin's browser loads from the config API to
-// manage Contactsend sources, screen for screen as in the seed's
-// "Contactsend source" flow. It has no server side of its own: the config
+// manage Contactsend sources, screen for screen as Contacthub's own
+// "Contactsend source" page (name, description, active node, provider
+// options, fields to map, subscription rows). It has no server side of its own: the config
 // API serves these files and the scripts call the API's JSON endpoints.
 //
 // The files are plain HTML, CSS and JavaScript modules with no build step,
