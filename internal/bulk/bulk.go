@@ -40,6 +40,11 @@
 // Status with its web form code), which is what the per-customer lane does;
 // the bulk lane never writes a registration column itself.
 //
+// The bulk lane writes no entry of the sync history (package history) for
+// the subscribers it adds or updates: one per customer would cost a write
+// per customer, ten times the lane's DynamoDB budget. The subscription
+// decisions handed to the per-customer lane are recorded as usual.
+//
 // Ledger writes are batched and unconditional (BatchWriteItem): each write
 // raises the entry's version by VersionJump, so a per-customer worker that
 // read the entry before fails its conditional write and decides again.
