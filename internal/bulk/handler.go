@@ -13,6 +13,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/syncer"
 )
 
@@ -38,6 +39,10 @@ type Handler struct {
 	// timeout (half an hour in the template).
 	Queue    Queue
 	QueueURL string
+	// Runs, when set, counts what each job settled itself in the run
+	// history's run that sent it; the customers it hands over are counted
+	// by the per-customer lane.
+	Runs RunOutcomes
 }
 
 // HandleSQS runs a batch of the bulk queue.
@@ -67,6 +72,7 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 		switch {
 		case err == nil:
 			log.InfoContext(ctx, "bulk job done", attrs...)
+			h.count(ctx, job, rep)
 		case errors.Is(err, ErrRetry):
 			log.WarnContext(ctx, "bulk job given back", append(attrs, "error", err)...)
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
@@ -108,5 +114,30 @@ func (h *Handler) postpone(ctx context.Context, m events.SQSMessage) {
 	})
 	if err != nil && h.Logger != nil {
 		h.Logger.WarnContext(ctx, "bulk job not postponed", "message_id", m.MessageId, "error", err)
+	}
+}
+
+// RunOutcomes adds to a run of the run history (*runs.Store).
+type RunOutcomes interface {
+	AddOutcomes(ctx context.Context, sourceID, runID string, o runs.Outcomes) error
+}
+
+// count adds what a job settled itself to its run: the customers it added,
+// updated or linked as changed, the current ones as unchanged. Customers it
+// handed over are the per-customer lane's to count; a source with
+// subscription rows hands over every customer.
+func (h *Handler) count(ctx context.Context, job jobs.BulkJob, rep Report) {
+	if h.Runs == nil || !runs.ValidID(job.Pass) {
+		return
+	}
+	settled := rep.Customers - rep.HandedOff - rep.Deferred
+	if settled <= 0 {
+		return
+	}
+	o := runs.Outcomes{Changed: int64(min(rep.Added+rep.Updated+rep.Linked, settled))}
+	o.Unchanged = int64(settled) - o.Changed
+	if err := h.Runs.AddOutcomes(ctx, job.SourceID, job.Pass, o); err != nil {
+		// Counters only: the work is in the ledger and Contactsend.
+		slog.Default().WarnContext(ctx, "bulk run counts not written", "source_id", job.SourceID, "error", err.Error())
 	}
 }

@@ -57,6 +57,8 @@ func (l *Loader) Load(ctx context.Context, job jobs.BulkJob) (Report, error) {
 	if err := job.Validate(); err != nil {
 		return Report{}, err
 	}
+	// Customers handed to the per-customer lane count in the same run.
+	ctx = jobs.WithRun(ctx, job.Pass)
 	src, err := l.cfg.Sources.GetByID(ctx, job.SourceID)
 	if errors.Is(err, configstore.ErrNotFound) {
 		return Report{}, nil

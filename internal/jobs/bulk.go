@@ -23,9 +23,12 @@ const FromBulk Reason = "bulk"
 // customers, Contacthub's order by registration). Like a sync job it is
 // level-triggered: loading a range twice is harmless.
 type BulkJob struct {
-	Kind       Reason    `json:"kind"` // always FromBulk; tells it from a Job on the same queue
-	SourceID   string    `json:"sourceId"`
-	RunID      string    `json:"runId"`
+	Kind     Reason `json:"kind"` // always FromBulk; tells it from a Job on the same queue
+	SourceID string `json:"sourceId"`
+	RunID    string `json:"runId"`
+	// Pass names the scheduler pass that sent the job in the run history
+	// (package runs), so that what the job does is counted in that run.
+	Pass       string    `json:"pass,omitempty"`
 	FirstPage  int       `json:"firstPage"`
 	Pages      int       `json:"pages"`
 	Size       int       `json:"size"`

@@ -76,7 +76,7 @@ func (r *run) bulkBackfill(ctx context.Context, src source.Source, b checkpoint.
 	next := b
 	for next.NextPage < pages && depth+len(batch) < bound {
 		n := min(per, pages-next.NextPage)
-		batch = append(batch, jobs.BulkJob{Kind: jobs.FromBulk, SourceID: src.ID, RunID: b.RunID, FirstPage: next.NextPage,
+		batch = append(batch, jobs.BulkJob{Kind: jobs.FromBulk, SourceID: src.ID, RunID: b.RunID, Pass: jobs.RunOf(ctx), FirstPage: next.NextPage,
 			Pages: n, Size: BackfillPageSize, EnqueuedAt: now})
 		customers := min(int64(n*BackfillPageSize), total-int64(next.NextPage*BackfillPageSize))
 		next.Enqueued += customers

@@ -12,6 +12,7 @@ import (
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/retry"
+	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/syncer"
 	"github.com/hubsend/hubsend/internal/wiring"
 	"github.com/hubsend/hubsend/internal/wiring/syncworkerfn"
@@ -73,7 +74,8 @@ func Handler(d wiring.Deps, queueURL string, cfg bulk.Config, workerCfg syncer.C
 	if err != nil {
 		return nil, err
 	}
-	return &bulk.Handler{Loader: loader, PerCustomer: worker, Logger: d.Logger, Queue: d.SQS, QueueURL: queueURL}, nil
+	return &bulk.Handler{Loader: loader, PerCustomer: worker, Logger: d.Logger, Queue: d.SQS, QueueURL: queueURL,
+		Runs: runs.New(d.DynamoDB, d.Env.TableName)}, nil
 }
 
 // FromEnv builds the handler from the environment, as the Lambda does.
