@@ -83,16 +83,9 @@ func (a *API) customerHistory(ctx context.Context, r *request) events.APIGateway
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
-	limit := 50
-	if v, given := r.event.QueryStringParameters["limit"]; given {
-		n, ok := pageLimit(v)
-		if !ok {
-			return problem(http.StatusBadRequest, "invalid query", source.Problem{Path: "limit", Message: "must be an integer from 1 to 100"})
-		}
-		limit = n
-	}
-	if p := cursorProblem(r.query("cursor")); p != nil {
-		return problem(http.StatusBadRequest, "invalid cursor", *p)
+	limit, refused := r.pageQuery()
+	if refused != nil {
+		return *refused
 	}
 	page, err := a.cfg.History.List(ctx, src.ID, r.params["customerId"], limit, r.query("cursor"))
 	if errors.Is(err, history.ErrBadCursor) {
@@ -266,16 +259,9 @@ func (a *API) sourceRuns(ctx context.Context, r *request) events.APIGatewayV2HTT
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
-	limit := 50
-	if v, given := r.event.QueryStringParameters["limit"]; given {
-		n, ok := pageLimit(v)
-		if !ok {
-			return problem(http.StatusBadRequest, "invalid query", source.Problem{Path: "limit", Message: "must be an integer from 1 to 100"})
-		}
-		limit = n
-	}
-	if p := cursorProblem(r.query("cursor")); p != nil {
-		return problem(http.StatusBadRequest, "invalid cursor", *p)
+	limit, refused := r.pageQuery()
+	if refused != nil {
+		return *refused
 	}
 	page, err := a.cfg.Runs.List(ctx, src.ID, limit, r.query("cursor"))
 	if errors.Is(err, runs.ErrBadCursor) {

@@ -145,6 +145,25 @@ func (a *API) listSources(ctx context.Context, r *request) events.APIGatewayV2HT
 	return jsonResponse(http.StatusOK, out)
 }
 
+// pageQuery reads a paged listing's limit (50 when absent) and checks its
+// cursor; refused is the answer to a bad one.
+func (r *request) pageQuery() (limit int, refused *events.APIGatewayV2HTTPResponse) {
+	limit = 50
+	if v, given := r.event.QueryStringParameters["limit"]; given {
+		n, ok := pageLimit(v)
+		if !ok {
+			resp := problem(http.StatusBadRequest, "invalid query", source.Problem{Path: "limit", Message: "must be an integer from 1 to 100"})
+			return 0, &resp
+		}
+		limit = n
+	}
+	if p := cursorProblem(r.query("cursor")); p != nil {
+		resp := problem(http.StatusBadRequest, "invalid cursor", *p)
+		return 0, &resp
+	}
+	return limit, nil
+}
+
 // pageLimit reads a page size: 1 to 100 in plain decimal digits.
 func pageLimit(v string) (int, bool) {
 	if v == "" || len(v) > 3 || strings.ContainsFunc(v, func(r rune) bool { return r < '0' || r > '9' }) {

@@ -177,16 +177,9 @@ func (a *API) failures(ctx context.Context, r *request) events.APIGatewayV2HTTPR
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
-	limit := 50
-	if v, given := r.event.QueryStringParameters["limit"]; given {
-		n, ok := pageLimit(v)
-		if !ok {
-			return problem(http.StatusBadRequest, "invalid query", source.Problem{Path: "limit", Message: "must be an integer from 1 to 100"})
-		}
-		limit = n
-	}
-	if p := cursorProblem(r.query("cursor")); p != nil {
-		return problem(http.StatusBadRequest, "invalid cursor", *p)
+	limit, refused := r.pageQuery()
+	if refused != nil {
+		return *refused
 	}
 	q, search := r.event.QueryStringParameters["q"]
 	if search && (strings.TrimSpace(q) == "" || len(q) > maxFailureQuery || source.TextProblem(q) != "") {
