@@ -31,6 +31,7 @@ import (
 	"github.com/hubsend/hubsend/internal/localaws/emulators"
 	"github.com/hubsend/hubsend/internal/localaws/samtemplate"
 	"github.com/hubsend/hubsend/internal/secret"
+	"github.com/hubsend/hubsend/internal/testkit"
 	"github.com/hubsend/hubsend/internal/webhook"
 )
 
@@ -315,7 +316,7 @@ func checkSync(t *testing.T, cfg aws.Config, d deployment) {
 		t.Fatalf("enable: %d %v", status, body)
 	}
 	tick(t, stack)
-	eventually(t, 60*time.Second, func() string {
+	testkit.Eventually(t, 60*time.Second, func() string {
 		subs := stack.SubscribersByEmailT(t)
 		for _, email := range customers {
 			if _, ok := subs[email]; !ok {
@@ -377,7 +378,7 @@ func checkSync(t *testing.T, cfg aws.Config, d deployment) {
 		t.Fatalf("resync: %d %v", status, body)
 	}
 	tick(t, stack)
-	eventually(t, 60*time.Second, func() string {
+	testkit.Eventually(t, 60*time.Second, func() string {
 		st, err := stack.Ledger.Stats(ctx, sourceID, since)
 		if err != nil {
 			return err.Error()
@@ -407,7 +408,7 @@ func tick(t *testing.T, stack *devstack.Stack) {
 
 func waitSubscriber(t *testing.T, stack *devstack.Stack, email string) {
 	t.Helper()
-	eventually(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, func() string {
 		if _, ok := stack.SubscribersByEmailT(t)[email]; !ok {
 			return "no subscriber yet for " + email
 		}
@@ -417,20 +418,4 @@ func waitSubscriber(t *testing.T, stack *devstack.Stack, email string) {
 
 func emailOf(c map[string]any) string {
 	return strings.ToLower(c["base"].(map[string]any)["contacts"].(map[string]any)["email"].(string))
-}
-
-// eventually polls check until it returns "" or the deadline passes.
-func eventually(t *testing.T, within time.Duration, check func() string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		problem := check()
-		if problem == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not reached within %s: %s", within, problem)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
-	}
 }

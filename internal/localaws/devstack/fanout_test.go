@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hubsend/hubsend/internal/localaws/devstack"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 // TestScheduleFansOutThroughTheTickQueue runs the schedule as the deployed
@@ -24,7 +25,7 @@ func TestScheduleFansOutThroughTheTickQueue(t *testing.T) {
 	}
 	node, customers := italianNode(t, stack)
 	createSource(t, stack, node)
-	eventually(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, func() string {
 		subs := stack.SubscribersByEmailT(t)
 		for _, c := range customers {
 			if _, ok := subs[emailOf(c)]; !ok {
@@ -37,7 +38,7 @@ func TestScheduleFansOutThroughTheTickQueue(t *testing.T) {
 	if _, err := hubClient(t, stack).PatchCustomer(t.Context(), first["id"].(string), map[string]any{"base": map[string]any{"firstName": "Ginevra"}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, func() string {
+	testkit.Eventually(t, 20*time.Second, func() string {
 		if name := fmt.Sprint(stack.SubscribersByEmailT(t)[emailOf(first)]["FIRST_NAME"]); name != "Ginevra" {
 			return "FIRST_NAME is still " + name
 		}

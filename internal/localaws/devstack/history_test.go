@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hubsend/hubsend/internal/localaws/devstack"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 // TestDemoLeavesHistory: the local stack's first load of a source leaves a
@@ -34,7 +35,7 @@ func TestDemoLeavesHistory(t *testing.T) {
 	if _, err := stack.Scheduler.Tick(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, func() string {
 		status, runs := stack.CallT(t, "GET", "/v1/sources/"+sourceID+"/runs", nil)
 		if status != http.StatusOK {
 			return fmt.Sprintf("runs: %d %v", status, runs)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hubsend/hubsend/internal/localaws/devstack"
+	"github.com/hubsend/hubsend/internal/testkit"
 	"github.com/hubsend/hubsend/internal/webhook"
 )
 
@@ -77,7 +78,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 	// becomes subscribed (Contacthub explicit, Contactsend pending), and an
 	// explicit unsubscribe becomes -1, not pending.
 	explicitNo := 0
-	eventually(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, func() string {
 		explicitNo = 0
 		for _, c := range customers {
 			id, cls := subscriber(c)
@@ -104,7 +105,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 	if _, err := stack.Scheduler.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, func() string {
+	testkit.Eventually(t, 20*time.Second, func() string {
 		if _, cls := subscriber(first); cls != "-1" {
 			return "__cls1 is " + cls + " after a Contacthub unsubscribe"
 		}
@@ -116,7 +117,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 	if _, err := stack.Scheduler.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, func() string {
+	testkit.Eventually(t, 20*time.Second, func() string {
 		if _, cls := subscriber(first); cls != "1" {
 			return "__cls1 is " + cls + " after a Contacthub subscribe"
 		}
@@ -144,7 +145,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("contactsend webhook: %d", resp.StatusCode)
 	}
-	eventually(t, 20*time.Second, func() string {
+	testkit.Eventually(t, 20*time.Second, func() string {
 		if flag, _ := hubFlag(t, stack, firstID); flag {
 			return "Contacthub still subscribed after the Contactsend webhook"
 		}
@@ -159,7 +160,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 	if _, err := stack.Scheduler.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, func() string {
+	testkit.Eventually(t, 20*time.Second, func() string {
 		if _, cls := subscriber(second); cls != "1" {
 			return "second customer's __cls1 is " + cls
 		}
@@ -172,7 +173,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 	if _, err := rec.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, func() string {
+	testkit.Eventually(t, 20*time.Second, func() string {
 		if flag, _ := hubFlag(t, stack, secondID); flag {
 			return "Contacthub still subscribed after the reconciliation"
 		}
@@ -181,7 +182,7 @@ func TestSubscriptionsSyncBothWays(t *testing.T) {
 
 	// No loop: once both ticks find nothing to do, nothing was written.
 	writes := subscriptionWrites(stack)
-	eventually(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, func() string {
 		feed, err := stack.Scheduler.Tick(ctx)
 		if err != nil {
 			t.Fatal(err)

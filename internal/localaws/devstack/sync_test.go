@@ -15,6 +15,7 @@ import (
 	"github.com/hubsend/hubsend/internal/localaws/devstack"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
+	"github.com/hubsend/hubsend/internal/testkit"
 	"github.com/hubsend/hubsend/internal/webhook"
 	"github.com/hubsend/hubsend/internal/wiring/schedulerfn"
 )
@@ -80,22 +81,6 @@ func createSource(t *testing.T, stack *devstack.Stack, node string) string {
 	return body["id"].(string)
 }
 
-// eventually polls check until it returns "" or the deadline passes.
-func eventually(t *testing.T, within time.Duration, check func() string) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		problem := check()
-		if problem == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not reached within %s: %s", within, problem)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
 func emailOf(c map[string]any) string {
 	return strings.ToLower(c["base"].(map[string]any)["contacts"].(map[string]any)["email"].(string))
 }
@@ -110,7 +95,7 @@ func TestCustomersFlowToContactsend(t *testing.T) {
 	if _, err := stack.Scheduler.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, func() string {
 		subs := stack.SubscribersByEmailT(t)
 		for _, c := range customers {
 			if _, ok := subs[emailOf(c)]; !ok {
@@ -141,7 +126,7 @@ func TestCustomersFlowToContactsend(t *testing.T) {
 	if _, err := stack.Scheduler.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, func() string {
+	testkit.Eventually(t, 20*time.Second, func() string {
 		if name := fmt.Sprint(stack.SubscribersByEmailT(t)[emailOf(first)]["FIRST_NAME"]); name != "Ginevra" {
 			return "FIRST_NAME is still " + name
 		}
@@ -180,7 +165,7 @@ func TestCustomersFlowToContactsend(t *testing.T) {
 			t.Fatalf("webhook delivery %d: %d", attempt, resp.StatusCode)
 		}
 	}
-	eventually(t, 20*time.Second, func() string {
+	testkit.Eventually(t, 20*time.Second, func() string {
 		if _, ok := stack.SubscribersByEmailT(t)["nuovo.cliente@example.com"]; !ok {
 			return "the webhook's customer has no subscriber yet"
 		}
@@ -213,7 +198,7 @@ func TestSyncConvergesThroughFaults(t *testing.T) {
 	if _, err := stack.Scheduler.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, func() string {
+	testkit.Eventually(t, 60*time.Second, func() string {
 		subs := stack.SubscribersByEmailT(t) // fails the test on a duplicate
 		missing := 0
 		for _, c := range customers {
@@ -238,7 +223,7 @@ func TestSyncConvergesThroughFaults(t *testing.T) {
 	if _, err := stack.Scheduler.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, func() string {
 		st, err := stack.Ledger.Stats(context.Background(), sourceOf(t, stack), time.Now().Add(-time.Hour))
 		if err != nil {
 			return err.Error()
@@ -296,7 +281,7 @@ func TestFailedRecordsPreviewAndRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	var failure map[string]any
-	eventually(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, func() string {
 		_, page := stack.CallT(t, "GET", "/v1/sources/"+sourceID+"/failures", nil)
 		for _, f := range page["elements"].([]any) {
 			if f.(map[string]any)["customerId"] == badID {
@@ -309,7 +294,7 @@ func TestFailedRecordsPreviewAndRetry(t *testing.T) {
 	if failure["kind"] != "coercion" || !strings.Contains(failure["reason"].(string), "LOYALTY_POINTS") {
 		t.Errorf("failed record %v does not say which field and why", failure)
 	}
-	eventually(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, func() string {
 		_, st := stack.CallT(t, "GET", "/v1/sources/"+sourceID+"/status", nil)
 		hour := st["stats"].(map[string]any)["lastHour"].(map[string]any)
 		if hour["failed"].(float64) < 1 || hour["synced"].(float64) < float64(len(customers)-1) {
@@ -325,7 +310,7 @@ func TestFailedRecordsPreviewAndRetry(t *testing.T) {
 	if status, body := stack.CallT(t, "POST", "/v1/sources/"+sourceID+"/failures/"+badID+"/retry", nil); status != http.StatusAccepted {
 		t.Fatalf("retry: %d %v", status, body)
 	}
-	eventually(t, 30*time.Second, func() string {
+	testkit.Eventually(t, 30*time.Second, func() string {
 		_, page := stack.CallT(t, "GET", "/v1/sources/"+sourceID+"/failures", nil)
 		if n := len(page["elements"].([]any)); n != 0 {
 			return fmt.Sprintf("%d failed records left", n)
