@@ -21,7 +21,6 @@ package history
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +31,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/hubsend/hubsend/internal/pagetoken"
 )
 
 // DefaultRetention is how long entries are kept: 13 months and a little,
@@ -228,7 +229,8 @@ func (s *Store) List(ctx context.Context, sourceID, customerID string, limit int
 		Limit:                     aws.Int32(int32(limit)),
 	}
 	if after != "" {
-		c, err := decodeCursor(after)
+		var c cursor
+		err := pagetoken.Decode(after, &c)
 		if err != nil || c.Source != sourceID || c.Customer != customerID || c.Key == "" {
 			return Page{}, fmt.Errorf("history: entries of %s/%s: %w", sourceID, customerID, ErrBadCursor)
 		}
@@ -260,7 +262,7 @@ func (s *Store) List(ctx context.Context, sourceID, customerID string, limit int
 		page.Entries = append(page.Entries, e)
 	}
 	if last, ok := out.LastEvaluatedKey["sk"].(*types.AttributeValueMemberS); ok {
-		page.Next = encodeCursor(cursor{Source: sourceID, Customer: customerID, Key: last.Value})
+		page.Next = pagetoken.Encode(cursor{Source: sourceID, Customer: customerID, Key: last.Value})
 	}
 	return page, nil
 }
@@ -281,25 +283,6 @@ func (s *Store) All(ctx context.Context, sourceID, customerID string) ([]Entry, 
 		}
 		after = p.Next
 	}
-}
-
-func encodeCursor(c cursor) string {
-	data, _ := json.Marshal(c) // strings always marshal
-	return base64.RawURLEncoding.EncodeToString(data)
-}
-
-func decodeCursor(text string) (cursor, error) {
-	data, err := base64.RawURLEncoding.DecodeString(text)
-	if err != nil {
-		return cursor{}, err
-	}
-	var c cursor
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return cursor{}, err
-	}
-	return c, nil
 }
 
 // CSVHeader is the header row of a trail's CSV export.

@@ -132,7 +132,7 @@ func (q *BulkQueue) SendBulk(ctx context.Context, bulk ...BulkJob) error {
 				left := entries[:0:0]
 				for _, f := range out.Failed {
 					for _, e := range entries {
-						if *e.Id == deref(f.Id) {
+						if *e.Id == aws.ToString(f.Id) {
 							left = append(left, e)
 						}
 					}

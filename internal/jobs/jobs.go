@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -181,7 +182,7 @@ func (q *Queue) sendBatch(ctx context.Context, batch []Job) error {
 		var errs []error
 		temporary := true
 		for _, f := range out.Failed {
-			errs = append(errs, fmt.Errorf("job %s: %s %s", deref(f.Id), deref(f.Code), deref(f.Message)))
+			errs = append(errs, fmt.Errorf("job %s: %s %s", aws.ToString(f.Id), aws.ToString(f.Code), aws.ToString(f.Message)))
 			if f.SenderFault {
 				temporary = false
 			}
@@ -198,10 +199,3 @@ type sendError struct {
 func (e *sendError) Error() string   { return e.err.Error() }
 func (e *sendError) Unwrap() error   { return e.err }
 func (e *sendError) Temporary() bool { return e.temporary }
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}

@@ -2,8 +2,6 @@ package ledger
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -11,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/hubsend/hubsend/internal/pagetoken"
 )
 
 // FailureKind says why a customer could not be synced.
@@ -214,7 +214,7 @@ func (s *Store) Failures(ctx context.Context, sourceID string, limit int, after 
 		page.Failures = append(page.Failures, decodeFailure(item))
 	}
 	if len(out.LastEvaluatedKey) > 0 {
-		page.Next = encodeCursor(cursor{Source: sourceID, Customer: getS(out.LastEvaluatedKey, "sk")})
+		page.Next = pagetoken.Encode(cursor{Source: sourceID, Customer: getS(out.LastEvaluatedKey, "sk")})
 	}
 	return page, nil
 }
@@ -255,7 +255,7 @@ func (s *Store) FindFailures(ctx context.Context, sourceID, q string, limit int,
 		for _, item := range out.Items {
 			page.Failures = append(page.Failures, decodeFailure(item))
 			if len(page.Failures) == limit {
-				page.Next = encodeCursor(cursor{Source: sourceID, Customer: getS(item, "sk")})
+				page.Next = pagetoken.Encode(cursor{Source: sourceID, Customer: getS(item, "sk")})
 				return page, nil
 			}
 		}
@@ -271,26 +271,10 @@ func startKey(sourceID, after string) (map[string]types.AttributeValue, error) {
 	if after == "" {
 		return nil, nil
 	}
-	c, err := decodeCursor(after)
+	var c cursor
+	err := pagetoken.Decode(after, &c)
 	if err != nil || c.Source != sourceID || c.Customer == "" {
 		return nil, fmt.Errorf("ledger: failures of %s: %w", sourceID, ErrBadCursor)
 	}
 	return key(failurePK(sourceID), c.Customer), nil
-}
-
-func encodeCursor(c cursor) string {
-	data, _ := json.Marshal(c) // two strings always marshal
-	return base64.RawURLEncoding.EncodeToString(data)
-}
-
-func decodeCursor(text string) (cursor, error) {
-	data, err := base64.RawURLEncoding.DecodeString(text)
-	if err != nil {
-		return cursor{}, err
-	}
-	var c cursor
-	if err := json.Unmarshal(data, &c); err != nil {
-		return cursor{}, err
-	}
-	return c, nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hubsend/hubsend/internal/pagetoken"
 	"github.com/hubsend/hubsend/internal/testkit"
 )
 
@@ -131,7 +132,7 @@ func TestFailures(t *testing.T) {
 	if fmt.Sprint(all) != "[c0 c1 c2 c3 c4]" {
 		t.Fatalf("paged failures = %v", all)
 	}
-	for _, bad := range []string{"!!", "e30", encodeCursor(cursor{Source: "other", Customer: "c1"})} {
+	for _, bad := range []string{"!!", "e30", pagetoken.Encode(cursor{Source: "other", Customer: "c1"})} {
 		if _, err := s.Failures(ctx, "src", 2, bad); !errors.Is(err, ErrBadCursor) {
 			t.Errorf("Failures(cursor %q) = %v, want ErrBadCursor", bad, err)
 		}

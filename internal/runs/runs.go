@@ -18,9 +18,7 @@ package runs
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -30,6 +28,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/hubsend/hubsend/internal/pagetoken"
 )
 
 // Retention is how long runs are kept.
@@ -209,7 +209,8 @@ func (st *Store) List(ctx context.Context, sourceID string, limit int, after str
 		Limit:                     aws.Int32(int32(min(limit, 500))),
 	}
 	if after != "" {
-		c, err := decodeCursor(after)
+		var c cursor
+		err := pagetoken.Decode(after, &c)
 		if err != nil || c.Source != sourceID || !ValidID(c.Key) {
 			return Page{}, fmt.Errorf("runs: runs of %s: %w", sourceID, ErrBadCursor)
 		}
@@ -243,7 +244,7 @@ func (st *Store) List(ctx context.Context, sourceID string, limit int, after str
 		page.Runs = append(page.Runs, r)
 	}
 	if last, ok := out.LastEvaluatedKey["sk"].(*types.AttributeValueMemberS); ok {
-		page.Next = encodeCursor(cursor{Source: sourceID, Key: last.Value})
+		page.Next = pagetoken.Encode(cursor{Source: sourceID, Key: last.Value})
 	}
 	return page, nil
 }
@@ -268,19 +269,4 @@ func truncate(v string, max int) string {
 		return v
 	}
 	return strings.ToValidUTF8(v[:max], "") + "…"
-}
-
-func encodeCursor(c cursor) string {
-	data, _ := json.Marshal(c) // strings always marshal
-	return base64.RawURLEncoding.EncodeToString(data)
-}
-
-func decodeCursor(text string) (cursor, error) {
-	data, err := base64.RawURLEncoding.DecodeString(text)
-	if err != nil {
-		return cursor{}, err
-	}
-	var c cursor
-	err = json.Unmarshal(data, &c)
-	return c, err
 }

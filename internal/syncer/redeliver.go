@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -140,16 +141,9 @@ func (w *Worker) postpone(ctx context.Context, messages map[string]events.SQSMes
 			continue
 		}
 		for _, f := range out.Failed {
-			w.log.WarnContext(ctx, "postpone a job given back; it returns after the visibility timeout", "code", deref(f.Code), "message", deref(f.Message))
+			w.log.WarnContext(ctx, "postpone a job given back; it returns after the visibility timeout", "code", aws.ToString(f.Code), "message", aws.ToString(f.Message))
 		}
 	}
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 // heldClaim is the cause of a job given back while a customer's claim

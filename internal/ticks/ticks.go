@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -147,7 +148,7 @@ func (q *Queue) sendBatch(ctx context.Context, batch []Tick) error {
 			return &sendError{err: fmt.Errorf("send ticks: %w", err), temporary: true}
 		}
 		for _, ok := range out.Successful {
-			delete(pending, deref(ok.Id))
+			delete(pending, aws.ToString(ok.Id))
 		}
 		if len(pending) == 0 {
 			return nil
@@ -155,7 +156,7 @@ func (q *Queue) sendBatch(ctx context.Context, batch []Tick) error {
 		var errs []error
 		temporary := true
 		for _, f := range out.Failed {
-			errs = append(errs, fmt.Errorf("tick of source %s: %s %s", sources[deref(f.Id)], deref(f.Code), deref(f.Message)))
+			errs = append(errs, fmt.Errorf("tick of source %s: %s %s", sources[aws.ToString(f.Id)], aws.ToString(f.Code), aws.ToString(f.Message)))
 			if f.SenderFault {
 				temporary = false
 			}
@@ -173,10 +174,3 @@ type sendError struct {
 func (e *sendError) Error() string   { return e.err.Error() }
 func (e *sendError) Unwrap() error   { return e.err }
 func (e *sendError) Temporary() bool { return e.temporary }
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}

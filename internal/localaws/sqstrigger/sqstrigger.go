@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
@@ -118,8 +119,8 @@ func receive(ctx context.Context, cfg Config) ([]types.Message, error) {
 			return nil, err
 		}
 		for _, m := range out.Messages {
-			if !seen[deref(m.MessageId)] {
-				seen[deref(m.MessageId)] = true
+			if !seen[aws.ToString(m.MessageId)] {
+				seen[aws.ToString(m.MessageId)] = true
 				batch = append(batch, m)
 			}
 		}
@@ -161,7 +162,7 @@ func invoke(ctx context.Context, cfg Config, messages []types.Message) {
 	}
 	inBatch := make(map[string]bool, len(messages))
 	for _, m := range messages {
-		inBatch[deref(m.MessageId)] = true
+		inBatch[aws.ToString(m.MessageId)] = true
 	}
 	failed := make(map[string]bool, len(resp.BatchItemFailures))
 	for _, f := range resp.BatchItemFailures {
@@ -192,7 +193,7 @@ func invoke(ctx context.Context, cfg Config, messages []types.Message) {
 		return
 	}
 	for _, f := range out.Failed {
-		cfg.Logger.Warn("delete processed message failed", "code", deref(f.Code), "message", deref(f.Message))
+		cfg.Logger.Warn("delete processed message failed", "code", aws.ToString(f.Code), "message", aws.ToString(f.Message))
 	}
 }
 
@@ -207,10 +208,10 @@ func safeCall(ctx context.Context, h Handler, event events.SQSEvent) (resp event
 
 func record(cfg Config, m types.Message) events.SQSMessage {
 	r := events.SQSMessage{
-		MessageId:      deref(m.MessageId),
-		ReceiptHandle:  deref(m.ReceiptHandle),
-		Body:           deref(m.Body),
-		Md5OfBody:      deref(m.MD5OfBody),
+		MessageId:      aws.ToString(m.MessageId),
+		ReceiptHandle:  aws.ToString(m.ReceiptHandle),
+		Body:           aws.ToString(m.Body),
+		Md5OfBody:      aws.ToString(m.MD5OfBody),
 		Attributes:     map[string]string{},
 		EventSource:    "aws:sqs",
 		EventSourceARN: cfg.QueueARN,
@@ -222,17 +223,10 @@ func record(cfg Config, m types.Message) events.SQSMessage {
 	if len(m.MessageAttributes) > 0 {
 		r.MessageAttributes = map[string]events.SQSMessageAttribute{}
 		for k, v := range m.MessageAttributes {
-			r.MessageAttributes[k] = events.SQSMessageAttribute{StringValue: v.StringValue, BinaryValue: v.BinaryValue, DataType: deref(v.DataType)}
+			r.MessageAttributes[k] = events.SQSMessageAttribute{StringValue: v.StringValue, BinaryValue: v.BinaryValue, DataType: aws.ToString(v.DataType)}
 		}
 	}
 	return r
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
 }
 
 func wait(ctx context.Context, d time.Duration) {
