@@ -352,7 +352,7 @@ func (r *run) mapCustomer(mapper *mapping.Mapper, c contacthub.Customer) (*custo
 	if len(problems) > 0 {
 		return nil, false
 	}
-	wire, err := wireAttributes(attrs)
+	wire, err := contactsend.WireAttributes(attrs)
 	if err != nil {
 		return nil, false
 	}
@@ -372,7 +372,7 @@ func (r *run) mapCustomer(mapper *mapping.Mapper, c contacthub.Customer) (*custo
 // comparable is a value as the userdb compares it: text case-insensitively
 // (MySQL's _ci collations), the rest by its canonical text.
 func comparable(t mapping.SendType, text string) string {
-	if isText(t) {
+	if t.IsText() {
 		return strings.ToLower(text)
 	}
 	return text
@@ -444,7 +444,7 @@ func lowest(subs []contactsend.Subscriber) contactsend.Subscriber {
 // link points a customer at a subscriber found by its match values,
 // updating the subscriber when its values differ.
 func (r *run) link(ctx context.Context, c *customer, sub contactsend.Subscriber) (*customer, error) {
-	if differs(c.attrs, sub) {
+	if len(sub.Differences(c.attrs)) > 0 {
 		if err := r.update(ctx, sub.ID, c); err != nil {
 			return nil, err
 		}

@@ -42,6 +42,13 @@ const (
 	SendTimestamp       SendType = "TIMESTAMP"
 )
 
+// IsText reports whether a column of type t holds text: the only type whose
+// value can be cleared (an empty text, which Contactsend stores as NULL),
+// and which the userdb compares without regard to case.
+func (t SendType) IsText() bool {
+	return t == SendString || t == SendChar || t == SendText
+}
+
 // HubField is one mappable Contacthub customer field.
 type HubField struct {
 	Path  string  `json:"path"`

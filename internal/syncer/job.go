@@ -97,60 +97,6 @@ func (e *env) inNode(ctx context.Context, c contacthub.Customer) (bool, error) {
 	return n.Kind == contacthub.AggregateNode && slices.Contains(n.EntryNodeIDs, c.NodeID), nil
 }
 
-// wireAttributes turns mapped values into Contactsend attributes. A clear
-// becomes an empty text, which the service stores as NULL; the SOAP schema
-// has no null for other types, so clearing a number, date or flag column is
-// not expressible and is left out (the ledger hash still records it).
-func wireAttributes(attrs mapping.Attributes) ([]contactsend.Attribute, error) {
-	out := make([]contactsend.Attribute, 0, len(attrs))
-	for _, a := range attrs {
-		t := contactsend.FieldType(a.Type)
-		if a.Clear {
-			if isText(a.Type) {
-				out = append(out, contactsend.Attribute{Key: a.Field, Value: contactsend.TextValue(t, "")})
-			}
-			continue
-		}
-		v, err := contactsend.ParseValue(t, a.Text)
-		if err != nil {
-			return nil, fmt.Errorf("field %s: %w", a.Field, err)
-		}
-		out = append(out, contactsend.Attribute{Key: a.Field, Value: v})
-	}
-	return out, nil
-}
-
-func isText(t mapping.SendType) bool {
-	return t == mapping.SendString || t == mapping.SendChar || t == mapping.SendText
-}
-
-// differences lists the mapped fields whose value the subscriber does not
-// hold yet.
-func differences(attrs mapping.Attributes, sub contactsend.Subscriber) []string {
-	var out []string
-	for _, a := range attrs {
-		cur, ok := sub.Get(a.Field)
-		has := ok && !cur.IsNull() && cur.String() != ""
-		if a.Clear {
-			if has && isText(a.Type) {
-				out = append(out, a.Field)
-			}
-			continue
-		}
-		if !has {
-			if a.Text != "" {
-				out = append(out, a.Field)
-			}
-			continue
-		}
-		typed, err := cur.As(contactsend.FieldType(a.Type))
-		if err != nil || typed.String() != a.Text {
-			out = append(out, a.Field)
-		}
-	}
-	return out
-}
-
 // transient sorts a failure: transient ones come back through SQS; the
 // rest are the subscriber's or the configuration's fault. A SOAP fault the
 // client does not recognise counts as transient when the service blames
@@ -433,7 +379,7 @@ func (w *Worker) findOrAdd(ctx context.Context, e *env, entry ledger.Entry, q co
 		return rejected("search", err)
 	}
 	if ok {
-		diff := differences(attrs, found)
+		diff := found.Differences(attrs)
 		if diff == nil {
 			return result{outcome: Updated, subscriber: found.ID}
 		}

@@ -134,7 +134,7 @@ func (w *Worker) planCustomer(ctx context.Context, e *env, customerID string) pl
 		return f
 	}
 	p.hash = p.attrs.Hash()
-	if p.wire, err = wireAttributes(p.attrs); err != nil {
+	if p.wire, err = contactsend.WireAttributes(p.attrs); err != nil {
 		f := failPlan(ledger.Coercion, err.Error(), "coercion: wire form")
 		f.customer, f.attrs = cust, p.attrs
 		return f

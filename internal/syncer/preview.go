@@ -167,7 +167,7 @@ func (w *Worker) previewWrite(ctx context.Context, e *env, pl plan, p Preview) (
 		return p, nil
 	}
 	p.SubscriberID = sub.ID
-	p.Changed = differences(p.Attributes, sub)
+	p.Changed = sub.Differences(p.Attributes)
 	if len(p.Changed) == 0 {
 		p.Action, p.Note = ActionNone, "the subscriber already holds the mapped values"
 	} else {
