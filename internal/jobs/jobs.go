@@ -164,17 +164,26 @@ func (q *Queue) sendBatch(ctx context.Context, batch []Job) error {
 		id := strconv.Itoa(i)
 		pending[id] = types.SendMessageBatchRequestEntry{Id: &id, MessageBody: &body}
 	}
-	return q.retry.Do(ctx, func(ctx context.Context) error {
+	return SendEntries(ctx, q.client, q.url, q.retry, "jobs", pending, func(id string) string { return "job " + id })
+}
+
+// SendEntries sends pending (at most ten, keyed by entry id) to the queue
+// at url in one batch under policy, and again only those SQS refused: a
+// refusal the sender caused is final, any other is worth another try. name
+// says what an entry is in an error.
+func SendEntries(ctx context.Context, client SQS, url string, policy retry.Policy, what string,
+	pending map[string]types.SendMessageBatchRequestEntry, name func(id string) string) error {
+	return policy.Do(ctx, func(ctx context.Context) error {
 		entries := make([]types.SendMessageBatchRequestEntry, 0, len(pending))
 		for _, e := range pending {
 			entries = append(entries, e)
 		}
-		out, err := q.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &q.url, Entries: entries})
+		out, err := client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &url, Entries: entries})
 		if err != nil {
-			return &sendError{err: fmt.Errorf("send jobs: %w", err), temporary: true}
+			return &sendError{err: fmt.Errorf("send %s: %w", what, err), temporary: true}
 		}
 		for _, ok := range out.Successful {
-			delete(pending, *ok.Id)
+			delete(pending, aws.ToString(ok.Id))
 		}
 		if len(pending) == 0 {
 			return nil
@@ -182,12 +191,12 @@ func (q *Queue) sendBatch(ctx context.Context, batch []Job) error {
 		var errs []error
 		temporary := true
 		for _, f := range out.Failed {
-			errs = append(errs, fmt.Errorf("job %s: %s %s", aws.ToString(f.Id), aws.ToString(f.Code), aws.ToString(f.Message)))
+			errs = append(errs, fmt.Errorf("%s: %s %s", name(aws.ToString(f.Id)), aws.ToString(f.Code), aws.ToString(f.Message)))
 			if f.SenderFault {
 				temporary = false
 			}
 		}
-		return &sendError{err: fmt.Errorf("send jobs: %d refused: %w", len(pending), errors.Join(errs...)), temporary: temporary}
+		return &sendError{err: fmt.Errorf("send %s: %d refused: %w", what, len(pending), errors.Join(errs...)), temporary: temporary}
 	})
 }
 

@@ -22,10 +22,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/retry"
 )
 
@@ -138,39 +138,5 @@ func (q *Queue) sendBatch(ctx context.Context, batch []Tick) error {
 		}
 		sources[id] = t.SourceID
 	}
-	return q.retry.Do(ctx, func(ctx context.Context) error {
-		entries := make([]types.SendMessageBatchRequestEntry, 0, len(pending))
-		for _, e := range pending {
-			entries = append(entries, e)
-		}
-		out, err := q.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: &q.url, Entries: entries})
-		if err != nil {
-			return &sendError{err: fmt.Errorf("send ticks: %w", err), temporary: true}
-		}
-		for _, ok := range out.Successful {
-			delete(pending, aws.ToString(ok.Id))
-		}
-		if len(pending) == 0 {
-			return nil
-		}
-		var errs []error
-		temporary := true
-		for _, f := range out.Failed {
-			errs = append(errs, fmt.Errorf("tick of source %s: %s %s", sources[aws.ToString(f.Id)], aws.ToString(f.Code), aws.ToString(f.Message)))
-			if f.SenderFault {
-				temporary = false
-			}
-		}
-		return &sendError{err: fmt.Errorf("send ticks: %d refused: %w", len(pending), errors.Join(errs...)), temporary: temporary}
-	})
+	return jobs.SendEntries(ctx, q.client, q.url, q.retry, "ticks", pending, func(id string) string { return "tick of source " + sources[id] })
 }
-
-// sendError tells retry whether a failed send is worth another try.
-type sendError struct {
-	err       error
-	temporary bool
-}
-
-func (e *sendError) Error() string   { return e.err.Error() }
-func (e *sendError) Unwrap() error   { return e.err }
-func (e *sendError) Temporary() bool { return e.temporary }
