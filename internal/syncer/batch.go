@@ -108,7 +108,7 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	for i := range results {
 		for j, b := range results[i].failed {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: b.messageID})
-			results[i].failed[j].delay = RedeliveryDelay(receiveCount(messages[b.messageID]), b.after)
+			results[i].failed[j].delay = b.delayAfter(receiveCount(messages[b.messageID]))
 		}
 		backs = append(backs, results[i].failed...)
 	}
@@ -369,9 +369,9 @@ func (w *Worker) tally(res *groupResult, t *task, r result) {
 		r.count(&res.counts)
 	case Retry:
 		res.counts.Retried++
-		after := retry.RetryAfter(r.err)
+		after, within := retry.RetryAfter(r.err), retryWithin(r.err)
 		for _, id := range t.messageIDs {
-			res.failed = append(res.failed, givenBack{messageID: id, key: t.key(), after: after})
+			res.failed = append(res.failed, givenBack{messageID: id, key: t.key(), after: after, within: within})
 		}
 		res.lastError = r.reason
 		if r.err != nil {

@@ -317,7 +317,7 @@ func (w *Worker) write(ctx context.Context, e *env, j jobRef, p plan) result {
 	}
 	r := w.findOrAdd(ctx, e, claimed, p.query, p.wire, p.attrs)
 	if r.keepClaim {
-		r.err = heldClaim{wait: w.claim, err: r.err}
+		r.err = heldClaim{wait: w.claim, own: true, err: r.err}
 		return r
 	}
 	if r.outcome == Retry || r.outcome == Failed {

@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -55,7 +56,19 @@ type givenBack struct {
 	messageID string
 	key       string // the task's, see task.key
 	after     time.Duration
+	within    time.Duration // zero: no bound, see retryWithin
 	delay     time.Duration
+}
+
+// delayAfter is how long the message stays invisible after its receive-th
+// receive: the redelivery schedule, at least the wait asked for, and at
+// most the bound.
+func (b givenBack) delayAfter(receive int) time.Duration {
+	d := RedeliveryDelay(receive, b.after)
+	if b.within > 0 {
+		d = min(d, b.within)
+	}
+	return d
 }
 
 // receiveCount is how many times SQS delivered the message, this time
@@ -147,11 +160,16 @@ func (w *Worker) postpone(ctx context.Context, messages map[string]events.SQSMes
 }
 
 // heldClaim is the cause of a job given back while a customer's claim
-// holds (another run's add or subscription write, or its own add of
-// unknown outcome): the job is of no use before the claim lapses, so it
-// asks to come back then.
+// holds. The job's own add of unknown outcome (own) must not run again
+// before its claim lapses, so it asks to come back then. Another run's
+// claim (an add or a subscription write in flight) is usually released
+// within a second, when that run records its result; the claim's length
+// only bounds a run that died holding it. So the job comes back on the
+// ordinary schedule, and never later than the lapse: a change that
+// arrived while the other run worked waits seconds, not the claim.
 type heldClaim struct {
 	wait time.Duration
+	own  bool
 	err  error
 }
 
@@ -163,5 +181,21 @@ func (e heldClaim) Error() string {
 	return msg
 }
 
-func (e heldClaim) Unwrap() error             { return e.err }
-func (e heldClaim) RetryAfter() time.Duration { return e.wait }
+func (e heldClaim) Unwrap() error { return e.err }
+
+// RetryAfter is the wait before the job's own claim lapses.
+func (e heldClaim) RetryAfter() time.Duration {
+	if e.own {
+		return e.wait
+	}
+	return 0
+}
+
+// retryWithin is the latest a job given back for err need wait: when
+// another run's claim lapses; zero when err sets no bound.
+func retryWithin(err error) time.Duration {
+	if held, ok := errors.AsType[heldClaim](err); ok && !held.own {
+		return max(held.wait, time.Second)
+	}
+	return 0
+}

@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
 	"github.com/hubsend/hubsend/internal/testkit"
 )
@@ -53,6 +55,36 @@ func TestRedeliveryDelay(t *testing.T) {
 	}
 }
 
+// TestClaimDelays: a job given back for a claim comes back when it may be
+// of use. Its own add of unknown outcome holds it until the claim lapses;
+// another run's claim, released as soon as that run records, bounds the
+// wait instead of setting it.
+func TestClaimDelays(t *testing.T) {
+	tests := []struct {
+		name    string
+		err     error
+		receive int
+		lo, hi  time.Duration
+	}{
+		{"own claim after an unknown add", heldClaim{wait: 2 * time.Minute, own: true}, 1, 2 * time.Minute, 2 * time.Minute},
+		{"another run's add claim", heldClaim{wait: 2 * time.Minute}, 1, 1500 * time.Millisecond, 2 * time.Second},
+		{"another run's claim, later receives", heldClaim{wait: 2 * time.Minute}, 6, 48 * time.Second, 64 * time.Second},
+		{"another run's claim outlasted by the schedule", heldClaim{wait: 20 * time.Second}, 6, 20 * time.Second, 20 * time.Second},
+		{"another run's claim about to lapse", heldClaim{wait: 10 * time.Millisecond}, 1, time.Second, time.Second},
+		{"wrapped", fmt.Errorf("subscriptions: %w", heldClaim{wait: 3 * time.Second}), 3, 3 * time.Second, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := givenBack{after: retry.RetryAfter(tt.err), within: retryWithin(tt.err)}
+			for range 50 {
+				if got := b.delayAfter(tt.receive); got < tt.lo || got > tt.hi {
+					t.Fatalf("delay after receive %d = %v, want in [%v, %v]", tt.receive, got, tt.lo, tt.hi)
+				}
+			}
+		})
+	}
+}
+
 // TestGivenBackJobsComeBackInSeconds gives a job back through the SQS
 // emulator and watches when the queue delivers it again: after the
 // redelivery delay (or the server's Retry-After), not after the queue's
@@ -68,8 +100,11 @@ func TestGivenBackJobsComeBackInSeconds(t *testing.T) {
 	}{
 		{"503", faults.Rule{Operation: "findSubscribersBy", Kind: faults.Status, Status: 503, Rate: 1}, 0, RedeliveryBase * 3 / 4, 10 * time.Second},
 		{"429 with Retry-After", faults.Rule{Operation: "findSubscribersBy", Kind: faults.Status, Status: 429, RetryAfterSeconds: 4, Rate: 1}, 0, 4 * time.Second, 12 * time.Second},
-		// Another run's add claim: no use coming back before it lapses.
-		{"add claim held", faults.Rule{}, 5 * time.Second, 4 * time.Second, 12 * time.Second},
+		// Another run's add claim: that run releases it as soon as it has
+		// recorded its add, so the job comes back on the ordinary schedule,
+		// not after the claim's two minutes (which only bound a run that
+		// died holding it).
+		{"another run's add claim", faults.Rule{}, 2 * time.Minute, RedeliveryBase * 3 / 4, 10 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

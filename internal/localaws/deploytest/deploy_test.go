@@ -271,7 +271,14 @@ func checkKMS(t *testing.T, cfg aws.Config, keyID string) {
 // converged node that writes nothing.
 func checkSync(t *testing.T, cfg aws.Config, d deployment) {
 	ctx := t.Context()
+	logs := testkit.NewLogs()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the stack's log:\n%s", logs)
+		}
+	})
 	stack, err := devstack.Start(ctx, devstack.Options{
+		Logger:        logs.Logger(),
 		DemoCustomers: 20,
 		ScheduleEvery: time.Hour, // ticks only when the test says so
 		AWS: &devstack.RealAWS{
@@ -384,7 +391,7 @@ func checkSync(t *testing.T, cfg aws.Config, d deployment) {
 			return err.Error()
 		}
 		if n := st.Counts.Unchanged - baseline.Counts.Unchanged; n < total {
-			return fmt.Sprintf("%d of %d customers found unchanged so far", n, total)
+			return fmt.Sprintf("%d of %d customers found unchanged so far (counts %+v, before the resync %+v)", n, total, st.Counts, baseline.Counts)
 		}
 		return ""
 	})
