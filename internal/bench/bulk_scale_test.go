@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"slices"
@@ -47,7 +48,7 @@ func BenchmarkBulkScale(b *testing.B) {
 	heapBefore := heapInUse()
 	// Generating a large demo takes longer than startHarness allows.
 	startCtx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	h, err := Start(startCtx, Options{Customers: 2 * n})
+	h, err := Start(startCtx, Options{Customers: 2 * n, Logger: benchLog(b)})
 	cancel()
 	if err != nil {
 		b.Fatalf("start the harness: %v", err)
@@ -131,6 +132,21 @@ func BenchmarkBulkScale(b *testing.B) {
 	if p99, idle99 := percentile(busy, 99), percentile(idle, 99); p99 > 2*idle99 {
 		b.Errorf("live p99 %v during a backfill, more than twice the idle %v", p99, idle99)
 	}
+}
+
+// benchLog is where the harness logs warnings and errors (jobs given back,
+// and why): the file HUBSEND_BENCH_LOG names, or nowhere.
+func benchLog(b *testing.B) *slog.Logger {
+	path := os.Getenv("HUBSEND_BENCH_LOG")
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	return slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // countProblems reads the checker's duplicates and unsynced customers.

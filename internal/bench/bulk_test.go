@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hubsend/hubsend/internal/bulk"
+	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/localaws/devstack"
@@ -156,6 +157,57 @@ func halveUserDB(t testing.TB, h *Harness) int {
 		t.Fatal(err)
 	}
 	return stale
+}
+
+// TestBulkLoadAfterDeletions: customers deleted between two neighbouring
+// bulk jobs move the next job's first customers onto pages the first job
+// already read. With more deletions than a page of overlap reaches, the
+// next job reads back as far as the node shrank since the jobs were made,
+// and no customer is left out.
+func TestBulkLoadAfterDeletions(t *testing.T) {
+	h := startHarness(t, Options{Customers: bulkCustomers})
+	ctx := t.Context()
+	loader, err := h.NewLoader(h.Queues.SyncURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size, pagesPerJob, deleted = 50, 4, 80 // 80: more than the overlap page
+	n := len(h.Customers)
+	var all []jobs.BulkJob
+	for first := 0; first*size < n; first += pagesPerJob {
+		all = append(all, jobs.BulkJob{Kind: jobs.FromBulk, SourceID: h.SourceID, RunID: "deletions", FirstPage: first,
+			Pages: pagesPerJob, Size: size, Total: int64(n), EnqueuedAt: time.Now()})
+	}
+	if _, err := RunBulk(ctx, loader, all[:1], 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	// Delete customers the first job loaded, from the start of the node.
+	var gone []string
+	for page := 0; len(gone) < deleted; page++ {
+		p, err := h.Hub.Customers(ctx, contacthub.ListQuery{NodeID: h.Node, Page: page, Size: size, Sort: bulk.PageSort})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range p.Elements {
+			if len(gone) < deleted {
+				gone = append(gone, c.ID)
+			}
+		}
+	}
+	for _, id := range gone {
+		if err := h.Hub.DeleteCustomer(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := RunBulk(ctx, loader, all[1:], 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after %d deletions: %+v", deleted, rep)
+	if rep.Removed != 0 {
+		t.Errorf("the jobs added %d subscribers twice (and removed the copies)", rep.Removed)
+	}
+	checkSynced(t, h, 30*time.Second)
 }
 
 // TestBulkLoadThroughFaults runs a first load while Contactsend drops the

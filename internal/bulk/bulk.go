@@ -29,6 +29,21 @@
 // the loader keeps the lowest id (the per-customer lane's rule) and removes
 // the other.
 //
+// No customer skipped. Pages are offsets in registration order, so
+// customers deleted while a load runs move later customers onto earlier
+// pages. A job reads one page past its range (customers it adds only if
+// the next range's job has not), which covers up to a page of deletions
+// between two neighbouring jobs' reads; a job that finds the node smaller
+// than when it was made (jobs.BulkJob.Total) by more than that also reads
+// the pages before its range that the shrink covers, and hands those of
+// their customers nobody has linked to the per-customer lane, which adds
+// under a claim it checks, rather than racing the previous job with a bulk
+// add. Between ticks, the same holds: the first job the scheduler makes
+// after the node shrank carries the count of when it made the previous
+// jobs. Customers created meanwhile sort last, so they shift nothing, but
+// they hide as many deletions from the count: the guarantee is about net
+// shrink.
+//
 // Everything the bulk lane does not decide itself goes to the per-customer
 // lane as an ordinary sync job on the bulk queue (so the live queue never
 // waits behind it): customers whose mapping fails (the per-customer lane

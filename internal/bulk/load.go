@@ -32,11 +32,21 @@ type customer struct {
 	wire      []contactsend.Attribute
 	key       string // the match values, as Contactsend compares them
 	entry     ledger.BulkEntry
-	// overlap marks a customer read only on the page past the range: the
-	// next range's job owns it, so this one adds it only when that job
-	// has not (see load).
-	overlap bool
+	// place says whose customer it is: a customer read only on the page
+	// past the range belongs to the next range's job, so this one adds it
+	// only when that job has not; one read before the range, to the
+	// previous job, and this one never adds it itself (see load).
+	place place
 }
+
+// place is where a customer was read, relative to the job's range.
+type place int
+
+const (
+	inRange     place = iota
+	pastRange         // the page of overlap after the range
+	beforeRange       // the pages read back after the node shrank
+)
 
 // run is one bulk job's work.
 type run struct {
@@ -98,11 +108,11 @@ func (l *Loader) Load(ctx context.Context, job jobs.BulkJob) (Report, error) {
 	if len(r.match) == 0 {
 		return Report{}, fmt.Errorf("source %s has no match field", src.ID)
 	}
-	page, overlap, err := r.read(ctx, hub, job)
+	page, places, err := r.read(ctx, hub, job)
 	if err != nil {
 		return r.rep, err
 	}
-	err = r.load(ctx, mapping.NewMapper(rules(src), fields), page, overlap)
+	err = r.load(ctx, mapping.NewMapper(rules(src), fields), page, places)
 	return r.rep, err
 }
 
@@ -113,43 +123,79 @@ func claimOwner(job jobs.BulkJob) string {
 }
 
 // read returns the range's customers: pages FirstPage to FirstPage+Pages,
-// one page past the range so that customers deleted meanwhile, which move
-// later customers a page back, do not make the range skip anyone (a
-// customer read twice is harmless).
-func (r *run) read(ctx context.Context, hub Hub, job jobs.BulkJob) (_ []contacthub.Customer, overlap map[string]bool, _ error) {
-	pages := make([][]contacthub.Customer, job.Pages+1)
-	errs := make([]error, len(pages))
+// and one page past the range, so that customers deleted meanwhile, which
+// move later customers a page back, do not make the range skip anyone (a
+// customer read twice is harmless). When the node holds fewer customers
+// than when the job was made (job.Total), more may have moved than a page
+// of overlap catches: the pages before the range that cover the shrink
+// beyond that page are read too.
+func (r *run) read(ctx context.Context, hub Hub, job jobs.BulkJob) ([]contacthub.Customer, map[string]place, error) {
+	pages, total, err := r.readPages(ctx, hub, job.FirstPage, job.Pages+1, job.Size)
+	if err != nil {
+		return nil, nil, err
+	}
+	lead := 0
+	if shrunk := job.Total - total; job.Total > 0 && total >= 0 && shrunk > int64(job.Size) {
+		lead = min(job.FirstPage, int((shrunk-1)/int64(job.Size)))
+	}
+	if lead > 0 {
+		before, _, err := r.readPages(ctx, hub, job.FirstPage-lead, lead, job.Size)
+		if err != nil {
+			return nil, nil, err
+		}
+		pages = append(before, pages...)
+	}
+	seen := make(map[string]bool)
+	places := make(map[string]place)
+	var out []contacthub.Customer
+	for i, p := range pages {
+		where := inRange
+		switch {
+		case i < lead:
+			where = beforeRange
+		case i == lead+job.Pages:
+			where = pastRange
+		}
+		for _, c := range p {
+			if c.ID != "" && !seen[c.ID] {
+				seen[c.ID] = true
+				out = append(out, c)
+				places[c.ID] = where
+			}
+		}
+	}
+	return out, places, nil
+}
+
+// readPages reads n customer pages from first, HubPagesInFlight at a time,
+// and returns them with the node's customer count as the first page gave
+// it (-1 when n is 0).
+func (r *run) readPages(ctx context.Context, hub Hub, first, n, size int) ([][]contacthub.Customer, int64, error) {
+	pages := make([][]contacthub.Customer, n)
+	totals := make([]int64, n)
+	errs := make([]error, n)
 	sem := make(chan struct{}, r.l.cfg.HubPagesInFlight)
 	var wg sync.WaitGroup
 	for i := range pages {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			p, err := hub.Customers(ctx, contacthub.ListQuery{NodeID: r.src.Node(), Page: job.FirstPage + i, Size: job.Size, Sort: PageSort})
-			pages[i], errs[i] = p.Elements, err
+			p, err := hub.Customers(ctx, contacthub.ListQuery{NodeID: r.src.Node(), Page: first + i, Size: size, Sort: PageSort})
+			pages[i], totals[i], errs[i] = p.Elements, p.Page.TotalElements, err
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, nil, retryable("read customer pages", err)
+		return nil, 0, retryable("read customer pages", err)
 	}
-	seen := make(map[string]bool)
-	overlap = make(map[string]bool)
-	var out []contacthub.Customer
-	for i, p := range pages {
-		for _, c := range p {
-			if c.ID != "" && !seen[c.ID] {
-				seen[c.ID] = true
-				out = append(out, c)
-				overlap[c.ID] = i == job.Pages
-			}
-		}
+	if n == 0 {
+		return pages, -1, nil
 	}
-	return out, overlap, nil
+	return pages, totals[0], nil
 }
 
 // load decides and writes for the customers of a range.
-func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []contacthub.Customer, overlap map[string]bool) error {
+func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []contacthub.Customer, places map[string]place) error {
 	r.rep.Customers = len(customers)
 	var handoff []string
 	mapped := make([]*customer, 0, len(customers))
@@ -159,7 +205,7 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 			handoff = append(handoff, c.ID)
 			continue
 		}
-		m.overlap = overlap[c.ID]
+		m.place = places[c.ID]
 		mapped = append(mapped, m)
 	}
 	ids := make([]string, len(mapped))
@@ -177,8 +223,8 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 		c.entry = entries[c.id]
 		e := c.entry
 		switch {
-		case c.overlap && (e.Adding(now) && !e.ClaimedBy(r.owner, now) || now.Before(e.SubscriptionClaimUntil)):
-			r.rep.Deferred++ // the next range's job is at it
+		case c.place != inRange && (e.Adding(now) && !e.ClaimedBy(r.owner, now) || now.Before(e.SubscriptionClaimUntil)):
+			r.rep.Deferred++ // the job of its own range is at it
 		case e.Failed || (e.Adding(now) && !e.ClaimedBy(r.owner, now)) || now.Before(e.SubscriptionClaimUntil):
 			// A failed record to clear, or another worker at work: the
 			// per-customer lane knows how to wait and to clear.
@@ -191,6 +237,12 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 			r.rep.Unchanged++
 		case e.SubscriberID != 0 && !e.Deleted:
 			stale = append(stale, c)
+		case c.place == beforeRange:
+			// Not linked yet: the previous range's job may be adding it
+			// right now, and a second bulk add would race it. The
+			// per-customer lane adds under a claim it checks, and finds
+			// it linked if that job got there first.
+			handoff = append(handoff, c.id)
 		default:
 			unknown = append(unknown, c)
 		}
@@ -263,7 +315,7 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 
 func splitOverlap(cs []*customer) (own, overlap []*customer) {
 	for _, c := range cs {
-		if c.overlap {
+		if c.place == pastRange {
 			overlap = append(overlap, c)
 		} else {
 			own = append(own, c)

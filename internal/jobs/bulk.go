@@ -28,10 +28,15 @@ type BulkJob struct {
 	RunID    string `json:"runId"`
 	// Pass names the scheduler pass that sent the job in the run history
 	// (package runs), so that what the job does is counted in that run.
-	Pass       string    `json:"pass,omitempty"`
-	FirstPage  int       `json:"firstPage"`
-	Pages      int       `json:"pages"`
-	Size       int       `json:"size"`
+	Pass      string `json:"pass,omitempty"`
+	FirstPage int    `json:"firstPage"`
+	Pages     int    `json:"pages"`
+	Size      int    `json:"size"`
+	// Total is how many customers the node held when the job before this
+	// one's range was made; a loader that finds fewer reads back far
+	// enough to cover the customers the deletions moved onto earlier
+	// pages. Zero: unknown.
+	Total      int64     `json:"total,omitempty"`
 	EnqueuedAt time.Time `json:"enqueuedAt"`
 }
 
@@ -68,12 +73,13 @@ func IsBulk(body string) bool {
 	return json.Unmarshal([]byte(body), &probe) == nil && probe.Kind == FromBulk
 }
 
-// DecodeBulk reads a bulk job's message body.
+// DecodeBulk reads a bulk job's message body. Fields it does not know are
+// ignored, as Decode ignores them: during a deploy a worker of the previous
+// release may receive a job of the next, and the handler drops what does
+// not decode, which would lose the job's range.
 func DecodeBulk(body string) (BulkJob, error) {
 	var j BulkJob
-	dec := json.NewDecoder(strings.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
+	if err := json.NewDecoder(strings.NewReader(body)).Decode(&j); err != nil {
 		return BulkJob{}, fmt.Errorf("decode bulk job: %w", err)
 	}
 	if err := j.Validate(); err != nil {

@@ -74,10 +74,20 @@ func (r *run) bulkBackfill(ctx context.Context, src source.Source, b checkpoint.
 	now := cfg.Now()
 	var batch []jobs.BulkJob
 	next := b
+	// Customers deleted since the last jobs were made moved later customers
+	// onto pages those jobs covered. The first job made now carries the
+	// node's count of then, so that its loader, finding the node smaller,
+	// reads back as far as it shrank (see package bulk); the others were
+	// made with the same pages as it.
+	since := total
+	if b.NextPage > 0 && b.Total > total {
+		since = b.Total
+	}
 	for next.NextPage < pages && depth+len(batch) < bound {
 		n := min(per, pages-next.NextPage)
 		batch = append(batch, jobs.BulkJob{Kind: jobs.FromBulk, SourceID: src.ID, RunID: b.RunID, Pass: jobs.RunOf(ctx), FirstPage: next.NextPage,
-			Pages: n, Size: BackfillPageSize, EnqueuedAt: now})
+			Pages: n, Size: BackfillPageSize, Total: since, EnqueuedAt: now})
+		since = total
 		customers := min(int64(n*BackfillPageSize), total-int64(next.NextPage*BackfillPageSize))
 		next.Enqueued += customers
 		next.NextPage += n

@@ -10,6 +10,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/hubsend/hubsend/internal/checkpoint"
+	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/testkit"
@@ -109,4 +110,86 @@ func TestBulkBackfillFeedsTheBulkQueueWhileBelowItsBound(t *testing.T) {
 	if live := h.drain(); len(live) != 0 {
 		t.Errorf("%d sync jobs on the live queue, want none: the backfill belongs to the bulk lane", len(live))
 	}
+}
+
+// TestBulkBackfillStepsBackWhenCustomersAreDeleted: customers deleted
+// between two ticks of a bulk backfill move later customers onto pages the
+// earlier jobs covered, further than the loader's page of overlap reaches;
+// the next job carries the node's count of before, and its loader reads
+// back as far as the node shrank.
+func TestBulkBackfillStepsBackWhenCustomersAreDeleted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	bulkURL := testkit.Queues(t).BulkURL
+	h := newHarness(t, options{extraItalians: 297, configure: func(c *scheduler.Config) {
+		c.Bulk = &scheduler.BulkLane{Queue: jobs.NewBulkQueue(testkit.Emulators(t).SQS(), bulkURL), PagesPerJob: 1, MaxDepth: 2}
+	}})
+	h.addSource("s1", "ws1", "italy", true)
+	if err := h.sched.StartBackfill(ctx, "s1"); err != nil {
+		t.Fatal(err)
+	}
+	page := func(n int) []string {
+		p, err := h.client.Customers(ctx, contacthub.ListQuery{NodeID: "italy", Page: n, Size: scheduler.BackfillPageSize, Sort: "registeredAt,asc"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]string, len(p.Elements))
+		for i, c := range p.Elements {
+			ids[i] = c.ID
+		}
+		return ids
+	}
+	// A job reads its pages, the page of overlap after them and, if the
+	// node shrank by more than that page since j.Total, the pages before
+	// them the shrink covers, as the loader does when it runs: here, right
+	// after the tick.
+	seen := map[string]bool{}
+	run := func() {
+		for _, j := range drainBulk(t, bulkURL) {
+			total := int64(len(nodeCustomers(h)))
+			lead := 0
+			if shrunk := j.Total - total; shrunk > int64(j.Size) {
+				lead = min(j.FirstPage, int((shrunk-1)/int64(j.Size)))
+			}
+			for p := j.FirstPage - lead; p <= j.FirstPage+j.Pages; p++ {
+				for _, id := range page(p) {
+					seen[id] = true
+				}
+			}
+		}
+	}
+	h.tick()
+	run()
+	// 60 of the customers loaded so far go: more than a page of overlap.
+	for _, id := range append(page(0), page(1)[:10]...) {
+		if err := h.hub.DeleteCustomer(hubWorkspace, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 10 {
+		h.tick()
+		run()
+		if h.backfill("s1").Status == checkpoint.BackfillDone {
+			break
+		}
+	}
+	if b := h.backfill("s1"); b.Status != checkpoint.BackfillDone {
+		t.Fatalf("backfill %+v, want done", b)
+	}
+	for _, id := range nodeCustomers(h) {
+		if !seen[id] {
+			t.Errorf("customer %s was in no bulk job's pages", id)
+		}
+	}
+}
+
+// nodeCustomers are the ids of the customers now in node italy.
+func nodeCustomers(h *harness) []string {
+	var ids []string
+	for _, c := range h.hub.Customers(hubWorkspace) {
+		if c["nodeId"] == "italy" {
+			ids = append(ids, c["id"].(string))
+		}
+	}
+	return ids
 }

@@ -56,12 +56,12 @@ func (t Tick) Validate() error {
 const maxGroupID = 128
 
 // Decode reads a message body. A body that is not a valid tick never
-// becomes one: the caller must not retry it.
+// becomes one: the caller must not retry it. Members it does not know are
+// ignored, so that a tick sent by the next release during a deploy still
+// runs here.
 func Decode(body string) (Tick, error) {
 	var t Tick
-	dec := json.NewDecoder(strings.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&t); err != nil {
+	if err := json.NewDecoder(strings.NewReader(body)).Decode(&t); err != nil {
 		return Tick{}, fmt.Errorf("decode tick: %w", err)
 	}
 	if err := t.Validate(); err != nil {

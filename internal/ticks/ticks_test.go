@@ -27,8 +27,8 @@ func TestDecode(t *testing.T) {
 		{"blank source", `{"sourceId":" ","at":"2026-11-27T09:32:00Z"}`, "sourceId is required"},
 		{"no time", `{"sourceId":"s1"}`, "at is required"},
 		{"long source", `{"sourceId":"` + strings.Repeat("s", 129) + `","at":"2026-11-27T09:32:00Z"}`, "longer than 128"},
-		{"unknown member", `{"sourceId":"s1","at":"2026-11-27T09:32:00Z","customerId":"c1"}`, "unknown field"},
-		{"a sync job", `{"sourceId":"s1","customerId":"c1","reason":"webhook"}`, "unknown field"},
+		{"a member of a later release", `{"sourceId":"s1","at":"2026-11-27T09:32:00Z","pass":"p1"}`, ""},
+		{"a sync job", `{"sourceId":"s1","customerId":"c1","reason":"webhook"}`, "at is required"},
 		{"not JSON", `tick`, "decode tick"},
 	}
 	for _, tt := range tests {
