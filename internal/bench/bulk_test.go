@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -275,6 +276,75 @@ func TestBulkLoadThroughFaults(t *testing.T) {
 	h.Stack.Send.Faults().Reset()
 	h.Stack.Hub.Faults().Reset()
 	checkSynced(t, h, 2*time.Minute)
+}
+
+// TestBulkJobCutShortByItsDeadline: a bulk job whose invocation runs out
+// of time stops before the deadline margin, still records what it did in
+// the ledger, and asks to come back; its redelivery does the rest without
+// adding anyone twice.
+func TestBulkJobCutShortByItsDeadline(t *testing.T) {
+	h := startHarness(t, Options{Customers: bulkCustomers})
+	cfg, err := h.bulkConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stall := &stallSecondAdd{Send: cfg.Send}
+	cfg.Send, cfg.DeadlineMargin = stall, 2*time.Second
+	loader, err := bulk.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := h.BulkJobs("deadline")[0]
+	ctx, cancel := context.WithTimeout(t.Context(), 6*time.Second)
+	defer cancel()
+	rep, err := loader.Load(ctx, job)
+	if !errors.Is(err, bulk.ErrRetry) || ctx.Err() != nil {
+		t.Fatalf("Load = %v (invocation context: %v), want a job given back before the deadline", err, ctx.Err())
+	}
+	if rep.Added == 0 || rep.Added >= len(h.Customers) {
+		t.Fatalf("report %+v, want the first add page done and the rest not", rep)
+	}
+	linked := 0
+	for _, id := range h.Customers {
+		if sub, err := h.Subscriber(t.Context(), id); err == nil && sub != 0 {
+			linked++
+		}
+	}
+	if linked != rep.Added {
+		t.Errorf("%d customers linked in the ledger, want the %d the cut-short job added", linked, rep.Added)
+	}
+	stall.release()
+	if _, err := RunBulk(t.Context(), loader, []jobs.BulkJob{job}, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	checkSynced(t, h, 30*time.Second)
+}
+
+// stallSecondAdd holds the second addSubscribers of a run until its
+// context ends, as a slow Contactsend would near a Lambda timeout.
+type stallSecondAdd struct {
+	bulk.Send
+	mu       sync.Mutex
+	adds     int
+	released bool
+}
+
+func (s *stallSecondAdd) AddSubscribers(ctx context.Context, cred contactsend.Credentials, db int64, subs []contactsend.Subscriber) (int, error) {
+	s.mu.Lock()
+	s.adds++
+	stall := s.adds == 2 && !s.released
+	s.mu.Unlock()
+	if stall {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
+	return s.Send.AddSubscribers(ctx, cred, db, subs)
+}
+
+func (s *stallSecondAdd) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.released = true
 }
 
 // bulkConfig is the bulk function's loader configuration on the harness,

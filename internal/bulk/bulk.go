@@ -132,6 +132,10 @@ const (
 	// workers: longer than a bulk job can run, so a killed run's claims
 	// outlast its redelivery's start.
 	DefaultAddClaim = 15 * time.Minute
+	// DefaultDeadlineMargin leaves a ledger write of a job's 1,000
+	// entries (40 BatchWriteItem requests), the counters and the handover
+	// the time they need at DynamoDB's slowest.
+	DefaultDeadlineMargin = 20 * time.Second
 	// VersionJump is what a bulk write adds to an entry's version.
 	VersionJump = 1000
 	// findPageSize is the page of the read-back searches.
@@ -158,6 +162,11 @@ type Config struct {
 	AddPageSize      int
 	HubPagesInFlight int
 	AddClaim         time.Duration
+	// DeadlineMargin is kept free before the invocation's deadline: no
+	// step starts in it, and it is left to record what is done and hand
+	// the rest over, so that a job cut short by the timeout loses no work
+	// it did. Default DefaultDeadlineMargin.
+	DeadlineMargin time.Duration
 }
 
 // Loader runs bulk jobs. It is safe for concurrent use.
@@ -184,6 +193,9 @@ func New(cfg Config) (*Loader, error) {
 	}
 	if cfg.AddClaim <= 0 {
 		cfg.AddClaim = DefaultAddClaim
+	}
+	if cfg.DeadlineMargin <= 0 {
+		cfg.DeadlineMargin = DefaultDeadlineMargin
 	}
 	return &Loader{cfg: cfg}, nil
 }

@@ -59,6 +59,9 @@ type run struct {
 	mapped []string                    // mapped fields, for the searches' projection
 	owner  string                      // names this run in its claims
 	rep    Report
+	// final bounds the writes that record the run's work (see finish):
+	// it outlives the work's context by most of the deadline margin.
+	final context.Context
 }
 
 // Load runs one bulk job. An error wrapping ErrRetry asks for the job to
@@ -66,6 +69,13 @@ type run struct {
 func (l *Loader) Load(ctx context.Context, job jobs.BulkJob) (Report, error) {
 	if err := job.Validate(); err != nil {
 		return Report{}, err
+	}
+	final, cancelFinal := l.finalContext(ctx)
+	defer cancelFinal()
+	ctx, cancel := l.workContext(ctx)
+	defer cancel()
+	if ctx.Err() != nil {
+		return Report{}, retryable("start the job", fmt.Errorf("invocation deadline near: %w", ctx.Err()))
 	}
 	// Customers handed to the per-customer lane count in the same run.
 	ctx = jobs.WithRun(ctx, job.Pass)
@@ -87,7 +97,7 @@ func (l *Loader) Load(ctx context.Context, job jobs.BulkJob) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("contacthub client: %w", err)
 	}
-	r := &run{l: l, src: src, db: src.Properties.UserDBID, owner: claimOwner(job),
+	r := &run{l: l, src: src, db: src.Properties.UserDBID, owner: claimOwner(job), final: final,
 		cred: contactsend.Credentials{APIKey: src.Properties.APIKey, UserKey: src.Properties.UserKey}}
 	desc, err := l.cfg.Send.SubscriberSource(ctx, r.cred, r.db)
 	if err != nil {
@@ -114,6 +124,27 @@ func (l *Loader) Load(ctx context.Context, job jobs.BulkJob) (Report, error) {
 	}
 	err = r.load(ctx, mapping.NewMapper(rules(src), fields), page, places)
 	return r.rep, err
+}
+
+// workContext ends DeadlineMargin before the invocation does.
+func (l *Loader) workContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline.Add(-l.cfg.DeadlineMargin))
+}
+
+// finalContext is not cancelled with the work: it ends a quarter of the
+// margin before the invocation, leaving that to answer; without a
+// deadline, it has none either.
+func (l *Loader) finalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	detached := context.WithoutCancel(ctx)
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return detached, func() {}
+	}
+	return context.WithDeadline(detached, deadline.Add(-l.cfg.DeadlineMargin/4))
 }
 
 // claimOwner names a run: the job (so a redelivery recognises the claims
@@ -257,14 +288,14 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 		case errors.Is(err, contactsend.ErrUnknownSubscriber):
 			unknown = append(unknown, c) // removed in Contactsend: find or add again
 		case transient(err):
-			return r.finish(ctx, done, handoff, retryable("update subscriber", err))
+			return r.finish(done, handoff, retryable("update subscriber", err))
 		default:
 			handoff = append(handoff, c.id) // the per-customer lane records the refusal
 		}
 	}
 	found, err := r.find(ctx, unknown)
 	if err != nil {
-		return r.finish(ctx, done, handoff, err)
+		return r.finish(done, handoff, err)
 	}
 	var missing []*customer
 	for _, c := range unknown {
@@ -276,7 +307,7 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 		linked, err := r.link(ctx, c, lowest(subs))
 		if err != nil {
 			if transient(err) {
-				return r.finish(ctx, done, handoff, retryable("update subscriber", err))
+				return r.finish(done, handoff, retryable("update subscriber", err))
 			}
 			handoff = append(handoff, c.id)
 			continue
@@ -291,7 +322,7 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 	for round := range 2 {
 		if round == 1 {
 			if own, err = r.stillMissing(ctx, late); err != nil {
-				return r.finish(ctx, done, handoff, err)
+				return r.finish(done, handoff, err)
 			}
 		}
 		for start := 0; start < len(own); start += r.l.cfg.AddPageSize {
@@ -300,7 +331,7 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 			done = append(done, added...)
 			handoff = append(handoff, refused...)
 			if err != nil {
-				return r.finish(ctx, done, handoff, err)
+				return r.finish(done, handoff, err)
 			}
 		}
 	}
@@ -310,7 +341,7 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 			handoff = append(handoff, c.id)
 		}
 	}
-	return r.finish(ctx, done, handoff, nil)
+	return r.finish(done, handoff, nil)
 }
 
 func splitOverlap(cs []*customer) (own, overlap []*customer) {
@@ -352,8 +383,10 @@ func (r *run) stillMissing(ctx context.Context, cs []*customer) ([]*customer, er
 }
 
 // finish records the linked customers and hands the rest over, even when
-// the job is to come back: what is done stays done.
-func (r *run) finish(ctx context.Context, done []*customer, handoff []string, cause error) error {
+// the job is to come back: what is done stays done, even when the work's
+// time ran out (it writes on the run's final context).
+func (r *run) finish(done []*customer, handoff []string, cause error) error {
+	ctx := r.final
 	now := r.l.cfg.Clock()
 	entries := make([]ledger.BulkEntry, 0, len(done))
 	for _, c := range done {
@@ -607,7 +640,7 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 			for _, c := range pending {
 				refused = append(refused, c.id)
 			}
-			r.release(ctx, pending)
+			r.release(pending)
 			return linked, refused, nil
 		}
 	}
@@ -640,7 +673,8 @@ func (r *run) settle(ctx context.Context, subs []contactsend.Subscriber, seen ma
 }
 
 // release drops the claims of customers nothing was added for.
-func (r *run) release(ctx context.Context, cs []*customer) {
+func (r *run) release(cs []*customer) {
+	ctx := r.final // the claims go even when the work's time ran out
 	entries := make([]ledger.BulkEntry, len(cs))
 	for i, c := range cs {
 		e := c.entry
