@@ -29,7 +29,10 @@ type Reconcile struct {
 	// compared with one range read; until then the reconciliation adds
 	// the entries written before the index existed (IndexCursor is how
 	// far it got) and looks up what the range did not find one by one.
-	LedgerIndexed bool      `json:"ledgerIndexed" dynamodbav:"ledgerIndexed"`
+	// Stored under a second name since the bulk lane's entries, which the
+	// first release of the bulk lane wrote without the index keys, must
+	// be indexed too: checkpoints of before read as not indexed, once.
+	LedgerIndexed bool      `json:"ledgerIndexed" dynamodbav:"ledgerIndexed2"`
 	IndexCursor   string    `json:"-" dynamodbav:"indexCursor,omitempty"`
 	LastError     string    `json:"lastError,omitempty" dynamodbav:"lastError,omitempty"`
 	LastErrorAt   time.Time `json:"lastErrorAt,omitzero" dynamodbav:"lastErrorAt,omitempty"`

@@ -6,7 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/hubsend/hubsend/internal/checkpoint"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 func TestReconcileCheckpoint(t *testing.T) {
@@ -32,5 +36,34 @@ func TestReconcileCheckpoint(t *testing.T) {
 	}
 	if _, err := store.SaveReconcile(ctx, "src", stale); !errors.Is(err, checkpoint.ErrConflict) {
 		t.Fatalf("a stale save = %v, want ErrConflict", err)
+	}
+}
+
+// TestReconcileCheckpointOfTheFirstBulkRelease: a checkpoint that says its
+// ledger is indexed under the flag's first name (written while bulk-loaded
+// entries lacked the index keys) reads as not indexed, so the ledger is
+// indexed once more; the flag saved now reads back.
+func TestReconcileCheckpointOfTheFirstBulkRelease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, table := testkit.Emulators(t).DynamoDB(), testkit.Table(t)
+	store := checkpoint.New(db, table)
+	if _, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: map[string]types.AttributeValue{
+		"pk": &types.AttributeValueMemberS{Value: "CHECKPOINT#src"}, "sk": &types.AttributeValueMemberS{Value: "RECONCILE"},
+		"type": &types.AttributeValueMemberS{Value: "checkpoint-reconcile"}, "ledgerIndexed": &types.AttributeValueMemberBOOL{Value: true},
+		"version": &types.AttributeValueMemberN{Value: "7"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	got, found, err := store.Reconcile(ctx, "src")
+	if err != nil || !found || got.LedgerIndexed || got.Version != 7 {
+		t.Fatalf("Reconcile = %+v, %v, %v; want found, not indexed, version 7", got, found, err)
+	}
+	got.LedgerIndexed = true
+	if _, err := store.SaveReconcile(ctx, "src", got); err != nil {
+		t.Fatal(err)
+	}
+	if again, _, err := store.Reconcile(ctx, "src"); err != nil || !again.LedgerIndexed {
+		t.Fatalf("Reconcile after indexing = %+v, %v", again, err)
 	}
 }

@@ -145,6 +145,7 @@ func encodeBulkEntry(e BulkEntry, version int64) map[string]types.AttributeValue
 		item["subscriberId"] = num(e.SubscriberID)
 		item["gsi1pk"] = str(subscriberGSI(e.SourceID, e.SubscriberID))
 		item["gsi1sk"] = str(gsiSK)
+		item["gsi3pk"], item["gsi3sk"] = subscriberRangeKey(e.SourceID, e.SubscriberID)
 	}
 	if e.subscriptions != nil {
 		item["subscriptions"] = encodeSubscriptions(*e.subscriptions)

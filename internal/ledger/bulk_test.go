@@ -70,6 +70,12 @@ func TestBulkRoundTrip(t *testing.T) {
 	if bySub, err := s.BySubscriber(ctx, "src", 100); err != nil || bySub.SubscriberID != 100 {
 		t.Errorf("the subscriber index misses a bulk write: %+v %v", bySub, err)
 	}
+	// The reconciliation reads subscribers by range: a bulk-loaded
+	// subscriber missing from that index would never be reconciled once
+	// the source's older entries are indexed.
+	if linked, err := s.LinkedRange(ctx, "src", 100, 100); err != nil || linked[100].CustomerID == "" {
+		t.Errorf("the subscriber range index misses a bulk write: %+v %v", linked, err)
+	}
 	stale.Hash = "racing"
 	if _, err := s.Put(ctx, stale); !errors.Is(err, ErrConflict) {
 		t.Errorf("a per-customer write from before the bulk write = %v, want ErrConflict", err)
