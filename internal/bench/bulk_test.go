@@ -13,6 +13,7 @@ import (
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/localaws/devstack"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
 	"github.com/hubsend/hubsend/internal/simulators/sendsim"
@@ -276,6 +277,92 @@ func TestBulkLoadThroughFaults(t *testing.T) {
 	h.Stack.Send.Faults().Reset()
 	h.Stack.Hub.Faults().Reset()
 	checkSynced(t, h, 2*time.Minute)
+}
+
+// TestBulkUpdateRacingALiveChange: a bulk job reads a customer's page,
+// then, before it writes the subscriber, the customer changes again and
+// the live lane writes the newer values. The bulk job's claim on the entry
+// fails (the entry moved since its read), it writes nothing for that
+// customer and hands it over, and Contactsend keeps the newer values.
+func TestBulkUpdateRacingALiveChange(t *testing.T) {
+	h := startHarness(t, Options{Customers: bulkCustomers})
+	ctx := t.Context()
+	loader, err := h.NewLoader(h.Queues.SyncURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := h.BulkJobs("race")[0]
+	if _, err := RunBulk(ctx, loader, []jobs.BulkJob{job}, 1, 1); err != nil {
+		t.Fatal(err)
+	}
+	racer := h.Customers[3]
+	if _, err := h.Change(ctx, racer, "Older"); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := h.bulkConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raced := false
+	cfg.Ledger = &beforeClaim{Ledger: cfg.Ledger, hook: func(e ledger.BulkEntry) {
+		if e.CustomerID != racer || raced {
+			return
+		}
+		raced = true
+		if _, err := h.Change(ctx, racer, "Newer"); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Enqueue(ctx, jobs.FromWebhook, racer); err != nil {
+			t.Fatal(err)
+		}
+		waitFirstName(t, h, racer, "Newer")
+	}}
+	racing, err := bulk.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := RunBulk(ctx, racing, []jobs.BulkJob{job}, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !raced {
+		t.Fatal("the bulk job never claimed the changed customer")
+	}
+	if rep.Updated != 0 || rep.HandedOff != 1 {
+		t.Errorf("report %+v, want no bulk update and the customer handed over", rep)
+	}
+	checkSynced(t, h, 30*time.Second)
+	waitFirstName(t, h, racer, "Newer")
+}
+
+// beforeClaim runs hook before each claim the bulk lane writes.
+type beforeClaim struct {
+	bulk.Ledger
+	hook func(ledger.BulkEntry)
+}
+
+func (b *beforeClaim) Claim(ctx context.Context, e ledger.BulkEntry, run string, until time.Time, jump int64) (ledger.BulkEntry, error) {
+	b.hook(e)
+	return b.Ledger.Claim(ctx, e, run, until, jump)
+}
+
+// waitFirstName waits until the customer's subscriber holds firstName.
+func waitFirstName(t *testing.T, h *Harness, customerID, firstName string) {
+	t.Helper()
+	problems := Eventually(t.Context(), 30*time.Second, func(ctx context.Context) []string {
+		sub, err := h.Subscriber(ctx, customerID)
+		if err != nil || sub == 0 {
+			return []string{"no subscriber"}
+		}
+		s, err := h.Stack.Send.Subscriber(devstack.DemoUserDB, sub)
+		if err != nil || s.Attributes["FIRST_NAME"] != firstName {
+			return []string{fmt.Sprintf("FIRST_NAME %v, want %s", s.Attributes["FIRST_NAME"], firstName)}
+		}
+		return nil
+	})
+	if len(problems) > 0 {
+		t.Fatalf("customer %s: %v", customerID, problems)
+	}
 }
 
 // TestBulkJobCutShortByItsDeadline: a bulk job whose invocation runs out

@@ -112,6 +112,7 @@ type Send interface {
 type Ledger interface {
 	GetMany(ctx context.Context, sourceID string, customerIDs []string) (map[string]ledger.BulkEntry, error)
 	PutMany(ctx context.Context, entries []ledger.BulkEntry, jump int64) error
+	Claim(ctx context.Context, e ledger.BulkEntry, run string, until time.Time, jump int64) (ledger.BulkEntry, error)
 }
 
 // Handoff queues customers for the per-customer lane.

@@ -280,11 +280,15 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 	}
 	var done []*customer // linked to a subscriber holding their values
 	for _, c := range stale {
-		err := r.update(ctx, c.entry.SubscriberID, c)
+		err := r.held(ctx, c, func() error { return r.update(ctx, c.entry.SubscriberID, c) })
 		switch {
 		case err == nil:
 			r.rep.Updated++
 			done = append(done, c)
+		case errors.Is(err, ledger.ErrConflict):
+			handoff = append(handoff, c.id) // written meanwhile: the per-customer lane knows what
+		case errors.Is(err, ErrRetry):
+			return r.finish(done, handoff, err)
 		case errors.Is(err, contactsend.ErrUnknownSubscriber):
 			unknown = append(unknown, c) // removed in Contactsend: find or add again
 		case transient(err):
@@ -305,10 +309,13 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 			continue
 		}
 		linked, err := r.link(ctx, c, lowest(subs))
-		if err != nil {
-			if transient(err) {
-				return r.finish(done, handoff, retryable("update subscriber", err))
-			}
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrRetry):
+			return r.finish(done, handoff, err)
+		case transient(err):
+			return r.finish(done, handoff, retryable("update subscriber", err))
+		default: // refused, or the entry written meanwhile
 			handoff = append(handoff, c.id)
 			continue
 		}
@@ -530,7 +537,7 @@ func lowest(subs []contactsend.Subscriber) contactsend.Subscriber {
 // updating the subscriber when its values differ.
 func (r *run) link(ctx context.Context, c *customer, sub contactsend.Subscriber) (*customer, error) {
 	if len(sub.Differences(c.attrs)) > 0 {
-		if err := r.update(ctx, sub.ID, c); err != nil {
+		if err := r.held(ctx, c, func() error { return r.update(ctx, sub.ID, c) }); err != nil {
 			return nil, err
 		}
 		r.rep.Updated++
@@ -539,6 +546,31 @@ func (r *run) link(ctx context.Context, c *customer, sub contactsend.Subscriber)
 	}
 	c.entry.SubscriberID = sub.ID
 	return c, nil
+}
+
+// held runs write, a Contactsend write of c's values, under a claim on
+// c's entry written on the condition that nobody wrote the entry since
+// this run read it: ledger.ErrConflict when somebody did, and write does
+// not run. Per-customer workers wait while the claim holds, so none can
+// write newer values that this run's older ones would then overwrite;
+// finish records c and drops the claim, and a failed write drops it at
+// once.
+func (r *run) held(ctx context.Context, c *customer, write func() error) error {
+	claimed, err := r.l.cfg.Ledger.Claim(ctx, c.entry, r.owner, r.l.cfg.Clock().Add(r.l.cfg.AddClaim), VersionJump)
+	if errors.Is(err, ledger.ErrConflict) {
+		return err
+	}
+	if err != nil {
+		return retryable("claim a subscriber to write", err)
+	}
+	c.entry = claimed
+	if err := write(); err != nil {
+		r.release([]*customer{c})
+		c.entry.AddingUntil, c.entry.BulkClaimBy, c.entry.BulkClaimUntil = time.Time{}, "", time.Time{}
+		c.entry.Version += VersionJump
+		return err
+	}
+	return nil
 }
 
 func (r *run) update(ctx context.Context, id int64, c *customer) error {

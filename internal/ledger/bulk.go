@@ -15,6 +15,7 @@ import (
 type BatchDynamoDB interface {
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 }
 
 // Batch sizes DynamoDB allows.
@@ -115,6 +116,37 @@ func (b *Bulk) PutMany(ctx context.Context, entries []BulkEntry, jump int64) err
 		}
 	}
 	return nil
+}
+
+// Claim writes the bulk run's claim on one entry, on the condition that
+// nobody wrote the entry since the bulk lane read it (e.Version; an entry
+// never stored must still be absent), and returns the entry as written
+// (its version increased by jump); ErrConflict when somebody did. The
+// bulk lane claims this way, one entry a request, the subscribers it is
+// about to write to Contactsend: a blind claim could overwrite a
+// per-customer worker's record of newer values, and the bulk write would
+// then put older values back with nobody left to notice.
+func (b *Bulk) Claim(ctx context.Context, e BulkEntry, run string, until time.Time, jump int64) (BulkEntry, error) {
+	if e.SourceID == "" || e.CustomerID == "" {
+		return BulkEntry{}, fmt.Errorf("ledger: claim: source and customer ids are required")
+	}
+	e.AddingUntil, e.BulkClaimBy, e.BulkClaimUntil = until, run, until
+	in := &dynamodb.PutItemInput{TableName: &b.table, Item: encodeBulkEntry(e, e.Version+jump)}
+	if e.Stored() {
+		in.ConditionExpression = aws.String("version = :read")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":read": num(e.Version)}
+	} else {
+		in.ConditionExpression = aws.String("attribute_not_exists(pk)")
+	}
+	_, err := b.db.PutItem(ctx, in)
+	if conditionFailed(err) {
+		return BulkEntry{}, fmt.Errorf("ledger: claim %s/%s at version %d: %w", e.SourceID, e.CustomerID, e.Version, ErrConflict)
+	}
+	if err != nil {
+		return BulkEntry{}, fmt.Errorf("ledger: claim %s/%s: %w", e.SourceID, e.CustomerID, err)
+	}
+	e.Version += jump
+	return e, nil
 }
 
 // encodeBulkEntry is the whole item Put would leave for e.

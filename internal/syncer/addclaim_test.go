@@ -40,3 +40,42 @@ func TestUnknownAddKeepsTheClaim(t *testing.T) {
 	}
 	h.only("unknown@example.com")
 }
+
+// TestBulkClaimHoldsOffAnUpdate: while the bulk lane holds a linked
+// customer's entry (it is writing the subscriber from an older read), a
+// per-customer job does not write; it comes back, and writes the newer
+// values once the claim is gone.
+func TestBulkClaimHoldsOffAnUpdate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := h.customer("held@example.com", "Held", nil)
+	id := h.put(c)
+	if failed := h.sync(id); failed != nil {
+		t.Fatalf("first sync given back: %v", failed)
+	}
+	held := h.entry(id)
+	held.AddingUntil = h.now().Add(15 * time.Minute)
+	if _, err := h.ledger.Put(t.Context(), held); err != nil {
+		t.Fatal(err)
+	}
+	c["base"].(map[string]any)["firstName"] = "Newer"
+	h.put(c)
+	h.calls()
+	if failed := h.sync(id); len(failed) != 1 {
+		t.Fatalf("a job ran while the bulk lane held the entry: %v", failed)
+	}
+	if n := h.calls()["updateSubscriber"]; n != 0 {
+		t.Fatalf("%d updates while the bulk lane held the entry", n)
+	}
+	released := h.entry(id)
+	released.AddingUntil = time.Time{}
+	if _, err := h.ledger.Put(t.Context(), released); err != nil {
+		t.Fatal(err)
+	}
+	if failed := h.sync(id); failed != nil {
+		t.Fatalf("after the claim: given back %v", failed)
+	}
+	if n := h.calls()["updateSubscriber"]; n != 1 {
+		t.Fatalf("%d updates after the claim, want 1", n)
+	}
+}

@@ -285,6 +285,12 @@ func (w *Worker) write(ctx context.Context, e *env, j jobRef, p plan) result {
 	entry, updatedAt := p.entry, p.customer.UpdatedAt.Time
 	digest := fieldDigest(p.attrs)
 	if id := entry.SubscriberID; id != 0 {
+		if now := w.now(); entry.Adding(now) {
+			// The bulk lane holds the entry while it writes this
+			// subscriber from an older read of the customer: writing now
+			// would let its values land after these.
+			return retryLater("the bulk lane is writing this subscriber", heldClaim{wait: entry.AddingUntil.Sub(now)})
+		}
 		err := w.update(ctx, e, id, p.wire)
 		switch {
 		case err == nil:

@@ -66,9 +66,13 @@ func TestRunCountsMatchTheSimulators(t *testing.T) {
 	if _, err := sched.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The first tick also reads the last minutes of the change feed, which
+	// holds these customers' creation: jobs of another run, left aside.
 	var batch []jobs.Job
 	for queue.len() > 0 {
-		batch = append(batch, queue.take(0))
+		if j := queue.take(0); j.Reason == jobs.FromBackfill {
+			batch = append(batch, j)
+		}
 	}
 	if len(batch) != 4 || batch[0].RunID == "" {
 		t.Fatalf("backfill enqueued %d jobs (run %q), want 4 with a run id", len(batch), batch[0].RunID)
