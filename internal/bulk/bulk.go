@@ -63,6 +63,14 @@
 // Ledger writes are batched and unconditional (BatchWriteItem): each write
 // raises the entry's version by VersionJump, so a per-customer worker that
 // read the entry before fails its conditional write and decides again.
+// That is not enough where the bulk lane writes a subscriber's values (a
+// stale one, or one found with other values): a live change written by
+// the per-customer lane between the bulk read and the bulk write would be
+// overwritten by older values, and the ledger would then agree with them.
+// So such a subscriber is first claimed with a conditional write on the
+// version the bulk lane read (ledger.Bulk.Claim, one request per written
+// subscriber): if the entry moved, the customer goes to the per-customer
+// lane; while the claim holds, per-customer workers do not write it.
 package bulk
 
 import (
