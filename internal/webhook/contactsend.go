@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -93,6 +95,9 @@ func parseSendEvents(body []byte) ([]sendEvent, events.APIGatewayV2HTTPResponse,
 	switch {
 	case len(trimmed) == 0:
 		return nil, problem(http.StatusBadRequest, "the body is empty: send a subscription event"), false
+	case !utf8.Valid(trimmed):
+		// encoding/json would quietly turn the bad bytes into U+FFFD.
+		return nil, problem(http.StatusBadRequest, "malformed body", source.Problem{Message: "the body is not valid UTF-8"}), false
 	case trimmed[0] == '<':
 		var export sendExport
 		err = xml.Unmarshal(trimmed, &export)
@@ -107,7 +112,7 @@ func parseSendEvents(body []byte) ([]sendEvent, events.APIGatewayV2HTTPResponse,
 		return nil, problem(http.StatusBadRequest, "the body must be a JSON object, a JSON array or an XML event export"), false
 	}
 	if err != nil {
-		return nil, problem(http.StatusBadRequest, "malformed body", source.Problem{Message: err.Error()}), false
+		return nil, problem(http.StatusBadRequest, "malformed body", decodeProblem(err)), false
 	}
 	if len(evs) == 0 {
 		return nil, problem(http.StatusUnprocessableEntity, "no subscription event in the body"), false
@@ -149,8 +154,8 @@ func parseSendEvents(body []byte) ([]sendEvent, events.APIGatewayV2HTTPResponse,
 			problems = append(problems, source.Problem{Path: path, Message: "subscriberId or email is required"})
 		}
 		for _, f := range [...]struct{ name, value string }{{"eventId", ev.EventID}, {"email", ev.Email}, {"webformCode", ev.WebformCode}, {"eventDate", ev.EventDate}} {
-			if len(f.value) > maxIDLength {
-				problems = append(problems, source.Problem{Path: path + "." + f.name, Message: fmt.Sprintf("is longer than %d bytes", maxIDLength)})
+			if why := textProblem(f.value, source.TextProblem); why != "" {
+				problems = append(problems, source.Problem{Path: path + "." + f.name, Message: why})
 			}
 		}
 	}
@@ -158,6 +163,37 @@ func parseSendEvents(body []byte) ([]sendEvent, events.APIGatewayV2HTTPResponse,
 		return nil, problem(http.StatusUnprocessableEntity, "the body is not a subscription event", problems...), false
 	}
 	return evs, events.APIGatewayV2HTTPResponse{}, true
+}
+
+// decodeProblem says what is wrong with a body the decoders refused, in
+// the sender's terms: encoding/json's own text names hubsend's Go types.
+func decodeProblem(err error) source.Problem {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	var xmlErr *xml.SyntaxError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return source.Problem{Path: typeErr.Field, Message: "must be " + jsonKind(typeErr.Type.Kind()) + ", not " + typeErr.Value}
+	case errors.As(err, &typeErr):
+		return source.Problem{Message: "must be a JSON object or an array of objects, not " + typeErr.Value}
+	case errors.As(err, &syntaxErr):
+		return source.Problem{Message: fmt.Sprintf("invalid JSON at byte %d", syntaxErr.Offset)}
+	case errors.As(err, &xmlErr):
+		return source.Problem{Message: fmt.Sprintf("invalid XML on line %d", xmlErr.Line)}
+	}
+	return source.Problem{Message: "the body is not a JSON object, a JSON array of objects or an XML event export"}
+}
+
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "a string"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return k.String()
 }
 
 // dedupeKey names the event: its id, else a hash of what tells two events

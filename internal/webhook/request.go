@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -211,6 +212,10 @@ func parseNotification(body []byte) (notification, events.APIGatewayV2HTTPRespon
 		return n, problem(http.StatusBadRequest, "the body is XML: set the automation's webhook format to JSON"), false
 	case trimmed[0] != '{':
 		return n, problem(http.StatusBadRequest, "malformed JSON", source.Problem{Message: "the body must be a JSON object"}), false
+	case !utf8.Valid(trimmed):
+		// encoding/json would quietly turn the bad bytes into U+FFFD, and
+		// the job would name a customer the sender never named.
+		return n, problem(http.StatusBadRequest, "malformed JSON", source.Problem{Message: "the body is not valid UTF-8"}), false
 	}
 	if err := json.Unmarshal(trimmed, &n); err != nil {
 		var typeErr *json.UnmarshalTypeError
@@ -232,9 +237,12 @@ func parseNotification(body []byte) (notification, events.APIGatewayV2HTTPRespon
 	if n.CustomerID == "" {
 		problems = append(problems, source.Problem{Path: "customerId", Message: "is required: map it to the event's customer id"})
 	}
-	for _, f := range [...]struct{ path, value string }{{"customerId", n.CustomerID}, {"eventId", n.EventID}, {"eventType", n.EventType}} {
-		if len(f.value) > maxIDLength {
-			problems = append(problems, source.Problem{Path: f.path, Message: fmt.Sprintf("is longer than %d bytes", maxIDLength)})
+	if why := textProblem(n.CustomerID, source.IDProblem); n.CustomerID != "" && why != "" {
+		problems = append(problems, source.Problem{Path: "customerId", Message: why})
+	}
+	for _, f := range [...]struct{ path, value string }{{"eventId", n.EventID}, {"eventType", n.EventType}} {
+		if why := textProblem(f.value, source.TextProblem); why != "" {
+			problems = append(problems, source.Problem{Path: f.path, Message: why})
 		}
 	}
 	if n.EventDate != "" {
@@ -252,6 +260,19 @@ func parseNotification(body []byte) (notification, events.APIGatewayV2HTTPRespon
 		return n, problem(http.StatusUnprocessableEntity, "the body does not follow the webhook template", problems...), false
 	}
 	return n, events.APIGatewayV2HTTPResponse{}, true
+}
+
+// textProblem says why a value a delivery carries cannot be taken, or "":
+// it is too long, or check (the config API's rule for the same kind of
+// value) refuses it. A customer id goes into Contacthub URLs, keys and the
+// console; one the config API would refuse in a path (".." climbs out of
+// the customers collection, control and bidirectional characters forge
+// log lines and CSV cells) is refused here too.
+func textProblem(value string, check func(string) string) string {
+	if len(value) > maxIDLength {
+		return fmt.Sprintf("is longer than %d bytes", maxIDLength)
+	}
+	return check(value)
 }
 
 // dedupeKey names the event for deduplication: its id when the template
