@@ -76,8 +76,13 @@ func (a *API) retryFailures(ctx context.Context, r *request) events.APIGatewayV2
 	} else {
 		// Only customers with a failed record: the others have nothing to
 		// retry, and the answer says which.
+		// Read in the order sent, so a problem names the customer by its
+		// place in the client's list (ids is sorted and without repeats).
 		var missing []source.Problem
-		for i, id := range ids {
+		for i, id := range in.CustomerIDs {
+			if slices.Index(in.CustomerIDs, id) < i {
+				continue // asked and answered at its first place
+			}
 			if _, err := a.cfg.Outcomes.Failure(ctx, src.ID, id); errors.Is(err, ledger.ErrNotFound) {
 				missing = append(missing, source.Problem{Path: "customerIds[" + strconv.Itoa(i) + "]", Message: "has no failed record"})
 			} else if err != nil {

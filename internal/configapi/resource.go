@@ -1,8 +1,13 @@
 package configapi
 
 import (
+	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/source"
@@ -159,3 +164,69 @@ func secretInput(path string, given *string, keep *source.Source, stored func(so
 }
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// ifMatch is a request's If-Match condition (RFC 9110, section 13.1.1):
+// absent, "*" (whatever the current version), or a list of entity tags.
+type ifMatch struct {
+	given bool
+	any   bool
+	// tags are the opaque parts of the listed entity tags. A weak tag
+	// W/"3" names version 3 as "3" does: a version has one representation.
+	tags []string
+}
+
+// matches reports whether the condition holds for a source at version: an
+// absent condition always does.
+func (m ifMatch) matches(version int64) bool {
+	return !m.given || m.any || slices.Contains(m.tags, strconv.FormatInt(version, 10))
+}
+
+// ifMatch reads If-Match. refused is the answer to a header that is
+// neither "*" nor a comma-separated list of quoted entity tags: read
+// loosely, an unquoted or half-quoted value would name a version the
+// client never read, or none where it meant one.
+func (r *request) ifMatch() (m ifMatch, refused *events.APIGatewayV2HTTPResponse) {
+	value := strings.TrimSpace(r.header("If-Match"))
+	if value == "" {
+		return ifMatch{}, nil
+	}
+	if value == "*" {
+		return ifMatch{given: true, any: true}, nil
+	}
+	m.given = true
+	for _, item := range strings.Split(value, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue // a list may hold empty elements (RFC 9110, 5.6.1)
+		}
+		tag := strings.TrimPrefix(item, "W/")
+		opaque, ok := strings.CutPrefix(tag, `"`)
+		if ok {
+			opaque, ok = strings.CutSuffix(opaque, `"`)
+		}
+		if !ok || !validETagText(opaque) {
+			return ifMatch{}, badIfMatch()
+		}
+		m.tags = append(m.tags, opaque)
+	}
+	if len(m.tags) == 0 {
+		return ifMatch{}, badIfMatch()
+	}
+	return m, nil
+}
+
+func badIfMatch() *events.APIGatewayV2HTTPResponse {
+	resp := problem(http.StatusBadRequest, "invalid If-Match", source.Problem{Path: "If-Match", Message: `must be "*" or the ETags you read, quoted, such as "3"`})
+	return &resp
+}
+
+// validETagText reports whether s may be the opaque part of an entity tag
+// (etagc in RFC 9110, 8.8.3): visible ASCII but '"', and obs-text.
+func validETagText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '"' || c < 0x21 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

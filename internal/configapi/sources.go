@@ -198,24 +198,31 @@ func cursorProblem(cursor string) *source.Problem {
 }
 
 func (a *API) replaceSource(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
-	ifMatch := r.header("If-Match")
-	if ifMatch == "" {
-		return problem(http.StatusPreconditionRequired, "send If-Match with the ETag you read, so a concurrent change is not overwritten")
+	cond, refused := r.ifMatch()
+	if refused != nil {
+		return *refused
 	}
-	expected, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(ifMatch, "W/"), `"`), 10, 64)
-	if err != nil {
-		return problem(http.StatusPreconditionFailed, "If-Match is not an ETag of this source")
+	if !cond.given {
+		return problem(http.StatusPreconditionRequired, "send If-Match with the ETag you read, so a concurrent change is not overwritten")
 	}
 	current, err := a.cfg.Store.Get(ctx, r.workspace, r.params["id"])
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
-	if current.Version != expected {
+	if !cond.matches(current.Version) {
 		return a.storeFailure(ctx, configstore.ErrVersionMismatch)
 	}
+	// The store replaces only the version read, so a change between this
+	// read and the write is still refused, whatever If-Match named ("*").
+	expected := current.Version
 	var in sourceInput
 	if resp := decodeJSON(r, &in); resp != nil {
 		return *resp
+	}
+	if cond.any && in.Version != nil && *in.Version != current.Version {
+		// "*" names no version, but the body sent back the one the client
+		// read: a write over a newer version would lose its change.
+		return a.storeFailure(ctx, configstore.ErrVersionMismatch)
 	}
 	updated, problems := in.toSource(&current)
 	if in.ID != nil && *in.ID != current.ID {
@@ -276,6 +283,19 @@ func (a *API) disableSource(ctx context.Context, r *request) events.APIGatewayV2
 }
 
 func (a *API) setEnabled(ctx context.Context, r *request, enabled bool) events.APIGatewayV2HTTPResponse {
+	cond, refused := r.ifMatch()
+	if refused != nil {
+		return *refused
+	}
+	if cond.given {
+		current, err := a.cfg.Store.Get(ctx, r.workspace, r.params["id"])
+		if err != nil {
+			return a.storeFailure(ctx, err)
+		}
+		if !cond.matches(current.Version) {
+			return a.storeFailure(ctx, configstore.ErrVersionMismatch)
+		}
+	}
 	src, err := a.cfg.Store.SetEnabled(ctx, r.workspace, r.params["id"], enabled)
 	if err != nil {
 		return a.storeFailure(ctx, err)
@@ -290,10 +310,17 @@ func (a *API) setEnabled(ctx context.Context, r *request, enabled bool) events.A
 }
 
 func (a *API) deleteSource(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
+	cond, refused := r.ifMatch()
+	if refused != nil {
+		return *refused
+	}
 	// Read first, so the audit record says what was deleted.
 	current, err := a.cfg.Store.Get(ctx, r.workspace, r.params["id"])
 	if err != nil {
 		return a.storeFailure(ctx, err)
+	}
+	if !cond.matches(current.Version) {
+		return a.storeFailure(ctx, configstore.ErrVersionMismatch)
 	}
 	if err := a.cfg.Store.Delete(ctx, r.workspace, r.params["id"]); err != nil {
 		return a.storeFailure(ctx, err)
