@@ -133,12 +133,19 @@ type Monitor struct {
 // (a redirect could lead the scheduler where the URL's check never looked).
 func NewMonitor(store Store, sns Publisher, client *http.Client, log *slog.Logger) *Monitor {
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		client = WebhookClient(nil)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Monitor{store: store, sns: sns, http: client, log: log}
+}
+
+// WebhookClient is the client NewMonitor uses by default, over transport
+// (nil means http.DefaultTransport): a 10 s timeout, and no redirect
+// followed.
+func WebhookClient(transport http.RoundTripper) *http.Client {
+	return &http.Client{Transport: transport, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // Check compares a source's observation with its thresholds and sends an

@@ -2,6 +2,7 @@ package configapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/hubsend/hubsend/internal/alerts"
+	"github.com/hubsend/hubsend/internal/publicnet"
 	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/source"
 )
@@ -149,7 +151,11 @@ func (a *API) testAlert(ctx context.Context, r *request) events.APIGatewayV2HTTP
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	n := alerts.Notification{SourceID: src.ID, SourceName: src.Name, State: alerts.Test, At: time.Now().UTC(), Conditions: []alerts.Condition{}}
-	if err := a.cfg.AlertSender.Deliver(ctx, s, n); err != nil {
+	err = a.cfg.AlertSender.Deliver(ctx, s, n)
+	if errors.Is(err, publicnet.ErrNotPublic) {
+		return problem(http.StatusBadGateway, "the test alert was not delivered: the webhook URL does not lead to a public internet address, and alerts go to public hosts only")
+	}
+	if err != nil {
 		return problem(http.StatusBadGateway, "the test alert was not delivered: "+err.Error())
 	}
 	return jsonResponse(http.StatusOK, map[string]string{"status": "sent"})

@@ -15,6 +15,7 @@ import (
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/mapping"
+	"github.com/hubsend/hubsend/internal/publicnet"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -62,6 +63,8 @@ func hubFailure(what string, err error) error {
 		return &upstreamError{http.StatusBadGateway, "Contacthub refused the workspace's token while " + what + "; update it with PUT /v1/workspace"}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return &upstreamError{http.StatusGatewayTimeout, "Contacthub did not answer in time while " + what}
+	case errors.Is(err, publicnet.ErrNotPublic):
+		return &upstreamError{http.StatusBadGateway, "the workspace's Contacthub address does not lead to a public internet address, and hubsend calls public hosts only; correct it with PUT /v1/workspace"}
 	}
 	return &upstreamError{http.StatusBadGateway, "Contacthub failed while " + what + ": " + err.Error()}
 }

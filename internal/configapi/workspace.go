@@ -15,6 +15,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
+	"github.com/hubsend/hubsend/internal/publicnet"
 	"github.com/hubsend/hubsend/internal/secret"
 	"github.com/hubsend/hubsend/internal/source"
 )
@@ -182,18 +183,15 @@ func (a *API) putWorkspace(ctx context.Context, r *request) events.APIGatewayV2H
 }
 
 // internalHost reports whether host names this machine or a private
-// network by itself (localhost, a loopback, private, link-local or
-// unspecified IP literal), which only a local stack may call.
+// network by itself (localhost, or an IP literal publicnet does not call
+// public), which only a local stack may call. A name that resolves there
+// passes; the function's HTTP clients refuse it when they connect.
 func internalHost(host string) bool {
 	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") || strings.HasSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), ".localhost") {
 		return true
 	}
 	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return false
-	}
-	ip = ip.Unmap()
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast()
+	return err == nil && !publicnet.Addr(ip)
 }
 
 type nodeJSON struct {

@@ -33,6 +33,7 @@ import (
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/publicnet"
 	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/secret"
 )
@@ -200,6 +201,27 @@ type Deps struct {
 	Alerts *alerts.DynamoStore
 	// AWS: see Clients.
 	AWS *aws.Config
+	// HubHTTP carries the Contacthub clients' calls, and AlertHTTP the
+	// alert webhooks'; nil means each client's default. A function that
+	// calls hosts an admin chose sets ones that reach public addresses
+	// only (PublicOnly).
+	HubHTTP, AlertHTTP *http.Client
+}
+
+// PublicOnly returns d with Contacthub and alert webhook clients that
+// connect to public internet addresses only (package publicnet), unless
+// the environment allows the insecure local hosts of a local stack. A
+// workspace admin chooses the Contacthub address and the alert webhook
+// URL; the check when they are saved sees only the host name, which may
+// resolve to this machine, the metadata service or a private network, and
+// the answer would tell the admin what the call met there.
+func (d Deps) PublicOnly() Deps {
+	if d.Env.AllowInsecureHub {
+		return d
+	}
+	d.HubHTTP = &http.Client{Transport: publicnet.Transport()}
+	d.AlertHTTP = alerts.WebhookClient(publicnet.Transport())
+	return d
 }
 
 // Load reads the environment and connects to AWS the SDK's usual way (so
@@ -292,6 +314,6 @@ func (d Deps) Queue() (*jobs.Queue, error) {
 func (d Deps) Contacthub(conn configstore.Connection, policy retry.Policy) (*contacthub.Client, error) {
 	return contacthub.New(contacthub.Config{
 		BaseURL: conn.ContacthubBaseURL, WorkspaceID: conn.ContacthubWorkspaceID, Token: conn.ContacthubToken,
-		Retry: policy,
+		Retry: policy, HTTPClient: d.HubHTTP,
 	})
 }

@@ -20,7 +20,7 @@ func AlertMonitor(d wiring.Deps) *alerts.Monitor {
 	if d.Env.AlertTopicARN != "" && d.AWS != nil {
 		topic = snstopic.New(*d.AWS, d.Env.AlertTopicARN)
 	}
-	return alerts.NewMonitor(d.Alerts, topic, nil, d.Logger)
+	return alerts.NewMonitor(d.Alerts, topic, d.AlertHTTP, d.Logger)
 }
 
 // alertChecker observes each source after its tick: failed records from
