@@ -66,6 +66,8 @@ func newWorld(t *testing.T) *world {
 		"SOURCE_TICK_QUEUE_URL": w.ticks,
 		"HUBSEND_MASTER_KEY":    testkit.MasterKeyBase64(),
 		"LOG_LEVEL":             "ERROR",
+		// The simulated Contacthub listens on this machine.
+		"HUBSEND_ALLOW_INSECURE_HUB": "true",
 	}
 
 	// A source on a simulated Contacthub, stored as the config API would.
