@@ -368,3 +368,57 @@ func TestDuplicateSubscribersUnsubscribe(t *testing.T) {
 		t.Fatal("the unsubscribe was overturned")
 	}
 }
+
+// TestConflictRetryRereadsTheCustomer: two jobs of one customer decide at
+// once; the one that loses the ledger race decides again, and must do so
+// on the customer as it is now. On the customer it read before the other
+// job wrote Contacthub, a Contactsend unsubscribe the other job carried
+// over reads as a Contacthub subscribe undoing it, and is written back to
+// Contactsend.
+func TestConflictRetryRereadsTheCustomer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withNewsletter)
+	c := h.customer("quinto@example.com", "Quinto", nil)
+	c["base"].(map[string]any)["subscriptions"] = []any{map[string]any{"id": newsletter, "subscribed": true}}
+	id := h.put(c)
+	h.sync(id)
+	sub := h.only("quinto@example.com")
+	ctx := context.Background()
+	// Job B (the reconciliation) has read the customer and its entry...
+	e, err := h.worker.prepare(ctx, h.src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := e.hub.Customer(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staleEntry := h.entry(id)
+	// ...when the person unsubscribes in Contactsend and job A (the
+	// webhook) carries it to Contacthub.
+	if err := h.send.SetSubscriptionStatus(userDB, sub.ID, webform, -1); err != nil {
+		t.Fatal(err)
+	}
+	if failed := h.handle(h.event(jobs.Job{SubscriberID: sub.ID, Reason: jobs.FromSendWebhook, EventAt: h.now()})); failed != nil {
+		t.Fatalf("given back %v", failed)
+	}
+	if s, _ := h.hubSubscribed(id, newsletter); s {
+		t.Fatal("job A did not unsubscribe in Contacthub")
+	}
+	h.writes()
+	// Job B decides now, from what it read.
+	j := jobRef{customerID: id, reason: jobs.FromReconcile}
+	r := h.worker.applySubscriptions(ctx, e, j, stale, sendJob{read: true, subscriber: sub.ID}, result{outcome: Unchanged, entry: staleEntry})
+	if r.outcome == Failed {
+		t.Fatalf("job B failed: %v", r.err)
+	}
+	if got := h.sendStatus(sub.ID); got != "-1" {
+		t.Fatalf("__cls1 = %q after job B, want the unsubscribe kept", got)
+	}
+	if s, _ := h.hubSubscribed(id, newsletter); s {
+		t.Fatal("Contacthub resubscribed")
+	}
+	if s, hb := h.writes(); s != 0 || hb != 0 {
+		t.Fatalf("job B wrote send=%d hub=%d for a change job A carried already", s, hb)
+	}
+}

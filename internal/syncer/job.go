@@ -220,9 +220,21 @@ func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason 
 func (w *Worker) applySubscriptions(ctx context.Context, e *env, j jobRef, cust contacthub.Customer, sj sendJob, r result) result {
 	owner := claimOwner()
 	// The first decision starts from the entry the write left; a re-run
-	// after a conflict reads it afresh.
+	// after a conflict reads it afresh, and the customer too: the worker
+	// that won the race may have written Contacthub, and the customer
+	// read before that write would show a Contactsend unsubscribe it
+	// carried over as a Contacthub subscribe undoing it.
 	entry := r.entry
+	rerun := false
 	s := w.again(ctx, func() result {
+		if rerun {
+			fresh, err := e.hub.Customer(ctx, cust.ID)
+			if err != nil {
+				return retryLater("contacthub read failed", err)
+			}
+			cust = fresh
+		}
+		rerun = true
 		s := w.syncSubscriptions(ctx, e, j, cust, sj, owner, entry)
 		entry = ledger.Entry{}
 		return s
