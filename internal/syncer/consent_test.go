@@ -5,8 +5,12 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/history"
@@ -420,5 +424,88 @@ func TestConflictRetryRereadsTheCustomer(t *testing.T) {
 	}
 	if s, hb := h.writes(); s != 0 || hb != 0 {
 		t.Fatalf("job B wrote send=%d hub=%d for a change job A carried already", s, hb)
+	}
+}
+
+// interleavedDB runs before once, just before the first entry write that
+// drops a subscription claim after armed is set: another worker's write
+// landing while a subscription sync holds its claim.
+type interleavedDB struct {
+	ledger.DynamoDB
+	armed  atomic.Bool
+	before func()
+}
+
+func (d *interleavedDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	expr := aws.ToString(in.UpdateExpression)
+	if _, removed, ok := strings.Cut(expr, " REMOVE "); ok && strings.Contains(removed, "subscriptionClaimBy") &&
+		strings.Contains(expr, "subscriptions = :subscriptions") && d.armed.CompareAndSwap(true, false) {
+		d.before()
+	}
+	return d.DynamoDB.UpdateItem(ctx, in, opts...)
+}
+
+// TestTrailKeepsAWriteRecordedOverAnotherWrite: when another worker writes
+// the customer's entry (a data write, a failed record) while a subscription
+// sync holds its claim, the sync's record of what it wrote still lands, and
+// the consent trail has the write once, with its web form, rather than a
+// later run finding both sides agreeing and recording that instead.
+func TestTrailKeepsAWriteRecordedOverAnotherWrite(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withNewsletter)
+	db := &interleavedDB{DynamoDB: h.db}
+	h.worker = h.newWorker(func(c *Config) { c.Ledger = ledger.New(db, h.table) })
+	c := h.customer("rita@example.com", "Rita", nil)
+	c["base"].(map[string]any)["subscriptions"] = []any{map[string]any{"id": newsletter, "subscribed": true}}
+	id := h.put(c)
+	h.sync(id)
+	sub := h.only("rita@example.com")
+	ctx := context.Background()
+	db.before = func() {
+		// Another worker's write of the entry: it leaves the subscription
+		// states and the claim as they are and bumps the version.
+		e, err := h.ledger.Get(ctx, h.src.ID, id)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		e.SyncedAt = h.now()
+		if _, err := h.ledger.Put(ctx, e); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := h.hub.SetSubscribed(hubWorkspace, id, newsletter, false); err != nil {
+		t.Fatal(err)
+	}
+	before, err := h.trail.All(ctx, h.src.ID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.writes()
+	db.armed.Store(true)
+	for range 3 {
+		h.sync(id)
+	}
+	if db.armed.Load() {
+		t.Fatal("the interleaved write never ran")
+	}
+	if got := h.sendStatus(sub.ID); got != "-1" {
+		t.Fatalf("__cls1 = %q", got)
+	}
+	if s, hb := h.writes(); s != 1 || hb != 0 {
+		t.Fatalf("writes send=%d hub=%d, want one Contactsend write", s, hb)
+	}
+	after, err := h.trail.All(ctx, h.src.ID, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var added []history.Entry
+	for _, e := range after[:len(after)-len(before)] {
+		if e.Kind == history.Subscription {
+			added = append(added, e)
+		}
+	}
+	if len(added) != 1 || added[0].Wrote != history.WroteContactsend || added[0].WebformCode != webform || added[0].SendAfter != history.StateUnsubscribed {
+		t.Fatalf("trail entries of the change %+v, want the Contactsend write through %s, once", added, webform)
 	}
 }

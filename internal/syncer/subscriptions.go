@@ -351,11 +351,16 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 	}
 	if len(done) > 0 {
 		entry.SubscriptionClaimUntil, entry.SubscriptionClaimBy = time.Time{}, ""
-		if entry, err = w.ledger.Put(ctx, entry); err != nil {
+		recorded, err := w.ledger.Put(ctx, entry)
+		if errors.Is(err, ledger.ErrConflict) && writes > 0 {
+			recorded, err = w.recordOver(ctx, entry, owner, done)
+		}
+		if err != nil {
 			// ErrConflict re-decides from fresh state under the same claim:
 			// what was written above now reads as both sides agreeing.
 			return retryLater("ledger write of subscriptions failed", err)
 		}
+		entry = recorded
 		if w.history != nil {
 			trail := make([]history.Entry, 0, len(done))
 			for _, rd := range done {
@@ -377,6 +382,29 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 		return result{outcome: Updated, subscriber: entry.SubscriberID}
 	}
 	return result{outcome: Unchanged, subscriber: entry.SubscriberID}
+}
+
+// recordOver records the states of the rows a run wrote when another
+// worker wrote the entry meanwhile (a data write, a failed record). While
+// the run's claim holds nobody else records subscription states, so the
+// run's are added to what the other worker wrote; the trail then has the
+// writes as they happened, rather than a later run finding both sides
+// agreeing. A claim lost (it lapsed and another worker took it), or an
+// entry relinked or deleted meanwhile, is a conflict: the run decides
+// again.
+func (w *Worker) recordOver(ctx context.Context, ours ledger.Entry, owner string, done []rowDecision) (ledger.Entry, error) {
+	fresh, err := w.ledger.Get(ctx, ours.SourceID, ours.CustomerID)
+	if err != nil {
+		return ledger.Entry{}, err
+	}
+	if fresh.SubscriptionClaimBy != owner || fresh.SubscriberID != ours.SubscriberID || fresh.Deleted {
+		return ledger.Entry{}, fmt.Errorf("record subscriptions of %s: the claim or the link changed: %w", ours.CustomerID, ledger.ErrConflict)
+	}
+	for _, rd := range done {
+		fresh.SetSubscription(rd.row.HubSubscriptionID, ours.Subscription(rd.row.HubSubscriptionID))
+	}
+	fresh.SubscriptionClaimUntil, fresh.SubscriptionClaimBy = time.Time{}, ""
+	return w.ledger.Put(ctx, fresh)
 }
 
 func (w *Worker) writeSend(ctx context.Context, e *env, row subscriptionRow, subscriberID int64, subscribed bool) error {
