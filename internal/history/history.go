@@ -67,6 +67,7 @@ const (
 	StateSubscribed   = "subscribed"
 	StateUnsubscribed = "unsubscribed"
 	StatePending      = "pending"  // Contactsend 0
+	StateUnknown      = "unknown"  // Contactsend: a value hubsend does not know
 	StateNone         = "none"     // Contacthub: no subscription object
 	StateNotRead      = "not-read" // Contactsend not read: the ledger vouched for it
 	StateGone         = "deleted"  // the customer was deleted in Contacthub
@@ -106,6 +107,10 @@ type Entry struct {
 	Rule           string    `json:"rule,omitempty"`
 	// Wrote is where hubsend wrote: contactsend, contacthub, or ledger.
 	Wrote string `json:"wrote,omitempty"`
+	// WebformCode is the web form code of the subscription system hubsend
+	// wrote Contactsend through (modifySubscriberSubscriptionStatus): the
+	// channel Contactsend records the consent under.
+	WebformCode string `json:"webformCode,omitempty"`
 	// Echo says the write will come back from that side as hubsend's own
 	// change, and is dropped there without a write or an entry.
 	Echo string `json:"echo,omitempty"`
@@ -287,7 +292,7 @@ func (s *Store) All(ctx context.Context, sourceID, customerID string) ([]Entry, 
 
 // CSVHeader is the header row of a trail's CSV export.
 var CSVHeader = []string{"at", "kind", "trigger", "subscriptionId", "changed", "hubBefore", "hubAfter", "hubAt",
-	"sendBefore", "sendAfter", "sendAt", "rule", "wrote", "echo", "fields", "added", "subscriberId"}
+	"sendBefore", "sendAfter", "sendAt", "rule", "wrote", "echo", "fields", "added", "subscriberId", "webformCode"}
 
 // CSVRecord is an entry as a CSV row under CSVHeader.
 func (e Entry) CSVRecord() []string {
@@ -302,7 +307,7 @@ func (e Entry) CSVRecord() []string {
 		sub = strconv.FormatInt(e.SubscriberID, 10)
 	}
 	return []string{t(e.At), string(e.Kind), e.Trigger, e.SubscriptionID, string(e.Changed), e.HubBefore, e.HubAfter, t(e.HubAt),
-		e.SendBefore, e.SendAfter, t(e.SendAt), e.Rule, e.Wrote, e.Echo, strings.Join(e.Fields, " "), strconv.FormatBool(e.Added), sub}
+		e.SendBefore, e.SendAfter, t(e.SendAt), e.Rule, e.Wrote, e.Echo, strings.Join(e.Fields, " "), strconv.FormatBool(e.Added), sub, e.WebformCode}
 }
 
 // Retention bounds a workspace may choose: at least a month, at most ten

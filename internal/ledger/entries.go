@@ -128,6 +128,9 @@ func decodeSubscriptions(v types.AttributeValue) *map[string]subscriptions.Synce
 			At:           getTime(item.Value, "at"),
 			Origin:       subscriptions.Side(getS(item.Value, "origin")),
 			HubUpdatedAt: getTime(item.Value, "hubUpdatedAt"),
+			// Zero in entries written before the pair was kept.
+			SendSubscriptionID: getN(item.Value, "sendSubscriptionId"),
+			SubscriberID:       getN(item.Value, "subscriberId"),
 		}
 	}
 	return &out
@@ -145,6 +148,12 @@ func encodeSubscriptions(subs map[string]subscriptions.Synced) types.AttributeVa
 		}
 		if !s.HubUpdatedAt.IsZero() {
 			item["hubUpdatedAt"] = str(timeText(s.HubUpdatedAt))
+		}
+		if s.SendSubscriptionID != 0 {
+			item["sendSubscriptionId"] = num(s.SendSubscriptionID)
+		}
+		if s.SubscriberID != 0 {
+			item["subscriberId"] = num(s.SubscriberID)
 		}
 		m[id] = &types.AttributeValueMemberM{Value: item}
 	}

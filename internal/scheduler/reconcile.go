@@ -81,12 +81,12 @@ func (r *run) reconcile(ctx context.Context, src source.Source, rep *SourceRepor
 	if err != nil {
 		return fmt.Errorf("read the subscription systems of userdb %d: %w", db, err)
 	}
-	fields := make(map[string]string) // Contacthub subscription id → registration column
+	fields := make(map[string]column) // by Contacthub subscription id
 	var selected []string
 	for _, row := range src.Properties.Subscriptions {
 		for _, s := range systems {
 			if s.ID == row.SendSubscriptionID && s.RegistrationField != "" {
-				fields[row.HubSubscriptionID] = s.RegistrationField
+				fields[row.HubSubscriptionID] = column{name: s.RegistrationField, system: s.ID}
 				selected = append(selected, s.RegistrationField)
 			}
 		}
@@ -195,7 +195,7 @@ type synced interface {
 // entry of the source is in that index (indexed), a subscriber the range
 // did not find may still be linked by an older entry, so it is looked up
 // by itself.
-func (r *run) differences(ctx context.Context, src source.Source, subs []contactsend.Subscriber, fields map[string]string, indexed bool) ([]jobs.Job, error) {
+func (r *run) differences(ctx context.Context, src source.Source, subs []contactsend.Subscriber, fields map[string]column, indexed bool) ([]jobs.Job, error) {
 	if len(subs) == 0 {
 		return nil, nil
 	}
@@ -247,12 +247,20 @@ func (r *run) differences(ctx context.Context, src source.Source, subs []contact
 	return batch, nil
 }
 
+// column is the registration column of a subscription row, and the
+// Contactsend subscription system it belongs to.
+type column struct {
+	name   string
+	system int64
+}
+
 // differs reports whether a linked subscriber's registration columns
-// differ from the ledger's synced states.
-func differs(entry synced, sub contactsend.Subscriber, fields map[string]string) bool {
+// differ from the ledger's synced states (a state synced with another
+// subscription system or subscriber is none).
+func differs(entry synced, sub contactsend.Subscriber, fields map[string]column) bool {
 	for hubID, field := range fields {
-		last := entry.Subscription(hubID)
-		status, _ := sub.SubscriptionStatus(field)
+		last := entry.Subscription(hubID).For(field.system, sub.ID)
+		status, _ := sub.SubscriptionStatus(field.name)
 		if !last.Known || (status == contactsend.Subscribed) != last.Subscribed {
 			return true
 		}

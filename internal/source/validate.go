@@ -323,8 +323,20 @@ func CheckAgainst(s Source, c Catalog) Problems {
 	}
 	if c.Subscriptions != nil {
 		systems := make(map[int64]SendSubscriptionSystem, len(c.Subscriptions))
+		registration := make(map[string]bool, len(c.Subscriptions))
 		for _, sys := range c.Subscriptions {
 			systems[sys.ID] = sys
+			registration[sys.RegistrationField] = true
+		}
+		// A column the userdb's subscription systems keep their status in
+		// is written only through the system's web form, which records
+		// the consent; a field mapping would write it as plain data. The
+		// __clsN names are refused by Check already; this catches the
+		// columns the systems name otherwise.
+		for i, m := range s.Properties.FieldMapping {
+			if registration[m.SendField] && !mapping.RegistrationField(m.SendField) {
+				p.add(fmt.Sprintf("properties.fieldMapping[%d].sendField", i), "%s holds a subscription status; map it in subscriptions instead", m.SendField)
+			}
 		}
 		for i, row := range s.Properties.Subscriptions {
 			path := fmt.Sprintf("properties.subscriptions[%d]", i)

@@ -133,6 +133,9 @@ func TestCheckAgainst(t *testing.T) {
 		{"aggregate node without subscriptions", func(s *Source, c *Catalog) { c.NodeKind = AggregateNode; s.Properties.Subscriptions = nil }, nil, ""},
 		{"unknown subscription system", func(s *Source, _ *Catalog) { s.Properties.Subscriptions[0].SendSubscriptionID = 7 }, []string{"properties.subscriptions[0].sendSubscriptionId"}, "does not exist"},
 		{"webform of another system", func(s *Source, _ *Catalog) { s.Properties.Subscriptions[0].WebformCode = "wf9" }, []string{"properties.subscriptions[0].webformCode"}, "does not belong"},
+		{"registration column not named __clsN mapped as data", func(s *Source, c *Catalog) {
+			c.Subscriptions = append(slices.Clone(c.Subscriptions), SendSubscriptionSystem{ID: 2, Name: "Privacy", RegistrationField: "NAME", WebformCode: "wf2"})
+		}, []string{"properties.fieldMapping[1].sendField"}, "holds a subscription status"},
 		{"userdb not looked up", func(s *Source, c *Catalog) {
 			c.SendFields, c.Subscriptions = nil, nil
 			s.Properties.FieldMapping[1].SendField = "NOPE"

@@ -17,9 +17,13 @@
 //     undated Contactsend change is marked Uncertain, so the caller can
 //     wait a little for the event.
 //   - Contactsend pending (0) is not subscribed, so it never subscribes
-//     anyone in Contacthub.
+//     anyone in Contacthub. A value hubsend does not know (neither 1, -1
+//     nor 0) reads like pending: not subscribed, and no explicit no.
 //   - When both sides changed to different flags, the later change wins;
 //     changes within Tolerance of each other tie, and a tie unsubscribes.
+//     A Contacthub updatedAt more than Tolerance after now cannot be
+//     ordered (a clock runs ahead): it is dated now, and a conflict with
+//     it is a tie.
 //   - On the first sync of a pair (no ledger state), an explicit state (a
 //     Contacthub subscription object, a Contactsend 1 or -1) beats an
 //     implicit one (no object, pending); two explicit states that differ
@@ -27,14 +31,18 @@
 //     subscription object has decided nothing: hubsend writes nothing for
 //     it unless Contactsend holds an explicit subscribe.
 //   - An explicit Contacthub unsubscribe (subscribed false) is -1 in
-//     Contactsend, never pending: when the state follows Contacthub and
-//     Contactsend shows pending, hubsend writes the unsubscribe.
+//     Contactsend, never pending or an unknown value: when the state
+//     follows Contacthub and Contactsend shows either, hubsend writes the
+//     unsubscribe.
 //   - A Contacthub subscribe dated before the synced change is stale and
 //     is undone; a stale unsubscribe is still applied, so nobody is kept
 //     subscribed on the strength of a clock.
 package subscriptions
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Tolerance bounds the clock skew between Contacthub, Contactsend and
 // hubsend: changes on the two sides this close in time are a tie.
@@ -72,6 +80,27 @@ type Synced struct {
 	// HubUpdatedAt is the Contacthub subscription's updatedAt when the
 	// state was synced (after hubsend's own write, when it wrote there).
 	HubUpdatedAt time.Time
+	// SendSubscriptionID and SubscriberID are the Contactsend subscription
+	// system and subscriber the state was synced with; zero in states
+	// recorded before they were kept.
+	SendSubscriptionID int64
+	SubscriberID       int64
+}
+
+// For returns the state as the synced state of the pair with Contactsend
+// subscription system sendSubscriptionID and subscriber subscriberID: none
+// when it was synced with another system or another subscriber. A row
+// remapped to another system, or a subscriber removed and added again in
+// Contactsend, is a new pair: the old pair's state says nothing of the new
+// column, and reading the new column against it would take its default
+// (pending) for an unsubscribe, or let its yes (an import, say) resubscribe
+// in Contacthub a person who said no. A new pair is synced as a first sync.
+func (s Synced) For(sendSubscriptionID, subscriberID int64) Synced {
+	if s.SendSubscriptionID != 0 && s.SendSubscriptionID != sendSubscriptionID ||
+		s.SubscriberID != 0 && s.SubscriberID != subscriberID {
+		return Synced{}
+	}
+	return s
 }
 
 // HubView is what Contacthub holds now.
@@ -139,6 +168,12 @@ func (d Decision) Synced(hubUpdatedAt time.Time) Synced {
 // does; pending is not.
 func (s SendStatus) IsSubscribed() bool { return s == Subscribed }
 
+// undecided reports a registration value that is neither an explicit yes
+// nor an explicit no: pending, or a value hubsend does not know (the
+// column is an integer, and nothing stops other values). It reads as not
+// subscribed, and, like pending, never stands in for a person's no.
+func (s SendStatus) undecided() bool { return s != Subscribed && s != Unsubscribed }
+
 func (h HubView) subscribed() bool { return h.Present && h.Subscribed }
 
 // hubMoved reports whether Contacthub changed since the synced state.
@@ -172,9 +207,17 @@ func Decide(last Synced, hub HubView, send SendView, now time.Time) Decision {
 		}
 	}
 	h, s := hub.subscribed(), send.Status.IsSubscribed()
-	hubAt := hub.UpdatedAt
-	if !hub.Present || hubAt.IsZero() {
+	hubAt, hubUnordered := hub.UpdatedAt, false
+	switch {
+	case !hub.Present || hubAt.IsZero():
 		hubAt = now
+	case hubAt.After(now.Add(Tolerance)):
+		// Dated in the future: a writer's clock runs ahead, or a client
+		// set updatedAt. When the change really happened is unknown, so it
+		// orders before no other change: it is dated now, and a conflict
+		// with it is a tie. Otherwise it would beat every change made
+		// until its date comes, an unsubscribe made after it included.
+		hubAt, hubUnordered = now, true
 	}
 	sendAt := now
 	if !send.At.IsZero() && send.At.Before(now) {
@@ -187,7 +230,7 @@ func Decide(last Synced, hub HubView, send SendView, now time.Time) Decision {
 	sendChanged := s != last.Subscribed
 	switch {
 	case !hubChanged && !sendChanged:
-		if last.Origin == Hub && hubUnsubscribed(hub) && send.Status == Pending {
+		if last.Origin == Hub && hubUnsubscribed(hub) && send.Status.undecided() {
 			// The synced state follows a Contacthub unsubscribe that
 			// Contactsend shows as pending: a no reads as no.
 			return Decision{Action: WriteSend, Subscribed: false, At: last.At, Origin: Hub, Rule: explicitUnsubscribe}
@@ -199,7 +242,7 @@ func Decide(last Synced, hub HubView, send SendView, now time.Time) Decision {
 		return Decision{Action: None, Subscribed: last.Subscribed, At: last.At, Origin: last.Origin, Rule: rule}
 	case hubChanged && !sendChanged:
 		if h == last.Subscribed {
-			if hubUnsubscribed(hub) && send.Status == Pending {
+			if hubUnsubscribed(hub) && send.Status.undecided() {
 				return Decision{Action: WriteSend, Subscribed: false, At: hubAt, Origin: Hub, Rule: explicitUnsubscribe}
 			}
 			return Decision{Action: Record, Subscribed: h, At: last.At, Origin: last.Origin,
@@ -216,8 +259,11 @@ func Decide(last Synced, hub HubView, send SendView, now time.Time) Decision {
 		return Decision{Action: WriteSend, Subscribed: h, At: hubAt, Origin: Hub, Rule: "Contacthub changed"}
 	case !hubChanged && sendChanged:
 		rule := "Contactsend changed"
-		if send.Status == Pending {
+		switch {
+		case send.Status == Pending:
 			rule = "Contactsend pending: not subscribed"
+		case send.Status.undecided():
+			rule = fmt.Sprintf("Contactsend status %d, which hubsend does not know: not subscribed", send.Status)
 		}
 		return Decision{Action: WriteHub, Subscribed: s, At: sendAt, Origin: Send, Rule: rule}
 	}
@@ -225,9 +271,14 @@ func Decide(last Synced, hub HubView, send SendView, now time.Time) Decision {
 	// they agree already; they differ only when Contacthub re-affirmed the
 	// synced flag (a newer updatedAt) while Contactsend moved off it.
 	if h == s {
-		if hubUnsubscribed(hub) && send.Status == Pending {
+		if hubUnsubscribed(hub) && send.Status.undecided() {
 			// Both say not subscribed, but only Contacthub says no: the no
-			// stands unless the pending came after it.
+			// stands unless a pending (the person asking again, awaiting
+			// confirmation) came after it. A value hubsend does not know
+			// says nothing of the person, and the no stands.
+			if send.Status != Pending {
+				return Decision{Action: WriteSend, Subscribed: false, At: hubAt, Origin: Hub, Rule: explicitUnsubscribe}
+			}
 			if !hubAt.Before(sendAt.Add(-Tolerance)) {
 				return Decision{Action: WriteSend, Subscribed: false, At: hubAt, Origin: Hub, Rule: explicitUnsubscribe, Uncertain: send.At.IsZero()}
 			}
@@ -235,6 +286,9 @@ func Decide(last Synced, hub HubView, send SendView, now time.Time) Decision {
 				Rule: "Contactsend pending after Contacthub's unsubscribe: left pending", Uncertain: send.At.IsZero()}
 		}
 		return Decision{Action: Record, Subscribed: h, At: latest(hubAt, sendAt), Origin: Send, Rule: "both sides changed alike"}
+	}
+	if hubUnordered {
+		return unsubscribe(h, now, "conflict with a Contacthub change dated in the future, which cannot be ordered: unsubscribed wins")
 	}
 	d := conflict(h, s, hubAt, sendAt)
 	d.Uncertain = send.At.IsZero()
@@ -263,7 +317,7 @@ func unsubscribe(hubSubscribed bool, at time.Time, rule string) Decision {
 
 // first decides a pair with no synced state.
 func first(hub HubView, send SendView, h, s bool, hubAt, sendAt time.Time) Decision {
-	if hubUnsubscribed(hub) && send.Status == Pending {
+	if hubUnsubscribed(hub) && send.Status.undecided() {
 		return Decision{Action: WriteSend, Subscribed: false, At: hubAt, Origin: Hub, Rule: "first sync: " + explicitUnsubscribe}
 	}
 	if h == s {
@@ -273,7 +327,7 @@ func first(hub HubView, send SendView, h, s bool, hubAt, sendAt time.Time) Decis
 		}
 		return Decision{Action: Record, Subscribed: h, At: hubAt, Origin: origin, Rule: "first sync: the sides agree"}
 	}
-	hubExplicit, sendExplicit := hub.Present, send.Status != Pending
+	hubExplicit, sendExplicit := hub.Present, !send.Status.undecided()
 	switch {
 	case hubExplicit && !sendExplicit:
 		return Decision{Action: WriteSend, Subscribed: h, At: hubAt, Origin: Hub, Rule: "first sync: Contacthub's subscription is explicit, Contactsend is pending"}

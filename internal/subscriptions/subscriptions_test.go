@@ -44,7 +44,10 @@ func TestDecide(t *testing.T) {
 		{"Contacthub touched without changing the flag", subscribedByHub, hub(true, true, 50), send(Subscribed), 100, Record, true},
 		{"conflict: Contacthub later wins", unsubscribedBySend, hub(true, false, 100), send(Subscribed), 90, WriteSend, false},
 		{"conflict: Contactsend later wins", unsubscribedBySend, hub(true, false, 50), send(Subscribed), 90, WriteHub, true},
-		{"conflict: Contacthub later resubscribes", subscribedByHub, hub(true, true, 100), send(Unsubscribed), 90, WriteSend, true},
+		{"conflict: Contacthub later resubscribes", subscribedByHub, hub(true, true, 100), SendView{Read: true, Status: Unsubscribed, At: at(90)}, 200, WriteSend, true},
+		{"conflict: a Contacthub date in the future does not beat a Contactsend unsubscribe", subscribedByHub, hub(true, true, 3600), SendView{Read: true, Status: Unsubscribed, At: at(95)}, 100, WriteHub, false},
+		{"conflict: a Contacthub date in the future does not beat an undated Contactsend unsubscribe", subscribedByHub, hub(true, true, 3600), send(Unsubscribed), 100, WriteHub, false},
+		{"a Contacthub change dated in the future alone is applied", unsubscribedBySend, hub(true, true, 3600), send(Unsubscribed), 100, WriteSend, true},
 		{"conflict: tie unsubscribes (hub subscribed)", subscribedByHub, hub(true, true, 91), send(Unsubscribed), 90, WriteHub, false},
 		{"conflict: tie unsubscribes (send subscribed)", unsubscribedBySend, hub(true, false, 89), send(Subscribed), 90, WriteSend, false},
 		{"conflict: exactly the tolerance is a tie", unsubscribedBySend, hub(true, false, 92), send(Subscribed), 90, WriteSend, false},
@@ -67,6 +70,12 @@ func TestDecide(t *testing.T) {
 		{"Contacthub creates an explicit unsubscribe over pending", Synced{Known: true, Subscribed: false, At: at(0), Origin: Send}, hub(true, false, 50), send(Pending), 100, WriteSend, false},
 		{"both say not subscribed: Contacthub's later no is written over pending", subscribedByHub, hub(true, false, 50), SendView{Read: true, Status: Pending, At: at(40)}, 100, WriteSend, false},
 		{"both say not subscribed: a later pending stays", subscribedByHub, hub(true, false, 50), SendView{Read: true, Status: Pending, At: at(80)}, 100, Record, false},
+		{"first sync: Contacthub unsubscribed, Contactsend holds an unknown status", Synced{}, hub(true, false, 10), send(SendStatus(2)), 100, WriteSend, false},
+		{"first sync: Contacthub subscribed, Contactsend holds an unknown status", Synced{}, hub(true, true, 10), send(SendStatus(2)), 100, WriteSend, true},
+		{"first sync: no object, Contactsend holds an unknown status", Synced{}, HubView{}, send(SendStatus(2)), 100, Record, false},
+		{"Contacthub unsubscribes over an unknown status", subscribedByHub, hub(true, false, 50), send(SendStatus(2)), 100, WriteSend, false},
+		{"an unknown status is not subscribed", subscribedByHub, hub(true, true, 0), send(SendStatus(-2)), 100, WriteHub, false},
+		{"an unknown status never subscribes", unsubscribedBySend, hub(true, false, 0), send(SendStatus(2)), 100, None, false},
 		{"no object and pending after a first sync stay", Synced{Known: true, Subscribed: false, At: at(0), Origin: Send}, HubView{}, send(Pending), 100, None, false},
 	}
 	for _, tt := range tests {
@@ -85,7 +94,7 @@ func TestDecide(t *testing.T) {
 // TestDecideSettles checks that carrying out a decision and deciding again
 // on the result writes nothing: hubsend's own writes are echoes.
 func TestDecideSettles(t *testing.T) {
-	states := []SendStatus{Unsubscribed, Pending, Subscribed}
+	states := []SendStatus{Unsubscribed, Pending, Subscribed, SendStatus(2)}
 	lasts := []Synced{
 		{},
 		{Known: true, Subscribed: true, At: at(0), Origin: Hub, HubUpdatedAt: at(0)},

@@ -85,10 +85,19 @@ func (w *Worker) subscriptionEntry(e *env, j jobRef, subscriberID, version int64
 	switch d.Action {
 	case subscriptions.WriteSend:
 		out.SendAfter, out.Wrote, out.Echo = subscribedState(d.Subscribed), history.WroteContactsend, history.WroteContactsend
+		out.WebformCode = rd.row.WebformCode
 	case subscriptions.WriteHub:
 		out.HubAfter, out.Wrote, out.Echo = subscribedState(d.Subscribed), history.WroteContacthub, history.WroteContacthub
 	case subscriptions.Record:
 		out.Wrote = history.WroteLedger
+	}
+	if rd.unsubscribesLinked() {
+		// The unsubscribe came through a duplicate subscriber: hubsend
+		// wrote it to the linked one as well.
+		out.SendAfter, out.WebformCode = history.StateUnsubscribed, rd.row.WebformCode
+		if out.Wrote == "" || out.Wrote == history.WroteLedger {
+			out.Wrote, out.Echo = history.WroteContactsend, history.WroteContactsend
+		}
 	}
 	return out
 }
@@ -116,8 +125,10 @@ func sendState(s subscriptions.SendView) string {
 		return history.StateSubscribed
 	case subscriptions.Unsubscribed:
 		return history.StateUnsubscribed
+	case subscriptions.Pending:
+		return history.StatePending
 	}
-	return history.StatePending
+	return history.StateUnknown
 }
 
 // fieldDigest is a short digest of each mapped value, by field, kept in the

@@ -190,7 +190,7 @@ func (w *Worker) run(ctx context.Context, e *env, t *task) result {
 			return retryLater("ledger lookup failed", err)
 		}
 	}
-	sj := sendJob{read: t.customerID == "" || sendSide(t.jobReason), eventAt: t.eventAt}
+	sj := sendJob{read: t.customerID == "" || sendSide(t.jobReason), eventAt: t.eventAt, subscriber: t.subscriberID}
 	// An undated job may wait a little for the event of a Contactsend
 	// change it cannot order against a Contacthub change.
 	sj.mayWait = t.eventAt.IsZero() && !t.enqueuedAt.IsZero() && w.now().Sub(t.enqueuedAt) < w.eventWait
@@ -220,9 +220,21 @@ func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason 
 func (w *Worker) applySubscriptions(ctx context.Context, e *env, j jobRef, cust contacthub.Customer, sj sendJob, r result) result {
 	owner := claimOwner()
 	// The first decision starts from the entry the write left; a re-run
-	// after a conflict reads it afresh.
+	// after a conflict reads it afresh, and the customer too: the worker
+	// that won the race may have written Contacthub, and the customer
+	// read before that write would show a Contactsend unsubscribe it
+	// carried over as a Contacthub subscribe undoing it.
 	entry := r.entry
+	rerun := false
 	s := w.again(ctx, func() result {
+		if rerun {
+			fresh, err := e.hub.Customer(ctx, cust.ID)
+			if err != nil {
+				return retryLater("contacthub read failed", err)
+			}
+			cust = fresh
+		}
+		rerun = true
 		s := w.syncSubscriptions(ctx, e, j, cust, sj, owner, entry)
 		entry = ledger.Entry{}
 		return s
@@ -486,16 +498,38 @@ func (r result) count(c *ledger.Counts) {
 // deleted applies the delete policy to a customer Contacthub no longer has.
 func (w *Worker) deleted(ctx context.Context, e *env, j jobRef, p plan) result {
 	entry := p.entry
+	if now := w.now(); p.policy != source.KeepSubscriber && now.Before(entry.SubscriptionClaimUntil) {
+		// Another worker is writing this customer's subscriptions (a
+		// subscribe, say): its write could land after this policy's, and
+		// the deletion is handled once. Wait for it to record its write.
+		return retryLater("another worker is writing this customer's subscriptions", heldClaim{wait: entry.SubscriptionClaimUntil.Sub(now)})
+	}
 	done := effectKept
 	var unsubscribed []rowDecision
 	switch p.policy {
 	case source.UnsubscribeSubscriber:
-		var err error
-		if entry, unsubscribed, done, err = w.unsubscribeAll(ctx, e, entry); err != nil {
+		u, err := w.unsubscribeAll(ctx, e, entry)
+		if err != nil {
 			if transient(err) {
 				return retryLater("contactsend unsubscribe failed", err)
 			}
 			return w.fail(ctx, e, j, failure{ledger.Rejected, "Contactsend refused to unsubscribe the subscriber: " + err.Error(), "contactsend rejected the unsubscribe"})
+		}
+		entry, unsubscribed, done = u.entry, u.written, u.effect
+		if u.retryErr != nil || len(u.refused) > 0 {
+			// Keep what was unsubscribed, and leave the deletion unhandled
+			// so that a later attempt unsubscribes the rest.
+			if len(unsubscribed) > 0 {
+				stored, err := w.ledger.Put(ctx, entry)
+				if err != nil {
+					return retryLater("ledger write failed", err)
+				}
+				w.remember(ctx, e, w.deletionTrail(e, j, stored, unsubscribed)...)
+			}
+			if u.retryErr != nil {
+				return retryLater("contactsend unsubscribe failed", u.retryErr)
+			}
+			return w.fail(ctx, e, j, failure{ledger.Rejected, "Contactsend refused to unsubscribe the subscriber: " + refusal(u.refused), "contactsend rejected the unsubscribe"})
 		}
 	case source.RemoveSubscriber:
 		done = effectRemoved
@@ -519,20 +553,7 @@ func (w *Worker) deleted(ctx context.Context, e *env, j jobRef, p plan) result {
 			return retryLater("clearing the failed record failed", err)
 		}
 	}
-	if w.history != nil {
-		now := w.now()
-		var trail []history.Entry
-		for _, rd := range unsubscribed {
-			trail = append(trail, history.Entry{
-				SourceID: e.src.ID, CustomerID: j.customerID, LedgerVersion: stored.Version, At: now, Kind: history.Subscription, Trigger: string(j.reason),
-				SubscriberID: entry.SubscriberID, SubscriptionID: rd.row.HubSubscriptionID, Changed: history.Contacthub,
-				HubBefore: history.StateGone, HubAfter: history.StateGone, SendBefore: sendState(rd.send),
-				SendAfter: history.StateUnsubscribed, SendAt: now, Rule: rd.d.Rule,
-				Wrote: history.WroteContactsend, Echo: history.WroteContactsend,
-			})
-		}
-		w.remember(ctx, e, trail...)
-	}
+	w.remember(ctx, e, w.deletionTrail(e, j, stored, unsubscribed)...)
 	reason := p.reason
 	if done == effectKept && p.policy != source.KeepSubscriber {
 		reason = "customer deleted; subscriber kept: no mapped subscription to unsubscribe, or the subscriber is gone"
@@ -540,25 +561,64 @@ func (w *Worker) deleted(ctx context.Context, e *env, j jobRef, p plan) result {
 	return result{outcome: Deleted, reason: reason, effect: done}
 }
 
+// deletionTrail is the consent trail of a deleted customer's unsubscribes,
+// stored at the entry's version.
+func (w *Worker) deletionTrail(e *env, j jobRef, stored ledger.Entry, unsubscribed []rowDecision) []history.Entry {
+	if w.history == nil {
+		return nil
+	}
+	now := w.now()
+	var trail []history.Entry
+	for _, rd := range unsubscribed {
+		trail = append(trail, history.Entry{
+			SourceID: e.src.ID, CustomerID: j.customerID, LedgerVersion: stored.Version, At: now, Kind: history.Subscription, Trigger: string(j.reason),
+			SubscriberID: stored.SubscriberID, SubscriptionID: rd.row.HubSubscriptionID, Changed: history.Contacthub,
+			HubBefore: history.StateGone, HubAfter: history.StateGone, SendBefore: sendState(rd.send),
+			SendAfter: history.StateUnsubscribed, SendAt: now, Rule: rd.d.Rule,
+			Wrote: history.WroteContactsend, Echo: history.WroteContactsend, WebformCode: rd.row.WebformCode,
+		})
+	}
+	return trail
+}
+
+// unsubscribed is what unsubscribeAll did.
+type unsubscribed struct {
+	entry   ledger.Entry  // with the unsubscribes recorded
+	written []rowDecision // the rows it wrote
+	effect  effect
+	// refused holds the rows Contactsend refused for good, and retryErr
+	// the passing error that stopped the writes; the rows not written
+	// are left for a later attempt.
+	refused  []refusedRow
+	retryErr error
+}
+
 // unsubscribeAll unsubscribes a deleted customer's subscriber from every
 // subscription row and records the unsubscribes in entry. A subscriber
-// gone from Contactsend is left alone: it is kept, as far as it exists.
-func (w *Worker) unsubscribeAll(ctx context.Context, e *env, entry ledger.Entry) (ledger.Entry, []rowDecision, effect, error) {
+// gone from Contactsend is left alone: it is kept, as far as it exists. A
+// row Contactsend refuses does not keep the others from being unsubscribed.
+func (w *Worker) unsubscribeAll(ctx context.Context, e *env, entry ledger.Entry) (unsubscribed, error) {
 	decisions, err := w.planUnsubscribe(ctx, e, entry)
 	if err != nil || decisions == nil {
-		return entry, nil, effectKept, err
+		return unsubscribed{entry: entry, effect: effectKept}, err
 	}
-	var written []rowDecision
+	u := unsubscribed{effect: effectUnsubscribed}
 	for _, rd := range decisions {
 		if rd.d.Action == subscriptions.WriteSend {
 			if err := w.writeSend(ctx, e, rd.row, entry.SubscriberID, false); err != nil {
-				return entry, nil, effectKept, err
+				if transient(err) {
+					u.retryErr = err
+					break
+				}
+				u.refused = append(u.refused, refusedRow{row: rd.row, err: err})
+				continue
 			}
-			written = append(written, rd)
+			u.written = append(u.written, rd)
 		}
-		entry.SetSubscription(rd.row.HubSubscriptionID, rd.d.Synced(entry.Subscription(rd.row.HubSubscriptionID).HubUpdatedAt))
+		entry.SetSubscription(rd.row.HubSubscriptionID, rd.synced(entry.Subscription(rd.row.HubSubscriptionID).HubUpdatedAt, entry.SubscriberID))
 	}
-	return entry, written, effectUnsubscribed, nil
+	u.entry = entry
+	return u, nil
 }
 
 // planUnsubscribe decides, for a deleted customer's subscriber, which rows

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hubsend/hubsend/internal/contacthub"
@@ -105,6 +106,43 @@ type rowDecision struct {
 	// last and send are what the decision started from, for the trail.
 	last subscriptions.Synced
 	send subscriptions.SendView
+	// duplicate is set when send is the unsubscribe of a duplicate
+	// subscriber (see sendJob.subscriber) rather than the linked
+	// subscriber's status, which is then unsubscribed too.
+	duplicate bool
+}
+
+// unsubscribesLinked reports whether carrying the decision out includes
+// writing the unsubscribe to the linked subscriber beyond its action: the
+// unsubscribe came through a duplicate, and the linked subscriber, which
+// Contactsend mails as well, is not written by the action itself.
+func (rd rowDecision) unsubscribesLinked() bool {
+	return rd.duplicate && !rd.d.Subscribed && rd.d.Action != subscriptions.WriteSend
+}
+
+// synced is the row's ledger state once its decision is carried out, with
+// the Contactsend subscription system and subscriber it was synced with.
+func (rd rowDecision) synced(hubUpdatedAt time.Time, subscriberID int64) subscriptions.Synced {
+	s := rd.d.Synced(hubUpdatedAt)
+	s.SendSubscriptionID, s.SubscriberID = rd.row.SendSubscriptionID, subscriberID
+	return s
+}
+
+// refusedRow is a row whose write the other side refused for good.
+type refusedRow struct {
+	row subscriptionRow
+	err error
+}
+
+// refusal describes refused rows for the failed record: which row, through
+// which web form, and what the other side answered.
+func refusal(refused []refusedRow) string {
+	parts := make([]string, len(refused))
+	for i, r := range refused {
+		parts[i] = fmt.Sprintf("subscription %s (Contactsend subscription system %d, web form code %s): %v",
+			r.row.HubSubscriptionID, r.row.SendSubscriptionID, r.row.WebformCode, r.err)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // subscriptionScope returns the rows a customer's subscription sync
@@ -139,6 +177,11 @@ type sendJob struct {
 	// mayWait lets a decision that could not order an undated Contactsend
 	// change against a Contacthub change wait for the change's event.
 	mayWait bool
+	// subscriber is the subscriber the job names (zero when it names the
+	// customer). When it is not the customer's linked subscriber, it is
+	// another one holding the customer's match values (a duplicate in the
+	// userdb, which Contactsend mails too), and its unsubscribes count.
+	subscriber int64
 }
 
 // errAwaitEvent says a decision waits for a Contactsend event's time.
@@ -150,9 +193,21 @@ var errAwaitEvent = errors.New("a Contactsend change of unknown time conflicts w
 // read it already. It writes nothing.
 func (w *Worker) decideRows(ctx context.Context, e *env, cust contacthub.Customer, entry ledger.Entry, rows []subscriptionRow, sj sendJob, sub *contactsend.Subscriber) ([]rowDecision, error) {
 	now := w.now()
+	var duplicate *contactsend.Subscriber
+	if sj.subscriber != 0 && sj.subscriber != entry.SubscriberID {
+		s, err := e.send.GetSubscriber(ctx, e.cred, e.src.Properties.UserDBID, sj.subscriber)
+		switch {
+		case errors.Is(err, contactsend.ErrUnknownSubscriber):
+			// Gone (or relinked since the job was made): nothing to carry.
+		case err != nil:
+			return nil, fmt.Errorf("read subscriber %d: %w", sj.subscriber, err)
+		default:
+			duplicate = &s
+		}
+	}
 	decisions := make([]rowDecision, 0, len(rows))
 	for _, row := range rows {
-		last := entry.Subscription(row.HubSubscriptionID)
+		last := entry.Subscription(row.HubSubscriptionID).For(row.SendSubscriptionID, entry.SubscriberID)
 		hv := hubView(cust, row.HubSubscriptionID)
 		var sv subscriptions.SendView
 		if sj.read || subscriptions.NeedsSend(last, hv) {
@@ -169,11 +224,22 @@ func (w *Worker) decideRows(ctx context.Context, e *env, cust contacthub.Custome
 			sv = sendView(*sub, row.registrationField)
 			sv.At = sj.eventAt
 		}
+		dup := false
+		if duplicate != nil && sv.Read && sv.Status != subscriptions.Unsubscribed {
+			if status, _ := duplicate.SubscriptionStatus(row.registrationField); status == contactsend.Unsubscribed {
+				// The person unsubscribed through the duplicate's mail: that
+				// is Contactsend's state for them, dated by the job's event.
+				sv, dup = subscriptions.SendView{Read: true, Status: subscriptions.Unsubscribed, At: sj.eventAt}, true
+			}
+		}
 		d := subscriptions.Decide(last, hv, sv, now)
 		if d.Uncertain && sj.mayWait {
 			return nil, errAwaitEvent
 		}
-		decisions = append(decisions, rowDecision{row: row, hub: hv, d: d, last: last, send: sv})
+		if dup {
+			d.Rule += fmt.Sprintf(" (the unsubscribe of subscriber %d, which holds the customer's match values; subscriber %d is unsubscribed too)", duplicate.ID, entry.SubscriberID)
+		}
+		decisions = append(decisions, rowDecision{row: row, hub: hv, d: d, last: last, send: sv, duplicate: dup})
 	}
 	return decisions, nil
 }
@@ -224,10 +290,12 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 	decisions := all[:0]
 	writes := 0
 	for _, rd := range all {
-		switch rd.d.Action {
-		case subscriptions.None:
+		switch {
+		case rd.unsubscribesLinked():
+			writes++
+		case rd.d.Action == subscriptions.None:
 			continue
-		case subscriptions.WriteSend, subscriptions.WriteHub:
+		case rd.d.Action == subscriptions.WriteSend, rd.d.Action == subscriptions.WriteHub:
 			writes++
 		}
 		decisions = append(decisions, rd)
@@ -244,6 +312,14 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 			return retryLater("ledger claim of subscriptions failed", err)
 		}
 	}
+	// Each row is carried out and recorded on its own: a row the other side
+	// refuses (a web form code Contactsend no longer knows, say) must not
+	// keep the customer's other rows, an unsubscribe among them, from
+	// reaching the other side. A passing error stops the writes (the
+	// service is struggling); what was written before it is still recorded.
+	done := make([]rowDecision, 0, len(decisions))
+	var refused []refusedRow
+	var retryErr error
 	for _, rd := range decisions {
 		hubUpdatedAt := rd.hub.UpdatedAt
 		var err error
@@ -256,37 +332,79 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 				hubUpdatedAt = stored.UpdatedAt.Time
 			}
 		}
-		if err != nil {
-			// Let the next attempt in at once: what was written meanwhile
-			// reads as both sides agreeing, and is not written again.
-			w.releaseClaim(ctx, entry, owner)
-			if transient(err) || retryableHub(err) {
-				return retryLater("subscription write failed", err)
-			}
-			return w.fail(ctx, e, j, failure{ledger.Rejected, "the subscription change was refused: " + err.Error(), "subscription change rejected"})
+		if err == nil && rd.unsubscribesLinked() {
+			err = w.writeSend(ctx, e, rd.row, entry.SubscriberID, false)
 		}
-		entry.SetSubscription(rd.row.HubSubscriptionID, rd.d.Synced(hubUpdatedAt))
+		if err != nil {
+			if transient(err) || retryableHub(err) {
+				retryErr = err
+				break
+			}
+			refused = append(refused, refusedRow{row: rd.row, err: err})
+			continue
+		}
+		entry.SetSubscription(rd.row.HubSubscriptionID, rd.synced(hubUpdatedAt, entry.SubscriberID))
+		done = append(done, rd)
 		w.log.InfoContext(ctx, "subscription decision", "source_id", e.src.ID, "customer_id", cust.ID,
 			"subscriber_id", entry.SubscriberID, "subscription_id", rd.row.HubSubscriptionID,
 			"action", string(rd.d.Action), "subscribed", rd.d.Subscribed, "rule", rd.d.Rule)
 	}
-	entry.SubscriptionClaimUntil, entry.SubscriptionClaimBy = time.Time{}, ""
-	if entry, err = w.ledger.Put(ctx, entry); err != nil {
-		// ErrConflict re-decides from fresh state under the same claim:
-		// what was written above now reads as both sides agreeing.
-		return retryLater("ledger write of subscriptions failed", err)
-	}
-	if w.history != nil {
-		trail := make([]history.Entry, 0, len(decisions))
-		for _, rd := range decisions {
-			trail = append(trail, w.subscriptionEntry(e, j, entry.SubscriberID, entry.Version, rd, now))
+	if len(done) > 0 {
+		entry.SubscriptionClaimUntil, entry.SubscriptionClaimBy = time.Time{}, ""
+		recorded, err := w.ledger.Put(ctx, entry)
+		if errors.Is(err, ledger.ErrConflict) && writes > 0 {
+			recorded, err = w.recordOver(ctx, entry, owner, done)
 		}
-		w.remember(ctx, e, trail...)
+		if err != nil {
+			// ErrConflict re-decides from fresh state under the same claim:
+			// what was written above now reads as both sides agreeing.
+			return retryLater("ledger write of subscriptions failed", err)
+		}
+		entry = recorded
+		if w.history != nil {
+			trail := make([]history.Entry, 0, len(done))
+			for _, rd := range done {
+				trail = append(trail, w.subscriptionEntry(e, j, entry.SubscriberID, entry.Version, rd, now))
+			}
+			w.remember(ctx, e, trail...)
+		}
+	} else if writes > 0 {
+		// Nothing written: let the next attempt in at once.
+		w.releaseClaim(ctx, entry, owner)
+	}
+	if retryErr != nil {
+		return retryLater("subscription write failed", retryErr)
+	}
+	if len(refused) > 0 {
+		return w.fail(ctx, e, j, failure{ledger.Rejected, "the subscription change was refused: " + refusal(refused), "subscription change rejected"})
 	}
 	if writes > 0 {
 		return result{outcome: Updated, subscriber: entry.SubscriberID}
 	}
 	return result{outcome: Unchanged, subscriber: entry.SubscriberID}
+}
+
+// recordOver records the states of the rows a run wrote when another
+// worker wrote the entry meanwhile (a data write, a failed record). While
+// the run's claim holds nobody else records subscription states, so the
+// run's are added to what the other worker wrote; the trail then has the
+// writes as they happened, rather than a later run finding both sides
+// agreeing. A claim lost (it lapsed and another worker took it), or an
+// entry relinked or deleted meanwhile, is a conflict: the run decides
+// again.
+func (w *Worker) recordOver(ctx context.Context, ours ledger.Entry, owner string, done []rowDecision) (ledger.Entry, error) {
+	fresh, err := w.ledger.Get(ctx, ours.SourceID, ours.CustomerID)
+	if err != nil {
+		return ledger.Entry{}, err
+	}
+	if fresh.SubscriptionClaimBy != owner || fresh.SubscriberID != ours.SubscriberID || fresh.Deleted {
+		return ledger.Entry{}, fmt.Errorf("record subscriptions of %s: the claim or the link changed: %w", ours.CustomerID, ledger.ErrConflict)
+	}
+	for _, rd := range done {
+		fresh.SetSubscription(rd.row.HubSubscriptionID, ours.Subscription(rd.row.HubSubscriptionID))
+	}
+	fresh.SubscriptionClaimUntil, fresh.SubscriptionClaimBy = time.Time{}, ""
+	return w.ledger.Put(ctx, fresh)
 }
 
 func (w *Worker) writeSend(ctx context.Context, e *env, row subscriptionRow, subscriberID int64, subscribed bool) error {

@@ -230,6 +230,7 @@ function entryRow(e) {
     h('td', { cell: 'history.send', text: change(e.sendBefore, e.sendAfter) }),
     h('td', { cell: 'history.rule', text: e.rule ?? '' }),
     h('td', { cell: 'history.wrote' }, h('span', { t: `history.wrote.${e.wrote}` }),
+      e.webformCode ? h('span', { class: 'muted small', t: 'history.webform', args: { code: e.webformCode } }) : null,
       e.echo ? h('span', { class: 'muted small', t: 'history.echo', args: { side: t(`history.side.${e.echo}`) } }) : null),
     h('td', { cell: 'history.trigger', text: e.trigger ?? '' }));
 }
