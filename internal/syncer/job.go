@@ -53,6 +53,10 @@ type result struct {
 	// says it added the subscriber: for the consent trail.
 	fields []string
 	added  bool
+	// wrote says the job wrote Contactsend before its ledger write found
+	// the entry changed: its values may have landed after the other
+	// writer's, so a re-run writes again (see runCustomer).
+	wrote bool
 }
 
 func retryLater(reason string, err error) result {
@@ -206,8 +210,25 @@ func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason 
 		return w.apply(ctx, e, j, p)
 	}
 	provisional := p
+	var last result
 	r := w.again(ctx, func() result {
-		return w.apply(ctx, e, j, w.planEntry(ctx, e, customerID, provisional))
+		if last.outcome == Retry {
+			// The entry changed under the first decision: another worker
+			// wrote it, perhaps from a newer read of the customer. Decide
+			// again from fresh reads of both, or this run's older values
+			// would be written over the newer ones; and if this run wrote
+			// Contactsend already, its write may have landed after the
+			// other's, so the current values are written whatever the
+			// ledger says.
+			provisional = w.planCustomer(ctx, e, customerID)
+			provisional.force = last.wrote
+			if provisional.step != stepWrite && provisional.step != stepDeleted {
+				last = w.apply(ctx, e, j, provisional)
+				return last
+			}
+		}
+		last = w.apply(ctx, e, j, w.planEntry(ctx, e, customerID, provisional))
+		return last
 	})
 	if provisional.step == stepDeleted || r.outcome != Added && r.outcome != Updated && r.outcome != Unchanged {
 		return r
@@ -433,7 +454,9 @@ func (w *Worker) record(ctx context.Context, e *env, entry ledger.Entry, subscri
 	entry.SyncedAt, entry.Deleted, entry.Failed, entry.AddingUntil = w.now(), false, false, time.Time{}
 	entry, err := w.ledger.Put(ctx, entry)
 	if err != nil {
-		return retryLater("ledger write failed", err)
+		r := retryLater("ledger write failed", err)
+		r.wrote = true
+		return r
 	}
 	if wasFailed {
 		if err := w.ledger.ClearFailure(ctx, e.src.ID, entry.CustomerID); err != nil {

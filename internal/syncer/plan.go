@@ -89,6 +89,10 @@ type plan struct {
 	policy source.DeletePolicy
 	// unmatchable marks a stepSkip or stepFail for a missing match value.
 	unmatchable bool
+	// force writes a linked subscriber even when the ledger says its
+	// values were written: set when this job's own earlier write may have
+	// put older ones back.
+	force bool
 }
 
 func retryPlan(reason string, err error) plan { return plan{step: stepRetry, reason: reason, err: err} }
@@ -158,7 +162,7 @@ func (w *Worker) planEntry(ctx context.Context, e *env, customerID string, p pla
 	if p.step == stepDeleted {
 		return planDeleted(e.src.Properties, p)
 	}
-	if entry.Stored() && entry.SubscriberID != 0 && !entry.Deleted && entry.Hash == p.hash {
+	if !p.force && entry.Stored() && entry.SubscriberID != 0 && !entry.Deleted && entry.Hash == p.hash {
 		p.step, p.reason = stepUnchanged, ""
 		return p
 	}
