@@ -506,3 +506,41 @@ func TestListingSeesEveryWrite(t *testing.T) {
 		t.Fatalf("after a delete: %d listed, want %d", got, before)
 	}
 }
+
+// TestUniqueValuesFollowChanges: an e-mail or external id is held by the
+// customer that has it now, case-insensitively for e-mails and within a
+// node: a changed or deleted customer frees its old values.
+func TestUniqueValuesFollowChanges(t *testing.T) {
+	s := New(Options{Seed: testSeed(t), RandomSeed: 3})
+	create := func(body string) (int, string) {
+		t.Helper()
+		status, created := call(t, s, "POST", api+"/customers", `{"nodeId":"`+italy+`",`+body+`}`)
+		id, _ := created["id"].(string)
+		return status, id
+	}
+	status, first := create(`"externalId":"U-1","base":{"contacts":{"email":"Prima@example.com"}}`)
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d", status)
+	}
+	steps := []struct {
+		name   string
+		method string
+		path   string
+		body   string
+		want   int
+	}{
+		{"the same e-mail in another case", "POST", "/customers", `{"nodeId":"` + italy + `","base":{"contacts":{"email":"prima@EXAMPLE.com"}}}`, http.StatusConflict},
+		{"the same external id", "POST", "/customers", `{"nodeId":"` + italy + `","externalId":"U-1"}`, http.StatusConflict},
+		{"the first changes its e-mail", "PATCH", "/customers/" + first, `{"base":{"contacts":{"email":"seconda@example.com"}}}`, http.StatusOK},
+		{"its old e-mail is free", "POST", "/customers", `{"nodeId":"` + italy + `","base":{"contacts":{"email":"prima@example.com"}}}`, http.StatusCreated},
+		{"its new one is not", "POST", "/customers", `{"nodeId":"` + italy + `","base":{"contacts":{"email":"seconda@example.com"}}}`, http.StatusConflict},
+		{"the first is deleted", "DELETE", "/customers/" + first, ``, http.StatusOK},
+		{"its e-mail is free", "POST", "/customers", `{"nodeId":"` + italy + `","base":{"contacts":{"email":"seconda@example.com"}}}`, http.StatusCreated},
+		{"its external id is free", "POST", "/customers", `{"nodeId":"` + italy + `","externalId":"U-1"}`, http.StatusCreated},
+	}
+	for _, st := range steps {
+		if status, body := call(t, s, st.method, api+st.path, st.body); status != st.want {
+			t.Fatalf("%s: %d %v, want %d", st.name, status, body, st.want)
+		}
+	}
+}

@@ -58,6 +58,10 @@ type workspace struct {
 	extendedText   string
 	customers      map[string]map[string]any
 	order          []string // customer ids, oldest first
+	// unique holds, by uniqueKeys, the ids of the customers holding each
+	// node's unique values, so that a write's conflict check does not
+	// read the whole workspace (a bulk load's demo holds 200,000).
+	unique map[string]map[string]bool
 	// search is each customer as the search index behind GET /customers
 	// holds it, which lags writes by the search index delay.
 	search    map[string]indexEntry
@@ -151,7 +155,7 @@ func build(seed Seed, rng *rand.Rand, clock func() time.Time) (*world, error) {
 }
 
 func (w *world) buildWorkspace(seed WorkspaceSeed) (*workspace, error) {
-	ws := &workspace{id: seed.ID, tokens: slices.Clone(seed.Tokens), customers: map[string]map[string]any{}, search: map[string]indexEntry{}}
+	ws := &workspace{id: seed.ID, tokens: slices.Clone(seed.Tokens), customers: map[string]map[string]any{}, search: map[string]indexEntry{}, unique: map[string]map[string]bool{}}
 	for _, t := range seed.Tokens {
 		if t == "" {
 			return nil, fmt.Errorf("empty token")
@@ -380,28 +384,54 @@ func tagsSchema() map[string]any {
 // conflict returns the id of another customer of the node with the same
 // email (case-insensitive) or externalId.
 func (ws *workspace) conflict(doc map[string]any, exceptID string) string {
+	var found string
+	for _, key := range uniqueKeys(doc) {
+		for id := range ws.unique[key] {
+			// Several may hold a value (seeds are not checked): the
+			// oldest is the one the service names.
+			if id != exceptID && (found == "" || ws.older(id, found)) {
+				found = id
+			}
+		}
+	}
+	return found
+}
+
+// uniqueKeys are the keys of a customer's unique values in
+// workspace.unique: the e-mail (case-insensitive) and the external id,
+// within the customer's node.
+func uniqueKeys(doc map[string]any) []string {
 	nodeID, _ := doc["nodeId"].(string)
-	email := strings.ToLower(stringAt(doc, "base.contacts.email"))
-	externalID := stringAt(doc, "externalId")
-	if email == "" && externalID == "" {
-		return ""
+	var keys []string
+	if email := strings.ToLower(stringAt(doc, "base.contacts.email")); email != "" {
+		keys = append(keys, nodeID+"\x00email\x00"+email)
 	}
-	for _, id := range ws.order {
-		if id == exceptID {
-			continue
-		}
-		other := ws.customers[id]
-		if other["nodeId"] != nodeID {
-			continue
-		}
-		if email != "" && strings.ToLower(stringAt(other, "base.contacts.email")) == email {
-			return id
-		}
-		if externalID != "" && stringAt(other, "externalId") == externalID {
-			return id
+	if externalID := stringAt(doc, "externalId"); externalID != "" {
+		keys = append(keys, nodeID+"\x00external\x00"+externalID)
+	}
+	return keys
+}
+
+// keepUnique moves a customer's entries in workspace.unique from its
+// previous state (nil: none) to its new one (nil: deleted).
+func (ws *workspace) keepUnique(id string, prev, next map[string]any) {
+	for _, key := range uniqueKeys(prev) {
+		delete(ws.unique[key], id)
+		if len(ws.unique[key]) == 0 {
+			delete(ws.unique, key)
 		}
 	}
-	return ""
+	for _, key := range uniqueKeys(next) {
+		if ws.unique[key] == nil {
+			ws.unique[key] = map[string]bool{}
+		}
+		ws.unique[key][id] = true
+	}
+}
+
+// older reports whether customer a was created before customer b.
+func (ws *workspace) older(a, b string) bool {
+	return slices.Index(ws.order, a) < slices.Index(ws.order, b)
 }
 
 func conflictError(ws *workspace, id, baseURL string) *Error {
@@ -488,6 +518,7 @@ func (w *world) store(ws *workspace, doc map[string]any, m mode, checkUnique boo
 			ws.lastStamp = t
 		}
 	}
+	ws.keepUnique(id, prev, out)
 	ws.customers[id] = out
 	w.index(ws, id, out, seeding)
 	if prev == nil {
@@ -644,6 +675,7 @@ func (w *world) deleteCustomer(ws *workspace, id string) *Error {
 	if doc == nil {
 		return notFound("customer not found " + id)
 	}
+	ws.keepUnique(id, doc, nil)
 	delete(ws.customers, id)
 	delete(ws.search, id)
 	ws.listGen++
