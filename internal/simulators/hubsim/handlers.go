@@ -38,11 +38,13 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, ws *works
 	externalID := q.Get("externalId")
 	// A large workspace paged through (a bulk load) would be filtered and
 	// sorted again for every page: without an index delay the result only
-	// changes with a write, so it is kept until the next one.
+	// changes with a write, so it is kept until the next one, and an
+	// unfiltered listing in registration order until a customer comes or
+	// goes (the pages read the customers as they are when served).
 	cacheKey := strings.Join(append([]string{nodeID, externalID, q.Get("query")}, q["sort"]...), "\x00")
 	cacheable := s.world.searchDelay() <= 0
-	if hit, ok := ws.listCache[cacheKey]; cacheable && ok && hit.gen == ws.listGen {
-		writeCustomerPage(w, hit.selected, hit.unfiltered, page, size, q.Get("fields"))
+	if hit, ok := ws.listCache[cacheKey]; cacheable && ok && hit.valid(ws) {
+		s.writeCustomerPage(w, ws, hit.ids, hit.unfiltered, page, size, q.Get("fields"))
 		return
 	}
 	var selected []map[string]any
@@ -82,25 +84,48 @@ func (s *Server) listCustomers(w http.ResponseWriter, r *http.Request, ws *works
 			return 0
 		})
 	}
+	ids := make([]string, len(selected))
+	for i, c := range selected {
+		ids[i], _ = c["id"].(string)
+	}
 	if cacheable {
 		if ws.listCache == nil || len(ws.listCache) > 16 {
 			ws.listCache = make(map[string]listResult)
 		}
-		ws.listCache[cacheKey] = listResult{gen: ws.listGen, selected: selected, unfiltered: unfiltered}
+		ws.listCache[cacheKey] = listResult{
+			gen: ws.listGen, shape: ws.shapeGen, ids: ids, unfiltered: unfiltered,
+			stable: externalID == "" && match == nil && immutableSort(q["sort"]),
+		}
 	}
-	writeCustomerPage(w, selected, unfiltered, page, size, q.Get("fields"))
+	s.writeCustomerPage(w, ws, ids, unfiltered, page, size, q.Get("fields"))
 }
 
-// writeCustomerPage writes one page of a listing.
-func writeCustomerPage(w http.ResponseWriter, selected []map[string]any, unfiltered, page, size int, fieldList string) {
+// immutableSort reports whether a listing's sort keys are values no write
+// changes (its default order, registration, is one).
+func immutableSort(sorts []string) bool {
+	keys, err := parseSort(sorts)
+	if err != nil {
+		return false
+	}
+	for _, k := range keys {
+		if k.path != "registeredAt" && k.path != "id" && k.path != "nodeId" {
+			return false
+		}
+	}
+	return true
+}
+
+// writeCustomerPage writes one page of a listing of customer ids, each
+// customer as the search index holds it.
+func (s *Server) writeCustomerPage(w http.ResponseWriter, ws *workspace, ids []string, unfiltered, page, size int, fieldList string) {
 	var fields []string
 	if fieldList != "" {
 		fields = strings.Split(fieldList, ",")
 	}
-	total := len(selected)
+	total := len(ids)
 	elements := []any{}
 	for i := page * size; i < total && i < (page+1)*size; i++ {
-		elements = append(elements, project(selected[i], fields))
+		elements = append(elements, project(s.world.searchable(ws, ids[i]), fields))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"elements": elements,

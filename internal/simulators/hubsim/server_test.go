@@ -544,3 +544,40 @@ func TestUniqueValuesFollowChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestListingsShowWritesAtOnce: with no search index delay, a listing
+// read again after a change, a creation and a deletion shows each (the
+// simulator keeps listings between writes; a page must never serve a
+// customer as it was).
+func TestListingsShowWritesAtOnce(t *testing.T) {
+	s := New(Options{Seed: testSeed(t), RandomSeed: 3})
+	list := func() []any {
+		t.Helper()
+		status, body := call(t, s, "GET", api+"/customers?nodeId="+italy+"&size=50&sort=registeredAt,asc", "")
+		if status != 200 {
+			t.Fatalf("list: %d %v", status, body)
+		}
+		return body["elements"].([]any)
+	}
+	firstName := func(c any) any { return c.(map[string]any)["base"].(map[string]any)["firstName"] }
+	before := list()
+	first := before[0].(map[string]any)["id"].(string)
+	if status, _ := call(t, s, "PATCH", api+"/customers/"+first, `{"base":{"firstName":"Cambiata"}}`); status != 200 {
+		t.Fatalf("patch: %d", status)
+	}
+	if got := firstName(list()[0]); got != "Cambiata" {
+		t.Fatalf("first customer's firstName after a change = %v, want Cambiata", got)
+	}
+	if status, _ := call(t, s, "POST", api+"/customers", `{"nodeId":"`+italy+`","base":{"firstName":"Nuova","contacts":{"email":"nuova.lista@example.com"}}}`); status != http.StatusCreated {
+		t.Fatalf("create: %d", status)
+	}
+	if after := list(); len(after) != len(before)+1 || firstName(after[len(after)-1]) != "Nuova" {
+		t.Fatalf("after a creation: %d customers, last %v; want %d, the new one last", len(after), firstName(after[len(after)-1]), len(before)+1)
+	}
+	if status, _ := call(t, s, "DELETE", api+"/customers/"+first, ""); status != 200 {
+		t.Fatalf("delete: %d", status)
+	}
+	if after := list(); len(after) != len(before) || after[0].(map[string]any)["id"] == first {
+		t.Fatalf("after a deletion: %d customers, first %v", len(after), after[0].(map[string]any)["id"])
+	}
+}

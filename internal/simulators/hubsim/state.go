@@ -71,13 +71,24 @@ type workspace struct {
 	// computed at a generation (see listCustomers).
 	listGen   uint64
 	listCache map[string]listResult
+	// shapeGen counts creations and deletions: a listing unfiltered and
+	// sorted on values no write changes stays valid across other writes.
+	shapeGen uint64
 }
 
-// listResult is a filtered, sorted listing of customers.
+// listResult is a filtered, sorted listing of customers, by id.
 type listResult struct {
-	gen        uint64
-	selected   []map[string]any
+	gen, shape uint64
+	// stable says the listing depends only on which customers exist: no
+	// filter, and sorted on values a write cannot change.
+	stable     bool
+	ids        []string
 	unfiltered int
+}
+
+// valid reports whether the listing still holds in ws.
+func (l listResult) valid(ws *workspace) bool {
+	return l.gen == ws.listGen || l.stable && l.shape == ws.shapeGen
 }
 
 // world is the simulator's state apart from faults and the call log.
@@ -523,6 +534,7 @@ func (w *world) store(ws *workspace, doc map[string]any, m mode, checkUnique boo
 	w.index(ws, id, out, seeding)
 	if prev == nil {
 		ws.order = append(ws.order, id)
+		ws.shapeGen++
 	}
 	if !seeding {
 		op := "UPDATE"
@@ -679,6 +691,7 @@ func (w *world) deleteCustomer(ws *workspace, id string) *Error {
 	delete(ws.customers, id)
 	delete(ws.search, id)
 	ws.listGen++
+	ws.shapeGen++
 	ws.order = slices.DeleteFunc(ws.order, func(x string) bool { return x == id })
 	w.record(ws, "DELETE", doc, w.stamp(ws))
 	return nil
