@@ -70,6 +70,9 @@ func (l *Loader) Load(ctx context.Context, job jobs.BulkJob) (Report, error) {
 	if err := job.Validate(); err != nil {
 		return Report{}, err
 	}
+	// Customers handed to the per-customer lane count in the same run,
+	// whichever context hands them over.
+	ctx = jobs.WithRun(ctx, job.Pass)
 	final, cancelFinal := l.finalContext(ctx)
 	defer cancelFinal()
 	ctx, cancel := l.workContext(ctx)
@@ -77,8 +80,6 @@ func (l *Loader) Load(ctx context.Context, job jobs.BulkJob) (Report, error) {
 	if ctx.Err() != nil {
 		return Report{}, retryable("start the job", fmt.Errorf("invocation deadline near: %w", ctx.Err()))
 	}
-	// Customers handed to the per-customer lane count in the same run.
-	ctx = jobs.WithRun(ctx, job.Pass)
 	src, err := l.cfg.Sources.GetByID(ctx, job.SourceID)
 	if errors.Is(err, configstore.ErrNotFound) {
 		return Report{}, nil
