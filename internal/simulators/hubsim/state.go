@@ -61,7 +61,7 @@ type workspace struct {
 	// unique holds, by uniqueKeys, the ids of the customers holding each
 	// node's unique values, so that a write's conflict check does not
 	// read the whole workspace (a bulk load's demo holds 200,000).
-	unique map[string]map[string]bool
+	unique map[string][]string
 	// search is each customer as the search index behind GET /customers
 	// holds it, which lags writes by the search index delay.
 	search    map[string]indexEntry
@@ -166,7 +166,7 @@ func build(seed Seed, rng *rand.Rand, clock func() time.Time) (*world, error) {
 }
 
 func (w *world) buildWorkspace(seed WorkspaceSeed) (*workspace, error) {
-	ws := &workspace{id: seed.ID, tokens: slices.Clone(seed.Tokens), customers: map[string]map[string]any{}, search: map[string]indexEntry{}, unique: map[string]map[string]bool{}}
+	ws := &workspace{id: seed.ID, tokens: slices.Clone(seed.Tokens), customers: map[string]map[string]any{}, search: map[string]indexEntry{}, unique: map[string][]string{}}
 	for _, t := range seed.Tokens {
 		if t == "" {
 			return nil, fmt.Errorf("empty token")
@@ -397,7 +397,7 @@ func tagsSchema() map[string]any {
 func (ws *workspace) conflict(doc map[string]any, exceptID string) string {
 	var found string
 	for _, key := range uniqueKeys(doc) {
-		for id := range ws.unique[key] {
+		for _, id := range ws.unique[key] {
 			// Several may hold a value (seeds are not checked): the
 			// oldest is the one the service names.
 			if id != exceptID && (found == "" || ws.older(id, found)) {
@@ -427,16 +427,16 @@ func uniqueKeys(doc map[string]any) []string {
 // previous state (nil: none) to its new one (nil: deleted).
 func (ws *workspace) keepUnique(id string, prev, next map[string]any) {
 	for _, key := range uniqueKeys(prev) {
-		delete(ws.unique[key], id)
-		if len(ws.unique[key]) == 0 {
+		if ids := slices.DeleteFunc(ws.unique[key], func(x string) bool { return x == id }); len(ids) > 0 {
+			ws.unique[key] = ids
+		} else {
 			delete(ws.unique, key)
 		}
 	}
 	for _, key := range uniqueKeys(next) {
-		if ws.unique[key] == nil {
-			ws.unique[key] = map[string]bool{}
+		if !slices.Contains(ws.unique[key], id) {
+			ws.unique[key] = append(ws.unique[key], id)
 		}
-		ws.unique[key][id] = true
 	}
 }
 
