@@ -196,7 +196,24 @@ func (r *run) feed(ctx context.Context, src source.Source, rep *SourceReport) er
 	}
 	node := src.Node()
 	if !found || !cp.Started || cp.NodeID != node {
-		return r.startFeed(ctx, src, cp, hub, rep)
+		// A new source (or one moved to another node) starts from now: the
+		// customers it already has are the backfill's job.
+		readCtx, cancel := r.reading(ctx)
+		last, err := hub.LastOffset(readCtx, node, contacthub.EntityCustomer)
+		cancel()
+		if err != nil {
+			return r.feedFailed(ctx, src, cp, err)
+		}
+		now := cfg.Now()
+		cp = checkpoint.Feed{
+			NodeID: node, Offset: last, Started: true, LastPolledAt: now,
+			UpdatedAt: now, UpdatedBy: r.owner, Version: cp.Version,
+		}
+		if cp, err = cfg.Checkpoints.SaveFeed(ctx, src.ID, cp); err != nil {
+			return err
+		}
+		rep.Offset, rep.LagSeconds = cp.Offset, 0
+		return nil
 	}
 
 	budget := cfg.MaxUpdates
@@ -246,54 +263,6 @@ func (r *run) feed(ctx context.Context, src source.Source, rep *SourceReport) er
 			break
 		}
 	}
-	return nil
-}
-
-// startFeed starts the feed of a new source (or one moved to another
-// node). The customers the node already holds are the backfill's, but the
-// backfill lists them through Contacthub's search, which lags new and
-// changed customers by up to a minute: the feed starts FeedLookback in the
-// past, so a customer changed just before the source was saved is synced
-// by its feed job. Customers changed before that are in the search.
-func (r *run) startFeed(ctx context.Context, src source.Source, cp checkpoint.Feed, hub Hub, rep *SourceReport) error {
-	cfg := r.s.cfg
-	node := src.Node()
-	now := cfg.Now()
-	since := now.Add(-FeedLookback).UnixMilli()
-	readCtx, cancel := r.reading(ctx)
-	page, err := hub.Updates(readCtx, contacthub.UpdatesQuery{
-		Timestamp: &since, Size: min(cfg.MaxUpdates, contacthub.MaxUpdatesSize), NodeID: node, Entity: contacthub.EntityCustomer,
-	})
-	cancel()
-	if err != nil {
-		return r.feedFailed(ctx, src, cp, err)
-	}
-	batch, _ := coalesce(src.ID, page.Updates, now)
-	offset := page.NextOffset
-	if len(page.Updates) == 0 || offset <= 0 {
-		// Nothing changed in the lookback (or the service did not say
-		// where the page ended): start from the newest entry.
-		readCtx, cancel := r.reading(ctx)
-		offset, err = hub.LastOffset(readCtx, node, contacthub.EntityCustomer)
-		cancel()
-		if err != nil {
-			return r.feedFailed(ctx, src, cp, err)
-		}
-		batch = nil
-	}
-	if len(batch) > 0 {
-		if err := cfg.Jobs.Send(ctx, batch...); err != nil {
-			return r.feedFailed(ctx, src, cp, fmt.Errorf("enqueue %d jobs: %w", len(batch), err))
-		}
-	}
-	cp = checkpoint.Feed{
-		NodeID: node, Offset: offset, Started: true, LastPolledAt: now, LastEnqueued: len(batch),
-		UpdatedAt: now, UpdatedBy: r.owner, Version: cp.Version,
-	}
-	if cp, err = cfg.Checkpoints.SaveFeed(ctx, src.ID, cp); err != nil {
-		return err
-	}
-	rep.FeedEnqueued, rep.Offset, rep.LagSeconds = len(batch), cp.Offset, 0
 	return nil
 }
 

@@ -125,12 +125,6 @@ const BackfillPageSize = contacthub.MaxPageSize
 // meanwhile sort last instead of shifting pages already enqueued.
 const backfillSort = "registeredAt,asc"
 
-// FeedLookback is how far in the past a new source's feed starts: well
-// beyond the minute Contacthub's search takes to index a new or changed
-// customer (see the reference's notes on search), so that what the
-// backfill's listing cannot see yet, the feed brings.
-const FeedLookback = 10 * time.Minute
-
 // Config holds the scheduler's dependencies and budgets. Sources, Hub,
 // Checkpoints, Jobs, Send and Ledger are required; zero budgets take the
 // defaults above.

@@ -369,9 +369,9 @@ func (w *Worker) tally(res *groupResult, t *task, r result) {
 		r.count(&res.counts)
 	case Retry:
 		res.counts.Retried++
-		after, within := retry.RetryAfter(r.err), retryWithin(r.err)
+		after := retry.RetryAfter(r.err)
 		for _, id := range t.messageIDs {
-			res.failed = append(res.failed, givenBack{messageID: id, key: t.key(), after: after, within: within})
+			res.failed = append(res.failed, givenBack{messageID: id, key: t.key(), after: after})
 		}
 		res.lastError = r.reason
 		if r.err != nil {

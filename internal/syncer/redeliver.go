@@ -2,7 +2,6 @@ package syncer
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -56,19 +55,13 @@ type givenBack struct {
 	messageID string
 	key       string // the task's, see task.key
 	after     time.Duration
-	within    time.Duration // zero: no bound, see retryWithin
 	delay     time.Duration
 }
 
 // delayAfter is how long the message stays invisible after its receive-th
-// receive: the redelivery schedule, at least the wait asked for, and at
-// most the bound.
+// receive: the redelivery schedule, and at least the wait asked for.
 func (b givenBack) delayAfter(receive int) time.Duration {
-	d := RedeliveryDelay(receive, b.after)
-	if b.within > 0 {
-		d = min(d, b.within)
-	}
-	return d
+	return RedeliveryDelay(receive, b.after)
 }
 
 // receiveCount is how many times SQS delivered the message, this time
@@ -165,8 +158,11 @@ func (w *Worker) postpone(ctx context.Context, messages map[string]events.SQSMes
 // claim (an add or a subscription write in flight) is usually released
 // within a second, when that run records its result; the claim's length
 // only bounds a run that died holding it. So the job comes back on the
-// ordinary schedule, and never later than the lapse: a change that
-// arrived while the other run worked waits seconds, not the claim.
+// ordinary schedule (2 s, 4 s, …), checking the claim each time: a change
+// that arrived while the other run worked waits seconds, not the claim.
+// (Not at the lapse either: a claim about to lapse may belong to a run
+// still at work, and coming back at that instant invites the race the
+// claim exists to prevent.)
 type heldClaim struct {
 	wait time.Duration
 	own  bool
@@ -187,15 +183,6 @@ func (e heldClaim) Unwrap() error { return e.err }
 func (e heldClaim) RetryAfter() time.Duration {
 	if e.own {
 		return e.wait
-	}
-	return 0
-}
-
-// retryWithin is the latest a job given back for err need wait: when
-// another run's claim lapses; zero when err sets no bound.
-func retryWithin(err error) time.Duration {
-	if held, ok := errors.AsType[heldClaim](err); ok && !held.own {
-		return max(held.wait, time.Second)
 	}
 	return 0
 }
