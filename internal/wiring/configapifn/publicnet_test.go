@@ -2,18 +2,13 @@ package configapifn_test
 
 import (
 	"context"
-	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/hubsend/hubsend/internal/configstore"
-	"github.com/hubsend/hubsend/internal/publicnet"
 	"github.com/hubsend/hubsend/internal/source"
 	"github.com/hubsend/hubsend/internal/testkit"
 	"github.com/hubsend/hubsend/internal/wiring/configapifn"
@@ -26,24 +21,7 @@ import (
 // check; the calls the API makes there must still never connect, or the
 // API's answers would map the deployment's network for the admin.
 func TestAdminChosenHostsMustBePublic(t *testing.T) {
-	host := localName(t)
-	var connections atomic.Int32
-	listener, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { listener.Close() })
-	go func() {
-		for {
-			conn, err := listener.Accept()
-			if err != nil {
-				return
-			}
-			connections.Add(1)
-			conn.Close()
-		}
-	}()
-	target := "https://" + net.JoinHostPort(host, strconv.Itoa(listener.Addr().(*net.TCPAddr).Port))
+	target, connections := testkit.LocalTarget(t)
 
 	stack := testkit.Emulators(t)
 	for _, kv := range stack.Env() {
@@ -105,28 +83,7 @@ func TestAdminChosenHostsMustBePublic(t *testing.T) {
 			t.Errorf("%s %s: %d %s, want a refusal saying the address is not public", req.method, req.path, r.StatusCode, r.Body)
 		}
 	}
-	if n := connections.Load(); n != 0 {
-		t.Errorf("the API connected %d times to %s, a name of this machine", n, host)
+	if n := connections(); n != 0 {
+		t.Errorf("the API connected %d times to %s, a name of this machine", n, target)
 	}
-}
-
-// localName returns a host name (not an IP literal, nor "localhost")
-// that resolves to this machine or a private network, as a name an
-// attacker controls could.
-func localName(t *testing.T) string {
-	t.Helper()
-	name, err := os.Hostname()
-	if err != nil || name == "" || strings.EqualFold(name, "localhost") {
-		t.Skip("no host name of this machine to resolve")
-	}
-	addrs, err := net.DefaultResolver.LookupNetIP(t.Context(), "ip", name)
-	if err != nil || len(addrs) == 0 {
-		t.Skipf("the host name %q does not resolve: %v", name, err)
-	}
-	for _, a := range addrs {
-		if publicnet.Addr(a) {
-			t.Skipf("the host name %q resolves to the public address %s", name, a)
-		}
-	}
-	return name
 }

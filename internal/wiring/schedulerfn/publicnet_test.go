@@ -1,15 +1,9 @@
 package schedulerfn_test
 
 import (
-	"net"
-	"os"
-	"strconv"
-	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/hubsend/hubsend/internal/configstore"
-	"github.com/hubsend/hubsend/internal/publicnet"
 	"github.com/hubsend/hubsend/internal/source"
 	"github.com/hubsend/hubsend/internal/testkit"
 	"github.com/hubsend/hubsend/internal/wiring"
@@ -21,30 +15,7 @@ import (
 // base URL whose name resolves to this machine passed the config API's
 // check of the name; the scheduler must still never connect there.
 func TestSchedulerReachesNoLocalHost(t *testing.T) {
-	host, err := os.Hostname()
-	if err != nil || host == "" || strings.EqualFold(host, "localhost") {
-		t.Skip("no host name of this machine to resolve")
-	}
-	addrs, err := net.DefaultResolver.LookupNetIP(t.Context(), "ip", host)
-	if err != nil || len(addrs) == 0 || publicnet.Addr(addrs[0]) {
-		t.Skipf("the host name %q does not resolve to an address of this machine: %v %v", host, addrs, err)
-	}
-	var connections atomic.Int32
-	listener, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { listener.Close() })
-	go func() {
-		for {
-			conn, err := listener.Accept()
-			if err != nil {
-				return
-			}
-			connections.Add(1)
-			conn.Close()
-		}
-	}()
+	target, connections := testkit.LocalTarget(t)
 	stack := testkit.Emulators(t)
 	table, queues := testkit.Table(t), testkit.Queues(t)
 	d, err := wiring.New(wiring.Env{TableName: table, SyncQueueURL: queues.SyncURL, MasterKey: testkit.MasterKey()},
@@ -54,7 +25,7 @@ func TestSchedulerReachesNoLocalHost(t *testing.T) {
 	}
 	store := configstore.New(stack.DynamoDB(), table, testkit.Box(t))
 	if _, err := store.PutConnection(t.Context(), configstore.Connection{
-		Workspace: "ws1", ContacthubBaseURL: "https://" + net.JoinHostPort(host, strconv.Itoa(listener.Addr().(*net.TCPAddr).Port)) + "/hub/v1",
+		Workspace: "ws1", ContacthubBaseURL: target + "/hub/v1",
 		ContacthubWorkspaceID: "hub-ws", ContacthubToken: "hub-token",
 	}); err != nil {
 		t.Fatal(err)
@@ -76,7 +47,7 @@ func TestSchedulerReachesNoLocalHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Tick(t.Context()) // its errors are the source's, in its status
-	if n := connections.Load(); n != 0 {
-		t.Errorf("the scheduler connected %d times to %s, a name of this machine", n, host)
+	if n := connections(); n != 0 {
+		t.Errorf("the scheduler connected %d times to %s, a name of this machine", n, target)
 	}
 }
