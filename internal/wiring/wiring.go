@@ -204,18 +204,18 @@ type Deps struct {
 	// HubHTTP carries the Contacthub clients' calls, and AlertHTTP the
 	// alert webhooks'; nil means each client's default. A function that
 	// calls hosts an admin chose sets ones that reach public addresses
-	// only (PublicOnly).
+	// only (publicOnly).
 	HubHTTP, AlertHTTP *http.Client
 }
 
-// PublicOnly returns d with Contacthub and alert webhook clients that
+// publicOnly returns d with Contacthub and alert webhook clients that
 // connect to public internet addresses only (package publicnet), unless
 // the environment allows the insecure local hosts of a local stack. A
 // workspace admin chooses the Contacthub address and the alert webhook
 // URL; the check when they are saved sees only the host name, which may
 // resolve to this machine, the metadata service or a private network, and
 // the answer would tell the admin what the call met there.
-func (d Deps) PublicOnly() Deps {
+func (d Deps) publicOnly() Deps {
 	if d.Env.AllowInsecureHub {
 		return d
 	}
@@ -278,7 +278,10 @@ func New(env Env, clients Clients, logger *slog.Logger) (Deps, error) {
 		}
 		d.SQS = clients.SQS
 	}
-	return d, nil
+	// Every function that calls Contacthub or an alert webhook calls a
+	// host a workspace admin chose, and what it meets there reaches that
+	// admin (answers, failed records, status).
+	return d.publicOnly(), nil
 }
 
 // secretBox is KMS-backed in AWS, master-key-backed locally.

@@ -21,9 +21,6 @@ import (
 // Config returns the loader's configuration: the shared clients, batch
 // ledger access, and hand-over to the bulk queue at queueURL.
 func Config(d wiring.Deps, queueURL string) (bulk.Config, error) {
-	// The loader reads the Contacthub a workspace admin chose; what it
-	// meets there shows in the source's status.
-	d = d.PublicOnly()
 	batch, ok := d.DynamoDB.(ledger.BatchDynamoDB)
 	if !ok {
 		return bulk.Config{}, errors.New("bulkworkerfn: the DynamoDB client cannot batch reads and writes")

@@ -41,10 +41,6 @@ type SourceHandler = func(ctx context.Context, event events.SQSEvent) (events.SQ
 // in the environment (SOURCE_TICK_QUEUE_URL) its scheduled tick fans out;
 // without one it works every source itself.
 func New(d wiring.Deps) (*scheduler.Scheduler, error) {
-	// The scheduler reads the Contacthub a workspace admin chose, posts
-	// alerts to the webhooks they chose, and what it meets there shows in
-	// the source's status and failed records.
-	d = d.PublicOnly()
 	queue, err := d.Queue()
 	if err != nil {
 		return nil, err

@@ -19,9 +19,6 @@ import (
 // visibility timeout, a Contactsend client that notes writes) and call
 // syncer.New; everything else is the function's.
 func Config(d wiring.Deps) syncer.Config {
-	// The worker reads the Contacthub a workspace admin chose; what it
-	// meets there shows in failed records and the source's status.
-	d = d.PublicOnly()
 	return syncer.Config{
 		Sources: d.Store,
 		Ledger:  ledger.New(d.DynamoDB, d.Env.TableName),
