@@ -202,9 +202,8 @@ type Deps struct {
 	// AWS: see Clients.
 	AWS *aws.Config
 	// HubHTTP carries the Contacthub clients' calls, and AlertHTTP the
-	// alert webhooks'; nil means each client's default. A function that
-	// calls hosts an admin chose sets ones that reach public addresses
-	// only (publicOnly).
+	// alert webhooks'; New sets ones that reach public addresses only
+	// (publicOnly), unless the environment allows a local stack's hosts.
 	HubHTTP, AlertHTTP *http.Client
 }
 
