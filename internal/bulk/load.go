@@ -567,8 +567,6 @@ func (r *run) held(ctx context.Context, c *customer, write func() error) error {
 	c.entry = claimed
 	if err := write(); err != nil {
 		r.release([]*customer{c})
-		c.entry.AddingUntil, c.entry.BulkClaimBy, c.entry.BulkClaimUntil = time.Time{}, "", time.Time{}
-		c.entry.Version += VersionJump
 		return err
 	}
 	return nil
@@ -717,5 +715,12 @@ func (r *run) release(cs []*customer) {
 	if err := r.l.cfg.Ledger.PutMany(ctx, entries, VersionJump); err != nil {
 		// They lapse by themselves; the per-customer lane waits until then.
 		r.l.cfg.Logger.WarnContext(ctx, "release bulk add claims", "source_id", r.src.ID, "error", err)
+		return
+	}
+	// What the run writes next for them starts from what it just wrote, so
+	// that each write still moves the version past what others read.
+	for i, c := range cs {
+		c.entry = entries[i]
+		c.entry.Version += VersionJump
 	}
 }
