@@ -160,7 +160,7 @@ func (a *API) audit(ctx context.Context, r *request) events.APIGatewayV2HTTPResp
 	}
 	page, err := a.cfg.Audit.List(ctx, r.workspace, opts)
 	if errors.Is(err, audit.ErrBadCursor) {
-		return problem(http.StatusBadRequest, "invalid query", source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"})
+		return problem(http.StatusBadRequest, "invalid query", notACursor())
 	}
 	if err != nil {
 		a.cfg.Logger.ErrorContext(ctx, "list audit records", "error", err)

@@ -89,7 +89,7 @@ func (a *API) customerHistory(ctx context.Context, r *request) events.APIGateway
 	}
 	page, err := a.cfg.History.List(ctx, src.ID, r.params["customerId"], limit, r.query("cursor"))
 	if errors.Is(err, history.ErrBadCursor) {
-		return problem(http.StatusBadRequest, "invalid cursor", source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"})
+		return badCursor()
 	}
 	if err != nil {
 		return a.internal(ctx, "read the sync history", err)
@@ -265,7 +265,7 @@ func (a *API) sourceRuns(ctx context.Context, r *request) events.APIGatewayV2HTT
 	}
 	page, err := a.cfg.Runs.List(ctx, src.ID, limit, r.query("cursor"))
 	if errors.Is(err, runs.ErrBadCursor) {
-		return problem(http.StatusBadRequest, "invalid cursor", source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"})
+		return badCursor()
 	}
 	if err != nil {
 		return a.internal(ctx, "read the run history", err)

@@ -85,7 +85,7 @@ func (a *API) storeFailure(ctx context.Context, err error) events.APIGatewayV2HT
 	case errors.Is(err, configstore.ErrConcurrentRotation):
 		return problem(http.StatusConflict, "the webhook secret was rotated by another request at the same time; use that secret or rotate again")
 	case errors.Is(err, configstore.ErrBadCursor):
-		return problem(http.StatusBadRequest, "invalid cursor", source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"})
+		return badCursor()
 	}
 	a.cfg.Logger.ErrorContext(ctx, "store failure", "error", err)
 	return problem(http.StatusInternalServerError, "internal error")
@@ -164,6 +164,16 @@ func (r *request) pageQuery() (limit int, refused *events.APIGatewayV2HTTPRespon
 	return limit, nil
 }
 
+// badCursor is the answer to a cursor no page of this listing gave.
+func badCursor() events.APIGatewayV2HTTPResponse {
+	return problem(http.StatusBadRequest, "invalid cursor", notACursor())
+}
+
+// notACursor says what is wrong with a cursor no page gave.
+func notACursor() source.Problem {
+	return source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"}
+}
+
 // pageLimit reads a page size: 1 to 100 in plain decimal digits.
 func pageLimit(v string) (int, bool) {
 	if v == "" || len(v) > 3 || strings.ContainsFunc(v, func(r rune) bool { return r < '0' || r > '9' }) {
@@ -192,7 +202,8 @@ func cursorProblem(cursor string) *source.Problem {
 	if len(cursor) > maxCursorLength || strings.ContainsFunc(cursor, func(r rune) bool {
 		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_')
 	}) {
-		return &source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"}
+		p := notACursor()
+		return &p
 	}
 	return nil
 }

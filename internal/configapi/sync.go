@@ -192,7 +192,7 @@ func (a *API) failures(ctx context.Context, r *request) events.APIGatewayV2HTTPR
 		page, err = a.cfg.Outcomes.Failures(ctx, src.ID, limit, r.query("cursor"))
 	}
 	if errors.Is(err, ledger.ErrBadCursor) {
-		return problem(http.StatusBadRequest, "invalid cursor", source.Problem{Path: "cursor", Message: "is not a cursor from a previous page"})
+		return badCursor()
 	}
 	if err != nil {
 		return a.internal(ctx, "list failed records", err)
