@@ -598,11 +598,26 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 	if err := r.l.cfg.Ledger.PutMany(ctx, claims, VersionJump); err != nil {
 		return nil, nil, retryable("claim adds", err)
 	}
+	// Read and add only while the claims hold: once they lapse a
+	// per-customer worker may add the same customers. A timeout, not an
+	// instant, so that a test clock does not end the context early.
+	ctx, cancel := context.WithTimeout(ctx, ledger.ClaimWork(r.l.cfg.AddClaim))
+	defer cancel()
+	var pending []*customer
+	addSent := false
+	defer func() {
+		if err != nil && addSent && len(pending) > 0 {
+			// An add of these may still land after the claims' end (a
+			// request cut off by it): hold them a whole claim from now, so
+			// that whoever adds next reads them back first.
+			r.prolong(pending)
+		}
+	}()
 	// seen holds every subscriber id that existed for these customers
 	// before this run's adds: a read-back that shows two new subscribers
 	// for one customer met a per-customer worker's add.
 	seen := make(map[int64]bool)
-	pending := page
+	pending = page
 	var lastErr error
 	for attempt := 0; attempt < maxAddAttempts && len(pending) > 0; attempt++ {
 		found, err := r.find(ctx, pending)
@@ -660,6 +675,7 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 			}
 		}
 		_, err = r.l.cfg.Send.AddSubscribers(ctx, r.cred, r.db, subs)
+		addSent = true
 		switch {
 		case err == nil, transient(err):
 			// Added, or perhaps: the next round reads back before adding.
@@ -705,17 +721,35 @@ func (r *run) settle(ctx context.Context, subs []contactsend.Subscriber, seen ma
 
 // release drops the claims of customers nothing was added for.
 func (r *run) release(cs []*customer) {
-	ctx := r.final // the claims go even when the work's time ran out
+	if err := r.setClaims(cs, time.Time{}); err != nil {
+		// They lapse by themselves; the per-customer lane waits until then.
+		r.l.cfg.Logger.WarnContext(r.final, "release bulk add claims", "source_id", r.src.ID, "error", err)
+	}
+}
+
+// prolong holds the run's claims on cs a whole claim from now.
+func (r *run) prolong(cs []*customer) {
+	if err := r.setClaims(cs, r.l.cfg.Clock().Add(r.l.cfg.AddClaim)); err != nil {
+		r.l.cfg.Logger.WarnContext(r.final, "prolong bulk add claims", "source_id", r.src.ID, "error", err)
+	}
+}
+
+// setClaims sets the run's claims on cs to end at until, or drops them
+// when until is zero.
+func (r *run) setClaims(cs []*customer, until time.Time) error {
+	ctx := r.final // even when the work's time ran out
+	owner := r.owner
+	if until.IsZero() {
+		owner = ""
+	}
 	entries := make([]ledger.BulkEntry, len(cs))
 	for i, c := range cs {
 		e := c.entry
-		e.AddingUntil, e.BulkClaimBy, e.BulkClaimUntil = time.Time{}, "", time.Time{}
+		e.AddingUntil, e.BulkClaimBy, e.BulkClaimUntil = until, owner, until
 		entries[i] = e
 	}
 	if err := r.l.cfg.Ledger.PutMany(ctx, entries, VersionJump); err != nil {
-		// They lapse by themselves; the per-customer lane waits until then.
-		r.l.cfg.Logger.WarnContext(ctx, "release bulk add claims", "source_id", r.src.ID, "error", err)
-		return
+		return err
 	}
 	// What the run writes next for them starts from what it just wrote, so
 	// that each write still moves the version past what others read.
@@ -723,4 +757,5 @@ func (r *run) release(cs []*customer) {
 		c.entry = entries[i]
 		c.entry.Version += VersionJump
 	}
+	return nil
 }

@@ -79,3 +79,59 @@ func TestBulkClaimHoldsOffAnUpdate(t *testing.T) {
 		t.Fatalf("%d updates after the claim, want 1", n)
 	}
 }
+
+// TestNoAddOutlivesItsClaim: a search slower than the add claim leaves the
+// claim to lapse mid-job, after which another job may take it. The job
+// must not add once its claim has ended; it gives the customer back, its
+// claim released, and a later job adds exactly one subscriber.
+func TestNoAddOutlivesItsClaim(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	const claim = 300 * time.Millisecond
+	h.worker = h.newWorker(func(c *Config) { c.AddClaim = claim })
+	id := h.put(h.customer("slowsearch@example.com", "Slow", nil))
+	if _, err := h.send.Faults().Add(faults.Rule{Operation: "findSubscribersBy", Kind: faults.Latency, Latency: 4 * claim, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	h.calls()
+	if failed := h.sync(id); len(failed) != 1 {
+		t.Fatalf("a job whose claim lapsed during its search was not given back: %v", failed)
+	}
+	if n := h.calls()["addSubscriber"]; n != 0 {
+		t.Fatalf("%d adds after the add claim had lapsed", n)
+	}
+	if e := h.entry(id); e.Adding(h.now()) {
+		t.Fatalf("claim left in place though nothing was added: %+v", e)
+	}
+	if failed := h.sync(id); failed != nil {
+		t.Fatalf("the next job was given back: %v", failed)
+	}
+	h.only("slowsearch@example.com")
+}
+
+// TestUnknownAddProlongsTheClaim: an add cut off with its outcome unknown
+// may still land at Contactsend; the claim then runs a whole claim from
+// the give-back, not from when it was taken, so that the job taking it
+// next reads the late subscriber back instead of adding another.
+func TestUnknownAddProlongsTheClaim(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	id := h.put(h.customer("late@example.com", "Late", nil))
+	const inFlight = 500 * time.Millisecond
+	for _, rule := range []faults.Rule{
+		{Operation: "addSubscriber", Kind: faults.Latency, Latency: inFlight, Count: 1},
+		{Operation: "addSubscriber", Kind: faults.Drop, Count: 1},
+	} {
+		if _, err := h.send.Faults().Add(rule); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := h.now()
+	if failed := h.sync(id); len(failed) != 1 {
+		t.Fatalf("the job with an unknown add outcome was not given back: %v", failed)
+	}
+	e := h.entry(id)
+	if want := start.Add(inFlight + DefaultAddClaim); e.AddingUntil.Before(want) {
+		t.Fatalf("claim ends %v after the job started, want at least %v: a whole claim after the add", e.AddingUntil.Sub(start), want.Sub(start))
+	}
+}

@@ -354,8 +354,23 @@ func (w *Worker) write(ctx context.Context, e *env, j jobRef, p plan) result {
 	if err != nil {
 		return retryLater("ledger claim failed", err)
 	}
-	r := w.findOrAdd(ctx, e, claimed, p.query, p.wire, p.attrs)
+	// Search and add only while the claim holds: once it lapses another job
+	// may take it and add the customer too. A timeout, not an instant, so
+	// that a test clock does not end the context early.
+	claimCtx, cancelClaim := context.WithTimeout(ctx, ledger.ClaimWork(w.claim))
+	r := w.findOrAdd(claimCtx, e, claimed, p.query, p.wire, p.attrs)
+	cancelClaim()
 	if r.keepClaim {
+		// The add may land after the claim's end (a request cut off by it):
+		// hold the claim a whole claim from now, so that the job that takes
+		// it next finds the subscriber instead of adding another.
+		claimed.AddingUntil = w.now().Add(w.claim)
+		cleanupCtx, cancel := w.cleanupContext(ctx)
+		_, err := w.ledger.Put(cleanupCtx, claimed)
+		cancel()
+		if err != nil {
+			w.log.WarnContext(ctx, "extend add claim after an add of unknown outcome", "source_id", e.src.ID, "customer_id", j.customerID, "error", err)
+		}
 		r.err = heldClaim{wait: w.claim, own: true, err: r.err}
 		return r
 	}

@@ -22,8 +22,8 @@ import (
 // started with Pdeathsig (see emulators' process_linux.go), so the kernel
 // kills them when the binary exits, however it exits. That is what lets a
 // package drop its TestMain. Pdeathsig fires when the OS thread that
-// started a child ends, which Go does only when a goroutine exits while
-// locked to its thread (runtime.LockOSThread); no test here does that. On
+// started a child ends; emulators keeps that thread to the goroutine that
+// waits for the child, so no other goroutine can end it. On
 // other Unix systems there is no Pdeathsig and the emulators outlive the
 // binary; the module's tests run on Linux.
 var shared struct {
@@ -35,6 +35,9 @@ var shared struct {
 	missing string
 	// names numbers the resources of UniqueName.
 	names atomic.Int64
+	// watched holds the running tests that check, as they end, that the
+	// emulators outlived them.
+	watched sync.Map
 }
 
 // Emulators returns the test binary's DynamoDB and SQS emulators, starting
@@ -56,6 +59,19 @@ func Emulators(t testing.TB) *emulators.Stack {
 	}
 	if shared.err != nil {
 		t.Fatalf("start the local AWS emulators (dynalite, fauxqs): %v", shared.err)
+	}
+	if err := shared.stack.Exited(); err != nil {
+		t.Fatalf("the local AWS emulators stopped before this test: %v", err)
+	}
+	if _, seen := shared.watched.LoadOrStore(t, true); !seen {
+		// An emulator that dies during a test makes its calls fail with
+		// "connection refused"; say why, once, beside them.
+		t.Cleanup(func() {
+			shared.watched.Delete(t)
+			if err := shared.stack.Exited(); err != nil {
+				t.Errorf("the local AWS emulators stopped during this test: %v", err)
+			}
+		})
 	}
 	return shared.stack
 }

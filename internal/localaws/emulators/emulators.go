@@ -82,6 +82,7 @@ type Stack struct {
 
 	seq       atomic.Int64 // unique resource names for NewTableT / NewQueuesT
 	closeOnce sync.Once
+	closed    atomic.Bool // Close was called: an exit is expected
 }
 
 // Start starts dynalite and fauxqs and waits until both answer.
@@ -218,6 +219,7 @@ func startReady(ctx context.Context, name string, port int, command func(port in
 // the stop timeout) and waits for them. It is safe to call more than once.
 func (s *Stack) Close() error {
 	s.closeOnce.Do(func() {
+		s.closed.Store(true)
 		var wg sync.WaitGroup
 		for _, p := range []*process{s.dynamo, s.sqs} {
 			if p == nil {
@@ -228,6 +230,24 @@ func (s *Stack) Close() error {
 		wg.Wait()
 	})
 	return nil
+}
+
+// Exited reports an emulator that has stopped although Close was not
+// called, with how it ended and the last of its output, or nil while both
+// run. A test that meets "connection refused" learns from it why.
+func (s *Stack) Exited() error {
+	if s.closed.Load() {
+		return nil
+	}
+	var errs []error
+	for _, p := range []*process{s.dynamo, s.sqs} {
+		select {
+		case <-p.done:
+			errs = append(errs, fmt.Errorf("%s exited (%v); its last output:\n%s", p.name, p.err, p.tail.String()))
+		default:
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // DynamoDB returns a client for the DynamoDB emulator.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -41,13 +42,26 @@ func startProcess(name string, argv []string, env []string, stdout, stderr io.Wr
 	// Output copying must not outlive the process by much if something
 	// inherited its pipes.
 	p.cmd.WaitDelay = time.Second
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
+	started := make(chan error, 1)
 	go func() {
+		// Linux sends the Pdeathsig that stops an orphaned emulator when
+		// the thread that started it ends, not the process (golang/go#27505),
+		// and a thread ends when any goroutine exits locked to it. Keeping
+		// the starting goroutine locked to its thread until the child exits
+		// leaves that thread to nobody else.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := p.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
 		p.err = p.cmd.Wait()
 		close(p.done)
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
 	return p, nil
 }
 
