@@ -34,8 +34,8 @@ type Store interface {
 	Get(ctx context.Context, workspace, id string) (source.Source, error)
 	List(ctx context.Context, workspace string, opts configstore.ListOptions) (configstore.Page, error)
 	Replace(ctx context.Context, updated source.Source, expected int64) (source.Source, error)
-	SetEnabled(ctx context.Context, workspace, id string, enabled bool) (source.Source, error)
-	Delete(ctx context.Context, workspace, id string) error
+	SetEnabled(ctx context.Context, workspace, id string, enabled bool, expected int64) (source.Source, error)
+	Delete(ctx context.Context, workspace, id string, expected int64) error
 	Connection(ctx context.Context, workspace string) (configstore.Connection, error)
 	PutConnection(ctx context.Context, c configstore.Connection) (configstore.Connection, error)
 	RotateWebhookSecret(ctx context.Context, workspace, sourceID string) (string, error)

@@ -298,7 +298,8 @@ func (a *API) setEnabled(ctx context.Context, r *request, enabled bool) events.A
 	if refused != nil {
 		return *refused
 	}
-	if cond.given {
+	var expected int64 // any version
+	if cond.given && !cond.any {
 		current, err := a.cfg.Store.Get(ctx, r.workspace, r.params["id"])
 		if err != nil {
 			return a.storeFailure(ctx, err)
@@ -306,8 +307,11 @@ func (a *API) setEnabled(ctx context.Context, r *request, enabled bool) events.A
 		if !cond.matches(current.Version) {
 			return a.storeFailure(ctx, configstore.ErrVersionMismatch)
 		}
+		// The store switches only this version, so a change between this
+		// read and the write is refused too.
+		expected = current.Version
 	}
-	src, err := a.cfg.Store.SetEnabled(ctx, r.workspace, r.params["id"], enabled)
+	src, err := a.cfg.Store.SetEnabled(ctx, r.workspace, r.params["id"], enabled, expected)
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
@@ -325,16 +329,25 @@ func (a *API) deleteSource(ctx context.Context, r *request) events.APIGatewayV2H
 	if refused != nil {
 		return *refused
 	}
-	// Read first, so the audit record says what was deleted.
-	current, err := a.cfg.Store.Get(ctx, r.workspace, r.params["id"])
-	if err != nil {
-		return a.storeFailure(ctx, err)
-	}
-	if !cond.matches(current.Version) {
-		return a.storeFailure(ctx, configstore.ErrVersionMismatch)
-	}
-	if err := a.cfg.Store.Delete(ctx, r.workspace, r.params["id"]); err != nil {
-		return a.storeFailure(ctx, err)
+	// Read first, so the audit record says what was deleted; the store
+	// deletes only the version read. Without a version named, a change
+	// between the read and the delete is read again.
+	var current source.Source
+	for attempt := 1; ; attempt++ {
+		var err error
+		if current, err = a.cfg.Store.Get(ctx, r.workspace, r.params["id"]); err != nil {
+			return a.storeFailure(ctx, err)
+		}
+		if !cond.matches(current.Version) {
+			return a.storeFailure(ctx, configstore.ErrVersionMismatch)
+		}
+		err = a.cfg.Store.Delete(ctx, r.workspace, r.params["id"], current.Version)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, configstore.ErrVersionMismatch) || (cond.given && !cond.any) || attempt == 3 {
+			return a.storeFailure(ctx, err)
+		}
 	}
 	r.changes = diff(present(current), nil, map[string]bool{"properties.apiKey": true, "properties.userKey": true})
 	return noContent()

@@ -434,11 +434,16 @@ func (s *Store) Replace(ctx context.Context, updated source.Source, expected int
 }
 
 // SetEnabled switches a source on or off and returns it. Switching to the
-// state it is already in changes nothing.
-func (s *Store) SetEnabled(ctx context.Context, workspace, id string, enabled bool) (source.Source, error) {
+// state it is already in changes nothing. A non-zero expected is the
+// version the caller read (If-Match): any other, now or when the switch is
+// written, is ErrVersionMismatch.
+func (s *Store) SetEnabled(ctx context.Context, workspace, id string, enabled bool, expected int64) (source.Source, error) {
 	src, err := s.Get(ctx, workspace, id)
 	if err != nil {
 		return source.Source{}, err
+	}
+	if expected != 0 && src.Version != expected {
+		return source.Source{}, ErrVersionMismatch
 	}
 	if src.Enabled == enabled {
 		return src, nil
@@ -454,6 +459,9 @@ func (s *Store) SetEnabled(ctx context.Context, workspace, id string, enabled bo
 		update = update.Remove(expression.Name("gsi2pk")).Remove(expression.Name("gsi2sk"))
 	}
 	cond := expression.Name("workspace").Equal(expression.Value(workspace))
+	if expected != 0 {
+		cond = cond.And(expression.Name("version").Equal(expression.Value(expected)))
+	}
 	expr, err := expression.NewBuilder().WithUpdate(update).WithCondition(cond).Build()
 	if err != nil {
 		return source.Source{}, fmt.Errorf("build enable: %w", err)
@@ -468,6 +476,10 @@ func (s *Store) SetEnabled(ctx context.Context, workspace, id string, enabled bo
 		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if conditionFailed(err) {
+		if expected != 0 {
+			// Read a moment ago in this workspace: changed (or deleted) since.
+			return source.Source{}, ErrVersionMismatch
+		}
 		return source.Source{}, fmt.Errorf("source %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
@@ -480,8 +492,10 @@ func (s *Store) SetEnabled(ctx context.Context, workspace, id string, enabled bo
 	return s.decode(ctx, &item)
 }
 
-// Delete removes a disabled source and releases its node and userdb.
-func (s *Store) Delete(ctx context.Context, workspace, id string) error {
+// Delete removes a disabled source and releases its node and userdb. A
+// non-zero expected is the version the caller read (If-Match, or what its
+// audit record describes): any other is ErrVersionMismatch.
+func (s *Store) Delete(ctx context.Context, workspace, id string, expected int64) error {
 	item, err := s.readSource(ctx, id)
 	if err != nil {
 		return err
@@ -489,8 +503,14 @@ func (s *Store) Delete(ctx context.Context, workspace, id string) error {
 	if item.Workspace != workspace {
 		return fmt.Errorf("source %s: %w", id, ErrNotFound)
 	}
+	if expected != 0 && item.Version != expected {
+		return ErrVersionMismatch
+	}
+	// The version read: the guards released below are this version's, and
+	// a source changed since (a new node, an enable) is not deleted.
 	cond := expression.Name("enabled").Equal(expression.Value(false)).
-		And(expression.Name("workspace").Equal(expression.Value(workspace)))
+		And(expression.Name("workspace").Equal(expression.Value(workspace))).
+		And(expression.Name("version").Equal(expression.Value(item.Version)))
 	expr, err := expression.NewBuilder().WithCondition(cond).Build()
 	if err != nil {
 		return fmt.Errorf("build delete: %w", err)
@@ -503,7 +523,21 @@ func (s *Store) Delete(ctx context.Context, workspace, id string) error {
 		ExpressionAttributeValues: expr.Values(),
 	})
 	if conditionFailed(err) {
-		return ErrEnabled
+		if item.Enabled {
+			return ErrEnabled
+		}
+		now, rerr := s.readSource(ctx, id)
+		switch {
+		case rerr != nil:
+			return rerr
+		case now.Enabled:
+			return ErrEnabled
+		case expected != 0:
+			return ErrVersionMismatch
+		}
+		// Changed but still disabled, and the caller named no version:
+		// delete what is there now.
+		return s.Delete(ctx, workspace, id, 0)
 	}
 	if err != nil {
 		return fmt.Errorf("delete source: %w", err)

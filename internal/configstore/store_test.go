@@ -237,20 +237,20 @@ func TestEnableDisableDelete(t *testing.T) {
 	ctx := context.Background()
 	store, _, _ := newStore(t)
 	mustCreate(t, store, sampleSource("s1", "ws1", "n1", 6))
-	if err := store.Delete(ctx, "ws1", "s1"); !errors.Is(err, ErrEnabled) {
+	if err := store.Delete(ctx, "ws1", "s1", 0); !errors.Is(err, ErrEnabled) {
 		t.Fatalf("Delete of an enabled source = %v, want ErrEnabled", err)
 	}
-	if _, err := store.SetEnabled(ctx, "ws2", "s1", false); !errors.Is(err, ErrNotFound) {
+	if _, err := store.SetEnabled(ctx, "ws2", "s1", false, 0); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("SetEnabled from another workspace = %v, want ErrNotFound", err)
 	}
-	disabled, err := store.SetEnabled(ctx, "ws1", "s1", false)
+	disabled, err := store.SetEnabled(ctx, "ws1", "s1", false, 0)
 	if err != nil || disabled.Enabled || disabled.Version != 2 {
 		t.Fatalf("SetEnabled(false) = %+v, %v", disabled, err)
 	}
-	if again, _ := store.SetEnabled(ctx, "ws1", "s1", false); again.Version != 2 {
+	if again, _ := store.SetEnabled(ctx, "ws1", "s1", false, 0); again.Version != 2 {
 		t.Errorf("disabling twice bumped the version to %d", again.Version)
 	}
-	if err := store.Delete(ctx, "ws1", "s1"); err != nil {
+	if err := store.Delete(ctx, "ws1", "s1", 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := store.Get(ctx, "ws1", "s1"); !errors.Is(err, ErrNotFound) {
@@ -334,10 +334,10 @@ func TestEnabledSources(t *testing.T) {
 		src.Enabled = enabled
 		mustCreate(t, store, src)
 	}
-	if _, err := store.SetEnabled(ctx, "ws0", "s0", false); err != nil {
+	if _, err := store.SetEnabled(ctx, "ws0", "s0", false, 0); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.SetEnabled(ctx, "ws1", "s1", true); err != nil {
+	if _, err := store.SetEnabled(ctx, "ws1", "s1", true, 0); err != nil {
 		t.Fatal(err)
 	}
 	ids, err := store.EnabledSources(ctx)

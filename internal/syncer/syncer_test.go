@@ -436,7 +436,7 @@ func TestDisabledOrMissingSourceTouchesNothing(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	id := h.put(h.customer("off@example.com", "Off", nil))
-	if _, err := h.store.SetEnabled(context.Background(), workspace, h.src.ID, false); err != nil {
+	if _, err := h.store.SetEnabled(context.Background(), workspace, h.src.ID, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	h.hub.Calls().Reset()

@@ -278,7 +278,7 @@ func TestSourceWithoutSecretAsksForOne(t *testing.T) {
 func TestDisabledSourceIsConflictAfterAuthentication(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	if _, err := f.store.SetEnabled(t.Context(), "demo", testSourceID, false); err != nil {
+	if _, err := f.store.SetEnabled(t.Context(), "demo", testSourceID, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	// An unauthenticated caller learns nothing about the source's state.
