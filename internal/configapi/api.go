@@ -24,6 +24,7 @@ import (
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/scheduler"
 	"github.com/hubsend/hubsend/internal/source"
 )
@@ -119,6 +120,15 @@ type Config struct {
 type API struct {
 	cfg    Config
 	routes []route
+	// parts bounds the answers that carry a source's failed records.
+	parts partLimits
+}
+
+// partLimits bound what one answer carries of a source's failed records.
+type partLimits struct {
+	retryAll int // jobs a retry of all queues
+	csvBytes int // bytes of a CSV part, about
+	page     int // failed records read at a time
 }
 
 // New returns an API.
@@ -135,7 +145,7 @@ func New(cfg Config) *API {
 	if cfg.NewID == nil {
 		cfg.NewID = randomID
 	}
-	a := &API{cfg: cfg}
+	a := &API{cfg: cfg, parts: partLimits{retryAll: retryAllPerCall, csvBytes: csvPartBytes, page: ledger.MaxFailuresLimit}}
 	a.routes = a.table()
 	return a
 }

@@ -17,14 +17,37 @@ import (
 	"github.com/hubsend/hubsend/internal/source"
 )
 
-// maxBulkRetry bounds the customers one bulk retry names.
-const maxBulkRetry = 500
+const (
+	// maxBulkRetry bounds the customers one bulk retry names.
+	maxBulkRetry = 500
+	// retryAllPerCall bounds the jobs one "retry all" queues, so that the
+	// call ends well inside API Gateway's 30 seconds however many records
+	// failed; the answer's nextCursor continues from there.
+	retryAllPerCall = 5000
+	// csvPartBytes bounds one answer of the CSV export below Lambda's 6 MB
+	// response (one page of records may go past it); a Link header names
+	// the next part.
+	csvPartBytes = 3 << 20
+	// exportMargin is left of the request's time when a part ends early.
+	exportMargin = 5 * time.Second
+)
 
 type bulkRetryInput struct {
 	// All retries every failed record of the source; CustomerIDs retries
 	// the named ones. Exactly one is given.
 	All         bool     `json:"all"`
 	CustomerIDs []string `json:"customerIds"`
+	// Cursor, with All, continues a retry of all that stopped at
+	// retryAllPerCall: the nextCursor of its answer.
+	Cursor string `json:"cursor"`
+}
+
+type bulkRetryJSON struct {
+	Status   string `json:"status"`
+	Enqueued int    `json:"enqueued"`
+	// NextCursor is set when failed records remain past those queued:
+	// send it back with all: true to queue the next ones.
+	NextCursor string `json:"nextCursor,omitempty"`
 }
 
 // retryFailures queues the jobs of all, or of the selected, failed records
@@ -50,6 +73,9 @@ func (a *API) retryFailures(ctx context.Context, r *request) events.APIGatewayV2
 	case len(in.CustomerIDs) > maxBulkRetry:
 		problems = append(problems, source.Problem{Path: "customerIds", Message: "at most 500 customers at once"})
 	}
+	if in.Cursor != "" && (!in.All || cursorProblem(in.Cursor) != nil) {
+		problems = append(problems, source.Problem{Path: "cursor", Message: "must be the nextCursor of an earlier retry of all, sent with all: true"})
+	}
 	for i, id := range in.CustomerIDs {
 		if why := source.IDProblem(id); id == "" || why != "" {
 			if why == "" {
@@ -65,13 +91,19 @@ func (a *API) retryFailures(ctx context.Context, r *request) events.APIGatewayV2
 		return problem(http.StatusConflict, "enable the source before retrying: jobs of a disabled source are dropped")
 	}
 	ids := slices.Compact(slices.Sorted(slices.Values(in.CustomerIDs)))
+	next := ""
 	if in.All {
-		failures, err := a.allFailures(ctx, src.ID)
+		next, err = a.eachFailurePage(ctx, src.ID, in.Cursor, a.parts.retryAll, func(page []ledger.Failure) int {
+			for _, f := range page {
+				ids = append(ids, f.CustomerID)
+			}
+			return a.parts.retryAll - len(ids)
+		})
+		if errors.Is(err, ledger.ErrBadCursor) {
+			return problem(http.StatusUnprocessableEntity, "invalid retry", source.Problem{Path: "cursor", Message: "is not the nextCursor of an earlier retry of all"})
+		}
 		if err != nil {
 			return a.internal(ctx, "list failed records", err)
-		}
-		for _, f := range failures {
-			ids = append(ids, f.CustomerID)
 		}
 	} else {
 		// Only customers with a failed record: the others have nothing to
@@ -103,21 +135,24 @@ func (a *API) retryFailures(ctx context.Context, r *request) events.APIGatewayV2
 			return problem(http.StatusServiceUnavailable, "the retries could not all be queued; try again")
 		}
 	}
-	return jsonResponse(http.StatusAccepted, map[string]any{"status": "enqueued", "enqueued": len(batch)})
+	return jsonResponse(http.StatusAccepted, bulkRetryJSON{Status: "enqueued", Enqueued: len(batch), NextCursor: next})
 }
 
-// allFailures reads every failed record of a source.
-func (a *API) allFailures(ctx context.Context, sourceID string) ([]ledger.Failure, error) {
-	var out []ledger.Failure
-	cursor := ""
+// eachFailurePage gives visit a source's failed records from cursor, a
+// page of at most limit at a time, until they end, visit wants no more
+// (it returns how many more it wants), or the request's time runs short.
+// It returns the cursor that continues after the last page visited: ""
+// when nothing remains.
+func (a *API) eachFailurePage(ctx context.Context, sourceID, cursor string, limit int, visit func([]ledger.Failure) (more int)) (next string, err error) {
+	deadline, bounded := ctx.Deadline()
 	for {
-		page, err := a.cfg.Outcomes.Failures(ctx, sourceID, ledger.MaxFailuresLimit, cursor)
+		page, err := a.cfg.Outcomes.Failures(ctx, sourceID, min(limit, a.parts.page), cursor)
 		if err != nil {
-			return nil, err
+			return "", err
 		}
-		out = append(out, page.Failures...)
-		if page.Next == "" {
-			return out, nil
+		limit = visit(page.Failures)
+		if page.Next == "" || limit <= 0 || bounded && time.Until(deadline) < exportMargin {
+			return page.Next, nil
 		}
 		cursor = page.Next
 	}
@@ -132,9 +167,9 @@ func (a *API) failuresCSV(ctx context.Context, r *request) events.APIGatewayV2HT
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
-	failures, err := a.allFailures(ctx, src.ID)
-	if err != nil {
-		return a.internal(ctx, "list failed records", err)
+	cursor := r.query("cursor")
+	if cursorProblem(cursor) != nil {
+		return badCursor()
 	}
 	stamp := func(t time.Time) string {
 		if t.IsZero() {
@@ -144,19 +179,34 @@ func (a *API) failuresCSV(ctx context.Context, r *request) events.APIGatewayV2HT
 	}
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
+	// Every part has the header row: each is a CSV file by itself.
 	w.Write([]string{"customerId", "email", "firstName", "lastName", "kind", "reason", "attempts", "firstFailedAt", "lastFailedAt", "jobReason"})
-	for _, f := range failures {
-		w.Write(csvSafe([]string{f.CustomerID, f.Email, f.FirstName, f.LastName, string(f.Kind), f.Reason, strconv.FormatInt(f.Attempts, 10), stamp(f.FirstFailedAt), stamp(f.LastFailedAt), f.JobReason}))
+	next, err := a.eachFailurePage(ctx, src.ID, cursor, a.parts.page, func(page []ledger.Failure) int {
+		for _, f := range page {
+			w.Write(csvSafe([]string{f.CustomerID, f.Email, f.FirstName, f.LastName, string(f.Kind), f.Reason, strconv.FormatInt(f.Attempts, 10), stamp(f.FirstFailedAt), stamp(f.LastFailedAt), f.JobReason}))
+		}
+		w.Flush()
+		if buf.Len() >= a.parts.csvBytes {
+			return 0
+		}
+		return a.parts.page
+	})
+	if errors.Is(err, ledger.ErrBadCursor) {
+		return badCursor()
+	}
+	if err != nil {
+		return a.internal(ctx, "list failed records", err)
 	}
 	w.Flush()
-	return events.APIGatewayV2HTTPResponse{
-		StatusCode: http.StatusOK,
-		Headers: map[string]string{
-			"Content-Type":           "text/csv; charset=utf-8",
-			"Content-Disposition":    `attachment; filename="failures-` + src.ID + `.csv"`,
-			"Cache-Control":          "no-store",
-			"X-Content-Type-Options": "nosniff",
-		},
-		Body: buf.String(),
+	headers := map[string]string{
+		"Content-Type":           "text/csv; charset=utf-8",
+		"Content-Disposition":    `attachment; filename="failures-` + src.ID + `.csv"`,
+		"Cache-Control":          "no-store",
+		"X-Content-Type-Options": "nosniff",
 	}
+	if next != "" {
+		// RFC 8288: the rest of the export, in parts of at most a few MB.
+		headers["Link"] = "<" + r.event.RawPath + "?cursor=" + next + `>; rel="next"`
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Headers: headers, Body: buf.String()}
 }

@@ -2,6 +2,7 @@ package configapi_test
 
 import (
 	"encoding/csv"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/testkit"
@@ -87,4 +89,91 @@ func TestRetryAllOrSelectedFailuresAndExport(t *testing.T) {
 		t.Fatalf("CSV %q", rows)
 	}
 	e.expect(e.call("ws2", "GET", "/v1/sources/"+id+"/failures.csv", nil, nil), http.StatusNotFound)
+}
+
+// TestFailuresComeInParts: a source can hold more failed records than one
+// answer may carry (Lambda answers at most 6 MB, API Gateway waits 30 s).
+// A retry of all queues a bounded number and gives a cursor for the rest;
+// the CSV export comes in parts joined by Link headers, each a CSV file
+// with its header row. Together the parts name every record exactly once.
+func TestFailuresComeInParts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	configapi.SetPartLimits(e.api, 3, 200, 2)
+	id := e.expect(e.call("ws1", "POST", "/v1/sources", validSource(), nil), http.StatusCreated).body["id"].(string)
+	base := "/v1/sources/" + id + "/failures"
+	var want []string
+	for i := range 7 {
+		c := fmt.Sprintf("c%d", i)
+		want = append(want, c)
+		if err := e.ledger.RecordFailure(t.Context(), ledger.Failure{SourceID: id, CustomerID: c, Email: c + "@example.com", Reason: "cannot coerce", Kind: ledger.Coercion, JobReason: "feed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var retried []string
+	body := map[string]any{"all": true}
+	for calls := 1; ; calls++ {
+		r := e.expect(e.call("ws1", "POST", base+"/retry", body, nil), http.StatusAccepted)
+		if n := r.body["enqueued"].(float64); n > 3 || n == 0 {
+			t.Fatalf("call %d queued %v jobs, want 1 to 3: %s", calls, n, r.raw)
+		}
+		retried = append(retried, e.queued(int(r.body["enqueued"].(float64)))...)
+		next, _ := r.body["nextCursor"].(string)
+		if next == "" {
+			if calls < 3 {
+				t.Fatalf("7 records at 3 a call took %d calls", calls)
+			}
+			break
+		}
+		if calls == 7 {
+			t.Fatalf("retry of all still has a cursor after %d calls", calls)
+		}
+		body = map[string]any{"all": true, "cursor": next}
+	}
+	slices.Sort(retried)
+	if !slices.Equal(retried, want) {
+		t.Fatalf("retry of all in parts queued %v, want each of %v once", retried, want)
+	}
+	for _, bad := range []map[string]any{
+		{"all": true, "cursor": "not-one-we-gave"},
+		{"customerIds": []string{"c1"}, "cursor": "abc"},
+	} {
+		if r := e.expect(e.call("ws1", "POST", base+"/retry", bad, nil), http.StatusUnprocessableEntity); !strings.Contains(r.raw, `"cursor"`) {
+			t.Fatalf("retry with %v: %s", bad, r.raw)
+		}
+	}
+
+	var exported []string
+	path := "/v1/sources/" + id + "/failures.csv"
+	parts := 0
+	for path != "" {
+		parts++
+		r := e.expect(e.call("ws1", "GET", path, nil, nil), http.StatusOK)
+		rows, err := csv.NewReader(strings.NewReader(r.raw)).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) < 2 || rows[0][0] != "customerId" {
+			t.Fatalf("part %d is not a CSV file with its header and records: %q", parts, rows)
+		}
+		for _, row := range rows[1:] {
+			exported = append(exported, row[0])
+		}
+		path = ""
+		if link := r.headers["Link"]; link != "" {
+			target, ok := strings.CutSuffix(link, `>; rel="next"`)
+			if !ok || !strings.HasPrefix(target, "</v1/sources/"+id+"/failures.csv?cursor=") {
+				t.Fatalf("Link %q", link)
+			}
+			path = target[1:]
+		}
+		if parts == 7 {
+			t.Fatal("the export still links a next part after 7 parts")
+		}
+	}
+	if !slices.Equal(exported, want) || parts < 2 {
+		t.Fatalf("%d parts hold %v, want each of %v once, in parts of about 200 bytes", parts, exported, want)
+	}
+	e.expect(e.call("ws1", "GET", "/v1/sources/"+id+"/failures.csv?cursor=not-one-we-gave", nil, nil), http.StatusBadRequest)
 }

@@ -52,7 +52,7 @@ func (a *API) table() []route {
 		{key: "GET /v1/sources/{id}/failures", read: true, handle: a.failures, query: []string{"limit", "cursor", "q"}},
 		{key: "POST /v1/sources/{id}/failures/{customerId}/retry", audit: audit.FailureRetry, handle: a.retryFailure},
 		{key: "POST /v1/sources/{id}/failures/retry", audit: audit.FailureRetry, handle: a.retryFailures},
-		{key: "GET /v1/sources/{id}/failures.csv", read: true, handle: a.failuresCSV},
+		{key: "GET /v1/sources/{id}/failures.csv", read: true, handle: a.failuresCSV, query: []string{"cursor"}},
 		{key: "POST /v1/sources/{id}/preview", read: true, handle: a.preview},
 		{key: "GET /v1/sources/{id}/alerts", read: true, handle: a.getAlerts},
 		{key: "PUT /v1/sources/{id}/alerts", handle: a.putAlerts},

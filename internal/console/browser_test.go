@@ -641,6 +641,53 @@ func TestConsole(t *testing.T) {
 			t.Errorf("searching customer-07 lists %v", found)
 		}
 	})
+	ok = ok && t.Run("retry all and export take every part", func(t *testing.T) {
+		// A source with many failed records is answered in parts (configapi's
+		// TestFailuresComeInParts); two small parts stand in for them here,
+		// served in the page as the API serves them.
+		b.run(t, "the API answers in two parts", discard(chromedp.Evaluate[bool](`(() => {
+			window.retryBodies = [];
+			const realFetch = window.fetch.bind(window);
+			window.fetch = async (input, init = {}) => {
+				const url = new URL(typeof input === 'string' ? input : input.url, location.href);
+				if (url.pathname.endsWith('/failures/retry')) {
+					const body = JSON.parse(init.body);
+					window.retryBodies.push(body);
+					const answer = body.cursor === 'part2' ? { status: 'enqueued', enqueued: 2 } : { status: 'enqueued', enqueued: 3, nextCursor: 'part2' };
+					return new Response(JSON.stringify(answer), { status: 202, headers: { 'Content-Type': 'application/json' } });
+				}
+				if (url.pathname.endsWith('/failures.csv')) {
+					if (url.searchParams.get('cursor') === 'part2') {
+						return new Response('customerId,email\nc3,c3@example.com\n', { status: 200, headers: { 'Content-Type': 'text/csv' } });
+					}
+					return new Response('customerId,email\nc1,c1@example.com\nc2,c2@example.com\n',
+						{ status: 200, headers: { 'Content-Type': 'text/csv', Link: '<' + url.pathname + '?cursor=part2>; rel="next"' } });
+				}
+				return realFetch(input, init);
+			};
+			const realObjectURL = URL.createObjectURL;
+			URL.createObjectURL = (blob) => {
+				const out = document.createElement('pre');
+				out.id = 'exported-csv';
+				out.hidden = true;
+				blob.text().then((text) => { out.textContent = text; document.body.append(out); });
+				return realObjectURL(blob);
+			};
+			return true;
+		})()`)),
+			chromedp.Click(chromedp.CSS("#retry-all-failures")),
+			waitText("#failures-actions", "5 failed records queued again."),
+			chromedp.Click(chromedp.CSS("#export-failures")),
+			waitText("#exported-csv", "c3,c3@example.com"))
+		bodies := value(t, b, "what retry all sent", chromedp.Evaluate[string](`JSON.stringify(window.retryBodies)`))
+		if bodies != `[{"all":true},{"all":true,"cursor":"part2"}]` {
+			t.Errorf("retry all sent %s, want a first call and one with the cursor it was given", bodies)
+		}
+		if got, want := value(t, b, "read the exported file", chromedp.Evaluate[string](textScript("#exported-csv"))), "customerId,email\nc1,c1@example.com\nc2,c2@example.com\nc3,c3@example.com\n"; got != want {
+			t.Errorf("the exported file holds %q, want both parts under one header: %q", got, want)
+		}
+		b.run(t, "the page's own fetch again", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#failures-actions")))
+	})
 	ok = ok && t.Run("a new webhook secret is shown once", func(t *testing.T) {
 		b.run(t, "make a new secret",
 			acceptConfirm(),

@@ -168,14 +168,29 @@ export function renderCustomer(ctx, sourceID, customerID) {
 // download fetches a CSV export (it needs the bearer token, so it cannot
 // be a plain link) and hands it to the browser as a file.
 async function download(path, filename, signal) {
-  const res = await fetch(path, { headers: { Authorization: `Bearer ${token()}` }, cache: 'no-store', credentials: 'omit', signal });
-  if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  const url = URL.createObjectURL(await res.blob());
+  // A large export comes in parts, each a CSV file with its header row,
+  // the next named by a Link header: one file holds them all, one header.
+  const parts = [];
+  for (let next = path; next; ) {
+    const res = await fetch(next, { headers: { Authorization: `Bearer ${token()}` }, cache: 'no-store', credentials: 'omit', signal });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const text = await res.text();
+    parts.push(parts.length === 0 ? text : text.slice(text.indexOf('\n') + 1));
+    next = nextLink(res.headers.get('Link'));
+  }
+  const url = URL.createObjectURL(new Blob(parts, { type: 'text/csv;charset=utf-8' }));
   const link = h('a', { href: url, download: filename, hidden: true });
   document.body.append(link);
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// nextLink reads the target of rel="next" from a Link header (RFC 8288);
+// only a path of this API is followed.
+function nextLink(header) {
+  const m = /<([^>]*)>\s*;\s*rel="?next"?/.exec(header || '');
+  return m && m[1].startsWith('/v1/') ? m[1] : '';
 }
 
 // failuresActions retries every failed record of the source, or exports
@@ -188,8 +203,16 @@ export function failuresActions(ctx, base, sourceID) {
     hideAlert(alert);
     retryAll.disabled = true;
     try {
-      const { data } = await call('POST', `${base}/failures/retry`, { body: { all: true }, signal: ctx.signal });
-      showAlert(alert, 'success', t('failures.retriedAll', { n: data.enqueued ?? 0 }));
+      // A source with many failed records is retried a part per call.
+      let n = 0;
+      for (let cursor = ''; ; ) {
+        const body = cursor ? { all: true, cursor } : { all: true };
+        const { data } = await call('POST', `${base}/failures/retry`, { body, signal: ctx.signal });
+        n += data.enqueued ?? 0;
+        cursor = data.nextCursor || '';
+        if (!cursor) break;
+      }
+      showAlert(alert, 'success', t('failures.retriedAll', { n }));
     } catch (err) {
       if (err.name !== 'AbortError') showAlert(alert, 'error', err.message);
     } finally {
