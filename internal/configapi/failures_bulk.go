@@ -1,9 +1,7 @@
 package configapi
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"errors"
 	"net/http"
 	"slices"
@@ -158,7 +156,7 @@ func (a *API) eachFailurePage(ctx context.Context, sourceID, cursor string, limi
 	}
 }
 
-// failuresCSV exports every failed record of a source as CSV.
+// failuresCSV exports every failed record of a source as CSV, in parts.
 func (a *API) failuresCSV(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
 	if a.cfg.Outcomes == nil {
 		return problem(http.StatusNotImplemented, "failed records are not available in this deployment")
@@ -167,46 +165,19 @@ func (a *API) failuresCSV(ctx context.Context, r *request) events.APIGatewayV2HT
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
-	cursor := r.query("cursor")
-	if cursorProblem(cursor) != nil {
-		return badCursor()
-	}
 	stamp := func(t time.Time) string {
 		if t.IsZero() {
 			return ""
 		}
 		return t.UTC().Format(time.RFC3339)
 	}
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	// Every part has the header row: each is a CSV file by itself.
-	w.Write([]string{"customerId", "email", "firstName", "lastName", "kind", "reason", "attempts", "firstFailedAt", "lastFailedAt", "jobReason"})
-	next, err := a.eachFailurePage(ctx, src.ID, cursor, a.parts.page, func(page []ledger.Failure) int {
-		for _, f := range page {
-			w.Write(csvSafe([]string{f.CustomerID, f.Email, f.FirstName, f.LastName, string(f.Kind), f.Reason, strconv.FormatInt(f.Attempts, 10), stamp(f.FirstFailedAt), stamp(f.LastFailedAt), f.JobReason}))
+	header := []string{"customerId", "email", "firstName", "lastName", "kind", "reason", "attempts", "firstFailedAt", "lastFailedAt", "jobReason"}
+	return a.csvExport(ctx, r, "failures-"+src.ID+".csv", header, func(ctx context.Context, cursor string, limit int) ([][]string, string, error) {
+		page, err := a.cfg.Outcomes.Failures(ctx, src.ID, limit, cursor)
+		rows := make([][]string, len(page.Failures))
+		for i, f := range page.Failures {
+			rows[i] = []string{f.CustomerID, f.Email, f.FirstName, f.LastName, string(f.Kind), f.Reason, strconv.FormatInt(f.Attempts, 10), stamp(f.FirstFailedAt), stamp(f.LastFailedAt), f.JobReason}
 		}
-		w.Flush()
-		if buf.Len() >= a.parts.csvBytes {
-			return 0
-		}
-		return a.parts.page
+		return rows, page.Next, err
 	})
-	if errors.Is(err, ledger.ErrBadCursor) {
-		return badCursor()
-	}
-	if err != nil {
-		return a.internal(ctx, "list failed records", err)
-	}
-	w.Flush()
-	headers := map[string]string{
-		"Content-Type":           "text/csv; charset=utf-8",
-		"Content-Disposition":    `attachment; filename="failures-` + src.ID + `.csv"`,
-		"Cache-Control":          "no-store",
-		"X-Content-Type-Options": "nosniff",
-	}
-	if next != "" {
-		// RFC 8288: the rest of the export, in parts of at most a few MB.
-		headers["Link"] = "<" + r.event.RawPath + "?cursor=" + next + `>; rel="next"`
-	}
-	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Headers: headers, Body: buf.String()}
 }

@@ -1,9 +1,7 @@
 package configapi
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"errors"
 	"net/http"
 	"net/mail"
@@ -22,7 +20,6 @@ import (
 // History reads the consent audit trail (package history).
 type History interface {
 	List(ctx context.Context, sourceID, customerID string, limit int, after string) (history.Page, error)
-	All(ctx context.Context, sourceID, customerID string) ([]history.Entry, error)
 	Retention(ctx context.Context, workspace string) (time.Duration, error)
 	SetRetention(ctx context.Context, workspace string, days int) error
 }
@@ -101,7 +98,8 @@ func (a *API) customerHistory(ctx context.Context, r *request) events.APIGateway
 	return jsonResponse(http.StatusOK, out)
 }
 
-// customerHistoryCSV exports a customer's whole trail as CSV, newest first.
+// customerHistoryCSV exports a customer's whole trail as CSV, newest
+// first, in parts.
 func (a *API) customerHistoryCSV(ctx context.Context, r *request) events.APIGatewayV2HTTPResponse {
 	if a.cfg.History == nil {
 		return problem(http.StatusNotImplemented, "the sync history is not available in this deployment")
@@ -111,27 +109,15 @@ func (a *API) customerHistoryCSV(ctx context.Context, r *request) events.APIGate
 		return a.storeFailure(ctx, err)
 	}
 	customerID := r.params["customerId"]
-	entries, err := a.cfg.History.All(ctx, src.ID, customerID)
-	if err != nil {
-		return a.internal(ctx, "read the sync history", err)
-	}
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	w.Write(history.CSVHeader)
-	for _, e := range entries {
-		w.Write(csvSafe(e.CSVRecord()))
-	}
-	w.Flush()
-	return events.APIGatewayV2HTTPResponse{
-		StatusCode: http.StatusOK,
-		Headers: map[string]string{
-			"Content-Type":           "text/csv; charset=utf-8",
-			"Content-Disposition":    `attachment; filename="history-` + src.ID + `-` + safeFileName(customerID) + `.csv"`,
-			"Cache-Control":          "no-store",
-			"X-Content-Type-Options": "nosniff",
-		},
-		Body: buf.String(),
-	}
+	filename := "history-" + src.ID + "-" + safeFileName(customerID) + ".csv"
+	return a.csvExport(ctx, r, filename, history.CSVHeader, func(ctx context.Context, cursor string, limit int) ([][]string, string, error) {
+		page, err := a.cfg.History.List(ctx, src.ID, customerID, limit, cursor)
+		rows := make([][]string, len(page.Entries))
+		for i, e := range page.Entries {
+			rows[i] = e.CSVRecord()
+		}
+		return rows, page.Next, err
+	})
 }
 
 // csvSafe keeps a spreadsheet from reading a cell as a formula.

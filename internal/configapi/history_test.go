@@ -3,10 +3,12 @@ package configapi_test
 import (
 	"encoding/csv"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hubsend/hubsend/internal/configapi"
 	"github.com/hubsend/hubsend/internal/history"
 	"github.com/hubsend/hubsend/internal/runs"
 )
@@ -64,6 +66,14 @@ func TestCustomerHistoryEndpoints(t *testing.T) {
 	if rule := rows[1][11]; rule != "'=HYPERLINK(\"x\")" {
 		t.Fatalf("a cell a spreadsheet would run as a formula: %q", rule)
 	}
+	// A long trail comes in parts (a customer changed every minute for a
+	// year holds more than one answer may carry).
+	configapi.SetPartLimits(e.api, 3, 10, 1)
+	parted, parts := e.csvParts(base + ".csv")
+	if parts < 3 || !slices.EqualFunc(parted, rows, slices.Equal) {
+		t.Fatalf("in %d parts the trail reads %q, want parts of one entry holding %q", parts, parted, rows)
+	}
+	e.expect(e.call("ws1", "GET", base+".csv?cursor=nope", nil, nil), http.StatusBadRequest)
 
 	// Findable by email.
 	email := customer["base"].(map[string]any)["contacts"].(map[string]any)["email"].(string)

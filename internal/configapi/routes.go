@@ -60,7 +60,7 @@ func (a *API) table() []route {
 		{key: "GET /v1/sources/{id}/runs", read: true, handle: a.sourceRuns, query: []string{"limit", "cursor"}},
 		{key: "GET /v1/sources/{id}/customers", read: true, handle: a.findCustomers, query: []string{"email"}},
 		{key: "GET /v1/sources/{id}/customers/{customerId}/history", read: true, handle: a.customerHistory, query: []string{"limit", "cursor"}},
-		{key: "GET /v1/sources/{id}/customers/{customerId}/history.csv", read: true, handle: a.customerHistoryCSV},
+		{key: "GET /v1/sources/{id}/customers/{customerId}/history.csv", read: true, handle: a.customerHistoryCSV, query: []string{"cursor"}},
 		{key: "POST /v1/preview", handle: a.previewDraft},
 		{key: "GET /v1/audit", read: true, handle: a.audit, query: []string{"limit", "cursor", "sourceId"}},
 	}
