@@ -231,6 +231,8 @@ func (h *Handler) serveContactsend(ctx context.Context, src source.Source, body 
 		subscribers []int64
 		// eventAt is the latest event date of each subscriber's events.
 		eventAt = map[int64]time.Time{}
+		// unmatched holds the emails of events no subscriber holds.
+		unmatched []string
 	)
 	for i := range evs {
 		ev := &evs[i]
@@ -261,6 +263,9 @@ func (h *Handler) serveContactsend(ctx context.Context, src source.Source, body 
 			if err != nil {
 				return h.unavailable(out, err)
 			}
+			if len(found) == 0 {
+				unmatched = append(unmatched, ev.Email)
+			}
 			ids = found
 		}
 		for _, id := range ids {
@@ -275,7 +280,22 @@ func (h *Handler) serveContactsend(ctx context.Context, src source.Source, body 
 	if len(keys) > 0 {
 		out.eventKey = keys[0]
 	}
+	if len(unmatched) > 0 {
+		// Said, never silently dropped: a subscription change for an
+		// address the userdb does not hold (its subscriber removed, or an
+		// event of another userdb) has nobody to apply to.
+		out.message = fmt.Sprintf("%d events name an email no subscriber of userdb %d holds", len(unmatched), src.Properties.UserDBID)
+	}
 	if len(subscribers) == 0 {
+		for _, key := range keys {
+			if err := h.cfg.Dedupe.Done(ctx, src.ID, key, now); err != nil {
+				out.err = err
+			}
+		}
+		if len(unmatched) > 0 {
+			out.result = "no-subscriber"
+			return noSubscriberResponse(len(unmatched))
+		}
 		out.result = "duplicate"
 		return duplicateResponse()
 	}
@@ -318,9 +338,15 @@ func (f ContactsendFinder) SubscriberIDs(ctx context.Context, src source.Source,
 		return nil, errNoEmailMatch
 	}
 	cred := contactsend.Credentials{APIKey: src.Properties.APIKey, UserKey: src.Properties.UserKey}
+	// The address as the event gives it, and in lower case: whether the
+	// userdb compares case-sensitively is not documented, and a stored
+	// Mario.Rossi@… must be found by an event for it either way.
+	where := contactsend.Filter{Attribute: field, Mode: contactsend.Equals, Value: contactsend.StringValue(email)}
+	if lower := strings.ToLower(email); lower != email {
+		where = contactsend.Filter{Attribute: field, Mode: contactsend.In, Values: []contactsend.Value{contactsend.StringValue(email), contactsend.StringValue(lower)}}
+	}
 	page, err := f.Client.FindSubscribersBy(ctx, cred, src.Properties.UserDBID, contactsend.Query{
-		Select: []string{field}, PageSize: 10,
-		Where: []contactsend.Filter{{Attribute: field, Mode: contactsend.Equals, Value: contactsend.StringValue(strings.ToLower(email))}},
+		Select: []string{field}, PageSize: 10, Where: []contactsend.Filter{where},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("find subscribers by email: %w", err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/source"
 )
@@ -177,6 +178,67 @@ func TestContactsendEventTimeReachesTheJob(t *testing.T) {
 				if !got[id].Equal(at) {
 					t.Errorf("subscriber %d: job event time %v, want %v", id, got[id], at)
 				}
+			}
+		})
+	}
+}
+
+// TestEventForAnUnknownEmailIsSaidNotDropped: an unsubscribe for an email
+// no subscriber of the userdb holds cannot be applied; the answer says so
+// (never "duplicate", which would hide it), and a redelivery changes nothing.
+func TestEventForAnUnknownEmailIsSaidNotDropped(t *testing.T) {
+	t.Parallel()
+	h, sender := sendFixture(t, emailBook{"anna@example.com": {5}})
+	body := `{"eventCode":"unsubscribe","webformCode":"230004001355","email":"nobody@example.com","eventId":"e9"}`
+	resp := handle(t, h, sendRequest(body))
+	if resp.StatusCode != http.StatusAccepted || !strings.Contains(resp.Body, `"status":"no-subscriber"`) {
+		t.Fatalf("answer %d %s, want 202 no-subscriber", resp.StatusCode, resp.Body)
+	}
+	if n := len(sender.sent()); n != 0 {
+		t.Fatalf("%d jobs for an email nobody holds", n)
+	}
+	wantStatus(t, handle(t, h, sendRequest(body)), http.StatusAccepted, duplicate)
+}
+
+// recordingFinder keeps the query of a lookup by email.
+type recordingFinder struct{ queries []contactsend.Query }
+
+func (r *recordingFinder) FindSubscribersBy(_ context.Context, _ contactsend.Credentials, _ int64, q contactsend.Query) (contactsend.SubscriberPage, error) {
+	r.queries = append(r.queries, q)
+	return contactsend.SubscriberPage{}, nil
+}
+
+// TestLookupByEmailKeepsTheSpellingGiven: whether a userdb compares emails
+// case-sensitively is not documented, so the lookup asks for the address
+// as the event spells it, and in lower case, never only a changed spelling.
+func TestLookupByEmailKeepsTheSpellingGiven(t *testing.T) {
+	t.Parallel()
+	src := source.Source{Properties: source.Properties{UserDBID: 3, FieldMapping: []source.FieldMapping{{HubField: "base.contacts.email", SendField: "EMAIL", Match: true}}}}
+	for _, tt := range []struct {
+		email string
+		want  []string
+	}{
+		{"anna@example.com", []string{"anna@example.com"}},
+		{"Mario.Rossi@Example.com", []string{"Mario.Rossi@Example.com", "mario.rossi@example.com"}},
+	} {
+		t.Run(tt.email, func(t *testing.T) {
+			client := &recordingFinder{}
+			if _, err := (ContactsendFinder{Client: client}).SubscriberIDs(t.Context(), src, tt.email); err != nil {
+				t.Fatal(err)
+			}
+			if len(client.queries) != 1 || len(client.queries[0].Where) != 1 {
+				t.Fatalf("queries %+v, want one with one filter", client.queries)
+			}
+			f := client.queries[0].Where[0]
+			var got []string
+			if f.Mode == contactsend.Equals {
+				got = append(got, f.Value.String())
+			}
+			for _, v := range f.Values {
+				got = append(got, v.String())
+			}
+			if f.Attribute != "EMAIL" || !slices.Equal(got, tt.want) {
+				t.Fatalf("filter %+v asks for %v, want %v on EMAIL", f, got, tt.want)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package webhook
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -39,6 +40,14 @@ func problem(status int, message string, problems ...source.Problem) events.APIG
 
 func acceptedResponse() events.APIGatewayV2HTTPResponse {
 	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusAccepted, Headers: headers(), Body: `{"status":"accepted"}`}
+}
+
+// noSubscriberResponse answers events that name only emails no subscriber
+// of the userdb holds: accepted, since sending them again changes nothing,
+// and saying so.
+func noSubscriberResponse(count int) events.APIGatewayV2HTTPResponse {
+	body := fmt.Sprintf(`{"status":"no-subscriber","message":"%d events name an email no subscriber of the source's userdb holds; nothing to change"}`, count)
+	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusAccepted, Headers: headers(), Body: body}
 }
 
 func duplicateResponse() events.APIGatewayV2HTTPResponse {

@@ -150,7 +150,7 @@ type outcome struct {
 	sourceID   string
 	eventKey   string
 	customerID string
-	result     string // accepted, duplicate, refused, unavailable, failed
+	result     string // accepted, duplicate, no-subscriber, refused, unavailable, failed
 	message    string
 	err        error
 }
@@ -267,7 +267,7 @@ func (h *Handler) log(ctx context.Context, req *events.APIGatewayV2HTTPRequest, 
 	switch {
 	case status >= 500:
 		level = slog.LevelError
-	case status >= 400 || out.err != nil:
+	case status >= 400 || out.err != nil || out.result == "no-subscriber":
 		level = slog.LevelWarn
 	}
 	if !h.cfg.Logger.Enabled(ctx, level) {
