@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +32,8 @@ type Ledger interface {
 	LinkedRange(ctx context.Context, sourceID string, first, last int64) (map[int64]ledger.Linked, error)
 	IndexSubscribers(ctx context.Context, sourceID, after string, limit int) (ledger.IndexProgress, error)
 	BySubscriber(ctx context.Context, sourceID string, subscriberID int64) (ledger.Entry, error)
+	UnlinkedOptOuts(ctx context.Context, sourceID string, first, last int64) (map[int64]string, error)
+	RememberUnlinkedOptOut(ctx context.Context, sourceID string, subscriberID int64, optOut string) error
 }
 
 // Reconciliation defaults.
@@ -50,9 +55,10 @@ const (
 
 // reconcile advances the walk of the source's userdb by up to the page
 // budget, enqueueing a job for every linked subscriber whose registration
-// columns differ from the ledger's synced state. Subscribers no customer
-// is linked to are left to the customer sync, whose first-sync rules read
-// the subscriber.
+// columns differ from the ledger's synced state, and one for every new
+// opt-out of a subscriber no customer is linked to (a duplicate, say),
+// whose customer the worker looks for. Other unlinked subscribers are left
+// to the customer sync, whose first-sync rules read the subscriber.
 func (r *run) reconcile(ctx context.Context, src source.Source, rep *SourceReport) error {
 	cfg := r.s.cfg
 	cps := cfg.Checkpoints
@@ -125,13 +131,20 @@ func (r *run) reconcile(ctx context.Context, src source.Source, rep *SourceRepor
 		if err != nil {
 			return r.reconcileFailed(ctx, src, cps, cp, err)
 		}
-		batch, err := r.differences(ctx, src, page.Subscribers, fields, cp.LedgerIndexed)
+		batch, optOuts, err := r.differences(ctx, src, page.Subscribers, fields, cp.LedgerIndexed)
 		if err != nil {
 			return r.reconcileFailed(ctx, src, cps, cp, err)
 		}
 		if len(batch) > 0 {
 			if err := cfg.Jobs.Send(ctx, batch...); err != nil {
 				return r.reconcileFailed(ctx, src, cps, cp, fmt.Errorf("enqueue %d jobs: %w", len(batch), err))
+			}
+		}
+		for id, optOut := range optOuts {
+			// Only after its job is queued; one not remembered is handed
+			// over again next pass, which changes nothing.
+			if err := cfg.Ledger.RememberUnlinkedOptOut(ctx, src.ID, id, optOut); err != nil {
+				r.s.log.WarnContext(ctx, "unlinked opt-out not remembered", "source", src.ID, "subscriber", id, "error", err)
 			}
 		}
 		next := cp
@@ -194,10 +207,12 @@ type synced interface {
 // read of the ledger's subscriber index for the whole page. Until every
 // entry of the source is in that index (indexed), a subscriber the range
 // did not find may still be linked by an older entry, so it is looked up
-// by itself.
-func (r *run) differences(ctx context.Context, src source.Source, subs []contactsend.Subscriber, fields map[string]column, indexed bool) ([]jobs.Job, error) {
+// by itself. Unlinked subscribers that opted out are compared with the
+// opt-outs handed over before (one more range read, when the page has
+// any); optOuts are those to remember once their jobs are queued.
+func (r *run) differences(ctx context.Context, src source.Source, subs []contactsend.Subscriber, fields map[string]column, indexed bool) (batch []jobs.Job, optOuts map[int64]string, err error) {
 	if len(subs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	first, last := subs[0].ID, subs[0].ID
 	for _, sub := range subs {
@@ -205,7 +220,7 @@ func (r *run) differences(ctx context.Context, src source.Source, subs []contact
 	}
 	linked, err := r.s.cfg.Ledger.LinkedRange(ctx, src.ID, first, last)
 	if err != nil {
-		return nil, fmt.Errorf("ledger range: %w", err)
+		return nil, nil, fmt.Errorf("ledger range: %w", err)
 	}
 	entries := make([]synced, len(subs))
 	errs := make([]error, len(subs))
@@ -235,16 +250,52 @@ func (r *run) differences(ctx context.Context, src source.Source, subs []contact
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("ledger lookup: %w", err)
+		return nil, nil, fmt.Errorf("ledger lookup: %w", err)
 	}
 	now := r.s.cfg.Now().UTC()
-	var batch []jobs.Job
+	unlinked := make(map[int64]string)
 	for i, sub := range subs {
-		if entries[i] != nil && differs(entries[i], sub, fields) {
-			batch = append(batch, jobs.Job{SourceID: src.ID, SubscriberID: sub.ID, Reason: jobs.FromReconcile, EnqueuedAt: now})
+		switch {
+		case entries[i] != nil:
+			if differs(entries[i], sub, fields) {
+				batch = append(batch, jobs.Job{SourceID: src.ID, SubscriberID: sub.ID, Reason: jobs.FromReconcile, EnqueuedAt: now})
+			}
+		default:
+			unlinked[sub.ID] = optOutOf(sub, fields)
 		}
 	}
-	return batch, nil
+	if len(unlinked) == 0 {
+		return batch, nil, nil
+	}
+	remembered, err := r.s.cfg.Ledger.UnlinkedOptOuts(ctx, src.ID, first, last)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ledger unlinked opt-outs: %w", err)
+	}
+	optOuts = make(map[int64]string)
+	for id, optOut := range unlinked {
+		switch before, known := remembered[id]; {
+		case optOut != "" && optOut != before:
+			batch = append(batch, jobs.Job{SourceID: src.ID, SubscriberID: id, Reason: jobs.FromReconcile, EnqueuedAt: now})
+			optOuts[id] = optOut
+		case optOut == "" && known && before != "":
+			// Subscribed again: a later opt-out is news again.
+			optOuts[id] = ""
+		}
+	}
+	return batch, optOuts, nil
+}
+
+// optOutOf names the subscription rows (Contacthub subscription id and
+// Contactsend system) in which a subscriber is unsubscribed, "" for none.
+func optOutOf(sub contactsend.Subscriber, fields map[string]column) string {
+	var rows []string
+	for hubID, field := range fields {
+		if status, _ := sub.SubscriptionStatus(field.name); status == contactsend.Unsubscribed {
+			rows = append(rows, hubID+"@"+strconv.FormatInt(field.system, 10))
+		}
+	}
+	slices.Sort(rows)
+	return strings.Join(rows, ",")
 }
 
 // column is the registration column of a subscription row, and the

@@ -132,15 +132,48 @@ func TestReconcileEnqueuesDifferencesAcrossTicks(t *testing.T) {
 		}
 	}
 	slices.Sort(got)
+	if want := reconcileWant(); !slices.Equal(got, want) {
+		t.Fatalf("reconciliation enqueued %d subscribers, want %d (%v...)", len(got), len(want), got[:min(5, len(got))])
+	}
+	// The next pass finds the same differences of the linked subscribers
+	// (the jobs were not run), but hands no unlinked opt-out over twice.
+	w.tick()
+	w.tick()
+	got = got[:0]
+	for _, j := range w.drain() {
+		if j.Reason == jobs.FromReconcile {
+			got = append(got, j.SubscriberID)
+		}
+	}
+	slices.Sort(got)
+	if want := linkedWant(); !slices.Equal(got, want) {
+		t.Fatalf("the second pass enqueued %d subscribers, want the %d linked ones only (%v...)", len(got), len(want), got[:min(5, len(got))])
+	}
+}
+
+// linkedWant is what a pass of newReconcileWorld(450, …) finds among its
+// 300 linked subscribers, all synced as subscribed: those at -1 or 0.
+func linkedWant() []int64 {
 	var want []int64
 	for id := int64(1); id <= 300; id++ {
 		if id%3 != 1 { // __cls1 is -1 or 0: not subscribed
 			want = append(want, id)
 		}
 	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("reconciliation enqueued %d subscribers, want %d (%v...)", len(got), len(want), got[:min(5, len(got))])
+	return want
+}
+
+// reconcileWant is what the first pass finds: the linked differences,
+// and the opt-outs (__cls1 -1) of the 150 unlinked subscribers, whose
+// customer the worker looks for.
+func reconcileWant() []int64 {
+	want := linkedWant()
+	for id := int64(301); id <= 450; id++ {
+		if id%3 == 2 {
+			want = append(want, id)
+		}
 	}
+	return want
 }
 
 func TestReconcileSkipsDisabledAndUnmapped(t *testing.T) {
@@ -335,12 +368,7 @@ func (noIndexing) IndexSubscribers(context.Context, string, string, int) (ledger
 // (each one the range does not find is looked up by itself).
 func TestReconcileFindsEntriesWrittenBeforeTheIndex(t *testing.T) {
 	t.Parallel()
-	var want []int64
-	for id := int64(1); id <= 300; id++ {
-		if id%3 != 1 { // __cls1 is -1 or 0: not subscribed
-			want = append(want, id)
-		}
-	}
+	want := reconcileWant()
 	older := make([]int64, 0, 200)
 	for id := int64(1); id <= 200; id++ {
 		older = append(older, id)
@@ -376,5 +404,40 @@ func TestReconcileFindsEntriesWrittenBeforeTheIndex(t *testing.T) {
 				t.Fatalf("the index holds %d entries (%v), want all 300", len(linked), err)
 			}
 		})
+	}
+}
+
+// TestReconcileHandsEachUnlinkedOptOutOverOnce: an unsubscribe through a
+// subscriber no customer is linked to (a duplicate imported twice) reaches
+// the worker, which finds the customer through Contacthub, once: passes
+// that find it unchanged hand nothing over, a subscribe again is noted
+// without a job, and a new unsubscribe after it is handed over again.
+func TestReconcileHandsEachUnlinkedOptOutOverOnce(t *testing.T) {
+	t.Parallel()
+	// Subscriber 1 is linked and subscribed; 2 is unlinked at -1, 3 is
+	// unlinked and pending.
+	w := newReconcileWorld(t, 3, 5, func(id int64) (bool, bool) { return true, id == 1 })
+	pass := func() []int64 {
+		t.Helper()
+		w.tick()
+		return w.reconcileJobs()
+	}
+	if got := pass(); !slices.Equal(got, []int64{2}) {
+		t.Fatalf("first pass handed over %v, want the unlinked opt-out 2", got)
+	}
+	if got := pass(); len(got) != 0 {
+		t.Fatalf("a pass over unchanged subscribers handed over %v", got)
+	}
+	if err := w.send.SetSubscriptionStatus(1, 2, reconcileWebform, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := pass(); len(got) != 0 {
+		t.Fatalf("a subscribe through an unlinked subscriber handed over %v", got)
+	}
+	if err := w.send.SetSubscriptionStatus(1, 2, reconcileWebform, -1); err != nil {
+		t.Fatal(err)
+	}
+	if got := pass(); !slices.Equal(got, []int64{2}) {
+		t.Fatalf("a new unsubscribe through the unlinked subscriber handed over %v, want 2", got)
 	}
 }

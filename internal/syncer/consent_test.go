@@ -509,3 +509,44 @@ func TestTrailKeepsAWriteRecordedOverAnotherWrite(t *testing.T) {
 		t.Fatalf("trail entries of the change %+v, want the Contactsend write through %s, once", added, webform)
 	}
 }
+
+// TestReconciledOptOutOfAnUnlinkedSubscriber: the reconciliation hands over
+// the opt-out of a subscriber no customer is linked to, without a webhook
+// event. Through a duplicate of a customer's subscriber it must unsubscribe
+// the customer everywhere; for a person Contacthub does not hold, one
+// search settles it, without coming back for Contacthub's search delay.
+func TestReconciledOptOutOfAnUnlinkedSubscriber(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withNewsletter)
+	c := h.customer("piera@example.com", "Piera", nil)
+	c["base"].(map[string]any)["subscriptions"] = []any{map[string]any{"id": newsletter, "subscribed": true}}
+	id := h.put(c)
+	h.sync(id)
+	linked := h.only("piera@example.com")
+	duplicate, err := h.send.AddSubscriber(userDB, map[string]string{"EMAIL": "piera@example.com", "__cls1": "-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := h.send.AddSubscriber(userDB, map[string]string{"EMAIL": "nobody@example.com", "__cls1": "-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed := h.handle(h.event(jobs.Job{SubscriberID: stranger, Reason: jobs.FromReconcile, EnqueuedAt: h.now()})); failed != nil {
+		t.Fatalf("the opt-out of a person Contacthub does not hold came back: %v", failed)
+	}
+	job := jobs.Job{SubscriberID: duplicate, Reason: jobs.FromReconcile, EnqueuedAt: h.now()}
+	// Undated, the job may wait (through redelivery) for an event that
+	// would order it; none comes, and it decides when that wait is over.
+	for range 10 {
+		if h.handle(h.event(job)) == nil {
+			break
+		}
+		h.skip(30 * time.Second)
+	}
+	if s, present := h.hubSubscribed(id, newsletter); !present || s {
+		t.Fatalf("Contacthub subscribed=%v present=%v after a reconciled unsubscribe through a duplicate", s, present)
+	}
+	if got := h.sendStatus(linked.ID); got != "-1" {
+		t.Fatalf("__cls1 of the linked subscriber = %q after its duplicate's unsubscribe, want -1", got)
+	}
+}

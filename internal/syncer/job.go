@@ -178,7 +178,10 @@ func (w *Worker) run(ctx context.Context, e *env, t *task) result {
 				// Contacthub's search lags new and changed customers (up to
 				// a minute): a young job waits for it, through redelivery,
 				// as long as it may wait for an event; an older one gives up.
-				if !t.enqueuedAt.IsZero() && w.now().Sub(t.enqueuedAt) < w.eventWait {
+				// The reconciliation's opt-outs of unlinked subscribers are
+				// not news of a new customer: most name people Contacthub
+				// does not hold, and one search each is enough.
+				if !t.enqueuedAt.IsZero() && w.now().Sub(t.enqueuedAt) < w.eventWait && t.jobReason != string(jobs.FromReconcile) {
 					return retryLater(errNotFoundBySearch.Error(), nil)
 				}
 				return result{outcome: Skipped, reason: "subscriber is not linked to a customer"}
