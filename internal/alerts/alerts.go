@@ -101,6 +101,34 @@ type State struct {
 	Since time.Time
 	// Version is the stored state's; zero when none is stored.
 	Version int64
+	// Pending is the alert of the last transition until it is delivered;
+	// Attempts counts its deliveries begun, and RetryAt is when another
+	// check may deliver it (a failed delivery's backoff, or the time the
+	// check delivering it has).
+	Pending  *Notification
+	Attempts int64
+	RetryAt  time.Time
+}
+
+// Delivery timing: alerts are delivered at least once.
+const (
+	// deliveryWindow is how long a check that took a pending alert has
+	// to deliver it before another check may.
+	deliveryWindow = 2 * time.Minute
+	// maxRetryDelay caps the backoff between failed deliveries.
+	maxRetryDelay = time.Hour
+	// GiveUpAfter is how long after its transition an undelivered alert
+	// is still retried; then it is logged as an error and dropped.
+	GiveUpAfter = 24 * time.Hour
+)
+
+// retryDelay is the wait after the attempts-th failed delivery: a
+// minute, doubling, at most an hour.
+func retryDelay(attempts int64) time.Duration {
+	if attempts < 1 || attempts > 7 {
+		return maxRetryDelay
+	}
+	return min(time.Minute<<(attempts-1), maxRetryDelay)
 }
 
 // Store keeps settings and states.
@@ -161,21 +189,43 @@ func (m *Monitor) Check(ctx context.Context, sourceID, sourceName string, o Obse
 	if err != nil {
 		return err
 	}
-	if bad == state.Bad {
+	// Whoever writes the state first delivers: a transition, or a pending
+	// alert whose retry time has come. A later transition replaces an
+	// alert not yet delivered.
+	next := state
+	switch {
+	case bad != state.Bad:
+		n := Notification{SourceID: sourceID, SourceName: sourceName, State: Resolved, At: o.Now, Conditions: []Condition{}}
+		if bad {
+			n.State, n.Conditions = Firing, conditions
+		}
+		next = State{Bad: bad, Since: o.Now, Version: state.Version, Pending: &n}
+	case state.Pending != nil && !o.Now.Before(state.RetryAt):
+	default:
 		return nil
 	}
-	next := State{Bad: bad, Since: o.Now, Version: state.Version}
+	next.Attempts++
+	next.RetryAt = o.Now.Add(deliveryWindow)
 	if err := m.store.PutState(ctx, sourceID, next); errors.Is(err, ErrConflict) {
-		return nil // another check recorded (and sends) this transition
+		return nil // another check recorded (and delivers) it
 	} else if err != nil {
 		return err
 	}
-	n := Notification{SourceID: sourceID, SourceName: sourceName, State: Resolved, At: o.Now, Conditions: []Condition{}}
-	if bad {
-		n.State, n.Conditions = Firing, conditions
+	next.Version++ // what PutState stored
+	n := *next.Pending
+	after := next
+	after.Pending, after.Attempts, after.RetryAt = nil, 0, time.Time{}
+	err = m.Deliver(ctx, settings, n)
+	switch {
+	case err == nil:
+	case o.Now.Sub(n.At) >= GiveUpAfter:
+		m.log.ErrorContext(ctx, "alert not delivered; given up", "source_id", sourceID, "state", n.State, "at", n.At, "attempts", next.Attempts, "error", err)
+	default:
+		m.log.WarnContext(ctx, "alert not delivered; will retry", "source_id", sourceID, "state", n.State, "attempts", next.Attempts, "error", err)
+		after.Pending, after.Attempts, after.RetryAt = next.Pending, next.Attempts, o.Now.Add(retryDelay(next.Attempts))
 	}
-	if err := m.Deliver(ctx, settings, n); err != nil {
-		m.log.ErrorContext(ctx, "alert not delivered", "source_id", sourceID, "state", n.State, "error", err)
+	if err := m.store.PutState(ctx, sourceID, after); err != nil && !errors.Is(err, ErrConflict) {
+		return err
 	}
 	return nil
 }

@@ -201,3 +201,102 @@ func TestWebhookFollowsNoRedirect(t *testing.T) {
 		t.Fatalf("the redirect's target was called %d times", n)
 	}
 }
+
+// flaky answers 503 to its first failures deliveries, then 200, and
+// counts every delivery.
+type flaky struct {
+	receiver
+	failures int
+}
+
+func (f *flaky) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	f.receiver.ServeHTTP(w, req)
+	if len(f.receiver.all()) <= f.failures {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+}
+
+// TestUndeliveredAlertIsRetried: an alert whose webhook is down is not
+// lost with the transition that made it: later checks deliver it again,
+// backing off (one, two, four minutes…), until the webhook takes it, and
+// then never again; two checks at once never both deliver. One still not
+// delivered a day after its transition is given up.
+func TestUndeliveredAlertIsRetried(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		failures  int
+		delivered bool
+		// most bounds the deliveries attempted.
+		most int
+	}{
+		{"webhook back after three failures", 3, true, 4},
+		{"webhook down for good", 1 << 30, false, 40},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			table := testkit.Table(t)
+			c := testkit.NewClock(time.Date(2026, 11, 30, 10, 5, 0, 0, time.UTC))
+			keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{3}, 32))
+			if err != nil {
+				t.Fatal(err)
+			}
+			store := alerts.NewStore(testkit.Emulators(t).DynamoDB(), table, secret.NewBox(keys))
+			hook := &flaky{failures: tt.failures}
+			server := httptest.NewTLSServer(hook)
+			t.Cleanup(server.Close)
+			monitor := alerts.NewMonitor(store, nil, server.Client(), nil)
+			if err := store.PutSettings(ctx, "src1", alerts.Settings{FailedPerHour: 5, WebhookURL: server.URL + "/hook", WebhookSecret: webhookSecret}); err != nil {
+				t.Fatal(err)
+			}
+			firing := alerts.Observation{FailedLastHour: 9}
+			at := map[int]time.Time{} // delivery number → clock
+			for minute := 0; minute < 26*60; minute++ {
+				firing.Now = c.Now()
+				before := len(hook.all())
+				var wg sync.WaitGroup
+				for range 2 { // two scheduler instances at once
+					wg.Go(func() {
+						if err := monitor.Check(ctx, "src1", "Newsletter", firing); err != nil {
+							t.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+				if n := len(hook.all()); n > before+1 {
+					t.Fatalf("minute %d: %d deliveries at once", minute, n-before)
+				} else if n > before {
+					at[n] = c.Now()
+				}
+				c.Advance(time.Minute)
+			}
+			got := hook.all()
+			if len(got) > tt.most {
+				t.Fatalf("%d deliveries, want at most %d", len(got), tt.most)
+			}
+			for i := range got {
+				if !bytes.Equal(got[i].body, got[0].body) {
+					t.Fatalf("delivery %d carries %s, want the alert of the transition, %s", i+1, got[i].body, got[0].body)
+				}
+			}
+			if tt.delivered {
+				if len(got) != tt.failures+1 {
+					t.Fatalf("%d deliveries, want %d failed and then one taken", len(got), tt.failures)
+				}
+				for i, wait := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute} {
+					if gap := at[i+2].Sub(at[i+1]); gap != wait {
+						t.Fatalf("delivery %d came %v after the one before, want %v", i+2, gap, wait)
+					}
+				}
+				return
+			}
+			last := at[len(got)]
+			if since := last.Sub(at[1]); since < alerts.GiveUpAfter-time.Hour || since > alerts.GiveUpAfter+time.Hour {
+				t.Fatalf("the last delivery came %v after the first, want about %v (then given up)", since, alerts.GiveUpAfter)
+			}
+			state, err := store.State(ctx, "src1")
+			if err != nil || state.Pending != nil || !state.Bad {
+				t.Fatalf("state after giving up: %+v, %v; want firing with nothing pending", state, err)
+			}
+		})
+	}
+}

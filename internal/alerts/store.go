@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -123,7 +124,16 @@ func (s *DynamoStore) State(ctx context.Context, sourceID string) (State, error)
 		return State{}, nil
 	}
 	since, _ := time.Parse(time.RFC3339Nano, getS(out.Item, "since"))
-	return State{Bad: getBool(out.Item, "bad"), Since: since, Version: getN(out.Item, "version")}, nil
+	st := State{Bad: getBool(out.Item, "bad"), Since: since, Version: getN(out.Item, "version"), Attempts: getN(out.Item, "attempts")}
+	if pending := getS(out.Item, "pending"); pending != "" {
+		var n Notification
+		if err := json.Unmarshal([]byte(pending), &n); err != nil {
+			return State{}, fmt.Errorf("alerts: state of %s: pending alert: %w", sourceID, err)
+		}
+		st.Pending = &n
+		st.RetryAt, _ = time.Parse(time.RFC3339Nano, getS(out.Item, "retryAt"))
+	}
+	return st, nil
 }
 
 // PutState stores next conditionally on next.Version.
@@ -133,6 +143,15 @@ func (s *DynamoStore) PutState(ctx context.Context, sourceID string, next State)
 	item["bad"] = &types.AttributeValueMemberBOOL{Value: next.Bad}
 	item["since"] = str(next.Since.UTC().Format(time.RFC3339Nano))
 	item["version"] = num(next.Version + 1)
+	if next.Pending != nil {
+		pending, err := json.Marshal(next.Pending)
+		if err != nil {
+			return fmt.Errorf("alerts: put state of %s: %w", sourceID, err)
+		}
+		item["pending"] = str(string(pending))
+		item["attempts"] = num(next.Attempts)
+		item["retryAt"] = str(next.RetryAt.UTC().Format(time.RFC3339Nano))
+	}
 	in := &dynamodb.PutItemInput{TableName: &s.table, Item: item}
 	if next.Version == 0 {
 		in.ConditionExpression = aws.String("attribute_not_exists(pk)")
