@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -39,10 +40,24 @@ func (a *API) recordChange(ctx context.Context, r *request, action string, resp 
 	if r.sourceID != "" {
 		e.SourceID = r.sourceID
 	}
-	if _, err := a.cfg.Audit.Record(ctx, e); err != nil {
-		a.cfg.Logger.ErrorContext(ctx, "audit record lost", "action", action, "source", e.SourceID, "error", err)
+	_, err := a.cfg.Audit.Record(ctx, e)
+	if err != nil {
+		// Once more on a context of its own: the change is made, and the
+		// request's context may be what ran out.
+		retryCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditRetryTimeout)
+		_, err = a.cfg.Audit.Record(retryCtx, e)
+		cancel()
+	}
+	if err != nil {
+		// The record itself goes to the log, where it is kept: who changed
+		// what stays known. Its changes hold no secret (only that one
+		// changed), as in the table.
+		a.cfg.Logger.ErrorContext(ctx, "audit record not stored; logged instead", "action", action, "source", e.SourceID, "record", e, "error", err)
 	}
 }
+
+// auditRetryTimeout bounds the second try of an audit write.
+const auditRetryTimeout = 5 * time.Second
 
 // secretPaths are the members of the presented resources that hold a
 // secret (masked there): a diff says only that they changed.
