@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -23,7 +24,11 @@ type csvPage func(ctx context.Context, cursor string, limit int) (rows [][]strin
 // holds about a.parts.csvBytes (below Lambda's 6 MB answer), or the
 // request's time runs short (API Gateway waits 30 s). A Link header
 // (RFC 8288) names the next part; every part is a CSV file by itself.
-func (a *API) csvExport(ctx context.Context, r *request, filename string, header []string, read csvPage) events.APIGatewayV2HTTPResponse {
+//
+// self is the export's path, built from what the route checked rather
+// than copied from the request, so that the Link header carries nothing a
+// client sent.
+func (a *API) csvExport(ctx context.Context, r *request, self, filename string, header []string, read csvPage) events.APIGatewayV2HTTPResponse {
 	cursor := r.query("cursor")
 	if cursorProblem(cursor) != nil {
 		return badCursor()
@@ -56,7 +61,7 @@ func (a *API) csvExport(ctx context.Context, r *request, filename string, header
 		"X-Content-Type-Options": "nosniff",
 	}
 	if cursor != "" {
-		headers["Link"] = "<" + r.event.RawPath + "?cursor=" + cursor + `>; rel="next"`
+		headers["Link"] = "<" + self + "?cursor=" + url.QueryEscape(cursor) + `>; rel="next"`
 	}
 	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Headers: headers, Body: buf.String()}
 }

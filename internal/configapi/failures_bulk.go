@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -172,7 +173,7 @@ func (a *API) failuresCSV(ctx context.Context, r *request) events.APIGatewayV2HT
 		return t.UTC().Format(time.RFC3339)
 	}
 	header := []string{"customerId", "email", "firstName", "lastName", "kind", "reason", "attempts", "firstFailedAt", "lastFailedAt", "jobReason"}
-	return a.csvExport(ctx, r, "failures-"+src.ID+".csv", header, func(ctx context.Context, cursor string, limit int) ([][]string, string, error) {
+	return a.csvExport(ctx, r, "/v1/sources/"+url.PathEscape(src.ID)+"/failures.csv", "failures-"+src.ID+".csv", header, func(ctx context.Context, cursor string, limit int) ([][]string, string, error) {
 		page, err := a.cfg.Outcomes.Failures(ctx, src.ID, limit, cursor)
 		rows := make([][]string, len(page.Failures))
 		for i, f := range page.Failures {

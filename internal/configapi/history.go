@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -110,7 +111,8 @@ func (a *API) customerHistoryCSV(ctx context.Context, r *request) events.APIGate
 	}
 	customerID := r.params["customerId"]
 	filename := "history-" + src.ID + "-" + safeFileName(customerID) + ".csv"
-	return a.csvExport(ctx, r, filename, history.CSVHeader, func(ctx context.Context, cursor string, limit int) ([][]string, string, error) {
+	self := "/v1/sources/" + url.PathEscape(src.ID) + "/customers/" + url.PathEscape(customerID) + "/history.csv"
+	return a.csvExport(ctx, r, self, filename, history.CSVHeader, func(ctx context.Context, cursor string, limit int) ([][]string, string, error) {
 		page, err := a.cfg.History.List(ctx, src.ID, customerID, limit, cursor)
 		rows := make([][]string, len(page.Entries))
 		for i, e := range page.Entries {
