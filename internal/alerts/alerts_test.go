@@ -69,11 +69,7 @@ func TestThresholdCrossedAndLeftSendsTwoSignedAlerts(t *testing.T) {
 	ctx := context.Background()
 	table := testkit.Table(t)
 	c := testkit.NewClock(time.Date(2026, 11, 30, 10, 5, 0, 0, time.UTC))
-	keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{3}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := alerts.NewStore(testkit.Emulators(t).DynamoDB(), table, secret.NewBox(keys))
+	store := newAlertStore(t, table)
 	led := ledger.New(testkit.Emulators(t).DynamoDB(), table, ledger.WithClock(c.Now))
 	rcv := &receiver{}
 	server := httptest.NewTLSServer(rcv)
@@ -234,13 +230,8 @@ func TestUndeliveredAlertIsRetried(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			table := testkit.Table(t)
 			c := testkit.NewClock(time.Date(2026, 11, 30, 10, 5, 0, 0, time.UTC))
-			keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{3}, 32))
-			if err != nil {
-				t.Fatal(err)
-			}
-			store := alerts.NewStore(testkit.Emulators(t).DynamoDB(), table, secret.NewBox(keys))
+			store := newAlertStore(t, testkit.Table(t))
 			hook := &flaky{failures: tt.failures}
 			server := httptest.NewTLSServer(hook)
 			t.Cleanup(server.Close)
@@ -299,4 +290,14 @@ func TestUndeliveredAlertIsRetried(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newAlertStore is an alert store on table, its secrets sealed by a local key.
+func newAlertStore(t *testing.T, table string) *alerts.DynamoStore {
+	t.Helper()
+	keys, err := secret.NewLocalKeys(bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return alerts.NewStore(testkit.Emulators(t).DynamoDB(), table, secret.NewBox(keys))
 }

@@ -125,13 +125,7 @@ func TestReconcileEnqueuesDifferencesAcrossTicks(t *testing.T) {
 	if err != nil || !found || cp.Passes != 1 || cp.NextPage != 1 {
 		t.Fatalf("after two ticks of two pages: %+v, %v, %v (report %+v)", cp, found, err, r)
 	}
-	var got []int64
-	for _, j := range w.drain() {
-		if j.Reason == jobs.FromReconcile {
-			got = append(got, j.SubscriberID)
-		}
-	}
-	slices.Sort(got)
+	got := w.reconcileJobs()
 	if want := reconcileWant(); !slices.Equal(got, want) {
 		t.Fatalf("reconciliation enqueued %d subscribers, want %d (%v...)", len(got), len(want), got[:min(5, len(got))])
 	}
@@ -139,13 +133,7 @@ func TestReconcileEnqueuesDifferencesAcrossTicks(t *testing.T) {
 	// (the jobs were not run), but hands no unlinked opt-out over twice.
 	w.tick()
 	w.tick()
-	got = got[:0]
-	for _, j := range w.drain() {
-		if j.Reason == jobs.FromReconcile {
-			got = append(got, j.SubscriberID)
-		}
-	}
-	slices.Sort(got)
+	got = w.reconcileJobs()
 	if want := linkedWant(); !slices.Equal(got, want) {
 		t.Fatalf("the second pass enqueued %d subscribers, want the %d linked ones only (%v...)", len(got), len(want), got[:min(5, len(got))])
 	}
