@@ -7,11 +7,13 @@
 package publicnet
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"syscall"
 	"time"
 )
@@ -66,11 +68,23 @@ func Control(_, address string, _ syscall.RawConn) error {
 }
 
 // Transport returns an HTTP transport whose connections go to public
-// addresses only. It uses no proxy: through one, the proxy would choose
-// the address, out of Control's sight.
-func Transport() *http.Transport {
-	return &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: Control}).DialContext,
+// addresses only, through the proxy the environment names (HTTPS_PROXY,
+// HTTP_PROXY, NO_PROXY), as a deployment whose functions reach the
+// internet only through one needs.
+func Transport() http.RoundTripper { return TransportVia(http.ProxyFromEnvironment) }
+
+// TransportVia is Transport with the proxy proxy chooses (nil: none).
+// The proxy itself, which the operator named, may be a private address;
+// a request that goes through it has its host resolved here first and is
+// refused unless every address is public, since the proxy, not Control,
+// then makes the connection. (A name that changes its answer between this
+// lookup and the proxy's is the proxy's egress rules' to stop.)
+func TransportVia(proxy func(*http.Request) (*url.URL, error)) http.RoundTripper {
+	guarded := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second, Control: Control}
+	plain := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		Proxy:                 proxy,
+		DialContext:           guarded.DialContext,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          20,
 		MaxIdleConnsPerHost:   10,
@@ -78,4 +92,67 @@ func Transport() *http.Transport {
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
 	}
+	if proxy == nil {
+		return t
+	}
+	t.DialContext = func(ctx context.Context, network, address string) (net.Conn, error) {
+		if proxied, _ := ctx.Value(proxyKey{}).(string); proxied != "" && proxied == address {
+			return plain.DialContext(ctx, network, address)
+		}
+		return guarded.DialContext(ctx, network, address)
+	}
+	return &proxiedTransport{next: t, proxy: proxy, resolver: net.DefaultResolver}
 }
+
+// proxyKey carries, in a request's context, the host:port of the proxy the
+// request goes through: the one address its dial may reach unguarded.
+type proxyKey struct{}
+
+// proxiedTransport checks the target of a request that goes through a
+// proxy, before the proxy connects to it.
+type proxiedTransport struct {
+	next     *http.Transport
+	proxy    func(*http.Request) (*url.URL, error)
+	resolver *net.Resolver
+}
+
+func (p *proxiedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	via, err := p.proxy(req)
+	if err != nil || via == nil {
+		return p.next.RoundTrip(req) // direct: Control checks the dial
+	}
+	host := req.URL.Hostname()
+	addrs, err := p.resolve(req.Context(), host)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", host, err)
+	}
+	for _, a := range addrs {
+		if !Addr(a) {
+			return nil, fmt.Errorf("%s (%s): %w", host, a, ErrNotPublic)
+		}
+	}
+	port := via.Port()
+	if port == "" {
+		port = map[string]string{"https": "443", "socks5": "1080"}[via.Scheme]
+		if port == "" {
+			port = "80"
+		}
+	}
+	ctx := context.WithValue(req.Context(), proxyKey{}, net.JoinHostPort(via.Hostname(), port))
+	return p.next.RoundTrip(req.WithContext(ctx))
+}
+
+func (p *proxiedTransport) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return []netip.Addr{a}, nil
+	}
+	addrs, err := p.resolver.LookupNetIP(ctx, "ip", host)
+	if err == nil && len(addrs) == 0 {
+		err = errors.New("no address")
+	}
+	return addrs, err
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// transport underneath.
+func (p *proxiedTransport) CloseIdleConnections() { p.next.CloseIdleConnections() }

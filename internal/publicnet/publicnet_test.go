@@ -3,7 +3,11 @@ package publicnet_test
 import (
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"net/url"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/hubsend/hubsend/internal/publicnet"
@@ -32,5 +36,57 @@ func TestPublicnetRefusesWhatTheNameCheckCannotSee(t *testing.T) {
 		if got := publicnet.Addr(netip.MustParseAddr(tt.ip)); got != tt.public {
 			t.Errorf("Addr(%s) = %v, want %v", tt.ip, got, tt.public)
 		}
+	}
+}
+
+// connectProxy is an HTTP proxy that records the CONNECT targets it is
+// asked for and refuses them all.
+type connectProxy struct {
+	mu      sync.Mutex
+	targets []string
+}
+
+func (p *connectProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.targets = append(p.targets, r.Method+" "+r.Host)
+	p.mu.Unlock()
+	http.Error(w, "refused by the test proxy", http.StatusForbidden)
+}
+
+func (p *connectProxy) seen() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.targets)
+}
+
+// TestPublicnetThroughAProxy: a deployment that reaches the internet only
+// through a proxy (HTTPS_PROXY) can still call public hosts: the proxy,
+// on a private address the operator chose, is reached; but a target that
+// is not public is refused before the proxy hears of it, since the proxy,
+// not the dialer's check, would connect to it.
+func TestPublicnetThroughAProxy(t *testing.T) {
+	proxy := &connectProxy{}
+	server := httptest.NewServer(proxy) // on 127.0.0.1: a private address
+	t.Cleanup(server.Close)
+	via, err := url.Parse(server.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: publicnet.TransportVia(http.ProxyURL(via))}
+	// 203.0.113.10 (documentation range) counts as public; the proxy
+	// refuses it, which is enough to see it was asked.
+	if _, err := client.Get("https://203.0.113.10/"); err == nil {
+		t.Fatal("the test proxy's refusal was not reported")
+	}
+	if got := proxy.seen(); !slices.Equal(got, []string{"CONNECT 203.0.113.10:443"}) {
+		t.Fatalf("the proxy was asked for %v, want the public target", got)
+	}
+	for _, target := range []string{"https://127.0.0.1:9/", "https://169.254.169.254/latest/meta-data/", "https://localhost:9/", "http://[::1]:9/"} {
+		if _, err := client.Get(target); !errors.Is(err, publicnet.ErrNotPublic) {
+			t.Errorf("GET %s through the proxy: %v, want ErrNotPublic", target, err)
+		}
+	}
+	if got := proxy.seen(); len(got) != 1 {
+		t.Fatalf("the proxy was asked for targets that are not public: %v", got)
 	}
 }
