@@ -38,7 +38,7 @@ type Store interface {
 	SetEnabled(ctx context.Context, workspace, id string, enabled bool, expected int64) (source.Source, error)
 	Delete(ctx context.Context, workspace, id string, expected int64) error
 	Connection(ctx context.Context, workspace string) (configstore.Connection, error)
-	PutConnection(ctx context.Context, c configstore.Connection) (configstore.Connection, error)
+	ReplaceConnection(ctx context.Context, c configstore.Connection, prev *configstore.Connection) (configstore.Connection, error)
 	RotateWebhookSecret(ctx context.Context, workspace, sourceID string) (string, error)
 }
 

@@ -121,3 +121,29 @@ func TestRetryNamesCustomersWhereTheyWereSent(t *testing.T) {
 		})
 	}
 }
+
+// TestIfMatchOnTheWorkspaceConnection: the connection has an ETag; a PUT
+// naming a version another admin has since replaced is refused, whether
+// it names it in If-Match or only read it before the other write landed.
+func TestIfMatchOnTheWorkspaceConnection(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	read := e.expect(e.call("ws1", "GET", "/v1/workspace", nil, nil), http.StatusOK)
+	tag := read.headers["ETag"]
+	if tag == "" {
+		t.Fatal("GET /v1/workspace has no ETag")
+	}
+	body := func(token string) map[string]any {
+		return map[string]any{"contacthub": map[string]any{"baseUrl": e.hubURL, "workspaceId": "hub-ws", "token": token}}
+	}
+	// Another admin saves a new token.
+	saved := e.expect(e.call("ws1", "PUT", "/v1/workspace", body("hub-token-from-the-other-admin-0001"), map[string]string{"If-Match": tag}), http.StatusOK)
+	if saved.headers["ETag"] == "" || saved.headers["ETag"] == tag {
+		t.Fatalf("ETag after a write %q, want a new one (was %q)", saved.headers["ETag"], tag)
+	}
+	// This admin's save, made on what they read before, is refused.
+	e.expect(e.call("ws1", "PUT", "/v1/workspace", body(hubToken), map[string]string{"If-Match": tag}), http.StatusPreconditionFailed)
+	e.expect(e.call("ws1", "PUT", "/v1/workspace", body(hubToken), map[string]string{"If-Match": "3"}), http.StatusBadRequest)
+	e.expect(e.call("ws1", "PUT", "/v1/workspace", body(hubToken), map[string]string{"If-Match": "*"}), http.StatusOK)
+	e.expect(e.call("ws1", "PUT", "/v1/workspace", body(hubToken), nil), http.StatusOK)
+}

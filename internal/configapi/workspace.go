@@ -66,7 +66,9 @@ func (a *API) getWorkspace(ctx context.Context, r *request) events.APIGatewayV2H
 	}
 	out := presentConnection(r.workspace, &conn)
 	out.Caller = caller
-	return jsonResponse(http.StatusOK, out)
+	resp := jsonResponse(http.StatusOK, out)
+	resp.Headers["ETag"] = connectionETag(conn)
+	return resp
 }
 
 type workspaceInput struct {
@@ -126,6 +128,13 @@ func (a *API) putWorkspace(ctx context.Context, r *request) events.APIGatewayV2H
 	if err != nil && !errors.Is(err, configstore.ErrNotFound) {
 		return a.storeFailure(ctx, err)
 	}
+	cond, refused := r.ifMatch()
+	if refused != nil {
+		return *refused
+	}
+	if cond.given && (!connected || !cond.any && !cond.matches(old.UpdatedAt.UnixNano())) {
+		return connectionChanged()
+	}
 	// When the address is wrong anyway no token goes anywhere, and asking
 	// for it again would only add noise.
 	addressOK := !slices.ContainsFunc(problems, func(p source.Problem) bool { return strings.HasPrefix(p.Path, "contacthub.") })
@@ -167,10 +176,19 @@ func (a *API) putWorkspace(ctx context.Context, r *request) events.APIGatewayV2H
 				source.Problem{Path: "contacthub.workspaceId", Message: "cannot change while the workspace has sources"})
 		}
 	}
-	conn, err := a.cfg.Store.PutConnection(ctx, configstore.Connection{
+	// Written over the connection read above only: the token kept, and
+	// the checks made, were decided on it.
+	var prev *configstore.Connection
+	if connected {
+		prev = &old
+	}
+	conn, err := a.cfg.Store.ReplaceConnection(ctx, configstore.Connection{
 		Workspace: r.workspace, ContacthubBaseURL: baseURL,
 		ContacthubWorkspaceID: hub.WorkspaceID, ContacthubToken: token,
-	})
+	}, prev)
+	if errors.Is(err, configstore.ErrVersionMismatch) {
+		return connectionChanged()
+	}
 	if err != nil {
 		return a.storeFailure(ctx, err)
 	}
@@ -179,7 +197,16 @@ func (a *API) putWorkspace(ctx context.Context, r *request) events.APIGatewayV2H
 		before = presentConnection(r.workspace, &old)
 	}
 	r.changes = diff(before, presentConnection(r.workspace, &conn), map[string]bool{"contacthub.token": !connected || old.ContacthubToken != conn.ContacthubToken})
-	return jsonResponse(http.StatusOK, presentConnection(r.workspace, &conn))
+	resp := jsonResponse(http.StatusOK, presentConnection(r.workspace, &conn))
+	resp.Headers["ETag"] = connectionETag(conn)
+	return resp
+}
+
+// connectionETag names a stored connection's version: when it was written.
+func connectionETag(c configstore.Connection) string { return etag(c.UpdatedAt.UnixNano()) }
+
+func connectionChanged() events.APIGatewayV2HTTPResponse {
+	return problem(http.StatusPreconditionFailed, "the workspace connection changed since you read it; read it again and reapply your change")
 }
 
 // internalHost reports whether host names this machine or a private

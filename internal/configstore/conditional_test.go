@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -123,4 +124,33 @@ func TestVersionedWritesRefuseAChangeMadeSinceTheRead(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestReplaceConnectionRefusesAWriteInBetween: a connection written over
+// the one read refuses to land when another write came in between (the
+// caller's decision to keep the stored token was made on the old one),
+// and refuses to create one where another was created meanwhile.
+func TestReplaceConnectionRefusesAWriteInBetween(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, clock, _ := newStore(t)
+	first, err := store.ReplaceConnection(ctx, Connection{Workspace: "ws1", ContacthubBaseURL: "https://a.example/hub/v1", ContacthubWorkspaceID: "w", ContacthubToken: "token-a-0123456789"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.ReplaceConnection(ctx, Connection{Workspace: "ws1", ContacthubBaseURL: "https://b.example/hub/v1", ContacthubWorkspaceID: "w", ContacthubToken: "token-b-0123456789"}, nil); !errors.Is(err, ErrVersionMismatch) {
+		t.Fatalf("creating over an existing connection = %v, want ErrVersionMismatch", err)
+	}
+	clock.Advance(time.Second)
+	second, err := store.ReplaceConnection(ctx, Connection{Workspace: "ws1", ContacthubBaseURL: "https://b.example/hub/v1", ContacthubWorkspaceID: "w", ContacthubToken: "token-b-0123456789"}, &first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	if _, err := store.ReplaceConnection(ctx, Connection{Workspace: "ws1", ContacthubBaseURL: "https://a.example/hub/v1", ContacthubWorkspaceID: "w", ContacthubToken: first.ContacthubToken}, &first); !errors.Is(err, ErrVersionMismatch) {
+		t.Fatalf("a write over a connection replaced since = %v, want ErrVersionMismatch", err)
+	}
+	if got, err := store.Connection(ctx, "ws1"); err != nil || got.ContacthubBaseURL != second.ContacthubBaseURL || got.ContacthubToken != second.ContacthubToken {
+		t.Fatalf("stored %+v, %v; want the second write kept", got, err)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
@@ -52,8 +53,26 @@ func (s *Store) Connection(ctx context.Context, workspace string) (Connection, e
 	}, nil
 }
 
-// PutConnection stores the workspace's Contacthub connection.
+// PutConnection stores the workspace's Contacthub connection, over
+// whatever is stored.
 func (s *Store) PutConnection(ctx context.Context, c Connection) (Connection, error) {
+	return s.putConnection(ctx, c, nil)
+}
+
+// ReplaceConnection stores the workspace's Contacthub connection over the
+// one the caller read, prev (nil: none was stored): ErrVersionMismatch
+// when another write came in between, whose change would otherwise be
+// lost, or whose token the caller's decision to keep the stored one did
+// not see.
+func (s *Store) ReplaceConnection(ctx context.Context, c Connection, prev *Connection) (Connection, error) {
+	cond := expression.AttributeNotExists(expression.Name("pk"))
+	if prev != nil {
+		cond = expression.Name("updatedAt").Equal(expression.Value(prev.UpdatedAt))
+	}
+	return s.putConnection(ctx, c, &cond)
+}
+
+func (s *Store) putConnection(ctx context.Context, c Connection, cond *expression.ConditionBuilder) (Connection, error) {
 	token, err := s.box.Seal(ctx, c.ContacthubToken, "workspace/"+c.Workspace+"/contacthubToken")
 	if err != nil {
 		return Connection{}, fmt.Errorf("seal Contacthub token: %w", err)
@@ -67,7 +86,17 @@ func (s *Store) PutConnection(ctx context.Context, c Connection) (Connection, er
 	if err != nil {
 		return Connection{}, fmt.Errorf("encode connection: %w", err)
 	}
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: av}); err != nil {
+	in := &dynamodb.PutItemInput{TableName: &s.table, Item: av}
+	if cond != nil {
+		expr, err := expression.NewBuilder().WithCondition(*cond).Build()
+		if err != nil {
+			return Connection{}, fmt.Errorf("build connection condition: %w", err)
+		}
+		in.ConditionExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues = expr.Condition(), expr.Names(), expr.Values()
+	}
+	if _, err := s.db.PutItem(ctx, in); conditionFailed(err) {
+		return Connection{}, ErrVersionMismatch
+	} else if err != nil {
 		return Connection{}, fmt.Errorf("put connection: %w", err)
 	}
 	return c, nil
