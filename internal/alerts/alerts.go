@@ -44,6 +44,9 @@ type Settings struct {
 	// WebhookURL (https) receives alerts signed with WebhookSecret.
 	WebhookURL    string `json:"webhookUrl,omitempty"`
 	WebhookSecret string `json:"-"`
+	// Version is the stored settings' (zero when none are stored), for
+	// ReplaceSettings.
+	Version int64 `json:"-"`
 }
 
 // Observation is what the scheduler sees of a source at a tick.
@@ -142,6 +145,9 @@ type Store interface {
 
 // ErrConflict says another check changed the state first.
 var ErrConflict = errors.New("alert state changed since it was read")
+
+// ErrSettingsChanged says the settings were written since they were read.
+var ErrSettingsChanged = errors.New("alert settings changed since they were read")
 
 // Publisher publishes to the SNS alert topic.
 type Publisher interface {

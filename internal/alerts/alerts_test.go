@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -300,4 +301,31 @@ func newAlertStore(t *testing.T, table string) *alerts.DynamoStore {
 		t.Fatal(err)
 	}
 	return alerts.NewStore(testkit.Emulators(t).DynamoDB(), table, secret.NewBox(keys))
+}
+
+// TestReplaceSettingsRefusesAWriteInBetween: settings written over those
+// read refuse to land when another write came in between: the decision to
+// keep the stored webhook secret was made on what was read.
+func TestReplaceSettingsRefusesAWriteInBetween(t *testing.T) {
+	ctx := context.Background()
+	store := newAlertStore(t, testkit.Table(t))
+	if err := store.ReplaceSettings(ctx, "src1", alerts.Settings{FailedPerHour: 1}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.ReplaceSettings(ctx, "src1", alerts.Settings{FailedPerHour: 2}, 0); !errors.Is(err, alerts.ErrSettingsChanged) {
+		t.Fatalf("a first write over existing settings = %v, want ErrSettingsChanged", err)
+	}
+	read, _, err := store.Settings(ctx, "src1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.ReplaceSettings(ctx, "src1", alerts.Settings{FailedPerHour: 3, WebhookURL: "https://hooks.example/a", WebhookSecret: webhookSecret}, read.Version); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.ReplaceSettings(ctx, "src1", alerts.Settings{FailedPerHour: 4}, read.Version); !errors.Is(err, alerts.ErrSettingsChanged) {
+		t.Fatalf("a write over settings replaced since = %v, want ErrSettingsChanged", err)
+	}
+	if got, _, err := store.Settings(ctx, "src1"); err != nil || got.FailedPerHour != 3 || got.WebhookSecret != webhookSecret {
+		t.Fatalf("stored %+v, %v; want the later write kept", got, err)
+	}
 }

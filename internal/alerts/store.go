@@ -80,7 +80,7 @@ func (s *DynamoStore) Settings(ctx context.Context, sourceID string) (Settings, 
 	st := Settings{
 		FailedPerHour: getN(out.Item, "failedPerHour"), FeedLagSeconds: getN(out.Item, "feedLagSeconds"),
 		BackfillStalledMinutes: getN(out.Item, "backfillStalledMinutes"), SNS: getBool(out.Item, "sns"),
-		WebhookURL: getS(out.Item, "webhookUrl"),
+		WebhookURL: getS(out.Item, "webhookUrl"), Version: max(getN(out.Item, "version"), 1),
 	}
 	if sealed, ok := out.Item["webhookSecret"].(*types.AttributeValueMemberB); ok {
 		if st.WebhookSecret, err = s.box.Open(ctx, sealed.Value, purpose(sourceID)); err != nil {
@@ -90,9 +90,24 @@ func (s *DynamoStore) Settings(ctx context.Context, sourceID string) (Settings, 
 	return st, true, nil
 }
 
-// PutSettings stores a source's settings, sealing the webhook secret.
+// PutSettings stores a source's settings, sealing the webhook secret,
+// over whatever is stored.
 func (s *DynamoStore) PutSettings(ctx context.Context, sourceID string, st Settings) error {
+	return s.putSettings(ctx, sourceID, st, nil)
+}
+
+// ReplaceSettings stores a source's settings over those the caller read
+// at version read (0: none were stored): ErrSettingsChanged when another write
+// came in between, whose change would be lost, or whose webhook the
+// caller's decision to keep the stored secret did not see.
+func (s *DynamoStore) ReplaceSettings(ctx context.Context, sourceID string, st Settings, read int64) error {
+	st.Version = read
+	return s.putSettings(ctx, sourceID, st, &read)
+}
+
+func (s *DynamoStore) putSettings(ctx context.Context, sourceID string, st Settings, read *int64) error {
 	item := key(sourceID, "SETTINGS")
+	item["version"] = num(st.Version + 1)
 	item["type"] = str("alert-settings")
 	item["failedPerHour"] = num(st.FailedPerHour)
 	item["feedLagSeconds"] = num(st.FeedLagSeconds)
@@ -108,7 +123,24 @@ func (s *DynamoStore) PutSettings(ctx context.Context, sourceID string, st Setti
 		}
 		item["webhookSecret"] = &types.AttributeValueMemberB{Value: sealed}
 	}
-	if _, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
+	in := &dynamodb.PutItemInput{TableName: &s.table, Item: item}
+	switch {
+	case read == nil:
+	case *read == 0:
+		in.ConditionExpression = aws.String("attribute_not_exists(pk)")
+	case *read == 1:
+		// Settings stored before they had a version read as version 1.
+		in.ConditionExpression = aws.String("attribute_not_exists(version) OR version = :read")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":read": num(1)}
+	default:
+		in.ConditionExpression = aws.String("version = :read")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":read": num(*read)}
+	}
+	_, err := s.db.PutItem(ctx, in)
+	if ccf := (*types.ConditionalCheckFailedException)(nil); errors.As(err, &ccf) {
+		return ErrSettingsChanged
+	}
+	if err != nil {
 		return fmt.Errorf("alerts: put settings of %s: %w", sourceID, err)
 	}
 	return nil

@@ -19,7 +19,7 @@ import (
 // AlertSettings keeps each source's alert settings (package alerts).
 type AlertSettings interface {
 	Settings(ctx context.Context, sourceID string) (alerts.Settings, bool, error)
-	PutSettings(ctx context.Context, sourceID string, s alerts.Settings) error
+	ReplaceSettings(ctx context.Context, sourceID string, s alerts.Settings, read int64) error
 }
 
 // AlertSender delivers an alert to a source's destinations.
@@ -64,7 +64,11 @@ func (a *API) getAlerts(ctx context.Context, r *request) events.APIGatewayV2HTTP
 	if err != nil {
 		return a.internal(ctx, "read alert settings", err)
 	}
-	return jsonResponse(http.StatusOK, alertJSON(s))
+	resp := jsonResponse(http.StatusOK, alertJSON(s))
+	if s.Version > 0 {
+		resp.Headers["ETag"] = etag(s.Version)
+	}
+	return resp
 }
 
 // putAlerts replaces a source's alert settings. The webhook secret may be
@@ -85,6 +89,13 @@ func (a *API) putAlerts(ctx context.Context, r *request) events.APIGatewayV2HTTP
 	stored, _, err := a.cfg.Alerts.Settings(ctx, src.ID)
 	if err != nil {
 		return a.internal(ctx, "read alert settings", err)
+	}
+	cond, refused := r.ifMatch()
+	if refused != nil {
+		return *refused
+	}
+	if cond.given && (stored.Version == 0 || !cond.any && !cond.matches(stored.Version)) {
+		return alertsChanged()
 	}
 	var problems source.Problems
 	for _, f := range []struct {
@@ -126,10 +137,20 @@ func (a *API) putAlerts(ctx context.Context, r *request) events.APIGatewayV2HTTP
 	if len(problems) > 0 {
 		return problem(http.StatusUnprocessableEntity, "invalid alert settings", problems...)
 	}
-	if err := a.cfg.Alerts.PutSettings(ctx, src.ID, next); err != nil {
+	// Written over the settings read above only: the secret kept was
+	// decided on them.
+	if err := a.cfg.Alerts.ReplaceSettings(ctx, src.ID, next, stored.Version); errors.Is(err, alerts.ErrSettingsChanged) {
+		return alertsChanged()
+	} else if err != nil {
 		return a.internal(ctx, "store alert settings", err)
 	}
-	return jsonResponse(http.StatusOK, alertJSON(next))
+	resp := jsonResponse(http.StatusOK, alertJSON(next))
+	resp.Headers["ETag"] = etag(stored.Version + 1)
+	return resp
+}
+
+func alertsChanged() events.APIGatewayV2HTTPResponse {
+	return problem(http.StatusPreconditionFailed, "the alert settings changed since you read them; read them again and reapply your change")
 }
 
 // testAlert sends a test alert to the source's destinations.

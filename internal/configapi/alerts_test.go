@@ -111,3 +111,32 @@ func TestDeployedAlertsPostToNoInternalHost(t *testing.T) {
 		t.Errorf("a public https webhook: %d %s", resp.StatusCode, resp.Body)
 	}
 }
+
+// TestIfMatchOnAlertSettings: alert settings have an ETag once saved; a
+// save naming a version another admin has since replaced is refused, and
+// so is one with If-Match before any settings exist.
+func TestIfMatchOnAlertSettings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.expect(e.call("ws1", "POST", "/v1/sources", validSource(), nil), http.StatusCreated).body["id"].(string)
+	path := "/v1/sources/" + id + "/alerts"
+	set := func(failed int) map[string]any {
+		return map[string]any{"failedPerHour": failed, "feedLagSeconds": 0, "backfillStalledMinutes": 0, "sns": true}
+	}
+	if r := e.expect(e.call("ws1", "GET", path, nil, nil), http.StatusOK); r.headers["ETag"] != "" {
+		t.Fatalf("ETag %q before any settings were saved", r.headers["ETag"])
+	}
+	e.expect(e.call("ws1", "PUT", path, set(5), map[string]string{"If-Match": "*"}), http.StatusPreconditionFailed)
+	first := e.expect(e.call("ws1", "PUT", path, set(5), nil), http.StatusOK).headers["ETag"]
+	if got := e.expect(e.call("ws1", "GET", path, nil, nil), http.StatusOK).headers["ETag"]; got == "" || got != first {
+		t.Fatalf("GET ETag %q, want the PUT's %q", got, first)
+	}
+	second := e.expect(e.call("ws1", "PUT", path, set(7), map[string]string{"If-Match": first}), http.StatusOK).headers["ETag"]
+	if second == first {
+		t.Fatalf("ETag unchanged by a write: %q", second)
+	}
+	e.expect(e.call("ws1", "PUT", path, set(9), map[string]string{"If-Match": first}), http.StatusPreconditionFailed)
+	if r := e.expect(e.call("ws1", "GET", path, nil, nil), http.StatusOK); r.body["failedPerHour"] != float64(7) {
+		t.Fatalf("settings after a refused save: %s", r.raw)
+	}
+}
