@@ -25,6 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -111,7 +112,16 @@ type State struct {
 	Pending  *Notification
 	Attempts int64
 	RetryAt  time.Time
+	// Delivered names the destinations (ToSNS, ToWebhook) that have
+	// taken the pending alert: a retry goes only to the others.
+	Delivered []string
 }
+
+// The destinations of an alert.
+const (
+	ToSNS     = "sns"
+	ToWebhook = "webhook"
+)
 
 // Delivery timing: alerts are delivered at least once.
 const (
@@ -219,43 +229,63 @@ func (m *Monitor) Check(ctx context.Context, sourceID, sourceName string, o Obse
 	}
 	next.Version++ // what PutState stored
 	n := *next.Pending
+	delivered, err := m.deliver(ctx, settings, n, o.Now, next.Delivered)
 	after := next
-	after.Pending, after.Attempts, after.RetryAt = nil, 0, time.Time{}
-	err = m.Deliver(ctx, settings, n)
+	after.Pending, after.Attempts, after.RetryAt, after.Delivered = nil, 0, time.Time{}, nil
 	switch {
 	case err == nil:
 	case o.Now.Sub(n.At) >= GiveUpAfter:
 		m.log.ErrorContext(ctx, "alert not delivered; given up", "source_id", sourceID, "state", n.State, "at", n.At, "attempts", next.Attempts, "error", err)
 	default:
 		m.log.WarnContext(ctx, "alert not delivered; will retry", "source_id", sourceID, "state", n.State, "attempts", next.Attempts, "error", err)
-		after.Pending, after.Attempts, after.RetryAt = next.Pending, next.Attempts, o.Now.Add(retryDelay(next.Attempts))
+		after.Pending, after.Attempts, after.RetryAt, after.Delivered = next.Pending, next.Attempts, o.Now.Add(retryDelay(next.Attempts)), delivered
 	}
-	if err := m.store.PutState(ctx, sourceID, after); err != nil && !errors.Is(err, ErrConflict) {
+	// On a context of its own: a slow webhook may have spent the check's,
+	// and a delivered alert left pending would be sent again.
+	writeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stateWriteTimeout)
+	defer cancel()
+	if err := m.store.PutState(writeCtx, sourceID, after); err != nil && !errors.Is(err, ErrConflict) {
 		return err
 	}
 	return nil
 }
 
-// Deliver sends n everywhere settings say; it returns every delivery's
-// error.
+// stateWriteTimeout bounds the write that records a delivery.
+const stateWriteTimeout = 5 * time.Second
+
+// Deliver sends n everywhere settings say, now; it returns every
+// delivery's error.
 func (m *Monitor) Deliver(ctx context.Context, s Settings, n Notification) error {
+	_, err := m.deliver(ctx, s, n, n.At, nil)
+	return err
+}
+
+// deliver sends n, at sentAt (what the webhook signature dates), to each
+// destination of s not in done, and returns done with the ones that took
+// it, and every failure.
+func (m *Monitor) deliver(ctx context.Context, s Settings, n Notification, sentAt time.Time, done []string) ([]string, error) {
 	body, err := json.Marshal(n)
 	if err != nil {
-		return err
+		return done, err
 	}
+	delivered := slices.Clone(done)
 	var errs []error
-	if s.SNS && m.sns != nil {
+	if s.SNS && m.sns != nil && !slices.Contains(done, ToSNS) {
 		subject := "hubsend: source " + n.SourceName + " " + n.State
 		if err := m.sns.Publish(ctx, truncate(subject, 100), string(body)); err != nil {
 			errs = append(errs, fmt.Errorf("sns: %w", err))
+		} else {
+			delivered = append(delivered, ToSNS)
 		}
 	}
-	if s.WebhookURL != "" {
-		if err := m.post(ctx, s, body, n.At); err != nil {
+	if s.WebhookURL != "" && !slices.Contains(done, ToWebhook) {
+		if err := m.post(ctx, s, body, sentAt); err != nil {
 			errs = append(errs, fmt.Errorf("webhook: %w", err))
+		} else {
+			delivered = append(delivered, ToWebhook)
 		}
 	}
-	return errors.Join(errs...)
+	return delivered, errors.Join(errs...)
 }
 
 // SignatureHeader carries the webhook signature: t=<unix seconds>,

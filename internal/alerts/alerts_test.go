@@ -236,8 +236,9 @@ func TestUndeliveredAlertIsRetried(t *testing.T) {
 			hook := &flaky{failures: tt.failures}
 			server := httptest.NewTLSServer(hook)
 			t.Cleanup(server.Close)
-			monitor := alerts.NewMonitor(store, nil, server.Client(), nil)
-			if err := store.PutSettings(ctx, "src1", alerts.Settings{FailedPerHour: 5, WebhookURL: server.URL + "/hook", WebhookSecret: webhookSecret}); err != nil {
+			sns := &topic{}
+			monitor := alerts.NewMonitor(store, sns, server.Client(), nil)
+			if err := store.PutSettings(ctx, "src1", alerts.Settings{FailedPerHour: 5, SNS: true, WebhookURL: server.URL + "/hook", WebhookSecret: webhookSecret}); err != nil {
 				t.Fatal(err)
 			}
 			firing := alerts.Observation{FailedLastHour: 9}
@@ -269,6 +270,16 @@ func TestUndeliveredAlertIsRetried(t *testing.T) {
 				if !bytes.Equal(got[i].body, got[0].body) {
 					t.Fatalf("delivery %d carries %s, want the alert of the transition, %s", i+1, got[i].body, got[0].body)
 				}
+				// Signed when sent, so that a receiver that refuses old
+				// signatures (replays) takes a late retry.
+				if want := alerts.Sign(webhookSecret, got[i].body, at[i+1]); got[i].signature != want {
+					t.Fatalf("delivery %d signed %q, want %q (the time it was sent)", i+1, got[i].signature, want)
+				}
+			}
+			// SNS took the alert the first time: the webhook's retries do
+			// not send it there again.
+			if len(sns.messages) != 1 {
+				t.Fatalf("%d SNS messages, want 1", len(sns.messages))
 			}
 			if tt.delivered {
 				if len(got) != tt.failures+1 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -164,6 +165,9 @@ func (s *DynamoStore) State(ctx context.Context, sourceID string) (State, error)
 		}
 		st.Pending = &n
 		st.RetryAt, _ = time.Parse(time.RFC3339Nano, getS(out.Item, "retryAt"))
+		if d := getS(out.Item, "delivered"); d != "" {
+			st.Delivered = strings.Split(d, ",")
+		}
 	}
 	return st, nil
 }
@@ -183,6 +187,9 @@ func (s *DynamoStore) PutState(ctx context.Context, sourceID string, next State)
 		item["pending"] = str(string(pending))
 		item["attempts"] = num(next.Attempts)
 		item["retryAt"] = str(next.RetryAt.UTC().Format(time.RFC3339Nano))
+		if len(next.Delivered) > 0 {
+			item["delivered"] = str(strings.Join(next.Delivered, ","))
+		}
 	}
 	in := &dynamodb.PutItemInput{TableName: &s.table, Item: item}
 	if next.Version == 0 {
