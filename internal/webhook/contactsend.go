@@ -249,7 +249,6 @@ func (h *Handler) serveContactsend(ctx context.Context, src source.Source, body 
 			if claim == ClaimDone {
 				continue
 			}
-			keys = append(keys, key)
 		}
 		ids := []int64{ev.subscriber}
 		if ev.subscriber == 0 {
@@ -264,9 +263,15 @@ func (h *Handler) serveContactsend(ctx context.Context, src source.Source, body 
 				return h.unavailable(out, err)
 			}
 			if len(found) == 0 {
+				// Its key stays pending: sent again once the userdb holds
+				// the address (its search may lag an add), it is applied.
 				unmatched = append(unmatched, ev.Email)
+				continue
 			}
 			ids = found
+		}
+		if key != "" {
+			keys = append(keys, key)
 		}
 		for _, id := range ids {
 			if !slices.Contains(subscribers, id) {
@@ -287,11 +292,6 @@ func (h *Handler) serveContactsend(ctx context.Context, src source.Source, body 
 		out.message = fmt.Sprintf("%d events name an email no subscriber of userdb %d holds", len(unmatched), src.Properties.UserDBID)
 	}
 	if len(subscribers) == 0 {
-		for _, key := range keys {
-			if err := h.cfg.Dedupe.Done(ctx, src.ID, key, now); err != nil {
-				out.err = err
-			}
-		}
 		if len(unmatched) > 0 {
 			out.result = "no-subscriber"
 			return noSubscriberResponse(len(unmatched))

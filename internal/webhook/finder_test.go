@@ -10,9 +10,12 @@ import (
 	"github.com/hubsend/hubsend/internal/source"
 )
 
-// TestContactsendFinderOverTheWire: the lookup by email, with the client
-// the function deploys, finds a subscriber stored with capitals from an
-// event that spells the address either way, and nobody for another.
+// TestContactsendFinderOverTheWire: the lookup by email (an IN of two
+// spellings for a mixed-case address), with the client the function
+// deploys, works against the simulator: it finds a subscriber stored with
+// capitals from an event that spells the address either way, and nobody
+// for another. (The simulator compares text case-insensitively, so which
+// spelling matters is TestLookupByEmailKeepsTheSpellingGiven's to show.)
 func TestContactsendFinderOverTheWire(t *testing.T) {
 	t.Parallel()
 	sim := sendsim.New(sendsim.Options{Seed: sendsim.Seed{
