@@ -345,8 +345,13 @@ func (a *API) deleteSource(ctx context.Context, r *request) events.APIGatewayV2H
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, configstore.ErrVersionMismatch) || (cond.given && !cond.any) || attempt == 3 {
+		if !errors.Is(err, configstore.ErrVersionMismatch) || (cond.given && !cond.any) {
 			return a.storeFailure(ctx, err)
+		}
+		if attempt == 3 {
+			// No version was named: not a failed precondition, a source
+			// that keeps changing.
+			return problem(http.StatusConflict, "the source kept changing while it was being deleted; try again")
 		}
 	}
 	r.changes = diff(present(current), nil, map[string]bool{"properties.apiKey": true, "properties.userKey": true})

@@ -215,6 +215,7 @@ var italian = [][2]string{
 	{"name at least one customer, or send all: true", "indica almeno un cliente, oppure invia all: true"},
 	{"at most 500 customers at once", "al massimo 500 clienti alla volta"},
 	{"invalid retry", "nuovo tentativo non valido"},
+	{"the source kept changing while it was being deleted; try again", "la source ha continuato a cambiare mentre veniva eliminata; riprova"},
 	{"the alert settings changed since you read them; read them again and reapply your change", "le impostazioni degli avvisi sono cambiate da quando le hai lette; rileggile e riapplica la modifica"},
 	{"the workspace connection changed since you read it; read it again and reapply your change", "la connessione del workspace è cambiata da quando l'hai letta; rileggila e riapplica la modifica"},
 	{"must be the nextCursor of an earlier retry of all, sent with all: true", "deve essere il nextCursor di un precedente nuovo tentativo di tutti, inviato con all: true"},
