@@ -601,16 +601,27 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 	// Read and add only while the claims hold: once they lapse a
 	// per-customer worker may add the same customers. A timeout, not an
 	// instant, so that a test clock does not end the context early.
-	ctx, cancel := context.WithTimeout(ctx, ledger.ClaimWork(r.l.cfg.AddClaim))
+	ctx, cancel := context.WithTimeout(ctx, ledger.ClaimWork(until, r.l.cfg.Clock(), r.l.cfg.AddClaim))
 	defer cancel()
 	var pending []*customer
 	addSent := false
 	defer func() {
-		if err != nil && addSent && len(pending) > 0 {
-			// An add of these may still land after the claims' end (a
-			// request cut off by it): hold them a whole claim from now, so
-			// that whoever adds next reads them back first.
-			r.prolong(pending)
+		if err == nil || !addSent || !r.l.cfg.Clock().Before(until) {
+			// Nothing in doubt, or the claims have lapsed: another worker
+			// may hold them now, and a write here would overwrite its entry.
+			return
+		}
+		// An add of these may still land after the claims' end (a request
+		// cut off by it): hold them a whole claim from now, so that whoever
+		// adds next reads them back first. Not those linked meanwhile.
+		var unsure []*customer
+		for _, c := range pending {
+			if !slices.Contains(linked, c) {
+				unsure = append(unsure, c)
+			}
+		}
+		if len(unsure) > 0 {
+			r.prolong(unsure)
 		}
 	}()
 	// seen holds every subscriber id that existed for these customers

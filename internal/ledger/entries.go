@@ -58,12 +58,15 @@ func (e Entry) Stored() bool { return e.Version > 0 }
 // still holds at now.
 func (e Entry) Adding(now time.Time) bool { return now.Before(e.AddingUntil) }
 
-// ClaimWork is how long the holder of a claim lasting claim may go on
-// writing to Contactsend under it: the claim less a margin (a quarter, at
-// most ten seconds) in which a write cut off with its outcome unknown can
-// still be followed by prolonging the claim, before anyone else may take it.
-func ClaimWork(claim time.Duration) time.Duration {
-	return claim - min(claim/4, 10*time.Second)
+// ClaimWork is how long, at now, the holder of a claim that ends at until
+// and lasts claim may go on writing to Contactsend under it: up to the
+// claim's end less a margin (a quarter of the claim, at most ten seconds)
+// in which a write cut off with its outcome unknown can still be followed
+// by prolonging the claim, before anyone else may take it. Counted from
+// the claim's end, so that time the claim's own write took is not spent
+// twice; zero or less means no time is left.
+func ClaimWork(until, now time.Time, claim time.Duration) time.Duration {
+	return until.Sub(now) - min(claim/4, 10*time.Second)
 }
 
 // Get returns the entry of a customer; an absent entry is a zero Entry

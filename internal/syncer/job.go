@@ -360,7 +360,7 @@ func (w *Worker) write(ctx context.Context, e *env, j jobRef, p plan) result {
 	// Search and add only while the claim holds: once it lapses another job
 	// may take it and add the customer too. A timeout, not an instant, so
 	// that a test clock does not end the context early.
-	claimCtx, cancelClaim := context.WithTimeout(ctx, ledger.ClaimWork(w.claim))
+	claimCtx, cancelClaim := context.WithTimeout(ctx, ledger.ClaimWork(claimed.AddingUntil, w.now(), w.claim))
 	r := w.findOrAdd(claimCtx, e, claimed, p.query, p.wire, p.attrs)
 	cancelClaim()
 	if r.keepClaim {
