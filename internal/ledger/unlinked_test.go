@@ -11,11 +11,11 @@ func TestUnlinkedOptOutsAreRememberedByRange(t *testing.T) {
 	s, clock := newStore(t)
 	ctx := t.Context()
 	for id, optOut := range map[int64]string{9: "news@11", 10: "news@11,promo@12", 4294967299: "news@11"} {
-		if err := s.RememberUnlinkedOptOut(ctx, "src", id, optOut); err != nil {
+		if err := s.RememberUnlinkedOptOut(ctx, "src", id, optOut, 1); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.RememberUnlinkedOptOut(ctx, "other", 10, "news@11"); err != nil {
+	if err := s.RememberUnlinkedOptOut(ctx, "other", 10, "news@11", 2); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.UnlinkedOptOuts(ctx, "src", 5, 100)
@@ -24,7 +24,10 @@ func TestUnlinkedOptOutsAreRememberedByRange(t *testing.T) {
 	}
 	// 9 and 10 only: ids compare as numbers (not "4294967299" < "5"), and
 	// another source's records are not this one's.
-	if want := map[int64]string{9: "news@11", 10: "news@11,promo@12"}; !maps.Equal(got, want) {
+	at := clock.Now()
+	if want := map[int64]UnlinkedOptOut{9: {"news@11", 1, at}, 10: {"news@11,promo@12", 1, at}}; !maps.EqualFunc(got, want, func(a, b UnlinkedOptOut) bool {
+		return a.OptOut == b.OptOut && a.Tries == b.Tries && a.At.Equal(b.At)
+	}) {
 		t.Fatalf("opt-outs 5..100 = %v, want %v", got, want)
 	}
 	clock.Advance(UnlinkedRetention + time.Hour)

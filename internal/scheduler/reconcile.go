@@ -32,8 +32,8 @@ type Ledger interface {
 	LinkedRange(ctx context.Context, sourceID string, first, last int64) (map[int64]ledger.Linked, error)
 	IndexSubscribers(ctx context.Context, sourceID, after string, limit int) (ledger.IndexProgress, error)
 	BySubscriber(ctx context.Context, sourceID string, subscriberID int64) (ledger.Entry, error)
-	UnlinkedOptOuts(ctx context.Context, sourceID string, first, last int64) (map[int64]string, error)
-	RememberUnlinkedOptOut(ctx context.Context, sourceID string, subscriberID int64, optOut string) error
+	UnlinkedOptOuts(ctx context.Context, sourceID string, first, last int64) (map[int64]ledger.UnlinkedOptOut, error)
+	RememberUnlinkedOptOut(ctx context.Context, sourceID string, subscriberID int64, optOut string, tries int64) error
 }
 
 // Reconciliation defaults.
@@ -46,6 +46,11 @@ const (
 	// reconcileLookups bounds the concurrent one-by-one ledger lookups of
 	// a page, while the source's ledger is not fully indexed.
 	reconcileLookups = 16
+	// unlinkedRecheck is how long after handing an unlinked subscriber's
+	// opt-out over the walk hands it over the second and last time: the
+	// first search may have come before Contacthub's index held a new
+	// customer (up to a minute), or the job may have failed.
+	unlinkedRecheck = 10 * time.Minute
 	// indexPageSize and maxIndexPages bound the ledger entries a tick
 	// reads to add older entries to the subscriber range index: 20,000 a
 	// tick, so a ledger of 2 M is indexed within 100 ticks, once.
@@ -140,10 +145,10 @@ func (r *run) reconcile(ctx context.Context, src source.Source, rep *SourceRepor
 				return r.reconcileFailed(ctx, src, cps, cp, fmt.Errorf("enqueue %d jobs: %w", len(batch), err))
 			}
 		}
-		for id, optOut := range optOuts {
+		for id, o := range optOuts {
 			// Only after its job is queued; one not remembered is handed
 			// over again next pass, which changes nothing.
-			if err := cfg.Ledger.RememberUnlinkedOptOut(ctx, src.ID, id, optOut); err != nil {
+			if err := cfg.Ledger.RememberUnlinkedOptOut(ctx, src.ID, id, o.OptOut, o.Tries); err != nil {
 				r.s.log.WarnContext(ctx, "unlinked opt-out not remembered", "source", src.ID, "subscriber", id, "error", err)
 			}
 		}
@@ -210,7 +215,7 @@ type synced interface {
 // by itself. Unlinked subscribers that opted out are compared with the
 // opt-outs handed over before (one more range read, when the page has
 // any); optOuts are those to remember once their jobs are queued.
-func (r *run) differences(ctx context.Context, src source.Source, subs []contactsend.Subscriber, fields map[string]column, indexed bool) (batch []jobs.Job, optOuts map[int64]string, err error) {
+func (r *run) differences(ctx context.Context, src source.Source, subs []contactsend.Subscriber, fields map[string]column, indexed bool) (batch []jobs.Job, optOuts map[int64]ledger.UnlinkedOptOut, err error) {
 	if len(subs) == 0 {
 		return nil, nil, nil
 	}
@@ -271,16 +276,24 @@ func (r *run) differences(ctx context.Context, src source.Source, subs []contact
 	if err != nil {
 		return nil, nil, fmt.Errorf("ledger unlinked opt-outs: %w", err)
 	}
-	optOuts = make(map[int64]string)
+	optOuts = make(map[int64]ledger.UnlinkedOptOut)
 	for id, optOut := range unlinked {
-		switch before, known := remembered[id]; {
-		case optOut != "" && optOut != before:
-			batch = append(batch, jobs.Job{SourceID: src.ID, SubscriberID: id, Reason: jobs.FromReconcile, EnqueuedAt: now})
-			optOuts[id] = optOut
-		case optOut == "" && known && before != "":
+		before, known := remembered[id]
+		var tries int64
+		switch {
+		case optOut != "" && optOut != before.OptOut:
+			tries = 1
+		case optOut != "" && before.Tries < 2 && now.Sub(before.At) >= unlinkedRecheck:
+			tries = 2
+		case optOut == "" && known && before.OptOut != "":
 			// Subscribed again: a later opt-out is news again.
-			optOuts[id] = ""
+			optOuts[id] = ledger.UnlinkedOptOut{}
+			continue
+		default:
+			continue
 		}
+		batch = append(batch, jobs.Job{SourceID: src.ID, SubscriberID: id, Reason: jobs.FromReconcile, EnqueuedAt: now})
+		optOuts[id] = ledger.UnlinkedOptOut{OptOut: optOut, Tries: tries}
 	}
 	return batch, optOuts, nil
 }

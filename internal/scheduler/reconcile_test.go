@@ -76,8 +76,10 @@ func newReconcileWorld(t *testing.T, n int, pages int, linked func(id int64) (su
 	}
 	dynamo := &bench.CountingDynamoDB{Client: testkit.Emulators(t).DynamoDB()}
 	ledgerTable := testkit.Table(t)
-	store := ledger.New(dynamo, ledgerTable)
-	w := &reconcileWorld{send: send, ledger: store, dynamo: dynamo, ledgerTable: ledgerTable}
+	w := &reconcileWorld{send: send, dynamo: dynamo, ledgerTable: ledgerTable}
+	// The ledger keeps the scheduler's time.
+	store := ledger.New(dynamo, ledgerTable, ledger.WithClock(func() time.Time { return w.clock.Now() }))
+	w.ledger = store
 	w.harness = newHarness(t, options{dynamo: dynamo, configure: func(c *scheduler.Config) {
 		c.Send, c.Ledger, c.MaxReconcilePages = client, store, pages
 	}})
@@ -397,9 +399,11 @@ func TestReconcileFindsEntriesWrittenBeforeTheIndex(t *testing.T) {
 
 // TestReconcileHandsEachUnlinkedOptOutOverOnce: an unsubscribe through a
 // subscriber no customer is linked to (a duplicate imported twice) reaches
-// the worker, which finds the customer through Contacthub, once: passes
-// that find it unchanged hand nothing over, a subscribe again is noted
-// without a job, and a new unsubscribe after it is handed over again.
+// the worker, which finds the customer through Contacthub: once, and once
+// more ten minutes later, in case Contacthub's search did not hold a new
+// customer yet; passes that find it unchanged hand nothing else over, a
+// subscribe again is noted without a job, and a new unsubscribe after it
+// is handed over again.
 func TestReconcileHandsEachUnlinkedOptOutOverOnce(t *testing.T) {
 	t.Parallel()
 	// Subscriber 1 is linked and subscribed; 2 is unlinked at -1, 3 is
@@ -415,6 +419,16 @@ func TestReconcileHandsEachUnlinkedOptOutOverOnce(t *testing.T) {
 	}
 	if got := pass(); len(got) != 0 {
 		t.Fatalf("a pass over unchanged subscribers handed over %v", got)
+	}
+	// Once more, later (Contacthub's search may not have held a new
+	// customer the first time), and then no more.
+	w.clock.Advance(11 * time.Minute)
+	if got := pass(); !slices.Equal(got, []int64{2}) {
+		t.Fatalf("a pass 11 minutes later handed over %v, want 2 a second time", got)
+	}
+	w.clock.Advance(11 * time.Minute)
+	if got := pass(); len(got) != 0 {
+		t.Fatalf("a third pass handed over %v", got)
 	}
 	if err := w.send.SetSubscriptionStatus(1, 2, reconcileWebform, 1); err != nil {
 		t.Fatal(err)
