@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -132,11 +133,14 @@ func (p *proxiedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		}
 	}
 	port := via.Port()
-	if port == "" {
-		port = map[string]string{"https": "443", "socks5": "1080"}[via.Scheme]
-		if port == "" {
-			port = "80"
-		}
+	switch {
+	case port != "":
+	case via.Scheme == "https":
+		port = "443"
+	case strings.HasPrefix(via.Scheme, "socks5"): // socks5 and socks5h
+		port = "1080"
+	default:
+		port = "80"
 	}
 	ctx := context.WithValue(req.Context(), proxyKey{}, net.JoinHostPort(via.Hostname(), port))
 	return p.next.RoundTrip(req.WithContext(ctx))
