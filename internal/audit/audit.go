@@ -111,16 +111,24 @@ type item struct {
 	ExpiresAt int64  `dynamodbav:"expiresAt"`
 }
 
-// Record stores one entry; its time is now, its ID assigned here.
+// Record stores one entry; its time is now, its ID assigned here. It
+// returns the entry with both even when the write fails: recording that
+// entry again stores it at most once, though the failed write may have
+// landed.
 func (l *Log) Record(ctx context.Context, e Entry) (Entry, error) {
 	if e.Workspace == "" || e.Action == "" {
 		return Entry{}, errors.New("audit: a record needs a workspace and an action")
 	}
-	e.At = l.now().UTC()
+	if e.ID == "" {
+		e.At = l.now().UTC()
+		e.ID = newSortKey(e.At)
+	} else if !sortKeyPattern.MatchString(e.ID) {
+		return Entry{}, fmt.Errorf("audit: %q is not a record id", e.ID)
+	}
 	if e.Changes == nil {
 		e.Changes = []Change{}
 	}
-	it := item{Entry: e, PK: workspacePK(e.Workspace), SK: newSortKey(e.At), Type: "audit",
+	it := item{Entry: e, PK: workspacePK(e.Workspace), SK: e.ID, Type: "audit",
 		ExpiresAt: e.At.Add(Retention).Unix()}
 	if e.SourceID != "" {
 		it.GSI1PK, it.GSI1SK = sourceGSI(e.Workspace, e.SourceID), it.SK
@@ -129,10 +137,16 @@ func (l *Log) Record(ctx context.Context, e Entry) (Entry, error) {
 	if err != nil {
 		return Entry{}, fmt.Errorf("audit: encode: %w", err)
 	}
-	if _, err := l.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(l.table), Item: av}); err != nil {
-		return Entry{}, fmt.Errorf("audit: store %s: %w", e.Action, err)
+	_, err = l.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(l.table), Item: av,
+		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	})
+	if ccf := (*types.ConditionalCheckFailedException)(nil); errors.As(err, &ccf) {
+		return e, nil // an earlier write of this entry landed
 	}
-	e.ID = it.SK
+	if err != nil {
+		return e, fmt.Errorf("audit: store %s: %w", e.Action, err)
+	}
 	return e, nil
 }
 

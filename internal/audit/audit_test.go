@@ -1,9 +1,12 @@
 package audit
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/hubsend/hubsend/internal/localaws/emulators"
 )
@@ -81,5 +84,46 @@ func TestPagingExpiryAndCursors(t *testing.T) {
 		if _, err := log.List(t.Context(), "ws1", ListOptions{Cursor: cursor}); !errors.Is(err, ErrBadCursor) {
 			t.Errorf("cursor %q: %v, want ErrBadCursor", cursor, err)
 		}
+	}
+}
+
+// lostAnswer stores every PutItem but answers the first with an error, as
+// a write whose answer the network lost.
+type lostAnswer struct {
+	DynamoDB
+	answered bool
+}
+
+func (l *lostAnswer) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	out, err := l.DynamoDB.PutItem(ctx, in, opts...)
+	if err == nil && !l.answered {
+		l.answered = true
+		return nil, errors.New("connection reset (test)")
+	}
+	return out, err
+}
+
+// TestRecordingAnEntryAgainStoresItOnce: a write that landed though its
+// answer was lost, recorded again as Record returned it, leaves one record.
+func TestRecordingAnEntryAgainStoresItOnce(t *testing.T) {
+	stack := emulators.StartT(t)
+	table := emulators.NewTableT(t, stack)
+	log := New(&lostAnswer{DynamoDB: stack.DynamoDB()}, table)
+	e, err := log.Record(t.Context(), Entry{Workspace: "ws1", Action: SourceDisable, SourceID: "s1"})
+	if err == nil || e.ID == "" {
+		t.Fatalf("first write: %+v, %v; want an error and the entry's id", e, err)
+	}
+	if _, err := log.Record(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+	page, err := log.List(t.Context(), "ws1", ListOptions{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) != 1 {
+		t.Fatalf("%d records after recording one entry twice, want 1", len(page.Entries))
+	}
+	if _, err := log.Record(t.Context(), Entry{Workspace: "ws1", Action: SourceDisable, ID: "not-an-id"}); err == nil {
+		t.Fatal("an entry with a made-up id was stored")
 	}
 }

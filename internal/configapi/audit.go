@@ -40,10 +40,12 @@ func (a *API) recordChange(ctx context.Context, r *request, action string, resp 
 	if r.sourceID != "" {
 		e.SourceID = r.sourceID
 	}
-	_, err := a.cfg.Audit.Record(ctx, e)
-	if err != nil {
-		// Once more on a context of its own: the change is made, and the
-		// request's context may be what ran out.
+	stored, err := a.cfg.Audit.Record(ctx, e)
+	if err != nil && stored.ID != "" {
+		// Once more, the same entry (stored at most once should the first
+		// write have landed), on a context of its own: the change is made,
+		// and the request's context may be what ran out.
+		e = stored
 		retryCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditRetryTimeout)
 		_, err = a.cfg.Audit.Record(retryCtx, e)
 		cancel()
