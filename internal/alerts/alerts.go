@@ -112,8 +112,9 @@ type State struct {
 	Pending  *Notification
 	Attempts int64
 	RetryAt  time.Time
-	// Delivered names the destinations (ToSNS, ToWebhook) that have
-	// taken the pending alert: a retry goes only to the others.
+	// Delivered names the destinations that have taken the pending
+	// alert (ToSNS; ToWebhook and the webhook's URL): a retry goes only
+	// to the others.
 	Delivered []string
 }
 
@@ -278,11 +279,13 @@ func (m *Monitor) deliver(ctx context.Context, s Settings, n Notification, sentA
 			delivered = append(delivered, ToSNS)
 		}
 	}
-	if s.WebhookURL != "" && !slices.Contains(done, ToWebhook) {
+	// A webhook is named with its URL: one changed since is another
+	// destination, which has not had the alert.
+	if hook := ToWebhook + " " + s.WebhookURL; s.WebhookURL != "" && !slices.Contains(done, hook) {
 		if err := m.post(ctx, s, body, sentAt); err != nil {
 			errs = append(errs, fmt.Errorf("webhook: %w", err))
 		} else {
-			delivered = append(delivered, ToWebhook)
+			delivered = append(delivered, hook)
 		}
 	}
 	return delivered, errors.Join(errs...)

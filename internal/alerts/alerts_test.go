@@ -91,7 +91,7 @@ func TestThresholdCrossedAndLeftSendsTwoSignedAlerts(t *testing.T) {
 		},
 	}
 
-	if err := store.PutSettings(ctx, "src1", alerts.Settings{FailedPerHour: 5, SNS: true, WebhookURL: server.URL + "/hook", WebhookSecret: webhookSecret}); err != nil {
+	if err := store.ReplaceSettings(ctx, "src1", alerts.Settings{FailedPerHour: 5, SNS: true, WebhookURL: server.URL + "/hook", WebhookSecret: webhookSecret}, 0); err != nil {
 		t.Fatal(err)
 	}
 	tick := func(times int) {
@@ -238,7 +238,7 @@ func TestUndeliveredAlertIsRetried(t *testing.T) {
 			t.Cleanup(server.Close)
 			sns := &topic{}
 			monitor := alerts.NewMonitor(store, sns, server.Client(), nil)
-			if err := store.PutSettings(ctx, "src1", alerts.Settings{FailedPerHour: 5, SNS: true, WebhookURL: server.URL + "/hook", WebhookSecret: webhookSecret}); err != nil {
+			if err := store.ReplaceSettings(ctx, "src1", alerts.Settings{FailedPerHour: 5, SNS: true, WebhookURL: server.URL + "/hook", WebhookSecret: webhookSecret}, 0); err != nil {
 				t.Fatal(err)
 			}
 			firing := alerts.Observation{FailedLastHour: 9}
@@ -339,4 +339,69 @@ func TestReplaceSettingsRefusesAWriteInBetween(t *testing.T) {
 	if got, _, err := store.Settings(ctx, "src1"); err != nil || got.FailedPerHour != 3 || got.WebhookSecret != webhookSecret {
 		t.Fatalf("stored %+v, %v; want the later write kept", got, err)
 	}
+}
+
+// failingTopic refuses its first failures publishes.
+type failingTopic struct {
+	topic
+	failures int
+}
+
+func (f *failingTopic) Publish(ctx context.Context, subject, message string) error {
+	f.mu.Lock()
+	fail := f.failures > 0
+	f.failures--
+	f.mu.Unlock()
+	if fail {
+		return errors.New("SNS throttled (test)")
+	}
+	return f.topic.Publish(ctx, subject, message)
+}
+
+// TestRetryGoesToAWebhookChangedSince: a retry skips the destinations that
+// took the alert, but a webhook URL changed since is a destination that
+// has not had it.
+func TestRetryGoesToAWebhookChangedSince(t *testing.T) {
+	ctx := context.Background()
+	c := testkit.NewClock(time.Date(2026, 11, 30, 10, 5, 0, 0, time.UTC))
+	store := newAlertStore(t, testkit.Table(t))
+	first, second := &receiver{}, &receiver{}
+	serverA, serverB := httptest.NewTLSServer(first), httptest.NewTLSServer(second)
+	t.Cleanup(serverA.Close)
+	t.Cleanup(serverB.Close)
+	sns := &failingTopic{failures: 1}
+	monitor := alerts.NewMonitor(store, sns, serverA.Client(), nil)
+	settings := alerts.Settings{FailedPerHour: 5, SNS: true, WebhookURL: serverA.URL + "/hook", WebhookSecret: webhookSecret}
+	if err := store.ReplaceSettings(ctx, "src1", settings, 0); err != nil {
+		t.Fatal(err)
+	}
+	check := func() {
+		t.Helper()
+		if err := monitor.Check(ctx, "src1", "Newsletter", alerts.Observation{Now: c.Now(), FailedLastHour: 9}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check() // the webhook takes it, SNS refuses it
+	settings.WebhookURL = serverB.URL + "/hook"
+	if err := store.ReplaceSettings(ctx, "src1", settings, 1); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(time.Minute)
+	// serverB's certificate is another test CA's: trust both.
+	monitor = alerts.NewMonitor(store, sns, bothClients(serverA, serverB), nil)
+	check()
+	c.Advance(time.Hour)
+	check()
+	if a, b, s := len(first.all()), len(second.all()), len(sns.messages); a != 1 || b != 1 || s != 1 {
+		t.Fatalf("deliveries: first webhook %d, second webhook %d, SNS %d; want one each", a, b, s)
+	}
+}
+
+// bothClients is a client that trusts the test certificates of both servers.
+func bothClients(a, b *httptest.Server) *http.Client {
+	pool := a.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs.Clone()
+	pool.AddCert(b.Certificate())
+	transport := a.Client().Transport.(*http.Transport).Clone()
+	transport.TLSClientConfig.RootCAs = pool
+	return &http.Client{Transport: transport}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -91,24 +90,13 @@ func (s *DynamoStore) Settings(ctx context.Context, sourceID string) (Settings, 
 	return st, true, nil
 }
 
-// PutSettings stores a source's settings, sealing the webhook secret,
-// over whatever is stored.
-func (s *DynamoStore) PutSettings(ctx context.Context, sourceID string, st Settings) error {
-	return s.putSettings(ctx, sourceID, st, nil)
-}
-
 // ReplaceSettings stores a source's settings over those the caller read
 // at version read (0: none were stored): ErrSettingsChanged when another write
 // came in between, whose change would be lost, or whose webhook the
 // caller's decision to keep the stored secret did not see.
 func (s *DynamoStore) ReplaceSettings(ctx context.Context, sourceID string, st Settings, read int64) error {
-	st.Version = read
-	return s.putSettings(ctx, sourceID, st, &read)
-}
-
-func (s *DynamoStore) putSettings(ctx context.Context, sourceID string, st Settings, read *int64) error {
 	item := key(sourceID, "SETTINGS")
-	item["version"] = num(st.Version + 1)
+	item["version"] = num(read + 1)
 	item["type"] = str("alert-settings")
 	item["failedPerHour"] = num(st.FailedPerHour)
 	item["feedLagSeconds"] = num(st.FeedLagSeconds)
@@ -125,17 +113,16 @@ func (s *DynamoStore) putSettings(ctx context.Context, sourceID string, st Setti
 		item["webhookSecret"] = &types.AttributeValueMemberB{Value: sealed}
 	}
 	in := &dynamodb.PutItemInput{TableName: &s.table, Item: item}
-	switch {
-	case read == nil:
-	case *read == 0:
+	switch read {
+	case 0:
 		in.ConditionExpression = aws.String("attribute_not_exists(pk)")
-	case *read == 1:
+	case 1:
 		// Settings stored before they had a version read as version 1.
 		in.ConditionExpression = aws.String("attribute_not_exists(version) OR version = :read")
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{":read": num(1)}
 	default:
 		in.ConditionExpression = aws.String("version = :read")
-		in.ExpressionAttributeValues = map[string]types.AttributeValue{":read": num(*read)}
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":read": num(read)}
 	}
 	_, err := s.db.PutItem(ctx, in)
 	if ccf := (*types.ConditionalCheckFailedException)(nil); errors.As(err, &ccf) {
@@ -165,8 +152,8 @@ func (s *DynamoStore) State(ctx context.Context, sourceID string) (State, error)
 		}
 		st.Pending = &n
 		st.RetryAt, _ = time.Parse(time.RFC3339Nano, getS(out.Item, "retryAt"))
-		if d := getS(out.Item, "delivered"); d != "" {
-			st.Delivered = strings.Split(d, ",")
+		if d, ok := out.Item["delivered"].(*types.AttributeValueMemberSS); ok {
+			st.Delivered = d.Value
 		}
 	}
 	return st, nil
@@ -188,7 +175,7 @@ func (s *DynamoStore) PutState(ctx context.Context, sourceID string, next State)
 		item["attempts"] = num(next.Attempts)
 		item["retryAt"] = str(next.RetryAt.UTC().Format(time.RFC3339Nano))
 		if len(next.Delivered) > 0 {
-			item["delivered"] = str(strings.Join(next.Delivered, ","))
+			item["delivered"] = &types.AttributeValueMemberSS{Value: next.Delivered}
 		}
 	}
 	in := &dynamodb.PutItemInput{TableName: &s.table, Item: item}

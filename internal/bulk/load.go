@@ -621,7 +621,7 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 			}
 		}
 		if len(unsure) > 0 {
-			r.prolong(unsure)
+			r.prolong(unsure, until)
 		}
 	}()
 	// seen holds every subscriber id that existed for these customers
@@ -732,23 +732,28 @@ func (r *run) settle(ctx context.Context, subs []contactsend.Subscriber, seen ma
 
 // release drops the claims of customers nothing was added for.
 func (r *run) release(cs []*customer) {
-	if err := r.setClaims(cs, time.Time{}); err != nil {
+	// On the run's final context: the claims go even when the work's time
+	// ran out.
+	if err := r.setClaims(r.final, cs, time.Time{}); err != nil {
 		// They lapse by themselves; the per-customer lane waits until then.
 		r.l.cfg.Logger.WarnContext(r.final, "release bulk add claims", "source_id", r.src.ID, "error", err)
 	}
 }
 
-// prolong holds the run's claims on cs a whole claim from now.
-func (r *run) prolong(cs []*customer) {
-	if err := r.setClaims(cs, r.l.cfg.Clock().Add(r.l.cfg.AddClaim)); err != nil {
+// prolong holds the run's claims on cs, which end at until, a whole
+// claim from now. The write is unconditional, so it must land before the
+// claims end: after, another worker may hold them.
+func (r *run) prolong(cs []*customer, until time.Time) {
+	ctx, cancel := context.WithTimeout(r.final, until.Sub(r.l.cfg.Clock()))
+	defer cancel()
+	if err := r.setClaims(ctx, cs, r.l.cfg.Clock().Add(r.l.cfg.AddClaim)); err != nil {
 		r.l.cfg.Logger.WarnContext(r.final, "prolong bulk add claims", "source_id", r.src.ID, "error", err)
 	}
 }
 
 // setClaims sets the run's claims on cs to end at until, or drops them
 // when until is zero.
-func (r *run) setClaims(cs []*customer, until time.Time) error {
-	ctx := r.final // even when the work's time ran out
+func (r *run) setClaims(ctx context.Context, cs []*customer, until time.Time) error {
 	owner := r.owner
 	if until.IsZero() {
 		owner = ""

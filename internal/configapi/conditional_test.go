@@ -28,7 +28,8 @@ func TestIfMatchOnReplace(t *testing.T) {
 		{"a list without spaces", `"{v}","999"`, http.StatusOK},
 		{"a list with empty elements", `, "{v}" ,`, http.StatusOK},
 		{"any version", `*`, http.StatusOK},
-		{"the current tag, weak", `W/"{v}"`, http.StatusOK},
+		{"the current tag, weak (If-Match compares strongly)", `W/"{v}"`, http.StatusPreconditionFailed},
+		{"a weak tag and the current strong one", `W/"0", "{v}"`, http.StatusOK},
 		{"a stale tag", `"0"`, http.StatusPreconditionFailed},
 		{"a list of stale tags", `"0", "999"`, http.StatusPreconditionFailed},
 		{"a tag hubsend never made", `"abc"`, http.StatusPreconditionFailed},
@@ -123,8 +124,9 @@ func TestRetryNamesCustomersWhereTheyWereSent(t *testing.T) {
 }
 
 // TestIfMatchOnTheWorkspaceConnection: the connection has an ETag; a PUT
-// naming a version another admin has since replaced is refused, whether
-// it names it in If-Match or only read it before the other write landed.
+// naming in If-Match a version another admin has since replaced is
+// refused. (A write landing between a PUT's own read and write is
+// configstore's TestReplaceConnectionRefusesAWriteInBetween.)
 func TestIfMatchOnTheWorkspaceConnection(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)

@@ -84,9 +84,10 @@ func (s *Store) UnlinkedOptOuts(ctx context.Context, sourceID string, first, las
 }
 
 // RememberUnlinkedOptOut records the opt-out the reconciliation handed
-// over for an unlinked subscriber, for the tries-th time, now.
-func (s *Store) RememberUnlinkedOptOut(ctx context.Context, sourceID string, subscriberID int64, optOut string, tries int64) error {
-	now := s.now()
+// over for an unlinked subscriber, for the tries-th time, at at (the
+// reconciliation's time, which it later compares with).
+func (s *Store) RememberUnlinkedOptOut(ctx context.Context, sourceID string, subscriberID int64, optOut string, tries int64, at time.Time) error {
+	now := at
 	_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: map[string]types.AttributeValue{
 		"pk": str(unlinkedPK(sourceID)), "sk": str(unlinkedSK(subscriberID)), "type": str(unlinkedType),
 		"sourceId": str(sourceID), "subscriberId": num(subscriberID), "optOut": str(optOut), "tries": num(tries),

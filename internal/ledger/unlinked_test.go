@@ -11,11 +11,11 @@ func TestUnlinkedOptOutsAreRememberedByRange(t *testing.T) {
 	s, clock := newStore(t)
 	ctx := t.Context()
 	for id, optOut := range map[int64]string{9: "news@11", 10: "news@11,promo@12", 4294967299: "news@11"} {
-		if err := s.RememberUnlinkedOptOut(ctx, "src", id, optOut, 1); err != nil {
+		if err := s.RememberUnlinkedOptOut(ctx, "src", id, optOut, 1, clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.RememberUnlinkedOptOut(ctx, "other", 10, "news@11", 2); err != nil {
+	if err := s.RememberUnlinkedOptOut(ctx, "other", 10, "news@11", 2, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	got, err := s.UnlinkedOptOuts(ctx, "src", 5, 100)

@@ -33,7 +33,7 @@ type Ledger interface {
 	IndexSubscribers(ctx context.Context, sourceID, after string, limit int) (ledger.IndexProgress, error)
 	BySubscriber(ctx context.Context, sourceID string, subscriberID int64) (ledger.Entry, error)
 	UnlinkedOptOuts(ctx context.Context, sourceID string, first, last int64) (map[int64]ledger.UnlinkedOptOut, error)
-	RememberUnlinkedOptOut(ctx context.Context, sourceID string, subscriberID int64, optOut string, tries int64) error
+	RememberUnlinkedOptOut(ctx context.Context, sourceID string, subscriberID int64, optOut string, tries int64, at time.Time) error
 }
 
 // Reconciliation defaults.
@@ -148,7 +148,7 @@ func (r *run) reconcile(ctx context.Context, src source.Source, rep *SourceRepor
 		for id, o := range optOuts {
 			// Only after its job is queued; one not remembered is handed
 			// over again next pass, which changes nothing.
-			if err := cfg.Ledger.RememberUnlinkedOptOut(ctx, src.ID, id, o.OptOut, o.Tries); err != nil {
+			if err := cfg.Ledger.RememberUnlinkedOptOut(ctx, src.ID, id, o.OptOut, o.Tries, now); err != nil {
 				r.s.log.WarnContext(ctx, "unlinked opt-out not remembered", "source", src.ID, "subscriber", id, "error", err)
 			}
 		}
@@ -283,7 +283,7 @@ func (r *run) differences(ctx context.Context, src source.Source, subs []contact
 		switch {
 		case optOut != "" && optOut != before.OptOut:
 			tries = 1
-		case optOut != "" && before.Tries < 2 && now.Sub(before.At) >= unlinkedRecheck:
+		case optOut != "" && before.Tries == 1 && now.Sub(before.At) >= unlinkedRecheck:
 			tries = 2
 		case optOut == "" && known && before.OptOut != "":
 			// Subscribed again: a later opt-out is news again.
