@@ -502,6 +502,10 @@ func (h *Harness) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 }
 
 func (h *Harness) check(ctx context.Context, deadLetters bool) []string {
+	if err := h.db.Exited(); err != nil {
+		// Every read would be "connection refused": say why instead.
+		return []string{"the harness's DynamoDB emulator stopped: " + err.Error()}
+	}
 	var problems []string
 	report := func(kind string, items []string) {
 		if len(items) == 0 {
