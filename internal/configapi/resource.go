@@ -170,9 +170,12 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 type ifMatch struct {
 	given bool
 	any   bool
-	// tags are the opaque parts of the listed strong entity tags. A weak
-	// tag W/"3" is read but never matches: If-Match compares strongly
-	// (RFC 9110, section 13.1.1).
+	// tags are the opaque parts of the listed entity tags. A weak tag
+	// W/"3" names version 3 as "3" does, although RFC 9110 (13.1.1) has
+	// If-Match compare strongly: a version has one representation here,
+	// and an intermediary that compresses answers (a CDN in front of the
+	// API) weakens the ETags it passes on, which would otherwise fail
+	// every save made through it.
 	tags []string
 }
 
@@ -195,13 +198,12 @@ func (r *request) ifMatch() (m ifMatch, refused *events.APIGatewayV2HTTPResponse
 		return ifMatch{given: true, any: true}, nil
 	}
 	m.given = true
-	listed := 0
 	for _, item := range strings.Split(value, ",") {
 		item = strings.TrimSpace(item)
 		if item == "" {
 			continue // a list may hold empty elements (RFC 9110, 5.6.1)
 		}
-		tag, weak := strings.CutPrefix(item, "W/")
+		tag := strings.TrimPrefix(item, "W/")
 		opaque, ok := strings.CutPrefix(tag, `"`)
 		if ok {
 			opaque, ok = strings.CutSuffix(opaque, `"`)
@@ -209,12 +211,9 @@ func (r *request) ifMatch() (m ifMatch, refused *events.APIGatewayV2HTTPResponse
 		if !ok || !validETagText(opaque) {
 			return ifMatch{}, badIfMatch()
 		}
-		listed++
-		if !weak {
-			m.tags = append(m.tags, opaque)
-		}
+		m.tags = append(m.tags, opaque)
 	}
-	if listed == 0 {
+	if len(m.tags) == 0 {
 		return ifMatch{}, badIfMatch()
 	}
 	return m, nil
