@@ -135,3 +135,39 @@ func TestUnknownAddProlongsTheClaim(t *testing.T) {
 		t.Fatalf("claim ends %v after the job started, want at least %v: a whole claim after the add", e.AddingUntil.Sub(start), want.Sub(start))
 	}
 }
+
+// TestNoSubscriptionWriteOutlivesItsClaim: the claim on a customer's
+// subscription rows bounds their writes as the add claim bounds adds. A
+// Contactsend write slower than the claim is cut off and the job given
+// back, rather than landing after another worker may have written newer
+// rows.
+func TestNoSubscriptionWriteOutlivesItsClaim(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withNewsletter)
+	const claim = 400 * time.Millisecond
+	h.worker = h.newWorker(func(c *Config) { c.SubscriptionClaim = claim })
+	c := h.customer("rosa@example.com", "Rosa", nil)
+	c["base"].(map[string]any)["subscriptions"] = []any{map[string]any{"id": newsletter, "subscribed": true}}
+	id := h.put(c)
+	const slow = 5 * time.Second
+	if _, err := h.send.Faults().Add(faults.Rule{Operation: "modifySubscriberSubscriptionStatus", Kind: faults.Latency, Latency: slow, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	failed := h.sync(id)
+	if took := time.Since(start); took >= slow {
+		t.Fatalf("the job waited %v for a subscription write past its %v claim", took, claim)
+	}
+	if len(failed) != 1 {
+		t.Fatalf("a job whose subscription write was cut off at its claim's end was not given back: %v", failed)
+	}
+	// The next job writes the row.
+	for range 5 {
+		if h.sync(id) == nil {
+			break
+		}
+	}
+	if got := h.sendStatus(h.only("rosa@example.com").ID); got != "1" {
+		t.Fatalf("__cls1 = %q after the retry, want 1", got)
+	}
+}

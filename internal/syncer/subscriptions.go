@@ -317,6 +317,14 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 	// keep the customer's other rows, an unsubscribe among them, from
 	// reaching the other side. A passing error stops the writes (the
 	// service is struggling); what was written before it is still recorded.
+	// Write only while the claim holds, as adds do (ledger.ClaimWork): past
+	// it another worker may write this customer's rows, and a late write of
+	// ours would land after its newer one.
+	writeCtx, cancelWrites := ctx, context.CancelFunc(func() {})
+	if writes > 0 {
+		writeCtx, cancelWrites = context.WithTimeout(ctx, ledger.ClaimWork(entry.SubscriptionClaimUntil, w.now(), w.subClaim))
+	}
+	defer cancelWrites()
 	done := make([]rowDecision, 0, len(decisions))
 	var refused []refusedRow
 	var retryErr error
@@ -325,15 +333,15 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 		var err error
 		switch rd.d.Action {
 		case subscriptions.WriteSend:
-			err = w.writeSend(ctx, e, rd.row, entry.SubscriberID, rd.d.Subscribed)
+			err = w.writeSend(writeCtx, e, rd.row, entry.SubscriberID, rd.d.Subscribed)
 		case subscriptions.WriteHub:
 			var stored contacthub.Subscription
-			if stored, err = w.writeHub(ctx, e, cust, rd.row.HubSubscriptionID, rd.d); err == nil {
+			if stored, err = w.writeHub(writeCtx, e, cust, rd.row.HubSubscriptionID, rd.d); err == nil {
 				hubUpdatedAt = stored.UpdatedAt.Time
 			}
 		}
 		if err == nil && rd.unsubscribesLinked() {
-			err = w.writeSend(ctx, e, rd.row, entry.SubscriberID, false)
+			err = w.writeSend(writeCtx, e, rd.row, entry.SubscriberID, false)
 		}
 		if err != nil {
 			if transient(err) || retryableHub(err) {
