@@ -33,26 +33,25 @@ func (a *API) csvExport(ctx context.Context, r *request, self, filename string, 
 	if cursorProblem(cursor) != nil {
 		return badCursor()
 	}
-	deadline, bounded := ctx.Deadline()
 	var buf bytes.Buffer
 	w := csv.NewWriter(&buf)
 	w.Write(header)
-	for {
-		rows, next, err := read(ctx, cursor, a.parts.page)
-		if errors.Is(err, ledger.ErrBadCursor) || errors.Is(err, history.ErrBadCursor) {
-			return badCursor()
-		}
-		if err != nil {
-			return a.internal(ctx, "read "+filename, err)
-		}
+	cursor, err := eachPage(ctx, cursor, a.parts.page, func(cursor string, limit int) (string, int, error) {
+		rows, next, err := read(ctx, cursor, limit)
 		for _, row := range rows {
 			w.Write(csvSafe(row))
 		}
 		w.Flush()
-		cursor = next
-		if next == "" || buf.Len() >= a.parts.csvBytes || bounded && time.Until(deadline) < exportMargin {
-			break
+		if buf.Len() >= a.parts.csvBytes {
+			return next, 0, err
 		}
+		return next, a.parts.page, err
+	})
+	if errors.Is(err, ledger.ErrBadCursor) || errors.Is(err, history.ErrBadCursor) {
+		return badCursor()
+	}
+	if err != nil {
+		return a.internal(ctx, "read "+filename, err)
 	}
 	headers := map[string]string{
 		"Content-Type":           "text/csv; charset=utf-8",
@@ -64,4 +63,23 @@ func (a *API) csvExport(ctx context.Context, r *request, self, filename string, 
 		headers["Link"] = "<" + self + "?cursor=" + url.QueryEscape(cursor) + `>; rel="next"`
 	}
 	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Headers: headers, Body: buf.String()}
+}
+
+// eachPage reads from cursor a page at a time, each of at most the limit
+// the read before asked for (limit for the first), until the pages end,
+// a read asks for none, or the request's time runs short (exportMargin
+// left). It returns the cursor that continues after the last page read:
+// "" when nothing remains.
+func eachPage(ctx context.Context, cursor string, limit int, read func(cursor string, limit int) (next string, more int, err error)) (string, error) {
+	deadline, bounded := ctx.Deadline()
+	for {
+		next, more, err := read(cursor, limit)
+		if err != nil {
+			return "", err
+		}
+		if next == "" || more <= 0 || bounded && time.Until(deadline) < exportMargin {
+			return next, nil
+		}
+		cursor, limit = next, more
+	}
 }

@@ -92,11 +92,12 @@ func (a *API) retryFailures(ctx context.Context, r *request) events.APIGatewayV2
 	ids := slices.Compact(slices.Sorted(slices.Values(in.CustomerIDs)))
 	next := ""
 	if in.All {
-		next, err = a.eachFailurePage(ctx, src.ID, in.Cursor, a.parts.retryAll, func(page []ledger.Failure) int {
-			for _, f := range page {
+		next, err = eachPage(ctx, in.Cursor, a.parts.retryAll, func(cursor string, limit int) (string, int, error) {
+			page, err := a.cfg.Outcomes.Failures(ctx, src.ID, min(limit, a.parts.page), cursor)
+			for _, f := range page.Failures {
 				ids = append(ids, f.CustomerID)
 			}
-			return a.parts.retryAll - len(ids)
+			return page.Next, a.parts.retryAll - len(ids), err
 		})
 		if errors.Is(err, ledger.ErrBadCursor) {
 			return problem(http.StatusUnprocessableEntity, "invalid retry", source.Problem{Path: "cursor", Message: "is not the nextCursor of an earlier retry of all"})
@@ -135,26 +136,6 @@ func (a *API) retryFailures(ctx context.Context, r *request) events.APIGatewayV2
 		}
 	}
 	return jsonResponse(http.StatusAccepted, bulkRetryJSON{Status: "enqueued", Enqueued: len(batch), NextCursor: next})
-}
-
-// eachFailurePage gives visit a source's failed records from cursor, a
-// page of at most limit at a time, until they end, visit wants no more
-// (it returns how many more it wants), or the request's time runs short.
-// It returns the cursor that continues after the last page visited: ""
-// when nothing remains.
-func (a *API) eachFailurePage(ctx context.Context, sourceID, cursor string, limit int, visit func([]ledger.Failure) (more int)) (next string, err error) {
-	deadline, bounded := ctx.Deadline()
-	for {
-		page, err := a.cfg.Outcomes.Failures(ctx, sourceID, min(limit, a.parts.page), cursor)
-		if err != nil {
-			return "", err
-		}
-		limit = visit(page.Failures)
-		if page.Next == "" || limit <= 0 || bounded && time.Until(deadline) < exportMargin {
-			return page.Next, nil
-		}
-		cursor = page.Next
-	}
 }
 
 // failuresCSV exports every failed record of a source as CSV, in parts.
