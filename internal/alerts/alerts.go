@@ -200,6 +200,11 @@ func (m *Monitor) Check(ctx context.Context, sourceID, sourceName string, o Obse
 	if err != nil || !found {
 		return err
 	}
+	return m.check(ctx, settings, sourceID, sourceName, o)
+}
+
+// check is Check with the source's settings read.
+func (m *Monitor) check(ctx context.Context, settings Settings, sourceID, sourceName string, o Observation) error {
 	conditions := Evaluate(settings, o)
 	bad := len(conditions) > 0
 	state, err := m.store.State(ctx, sourceID)

@@ -24,7 +24,9 @@ type Checker struct {
 // CheckSource observes and checks one source, given the feed lag the tick
 // measured.
 func (c Checker) CheckSource(ctx context.Context, sourceID, sourceName string, feedLagSeconds int64) error {
-	if _, found, err := c.Monitor.store.Settings(ctx, sourceID); err != nil || !found {
+	// Read once: they say whether to observe at all, then what to check.
+	settings, found, err := c.Monitor.store.Settings(ctx, sourceID)
+	if err != nil || !found {
 		return err
 	}
 	now := time.Now()
@@ -32,12 +34,11 @@ func (c Checker) CheckSource(ctx context.Context, sourceID, sourceName string, f
 		now = c.Now()
 	}
 	o := Observation{Now: now, FeedLagSeconds: feedLagSeconds}
-	var err error
 	if o.FailedLastHour, err = c.FailedSince(ctx, sourceID, now.Add(-time.Hour)); err != nil {
 		return fmt.Errorf("alerts: observe %s: %w", sourceID, err)
 	}
 	if o.BackfillRunning, o.BackfillUpdatedAt, err = c.Backfill(ctx, sourceID); err != nil {
 		return fmt.Errorf("alerts: observe %s: %w", sourceID, err)
 	}
-	return c.Monitor.Check(ctx, sourceID, sourceName, o)
+	return c.Monitor.check(ctx, settings, sourceID, sourceName, o)
 }
