@@ -485,3 +485,80 @@ type killed struct{}
 
 func (*killed) Error() string   { return "worker killed" }
 func (*killed) Temporary() bool { return true }
+
+// TestTwoCopiesOfABulkJobAddOnce: SQS delivers a bulk job twice at once.
+// The copies' claims name the same job, so each would take the other's
+// for its own and both would add every customer; the job's lease lets one
+// run work and gives the other back, and each customer is added once.
+func TestTwoCopiesOfABulkJobAddOnce(t *testing.T) {
+	h := startHarness(t, Options{Customers: bulkCustomers})
+	cfg, err := h.bulkConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	meet := &meetAtAdd{Send: cfg.Send, met: make(chan struct{}), gone: make(chan struct{})}
+	cfg.Send = meet
+	loader, err := bulk.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := h.BulkJobs("copies")[0]
+	reports, errs := make([]bulk.Report, 2), make([]error, 2)
+	var wg sync.WaitGroup
+	var once sync.Once
+	for i := range 2 {
+		wg.Go(func() {
+			reports[i], errs[i] = loader.Load(t.Context(), job)
+			once.Do(func() { close(meet.gone) })
+		})
+	}
+	wg.Wait()
+	var total bulk.Report
+	retried := 0
+	for i, err := range errs {
+		total.Add(reports[i])
+		switch {
+		case errors.Is(err, bulk.ErrRetry):
+			retried++
+		case err != nil:
+			t.Fatalf("copy %d: %v", i, err)
+		}
+	}
+	if n := len(h.Customers); total.Added != n || total.Removed != 0 || retried != 1 {
+		t.Fatalf("copies' reports %+v (%d given back), want the %d customers added once, none removed, one copy given back", total, retried, n)
+	}
+	// The copy given back comes again and finds the work done.
+	rep, err := loader.Load(t.Context(), job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Unchanged != len(h.Customers) {
+		t.Errorf("the copy's redelivery: %+v, want every customer unchanged", rep)
+	}
+	checkSynced(t, h, 10*time.Second)
+}
+
+// meetAtAdd holds every addSubscribers until a second one arrives or gone
+// is closed: two runs that both reach their adds both add.
+type meetAtAdd struct {
+	bulk.Send
+	mu        sync.Mutex
+	arrived   int
+	met, gone chan struct{}
+}
+
+func (m *meetAtAdd) AddSubscribers(ctx context.Context, cred contactsend.Credentials, db int64, subs []contactsend.Subscriber) (int, error) {
+	m.mu.Lock()
+	m.arrived++
+	if m.arrived == 2 {
+		close(m.met)
+	}
+	m.mu.Unlock()
+	select {
+	case <-m.met:
+	case <-m.gone:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return m.Send.AddSubscribers(ctx, cred, db, subs)
+}

@@ -20,14 +20,19 @@
 // customer of the page (the per-customer lane then waits, as it does for
 // its own claims) and reads the userdb again: a subscriber an earlier,
 // interrupted run of the same job created (worker killed, connection
-// dropped, timeout) is found and linked, not added twice. After an add whose
-// outcome is unknown it reads again before trying the rest. A customer some
-// per-customer worker is adding (its claim holds) is handed to the
-// per-customer lane instead. If the per-customer lane added a subscriber in
-// the instant between the loader's read of the ledger and its claim, the
-// read-back after the add sees two subscribers for the customer, both new:
-// the loader keeps the lowest id (the per-customer lane's rule) and removes
-// the other.
+// dropped, timeout) is found and linked, not added twice. The claims name
+// the job, so that its next run takes them over; one run of a job adds at
+// a time, under the job's lease (ledger.Bulk.Lease), because SQS may
+// deliver a job twice at once. After an add whose outcome is unknown it
+// reads again before trying the rest. A customer some per-customer worker
+// is adding (its claim holds) is handed to the per-customer lane instead.
+// If the per-customer lane claimed a customer in the instant between the
+// loader's read of the ledger and its batch of claims, which overwrites
+// that claim, both may add: the loader's read-back after its add sees two
+// new subscribers if the other add landed first, and otherwise the
+// per-customer worker, whose ledger write then fails on the bulk lane's
+// version, reads back and sees both. Each keeps the lowest id (the
+// per-customer lane's rule) and removes the other.
 //
 // No customer skipped. Pages are offsets in registration order, so
 // customers deleted while a load runs move later customers onto earlier
@@ -71,6 +76,10 @@
 // version the bulk lane read (ledger.Bulk.Claim, one request per written
 // subscriber): if the entry moved, the customer goes to the per-customer
 // lane; while the claim holds, per-customer workers do not write it.
+// Dropping or prolonging add claims (rare: a page Contactsend refused, an
+// add of unknown outcome) takes a conditional write per customer too
+// (ledger.Bulk.PutEach), so that a claim another worker took since, once
+// the run's lapsed, stays that worker's.
 package bulk
 
 import (
@@ -120,6 +129,9 @@ type Send interface {
 type Ledger interface {
 	GetMany(ctx context.Context, sourceID string, customerIDs []string) (map[string]ledger.BulkEntry, error)
 	PutMany(ctx context.Context, entries []ledger.BulkEntry, jump int64) error
+	PutEach(ctx context.Context, entries []ledger.BulkEntry, jump int64) []error
+	Lease(ctx context.Context, sourceID, job, run string, until, now time.Time) error
+	EndLease(ctx context.Context, sourceID, job, run string) error
 	Claim(ctx context.Context, e ledger.BulkEntry, run string, until time.Time, jump int64) (ledger.BulkEntry, error)
 }
 

@@ -13,6 +13,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/runs"
 	"github.com/hubsend/hubsend/internal/syncer"
 )
@@ -76,7 +77,7 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 		case errors.Is(err, ErrRetry):
 			log.WarnContext(ctx, "bulk job given back", append(attrs, "error", err)...)
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
-			h.postpone(ctx, m)
+			h.postpone(ctx, m, retry.RetryAfter(err))
 		default:
 			// Not transient, yet the job may succeed after an operator's
 			// fix (a source's mapping): given back, it ends in the DLQ.
@@ -98,14 +99,15 @@ func (h *Handler) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQS
 }
 
 // postpone makes a bulk job given back visible again after the per-customer
-// lane's redelivery delay for its receive count. Failing that, the queue's
-// visibility timeout brings it back.
-func (h *Handler) postpone(ctx context.Context, m events.SQSMessage) {
+// lane's redelivery delay for its receive count, or after the wait its
+// error asked for (another run's lease), whichever is longer. Failing
+// that, the queue's visibility timeout brings it back.
+func (h *Handler) postpone(ctx context.Context, m events.SQSMessage, after time.Duration) {
 	if h.Queue == nil || h.QueueURL == "" {
 		return
 	}
 	receives, _ := strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
-	delay := syncer.RedeliveryDelay(max(receives, 1), 0)
+	delay := syncer.RedeliveryDelay(max(receives, 1), after)
 	_, err := h.Queue.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{
 		QueueUrl: aws.String(h.QueueURL),
 		Entries: []sqstypes.ChangeMessageVisibilityBatchRequestEntry{{

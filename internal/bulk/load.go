@@ -3,6 +3,7 @@ package bulk
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -57,8 +58,12 @@ type run struct {
 	match  []string                    // match fields
 	types  map[string]mapping.SendType // every userdb field's type
 	mapped []string                    // mapped fields, for the searches' projection
-	owner  string                      // names this run in its claims
-	rep    Report
+	// owner names the job in its runs' claims; token names this run in
+	// the job's lease, and leased says it took the lease (see lease).
+	owner, token string
+	leased       bool
+	deadline     time.Time // the invocation's, if any
+	rep          Report
 	// final bounds the writes that record the run's work (see finish):
 	// it outlives the work's context by most of the deadline margin.
 	final context.Context
@@ -66,13 +71,14 @@ type run struct {
 
 // Load runs one bulk job. An error wrapping ErrRetry asks for the job to
 // come back; a job of a missing or disabled source does nothing.
-func (l *Loader) Load(ctx context.Context, job jobs.BulkJob) (Report, error) {
+func (l *Loader) Load(ctx context.Context, job jobs.BulkJob) (_ Report, err error) {
 	if err := job.Validate(); err != nil {
 		return Report{}, err
 	}
 	// Customers handed to the per-customer lane count in the same run,
 	// whichever context hands them over.
 	ctx = jobs.WithRun(ctx, job.Pass)
+	deadline, _ := ctx.Deadline()
 	final, cancelFinal := l.finalContext(ctx)
 	defer cancelFinal()
 	ctx, cancel := l.workContext(ctx)
@@ -98,8 +104,13 @@ func (l *Loader) Load(ctx context.Context, job jobs.BulkJob) (Report, error) {
 	if err != nil {
 		return Report{}, fmt.Errorf("contacthub client: %w", err)
 	}
-	r := &run{l: l, src: src, db: src.Properties.UserDBID, owner: claimOwner(job), final: final,
+	r := &run{l: l, src: src, db: src.Properties.UserDBID, owner: claimOwner(job), token: rand.Text(), deadline: deadline, final: final,
 		cred: contactsend.Credentials{APIKey: src.Properties.APIKey, UserKey: src.Properties.UserKey}}
+	defer func() {
+		if err != nil && r.leased {
+			r.endLease() // the job comes back: let its next run in at once
+		}
+	}()
 	desc, err := l.cfg.Send.SubscriberSource(ctx, r.cred, r.db)
 	if err != nil {
 		return Report{}, retryable("read userdb fields", err)
@@ -148,10 +159,77 @@ func (l *Loader) finalContext(ctx context.Context) (context.Context, context.Can
 	return context.WithDeadline(detached, deadline.Add(-l.cfg.DeadlineMargin/4))
 }
 
-// claimOwner names a run: the job (so a redelivery recognises the claims
-// of the run it replaces) and nothing secret.
+// claimOwner names a job in its claims, and nothing secret: a run takes
+// over the claims an earlier run of the job left (on adds whose outcome it
+// did not know), reading the userdb before it adds. The job's lease makes
+// that safe: one run of a job works at a time.
 func claimOwner(job jobs.BulkJob) string {
 	return fmt.Sprintf("bulk:%s:%d+%d", job.RunID, job.FirstPage, job.Pages)
+}
+
+// mayTake reports whether the run may claim e at now: nobody holds it, or
+// a run of the job does (an earlier one, given the lease).
+func (r *run) mayTake(e ledger.BulkEntry, now time.Time) bool {
+	return !e.Adding(now) || e.ClaimedBy(r.owner, now)
+}
+
+// endLease gives the job's lease up, so that the job's next run need not
+// wait for it to lapse; a few tries, as DynamoDB may be what failed the
+// run.
+func (r *run) endLease() {
+	var err error
+	for attempt := range 4 {
+		if attempt > 0 {
+			t := time.NewTimer(100 * time.Millisecond << attempt)
+			select {
+			case <-r.final.Done():
+			case <-t.C:
+			}
+			t.Stop()
+		}
+		if err = r.l.cfg.Ledger.EndLease(r.final, r.src.ID, r.owner, r.token); err == nil {
+			return
+		}
+	}
+	r.l.cfg.Logger.WarnContext(r.final, "end bulk job lease", "source_id", r.src.ID, "error", err)
+}
+
+// leaseHeld gives a job back until another run's lease on it ends.
+type leaseHeld struct {
+	wait time.Duration
+	err  error
+}
+
+func (e *leaseHeld) Error() string { return "another run of the job holds its lease: " + e.err.Error() }
+func (e *leaseHeld) Unwrap() error { return e.err }
+
+// RetryAfter is how long the lease holds.
+func (e *leaseHeld) RetryAfter() time.Duration { return e.wait }
+
+// lease takes or extends the job's lease until until. SQS may deliver a job
+// twice at once, and two runs of a job, both holding the claims that name
+// the job, would both add its customers; so a run adds only while it holds
+// the lease, and extends it over each add page's claims before taking them:
+// a run that takes the lease over from one still running finds that run's
+// adds over, for they end before its claims do.
+//
+// The lease ends with the invocation at the latest: a run does nothing
+// after it, so a job whose run was killed (or could not give the lease up)
+// waits for its lease no longer than that.
+func (r *run) lease(ctx context.Context, until time.Time) error {
+	if !r.deadline.IsZero() && r.deadline.Before(until) {
+		until = r.deadline
+	}
+	now := r.l.cfg.Clock()
+	err := r.l.cfg.Ledger.Lease(ctx, r.src.ID, r.owner, r.token, until, now)
+	if held, ok := errors.AsType[*ledger.HeldLease](err); ok {
+		return retryable("lease the job", &leaseHeld{wait: max(held.Until.Sub(now), 0), err: err})
+	}
+	if err != nil {
+		return retryable("lease the job", err)
+	}
+	r.leased = true
+	return nil
 }
 
 // read returns the range's customers: pages FirstPage to FirstPage+Pages,
@@ -255,9 +333,9 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 		c.entry = entries[c.id]
 		e := c.entry
 		switch {
-		case c.place != inRange && (e.Adding(now) && !e.ClaimedBy(r.owner, now) || now.Before(e.SubscriptionClaimUntil)):
+		case c.place != inRange && (!r.mayTake(e, now) || now.Before(e.SubscriptionClaimUntil)):
 			r.rep.Deferred++ // the job of its own range is at it
-		case e.Failed || (e.Adding(now) && !e.ClaimedBy(r.owner, now)) || now.Before(e.SubscriptionClaimUntil):
+		case e.Failed || !r.mayTake(e, now) || now.Before(e.SubscriptionClaimUntil):
 			// A failed record to clear, or another worker at work: the
 			// per-customer lane knows how to wait and to clear.
 			handoff = append(handoff, c.id)
@@ -335,9 +413,9 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 		}
 		for start := 0; start < len(own); start += r.l.cfg.AddPageSize {
 			page := own[start:min(start+r.l.cfg.AddPageSize, len(own))]
-			added, refused, err := r.addPage(ctx, page)
+			added, handover, err := r.addPage(ctx, page)
 			done = append(done, added...)
-			handoff = append(handoff, refused...)
+			handoff = append(handoff, handover...)
 			if err != nil {
 				return r.finish(done, handoff, err)
 			}
@@ -381,7 +459,7 @@ func (r *run) stillMissing(ctx context.Context, cs []*customer) ([]*customer, er
 	var out []*customer
 	for _, c := range cs {
 		e := entries[c.id]
-		if e.Version != c.entry.Version || e.Adding(now) && !e.ClaimedBy(r.owner, now) {
+		if e.Version != c.entry.Version || !r.mayTake(e, now) {
 			r.rep.Deferred++
 			continue
 		}
@@ -584,19 +662,10 @@ func (r *run) update(ctx context.Context, id int64, c *customer) error {
 // under add claims, reading back before every add and after it. It returns
 // the customers linked, those to hand over (refused by Contactsend), and an
 // error that brings the job back while some outcome is unknown.
-func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer, refused []string, err error) {
-	now := r.l.cfg.Clock()
-	claims := make([]ledger.BulkEntry, len(page))
-	until := now.Add(r.l.cfg.AddClaim)
-	for i, c := range page {
-		e := c.entry
-		e.AddingUntil, e.BulkClaimBy, e.BulkClaimUntil = until, r.owner, until
-		claims[i] = e
-		c.entry = e
-		c.entry.Version += VersionJump
-	}
-	if err := r.l.cfg.Ledger.PutMany(ctx, claims, VersionJump); err != nil {
-		return nil, nil, retryable("claim adds", err)
+func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer, handover []string, err error) {
+	until := r.l.cfg.Clock().Add(r.l.cfg.AddClaim)
+	if err := r.claimAdds(ctx, page, until); err != nil {
+		return nil, nil, err
 	}
 	// Read and add only while the claims hold: once they lapse a
 	// per-customer worker may add the same customers. A timeout, not an
@@ -606,10 +675,8 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 	var pending []*customer
 	addSent := false
 	defer func() {
-		if err == nil || !addSent || !r.l.cfg.Clock().Before(until) {
-			// Nothing in doubt, or the claims have lapsed: another worker
-			// may hold them now, and a write here would overwrite its entry.
-			return
+		if err == nil || !addSent {
+			return // nothing in doubt
 		}
 		// An add of these may still land after the claims' end (a request
 		// cut off by it): hold them a whole claim from now, so that whoever
@@ -621,7 +688,7 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 			}
 		}
 		if len(unsure) > 0 {
-			r.prolong(unsure, until)
+			r.prolong(unsure)
 		}
 	}()
 	// seen holds every subscriber id that existed for these customers
@@ -633,7 +700,7 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 	for attempt := 0; attempt < maxAddAttempts && len(pending) > 0; attempt++ {
 		found, err := r.find(ctx, pending)
 		if err != nil {
-			return linked, refused, err
+			return linked, handover, err
 		}
 		var rest []*customer
 		for _, c := range pending {
@@ -644,7 +711,7 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 			}
 			keep, err := r.settle(ctx, subs, seen, attempt > 0)
 			if err != nil {
-				return linked, refused, retryable("remove a duplicate", err)
+				return linked, handover, retryable("remove a duplicate", err)
 			}
 			if attempt == 0 {
 				// There before any add of this run: an earlier run's add
@@ -652,10 +719,10 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 				l, err := r.link(ctx, c, keep)
 				if err != nil {
 					if !transient(err) {
-						refused = append(refused, c.id)
+						handover = append(handover, c.id)
 						continue
 					}
-					return linked, refused, retryable("update subscriber", err)
+					return linked, handover, retryable("update subscriber", err)
 				}
 				linked = append(linked, l)
 				continue
@@ -696,17 +763,45 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 			// per-customer lane adds them one by one and records the one
 			// at fault. Nothing was added, so their claims go.
 			for _, c := range pending {
-				refused = append(refused, c.id)
+				handover = append(handover, c.id)
 			}
 			r.release(pending)
-			return linked, refused, nil
+			return linked, handover, nil
 		}
 	}
 	if len(pending) > 0 {
 		// Claims stay: the job comes back, reads again and links or adds.
-		return linked, refused, fmt.Errorf("add %d subscribers: %w: %w", len(pending), ErrRetry, cmp.Or(lastErr, errors.New("not visible after adding")))
+		return linked, handover, fmt.Errorf("add %d subscribers: %w: %w", len(pending), ErrRetry, cmp.Or(lastErr, errors.New("not visible after adding")))
 	}
-	return linked, refused, nil
+	return linked, handover, nil
+}
+
+// claimAdds claims the customers of an add page until until, under the
+// job's lease, extended over the claims first. The claims are written in
+// batches, without conditions: DynamoDB has no batched conditional write
+// short of a transaction, and a request per customer is ten times the
+// lane's budget. So a per-customer worker's claim taken since the run read
+// the entry is overwritten, and both may add the customer; each reads the
+// userdb back after adding (see settle, and the per-customer lane's own),
+// and the later of them sees both and removes the extra one.
+func (r *run) claimAdds(ctx context.Context, page []*customer, until time.Time) error {
+	if err := r.lease(ctx, until); err != nil {
+		return err
+	}
+	claims := make([]ledger.BulkEntry, len(page))
+	for i, c := range page {
+		e := c.entry
+		e.AddingUntil, e.BulkClaimBy, e.BulkClaimUntil = until, r.owner, until
+		claims[i] = e
+		c.entry = e
+		c.entry.Version += VersionJump
+	}
+	if err := r.l.cfg.Ledger.PutMany(ctx, claims, VersionJump); err != nil {
+		// Some claims may have been written: they name the job, whose next
+		// run takes them over.
+		return retryable("claim adds", err)
+	}
+	return nil
 }
 
 // settle picks the subscriber a customer keeps among those holding its
@@ -732,29 +827,30 @@ func (r *run) settle(ctx context.Context, subs []contactsend.Subscriber, seen ma
 
 // release drops the claims of customers nothing was added for.
 func (r *run) release(cs []*customer) {
+	if len(cs) == 0 {
+		return
+	}
 	// On the run's final context: the claims go even when the work's time
 	// ran out.
-	if err := r.setClaims(r.final, cs, time.Time{}); err != nil {
+	if err := r.setClaims(r.final, cs, "", time.Time{}); err != nil {
 		// They lapse by themselves; the per-customer lane waits until then.
 		r.l.cfg.Logger.WarnContext(r.final, "release bulk add claims", "source_id", r.src.ID, "error", err)
 	}
 }
 
-// prolong holds the run's claims on cs, which end at until, a whole
-// claim from now. The write is unconditional, so it must land before the
-// claims end: after, another worker may hold them.
-func (r *run) prolong(cs []*customer, until time.Time) {
-	ctx, cancel := context.WithTimeout(r.final, until.Sub(r.l.cfg.Clock()))
-	defer cancel()
-	if err := r.setClaims(ctx, cs, r.l.cfg.Clock().Add(r.l.cfg.AddClaim)); err != nil {
+// prolong holds the run's claims on cs a whole claim from now. The writes
+// are conditional, so they may land after the claims' end: a claim another
+// worker took meanwhile stays its own.
+func (r *run) prolong(cs []*customer) {
+	if err := r.setClaims(r.final, cs, r.owner, r.l.cfg.Clock().Add(r.l.cfg.AddClaim)); err != nil {
 		r.l.cfg.Logger.WarnContext(r.final, "prolong bulk add claims", "source_id", r.src.ID, "error", err)
 	}
 }
 
-// setClaims sets the run's claims on cs to end at until, or drops them
-// when until is zero.
-func (r *run) setClaims(ctx context.Context, cs []*customer, until time.Time) error {
-	owner := r.owner
+// setClaims sets the run's claims on cs to owner until until, or drops
+// them when until is zero, each on the condition that nobody wrote the
+// entry since the run did: a claim another worker took stays its own.
+func (r *run) setClaims(ctx context.Context, cs []*customer, owner string, until time.Time) error {
 	if until.IsZero() {
 		owner = ""
 	}
@@ -764,14 +860,20 @@ func (r *run) setClaims(ctx context.Context, cs []*customer, until time.Time) er
 		e.AddingUntil, e.BulkClaimBy, e.BulkClaimUntil = until, owner, until
 		entries[i] = e
 	}
-	if err := r.l.cfg.Ledger.PutMany(ctx, entries, VersionJump); err != nil {
-		return err
+	var failed error
+	for i, err := range r.l.cfg.Ledger.PutEach(ctx, entries, VersionJump) {
+		switch {
+		case err == nil:
+			// What the run writes next for it starts from what it just
+			// wrote, so that each write still moves the version past what
+			// others read.
+			cs[i].entry = entries[i]
+			cs[i].entry.Version += VersionJump
+		case errors.Is(err, ledger.ErrConflict):
+			// Taken over: no longer the run's to move.
+		default:
+			failed = cmp.Or(failed, err)
+		}
 	}
-	// What the run writes next for them starts from what it just wrote, so
-	// that each write still moves the version past what others read.
-	for i, c := range cs {
-		c.entry = entries[i]
-		c.entry.Version += VersionJump
-	}
-	return nil
+	return failed
 }

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -11,11 +12,14 @@ import (
 )
 
 // BatchDynamoDB is the part of the DynamoDB client the bulk lane's ledger
-// access uses: batch reads and writes, 100 and 25 items a request.
+// access uses: batch reads and writes, 100 and 25 items a request, and
+// single conditional writes for claims and job leases.
 type BatchDynamoDB interface {
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 }
 
 // Batch sizes DynamoDB allows.
@@ -41,8 +45,9 @@ func (e BulkEntry) ClaimedBy(run string, now time.Time) bool {
 }
 
 // Bulk reads and writes many ledger entries a request, without
-// conditions: the bulk lane's writes are guarded by its add claims and by
-// reading the userdb again before it adds (see package bulk).
+// conditions, and takes the bulk lane's claims with conditions, an entry a
+// request: the bulk lane's writes are guarded by its claims and by reading
+// the userdb again before it adds (see package bulk).
 type Bulk struct {
 	db    BatchDynamoDB
 	table string
@@ -127,10 +132,45 @@ func (b *Bulk) PutMany(ctx context.Context, entries []BulkEntry, jump int64) err
 // per-customer worker's record of newer values, and the bulk write would
 // then put older values back with nobody left to notice.
 func (b *Bulk) Claim(ctx context.Context, e BulkEntry, run string, until time.Time, jump int64) (BulkEntry, error) {
-	if e.SourceID == "" || e.CustomerID == "" {
-		return BulkEntry{}, fmt.Errorf("ledger: claim: source and customer ids are required")
-	}
 	e.AddingUntil, e.BulkClaimBy, e.BulkClaimUntil = until, run, until
+	if err := b.putIf(ctx, e, jump); err != nil {
+		return BulkEntry{}, err
+	}
+	e.Version += jump
+	return e, nil
+}
+
+// PutEach writes the entries whole, as PutMany does, but each on the
+// condition Claim sets: that nobody wrote it since it was read. It takes a
+// request per entry, putsInFlight at a time, and returns an error per
+// entry: nil for one written (its version is now e.Version+jump),
+// ErrConflict for one that moved and was left alone. The bulk lane takes
+// and moves its add claims this way: a claim written blindly could take
+// over another worker's, and both would add the subscriber.
+func (b *Bulk) PutEach(ctx context.Context, entries []BulkEntry, jump int64) []error {
+	errs := make([]error, len(entries))
+	sem := make(chan struct{}, putsInFlight)
+	var wg sync.WaitGroup
+	for i, e := range entries {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = b.putIf(ctx, e, jump)
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// putsInFlight bounds PutEach's concurrent requests.
+const putsInFlight = 16
+
+// putIf writes e whole at version e.Version+jump if the stored entry is
+// still at e.Version (absent, for an entry never stored).
+func (b *Bulk) putIf(ctx context.Context, e BulkEntry, jump int64) error {
+	if e.SourceID == "" || e.CustomerID == "" {
+		return fmt.Errorf("ledger: conditional put: source and customer ids are required")
+	}
 	in := &dynamodb.PutItemInput{TableName: &b.table, Item: encodeBulkEntry(e, e.Version+jump)}
 	if e.Stored() {
 		in.ConditionExpression = aws.String("version = :read")
@@ -140,13 +180,12 @@ func (b *Bulk) Claim(ctx context.Context, e BulkEntry, run string, until time.Ti
 	}
 	_, err := b.db.PutItem(ctx, in)
 	if conditionFailed(err) {
-		return BulkEntry{}, fmt.Errorf("ledger: claim %s/%s at version %d: %w", e.SourceID, e.CustomerID, e.Version, ErrConflict)
+		return fmt.Errorf("ledger: put %s/%s at version %d: %w", e.SourceID, e.CustomerID, e.Version, ErrConflict)
 	}
 	if err != nil {
-		return BulkEntry{}, fmt.Errorf("ledger: claim %s/%s: %w", e.SourceID, e.CustomerID, err)
+		return fmt.Errorf("ledger: put %s/%s: %w", e.SourceID, e.CustomerID, err)
 	}
-	e.Version += jump
-	return e, nil
+	return nil
 }
 
 // encodeBulkEntry is the whole item Put would leave for e.
@@ -199,4 +238,83 @@ func pause(ctx context.Context, attempt int) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// leasePK keys the leases of a source's bulk jobs.
+func leasePK(sourceID string) string { return "BULKLEASE#" + sourceID }
+
+const typeBulkLease = "bulk-lease"
+
+// LeaseLinger is how long a bulk job's lease item outlives its end before
+// DynamoDB's TTL removes it.
+const LeaseLinger = 24 * time.Hour
+
+// Lease takes or extends the lease on a bulk job for run until until, with
+// one conditional write: it succeeds when nobody holds the lease, when its
+// holder's lapsed at now, or when run holds it already (an extension is
+// refused once another run took the lapsed lease over); a *HeldLease,
+// matching ErrConflict, when another run holds it. One run of a job works
+// at a time: SQS may deliver a job twice at once.
+func (b *Bulk) Lease(ctx context.Context, sourceID, job, run string, until, now time.Time) error {
+	if sourceID == "" || job == "" || run == "" {
+		return fmt.Errorf("ledger: lease: source, job and run are required")
+	}
+	item := key(leasePK(sourceID), job)
+	item["type"] = str(typeBulkLease)
+	item["sourceId"] = str(sourceID)
+	item["holder"] = str(run)
+	item["untilMs"] = num(until.UnixMilli())
+	item["expiresAt"] = num(until.Add(LeaseLinger).Unix())
+	_, err := b.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 &b.table,
+		Item:                      item,
+		ConditionExpression:       aws.String("attribute_not_exists(pk) OR holder = :run OR untilMs <= :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":run": str(run), ":now": num(now.UnixMilli())},
+	})
+	if conditionFailed(err) {
+		held := &HeldLease{Job: job}
+		// Read for how long, so the job comes back when the lease ends; a
+		// failed read leaves that to the redelivery schedule.
+		out, gerr := b.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &b.table, Key: key(leasePK(sourceID), job), ConsistentRead: aws.Bool(true)})
+		if gerr == nil && out.Item != nil {
+			held.Until = time.UnixMilli(getN(out.Item, "untilMs")).UTC()
+		}
+		return held
+	}
+	if err != nil {
+		return fmt.Errorf("ledger: lease of bulk job %s: %w", job, err)
+	}
+	return nil
+}
+
+// HeldLease is the refusal of a bulk job's lease that another run holds,
+// until Until (zero when unknown). It matches ErrConflict.
+type HeldLease struct {
+	Job   string
+	Until time.Time
+}
+
+func (e *HeldLease) Error() string {
+	if e.Until.IsZero() {
+		return fmt.Sprintf("ledger: bulk job %s is leased by another run", e.Job)
+	}
+	return fmt.Sprintf("ledger: bulk job %s is leased by another run until %s", e.Job, timeText(e.Until))
+}
+
+// Is makes a held lease match ErrConflict.
+func (e *HeldLease) Is(target error) bool { return target == ErrConflict }
+
+// EndLease gives run's lease on a bulk job up; a lease another run holds
+// is left alone.
+func (b *Bulk) EndLease(ctx context.Context, sourceID, job, run string) error {
+	_, err := b.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                 &b.table,
+		Key:                       key(leasePK(sourceID), job),
+		ConditionExpression:       aws.String("holder = :run"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":run": str(run)},
+	})
+	if err != nil && !conditionFailed(err) {
+		return fmt.Errorf("ledger: end lease of bulk job %s: %w", job, err)
+	}
+	return nil
 }

@@ -97,3 +97,114 @@ func TestBulkRoundTrip(t *testing.T) {
 		t.Errorf("%d entries read back, c129 hash %q", n, again["c129"].Hash)
 	}
 }
+
+// TestPutEachWritesOnlyWhatDidNotMove: each entry is written only if
+// nobody wrote it since it was read, an absent one only if still absent;
+// two runs claiming the same entries from the same read split them, and
+// never both hold one.
+func TestPutEachWritesOnlyWhatDidNotMove(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := testkit.NewClock(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC))
+	table := testkit.Table(t)
+	db := testkit.Emulators(t).DynamoDB()
+	s := New(db, table, WithClock(c.Now))
+	b := NewBulk(db, table)
+
+	stored, err := s.Put(ctx, Entry{SourceID: "src", CustomerID: "stored", SubscriberID: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := b.GetMany(ctx, "src", []string{"stored", "absent", "created"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, Entry{SourceID: "src", CustomerID: "created"}); err != nil {
+		t.Fatal(err) // created after the read
+	}
+	until := c.Now().Add(time.Minute)
+	claim := func(run string, ids ...string) []error {
+		var es []BulkEntry
+		for _, id := range ids {
+			e := read[id]
+			e.AddingUntil, e.BulkClaimBy, e.BulkClaimUntil = until, run, until
+			es = append(es, e)
+		}
+		return b.PutEach(ctx, es, 1000)
+	}
+	errs := claim("bulk:a", "stored", "absent", "created")
+	if errs[0] != nil || errs[1] != nil || !errors.Is(errs[2], ErrConflict) {
+		t.Fatalf("first claims = %v, want the stored and the absent entry claimed, the one created meanwhile refused", errs)
+	}
+	// A second run from the same read finds them moved.
+	for i, err := range claim("bulk:b", "stored", "absent") {
+		if !errors.Is(err, ErrConflict) {
+			t.Errorf("second run's claim %d = %v, want ErrConflict", i, err)
+		}
+	}
+	back, err := b.GetMany(ctx, "src", []string{"stored", "absent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, e := range back {
+		if !e.ClaimedBy("bulk:a", c.Now()) {
+			t.Errorf("%s: %+v, want bulk:a's claim", id, e)
+		}
+	}
+	if v := back["stored"].Version; v != stored.Version+1000 {
+		t.Errorf("stored entry at version %d, want %d", v, stored.Version+1000)
+	}
+	if back["stored"].SubscriberID != 5 {
+		t.Errorf("claim lost the entry's subscriber: %+v", back["stored"])
+	}
+}
+
+// TestLeaseHoldsOneRunOfAJob: while a run holds a bulk job's lease no
+// other run takes it; its holder extends it; once it lapses another run
+// takes it over, and the old holder can no longer extend it; a run that
+// ends gives it up, and only its own.
+func TestLeaseHoldsOneRunOfAJob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
+	b := NewBulk(testkit.Emulators(t).DynamoDB(), testkit.Table(t))
+	const job = "bulk:run1:0+20"
+	steps := []struct {
+		name   string
+		run    string
+		until  time.Time
+		at     time.Time
+		end    bool
+		refuse bool
+	}{
+		{name: "first run takes it", run: "a", until: now.Add(time.Minute), at: now},
+		{name: "a copy is refused", run: "b", until: now.Add(time.Minute), at: now.Add(time.Second), refuse: true},
+		{name: "the holder extends it", run: "a", until: now.Add(2 * time.Minute), at: now.Add(30 * time.Second)},
+		{name: "still refused before the extended end", run: "b", until: now.Add(3 * time.Minute), at: now.Add(90 * time.Second), refuse: true},
+		{name: "taken over once lapsed", run: "b", until: now.Add(5 * time.Minute), at: now.Add(2 * time.Minute)},
+		{name: "the old holder cannot extend", run: "a", until: now.Add(6 * time.Minute), at: now.Add(2 * time.Minute), refuse: true},
+		{name: "the old holder's end leaves it", run: "a", end: true},
+		{name: "so it still holds", run: "c", until: now.Add(6 * time.Minute), at: now.Add(3 * time.Minute), refuse: true},
+		{name: "its holder gives it up", run: "b", end: true},
+		{name: "and the next run takes it at once", run: "c", until: now.Add(6 * time.Minute), at: now.Add(3 * time.Minute)},
+	}
+	for _, s := range steps {
+		if s.end {
+			if err := b.EndLease(ctx, "src", job, s.run); err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+			continue
+		}
+		err := b.Lease(ctx, "src", job, s.run, s.until, s.at)
+		if s.refuse != errors.Is(err, ErrConflict) || !s.refuse && err != nil {
+			t.Fatalf("%s: Lease = %v", s.name, err)
+		}
+	}
+	// Leases are per job and per source.
+	if err := b.Lease(ctx, "src", "bulk:run1:20+20", "d", now.Add(time.Hour), now); err != nil {
+		t.Errorf("another job's lease: %v", err)
+	}
+	if err := b.Lease(ctx, "other", job, "d", now.Add(time.Hour), now); err != nil {
+		t.Errorf("another source's lease: %v", err)
+	}
+}

@@ -1,10 +1,14 @@
 package syncer
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
+	"github.com/hubsend/hubsend/internal/testkit"
 )
 
 // TestUnknownAddKeepsTheClaim: when an add's outcome is unknown and the
@@ -170,4 +174,60 @@ func TestNoSubscriptionWriteOutlivesItsClaim(t *testing.T) {
 	if got := h.sendStatus(h.only("rosa@example.com").ID); got != "1" {
 		t.Fatalf("__cls1 = %q after the retry, want 1", got)
 	}
+}
+
+// TestAddRacedByTheBulkLaneYieldsToTheLowerID: the bulk lane writes its
+// add claims in batches without conditions, so it can take over a claim a
+// job holds, and both add the customer. Here the bulk lane adds first and
+// reads back before the job's add lands, so only the job can see both: its
+// ledger write fails on the bulk lane's version, and it removes its own
+// subscriber (the higher id), leaving one.
+func TestAddRacedByTheBulkLaneYieldsToTheLowerID(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	const email = "raced@example.com"
+	id := h.put(h.customer(email, "Raced", nil))
+	var bulkAdded int64
+	h.worker = h.newWorker(func(c *Config) {
+		c.Send = &beforeAdd{Send: c.Send, hook: func(ctx context.Context, send Send) {
+			if bulkAdded != 0 {
+				return
+			}
+			bulk := ledger.NewBulk(testkit.Emulators(t).DynamoDB(), h.table)
+			read, err := bulk.GetMany(ctx, h.src.ID, []string{id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := read[id]
+			until := h.now().Add(15 * time.Minute)
+			e.AddingUntil, e.BulkClaimBy, e.BulkClaimUntil = until, "bulk:run:0+1", until
+			if err := bulk.PutMany(ctx, []ledger.BulkEntry{e}, 1000); err != nil {
+				t.Fatal(err)
+			}
+			sub, err := send.AddSubscriber(ctx, contactsend.Credentials{APIKey: "test-api-key", UserKey: "test-user-key"}, userDB,
+				contactsend.Subscriber{Attributes: []contactsend.Attribute{{Key: "EMAIL", Value: contactsend.StringValue(email)}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bulkAdded = sub.ID
+		}}
+	})
+	if failed := h.sync(id); len(failed) != 1 {
+		t.Fatalf("the job whose claim was taken over was not given back: %v", failed)
+	}
+	if got := h.only(email); got.ID != bulkAdded {
+		t.Fatalf("kept subscriber %d, want the bulk lane's %d (the lower id)", got.ID, bulkAdded)
+	}
+}
+
+// beforeAdd runs hook before each addSubscriber, with the Contactsend
+// client to act as another lane.
+type beforeAdd struct {
+	Send
+	hook func(context.Context, Send)
+}
+
+func (b *beforeAdd) AddSubscriber(ctx context.Context, cred contactsend.Credentials, db int64, s contactsend.Subscriber) (contactsend.Subscriber, error) {
+	b.hook(ctx, b.Send)
+	return b.Send.AddSubscriber(ctx, cred, db, s)
 }

@@ -393,8 +393,36 @@ func (w *Worker) write(ctx context.Context, e *env, j jobRef, p plan) result {
 		return r
 	}
 	rec := w.record(ctx, e, claimed, r.subscriber, p.hash, digest, updatedAt, r.outcome)
+	if r.outcome == Added && rec.outcome == Retry && errors.Is(rec.err, ledger.ErrConflict) {
+		w.yieldToLower(ctx, e, j, p.query, r.subscriber)
+	}
 	rec.fields, rec.added = r.fields, r.outcome == Added
 	return rec
+}
+
+// yieldToLower runs after this job added subscriber added and found the
+// ledger entry written over its add claim. Only the bulk lane writes over a
+// claim (in batches, without conditions), and it may have added the
+// customer too: each lane reads the userdb back after adding, and the later
+// reader sees both. Both keep the lowest id, so this job removes its own
+// subscriber when one with the same match values and a lower id exists;
+// its retry then links that one.
+func (w *Worker) yieldToLower(ctx context.Context, e *env, j jobRef, q contactsend.Query, added int64) {
+	db := e.src.Properties.UserDBID
+	page, err := e.send.FindSubscribersBy(ctx, e.cred, db, q)
+	if err != nil {
+		w.log.WarnContext(ctx, "read back an add raced by the bulk lane", "source_id", e.src.ID, "customer_id", j.customerID, "error", err)
+		return
+	}
+	if len(page.Subscribers) == 0 || lowest(page.Subscribers).ID >= added {
+		return
+	}
+	err = e.send.RemoveSubscriber(ctx, e.cred, db, added)
+	if err != nil && !errors.Is(err, contactsend.ErrUnknownSubscriber) {
+		w.log.WarnContext(ctx, "remove a subscriber added in a race with the bulk lane", "source_id", e.src.ID, "customer_id", j.customerID, "subscriber_id", added, "error", err)
+		return
+	}
+	w.log.InfoContext(ctx, "removed a subscriber added in a race with the bulk lane", "source_id", e.src.ID, "customer_id", j.customerID, "subscriber_id", added)
 }
 
 func (w *Worker) update(ctx context.Context, e *env, id int64, wire []contactsend.Attribute) error {
