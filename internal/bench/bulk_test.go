@@ -15,9 +15,9 @@ import (
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/localaws/devstack"
+	"github.com/hubsend/hubsend/internal/retry"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
 	"github.com/hubsend/hubsend/internal/simulators/sendsim"
-	"github.com/hubsend/hubsend/internal/wiring/bulkworkerfn"
 )
 
 // bulkCustomers is the short tests' Contacthub demo: about 600 customers in
@@ -437,7 +437,7 @@ func (s *stallSecondAdd) release() {
 // bulkConfig is the bulk function's loader configuration on the harness,
 // handing over to the sync queue (the harness's worker runs it).
 func (h *Harness) bulkConfig() (bulk.Config, error) {
-	return bulkworkerfn.Config(h.Deps, h.Queues.SyncURL)
+	return h.LoaderConfig(h.Queues.SyncURL)
 }
 
 // killAfterAdd plays a worker killed right after an addSubscribers reached
@@ -520,6 +520,9 @@ func TestTwoCopiesOfABulkJobAddOnce(t *testing.T) {
 		switch {
 		case errors.Is(err, bulk.ErrRetry):
 			retried++
+			if retry.RetryAfter(err) <= 0 {
+				t.Errorf("copy %d given back without the lease's end to come back at: %v", i, err)
+			}
 		case err != nil:
 			t.Fatalf("copy %d: %v", i, err)
 		}

@@ -26,9 +26,9 @@
 // deliver a job twice at once. After an add whose outcome is unknown it
 // reads again before trying the rest. A customer some per-customer worker
 // is adding (its claim holds) is handed to the per-customer lane instead.
-// If the per-customer lane claimed a customer in the instant between the
-// loader's read of the ledger and its batch of claims, which overwrites
-// that claim, both may add: the loader's read-back after its add sees two
+// If the per-customer lane claimed a customer between the loader's read of
+// the ledger (at the job's start) and its batch of claims, which
+// overwrites that claim, both may add: the loader's read-back after its add sees two
 // new subscribers if the other add landed first, and otherwise the
 // per-customer worker, whose ledger write then fails on the bulk lane's
 // version, reads back and sees both. Each keeps the lowest id (the

@@ -59,9 +59,11 @@ type run struct {
 	types  map[string]mapping.SendType // every userdb field's type
 	mapped []string                    // mapped fields, for the searches' projection
 	// owner names the job in its runs' claims; token names this run in
-	// the job's lease, and leased says it took the lease (see lease).
+	// the job's lease (see lease); unsure says the run leaves adds of
+	// unknown outcome behind it (see addPage).
 	owner, token string
-	leased       bool
+	unsure       bool
+	leaseEnd     time.Time // when the lease the run holds ends
 	deadline     time.Time // the invocation's, if any
 	rep          Report
 	// final bounds the writes that record the run's work (see finish):
@@ -71,7 +73,7 @@ type run struct {
 
 // Load runs one bulk job. An error wrapping ErrRetry asks for the job to
 // come back; a job of a missing or disabled source does nothing.
-func (l *Loader) Load(ctx context.Context, job jobs.BulkJob) (_ Report, err error) {
+func (l *Loader) Load(ctx context.Context, job jobs.BulkJob) (Report, error) {
 	if err := job.Validate(); err != nil {
 		return Report{}, err
 	}
@@ -106,11 +108,12 @@ func (l *Loader) Load(ctx context.Context, job jobs.BulkJob) (_ Report, err erro
 	}
 	r := &run{l: l, src: src, db: src.Properties.UserDBID, owner: claimOwner(job), token: rand.Text(), deadline: deadline, final: final,
 		cred: contactsend.Credentials{APIKey: src.Properties.APIKey, UserKey: src.Properties.UserKey}}
-	defer func() {
-		if err != nil && r.leased {
-			r.endLease() // the job comes back: let its next run in at once
-		}
-	}()
+	// One run of a job works at a time, from its first read: a copy SQS
+	// delivered meanwhile is given back before it reads or writes anything.
+	if err := r.lease(ctx, l.cfg.Clock().Add(l.cfg.AddClaim)); err != nil {
+		return Report{}, err
+	}
+	defer r.leaveLease()
 	desc, err := l.cfg.Send.SubscriberSource(ctx, r.cred, r.db)
 	if err != nil {
 		return Report{}, retryable("read userdb fields", err)
@@ -173,10 +176,19 @@ func (r *run) mayTake(e ledger.BulkEntry, now time.Time) bool {
 	return !e.Adding(now) || e.ClaimedBy(r.owner, now)
 }
 
-// endLease gives the job's lease up, so that the job's next run need not
-// wait for it to lapse; a few tries, as DynamoDB may be what failed the
-// run.
-func (r *run) endLease() {
+// leaveLease gives the job's lease up as the run ends, so that a run of
+// the job that comes after need not wait for it to lapse; a few tries, as
+// DynamoDB may be what failed the run. A run that leaves adds of unknown
+// outcome keeps the lease while it keeps their claims (see prolong), to
+// its invocation's deadline at most: the job's next run takes those claims
+// over, and must not read the userdb before a cut-off add lands.
+func (r *run) leaveLease() {
+	if r.unsure {
+		if err := r.lease(r.final, r.l.cfg.Clock().Add(r.l.cfg.AddClaim)); err != nil {
+			r.l.cfg.Logger.WarnContext(r.final, "keep bulk job lease", "source_id", r.src.ID, "error", err)
+		}
+		return
+	}
 	var err error
 	for attempt := range 4 {
 		if attempt > 0 {
@@ -208,14 +220,13 @@ func (e *leaseHeld) RetryAfter() time.Duration { return e.wait }
 
 // lease takes or extends the job's lease until until. SQS may deliver a job
 // twice at once, and two runs of a job, both holding the claims that name
-// the job, would both add its customers; so a run adds only while it holds
-// the lease, and extends it over each add page's claims before taking them:
-// a run that takes the lease over from one still running finds that run's
-// adds over, for they end before its claims do.
+// the job, would both add its customers (and write the same subscribers
+// from different reads); so a run works only while it holds the lease, and
+// extends it over each add page's claims before taking them.
 //
 // The lease ends with the invocation at the latest: a run does nothing
-// after it, so a job whose run was killed (or could not give the lease up)
-// waits for its lease no longer than that.
+// after it (its work stops a deadline margin earlier), so a job whose run
+// was killed, or could not give the lease up, waits for it no longer.
 func (r *run) lease(ctx context.Context, until time.Time) error {
 	if !r.deadline.IsZero() && r.deadline.Before(until) {
 		until = r.deadline
@@ -228,7 +239,7 @@ func (r *run) lease(ctx context.Context, until time.Time) error {
 	if err != nil {
 		return retryable("lease the job", err)
 	}
-	r.leased = true
+	r.leaseEnd = until
 	return nil
 }
 
@@ -667,15 +678,23 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 	if err := r.claimAdds(ctx, page, until); err != nil {
 		return nil, nil, err
 	}
-	// Read and add only while the claims hold: once they lapse a
-	// per-customer worker may add the same customers. A timeout, not an
-	// instant, so that a test clock does not end the context early.
-	ctx, cancel := context.WithTimeout(ctx, ledger.ClaimWork(until, r.l.cfg.Clock(), r.l.cfg.AddClaim))
+	// Read and add only while the claims and the lease hold: once they
+	// lapse another worker may add the same customers. (A lease that ends
+	// with the invocation needs no bound here: the work's context ends a
+	// deadline margin before.) A timeout, not an instant, so that a test
+	// clock does not end the context early.
+	end := until
+	if r.leaseEnd.Before(end) && !r.leaseEnd.Equal(r.deadline) {
+		end = r.leaseEnd
+	}
+	ctx, cancel := context.WithTimeout(ctx, ledger.ClaimWork(end, r.l.cfg.Clock(), r.l.cfg.AddClaim))
 	defer cancel()
 	var pending []*customer
-	addSent := false
+	// inDoubt says an add of this page may have happened: one answered,
+	// or one whose outcome is unknown.
+	inDoubt := false
 	defer func() {
-		if err == nil || !addSent {
+		if err == nil || !inDoubt {
 			return // nothing in doubt
 		}
 		// An add of these may still land after the claims' end (a request
@@ -753,7 +772,7 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 			}
 		}
 		_, err = r.l.cfg.Send.AddSubscribers(ctx, r.cred, r.db, subs)
-		addSent = true
+		inDoubt = inDoubt || err == nil || errors.Is(err, contactsend.ErrOutcomeUnknown)
 		switch {
 		case err == nil, transient(err):
 			// Added, or perhaps: the next round reads back before adding.
@@ -777,7 +796,8 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 }
 
 // claimAdds claims the customers of an add page until until, under the
-// job's lease, extended over the claims first. The claims are written in
+// job's lease, extended first when less than half a claim of it is left
+// (the page's work ends with the lease, too). The claims are written in
 // batches, without conditions: DynamoDB has no batched conditional write
 // short of a transaction, and a request per customer is ten times the
 // lane's budget. So a per-customer worker's claim taken since the run read
@@ -785,8 +805,10 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 // userdb back after adding (see settle, and the per-customer lane's own),
 // and the later of them sees both and removes the extra one.
 func (r *run) claimAdds(ctx context.Context, page []*customer, until time.Time) error {
-	if err := r.lease(ctx, until); err != nil {
-		return err
+	if r.leaseEnd.Before(until.Add(-r.l.cfg.AddClaim / 2)) {
+		if err := r.lease(ctx, until); err != nil {
+			return err
+		}
 	}
 	claims := make([]ledger.BulkEntry, len(page))
 	for i, c := range page {
@@ -842,6 +864,7 @@ func (r *run) release(cs []*customer) {
 // are conditional, so they may land after the claims' end: a claim another
 // worker took meanwhile stays its own.
 func (r *run) prolong(cs []*customer) {
+	r.unsure = true
 	if err := r.setClaims(r.final, cs, r.owner, r.l.cfg.Clock().Add(r.l.cfg.AddClaim)); err != nil {
 		r.l.cfg.Logger.WarnContext(r.final, "prolong bulk add claims", "source_id", r.src.ID, "error", err)
 	}

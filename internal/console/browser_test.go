@@ -204,6 +204,35 @@ func setValue(selector, v string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// click clicks the element once it stands still: panels that load after a
+// page shows push what is below them down, and a click aimed where the
+// element was a moment ago lands on something else (a resync click was lost
+// so once, on a loaded machine).
+func click(selector string) chromedp.Action[chromedp.Void] {
+	script := fmt.Sprintf(`(() => {
+		const el = document.querySelector(%q);
+		if (!el) return '';
+		const r = el.getBoundingClientRect();
+		return [r.x, r.y, r.width, r.height, document.documentElement.scrollHeight].join(',');
+	})()`, selector)
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		last := ""
+		for {
+			place, err := chromedp.Evaluate[string](script)(ctx, t)
+			if err == nil && place != "" && place == last {
+				_, err := chromedp.Click(chromedp.CSS(selector))(ctx, t)
+				return err
+			}
+			last = place
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("%s never stood still to be clicked (last place %q): %w", selector, place, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	})
+}
+
 // waitText polls until the element's text contains want.
 func waitText(selector, want string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
@@ -353,12 +382,12 @@ func TestConsole(t *testing.T) {
 			chromedp.Navigate(stack.APIURL+"/"),
 			chromedp.WaitVisible(chromedp.CSS("#sign-in")))
 		b.run(t, "a token can be pasted instead",
-			chromedp.Click(chromedp.CSS("#token-signin summary")),
+			click("#token-signin summary"),
 			chromedp.WaitVisible(chromedp.CSS("#token")))
 		b.inspect(t, "sign in", "signin")
 		b.run(t, "a wrong token is refused",
 			chromedp.SendKeys(chromedp.CSS("#token"), "not-the-token"),
-			chromedp.Click(chromedp.CSS(`form button[type="submit"]`)),
+			click(`form button[type="submit"]`),
 			waitText(".alert-error", "refused"))
 		signIn(t, b, "admin")
 		b.run(t, "signed in as the admin",
@@ -370,7 +399,7 @@ func TestConsole(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(".empty a")))
 		b.inspect(t, "the empty list", "")
 		b.run(t, "open the form from the empty list",
-			chromedp.Click(chromedp.CSS(".empty a")),
+			click(".empty a"),
 			chromedp.WaitVisible(chromedp.CSS("#f-name")),
 			// The node is chosen by name among the workspace's nodes.
 			chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`#f-node option[value=%q]`, italia))))
@@ -378,7 +407,7 @@ func TestConsole(t *testing.T) {
 			t.Errorf("the node option reads %q, want Italia", got)
 		}
 		b.run(t, "show fields to map without keys",
-			chromedp.Click(chromedp.CSS("#show-fields")),
+			click("#show-fields"),
 			waitText(".alert-error", "fields to map could not be shown"))
 		if got := b.text(t, ".alert-error"); strings.Contains(got, "not saved") {
 			t.Errorf("showing the fields without keys says %q; nothing was being saved", got)
@@ -391,12 +420,12 @@ func TestConsole(t *testing.T) {
 			chromedp.SendKeys(chromedp.CSS("#f-apiKey"), devstack.DemoSendAPIKey),
 			chromedp.SendKeys(chromedp.CSS("#f-userDb"), fmt.Sprint(devstack.DemoUserDB)))
 		b.run(t, "test the connection",
-			chromedp.Click(chromedp.CSS("#test-connection")),
+			click("#test-connection"),
 			waitText("#connection-result", "The connection works"),
 			waitText(`#connection-result li[data-check="contacthub"]`, "Italia"),
 			waitText(`#connection-result li[data-check="userdb"]`, "Newsletter clienti"))
 		b.run(t, "show fields to map",
-			chromedp.Click(chromedp.CSS("#show-fields")),
+			click("#show-fields"),
 			chromedp.WaitVisible(chromedp.CSS(`#mapping-panel tr[data-path="base.contacts.email"] select`)),
 			chromedp.WaitVisible(chromedp.CSS("#subs-panel")))
 		checkLabels(t, b, "the form")
@@ -420,25 +449,25 @@ func TestConsole(t *testing.T) {
 		}
 		b.run(t, "only the mapped fields",
 			clearInput("#mapping-filter"),
-			chromedp.Click(chromedp.CSS("#mapped-only")))
+			click("#mapped-only"))
 		shown := value(t, b, "rows shown as mapped", chromedp.Evaluate[[]bool](`[...document.querySelectorAll('#mapping-panel tbody tr:not([hidden])')].map((tr) => tr.classList.contains('mapped'))`))
 		if len(shown) < 4 || slices.Contains(shown, false) {
 			t.Errorf("'mapped only' shows rows mapped=%v, want at least the 4 suggested and only mapped ones", shown)
 		}
 		b.run(t, "all fields again; nothing more to suggest",
-			chromedp.Click(chromedp.CSS("#mapped-only")),
-			chromedp.Click(chromedp.CSS("#suggest-mapping")),
+			click("#mapped-only"),
+			click("#suggest-mapping"),
 			waitText("#announcer", "No further pair"))
 		b.run(t, "keep first and last name and birth date, blank the birth date when empty",
 			discard(chromedp.Evaluate[bool](`[...document.querySelectorAll('#mapping-panel tr.mapped')].filter((tr) => !['base.contacts.email', 'base.firstName', 'base.lastName', 'base.dob'].includes(tr.dataset.path)).forEach((tr) => { const s = tr.querySelector('select'); s.value = ''; s.dispatchEvent(new Event('change')); }), true`)),
-			chromedp.Click(chromedp.CSS(`tr[data-path="base.dob"] input.clear`)))
+			click(`tr[data-path="base.dob"] input.clear`))
 		b.run(t, "two subscription rows with +, remove one, add it back",
-			chromedp.Click(chromedp.CSS("#add-subscription")),
-			chromedp.Click(chromedp.CSS("#add-subscription")),
+			click("#add-subscription"),
+			click("#add-subscription"),
 			chromedp.WaitVisible(chromedp.CSS(".sub-row:nth-child(2)")),
-			chromedp.Click(chromedp.CSS(".sub-row:nth-child(2) button.remove")),
+			click(".sub-row:nth-child(2) button.remove"),
 			chromedp.WaitNotPresent(chromedp.CSS(".sub-row:nth-child(2)")),
-			chromedp.Click(chromedp.CSS("#add-subscription")),
+			click("#add-subscription"),
 			chromedp.WaitVisible(chromedp.CSS(".sub-row:nth-child(2)")))
 		b.run(t, "fill the subscription rows",
 			chromedp.SendKeys(chromedp.CSS(".sub-row:nth-child(1) input[id$=-hub]"), "newsletter"),
@@ -455,15 +484,15 @@ func TestConsole(t *testing.T) {
 		email := customerEmail(t, stack, italia)
 		b.run(t, "preview a customer of the draft",
 			chromedp.SendKeys(chromedp.CSS("#draft-preview-customer"), email),
-			chromedp.Click(chromedp.CSS("#draft-preview")),
+			click("#draft-preview"),
 			chromedp.WaitVisible(chromedp.CSS("#draft-preview-result table")),
 			waitText("#draft-preview-result", "FIRST_NAME"))
-		b.run(t, "skip customers without a match value", chromedp.Click(chromedp.CSS("#oum-skip")))
+		b.run(t, "skip customers without a match value", click("#oum-skip"))
 		b.inspect(t, "the form", "source-form")
 		b.screenshot(t, "source-form", wholePage)
 		b.screenshot(t, "source-form-subscriptions", "#subs-panel")
 		b.run(t, "save",
-			chromedp.Click(chromedp.CSS("#save")),
+			click("#save"),
 			chromedp.WaitVisible(chromedp.CSS("#enabled-switch")))
 		hash := value(t, b, "read the page address", chromedp.Evaluate[string](`location.hash`))
 		sourceID = strings.TrimPrefix(hash, "#/sources/")
@@ -479,7 +508,7 @@ func TestConsole(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`#enabled-switch[aria-checked="false"]`)),
 			waitText("#enabled-switch", "Disabled"))
 		b.run(t, "enable",
-			chromedp.Click(chromedp.CSS("#enabled-switch")),
+			click("#enabled-switch"),
 			chromedp.WaitVisible(chromedp.CSS(`#enabled-switch[aria-checked="true"]`)),
 			waitText("#enabled-switch", "Enabled"))
 		if got := b.text(t, "#enabled-switch"); strings.Contains(got, "Disabled") {
@@ -495,7 +524,7 @@ func TestConsole(t *testing.T) {
 					{"hubField": "base.firstName", "sendField": "NAME", "match": false}]}}`)
 		row := fmt.Sprintf(`#sources tr[data-id="%s"]`, sourceID)
 		b.run(t, "list",
-			chromedp.Click(chromedp.CSS(`#nav a[data-route="sources"]`)),
+			click(`#nav a[data-route="sources"]`),
 			waitText(row+" td.state", "Enabled"),
 			waitText(row+" th", "Newsletter Italia"),
 			waitText(fmt.Sprintf(`#sources tr[data-id="%s"] td.state`, otherID), "Disabled"),
@@ -510,11 +539,11 @@ func TestConsole(t *testing.T) {
 	ok = ok && t.Run("customers arrive in Contactsend", func(t *testing.T) {
 		before := subscriberEmails(t, stack)
 		b.run(t, "open the source from the list",
-			chromedp.Click(chromedp.CSS(fmt.Sprintf(`#sources tr[data-id="%s"] th a`, sourceID))),
+			click(fmt.Sprintf(`#sources tr[data-id="%s"] th a`, sourceID)),
 			chromedp.WaitVisible(chromedp.CSS("#resync")),
 			waitText("#summary-panel", "Italia"))
 		b.run(t, "resync",
-			chromedp.Click(chromedp.CSS("#resync")),
+			click("#resync"),
 			waitText("#operations-panel", "Resync started"))
 		want := italianEmails(t, stack, italia)
 		deadline := time.Now().Add(30 * time.Second)
@@ -540,12 +569,12 @@ func TestConsole(t *testing.T) {
 		}
 		// The status follows without Refresh being pressed.
 		b.run(t, "the status moves by itself", waitText("#status-panel", "Done:"))
-		b.run(t, "refresh", chromedp.Click(chromedp.CSS("#refresh-status")), waitText("#status-updated", "Updated"))
+		b.run(t, "refresh", click("#refresh-status"), waitText("#status-updated", "Updated"))
 		checkLabels(t, b, "the source page")
 		customer := firstCustomer(t, stack, italia)
 		b.run(t, "preview a customer",
 			chromedp.SendKeys(chromedp.CSS("#preview-customer"), customer),
-			chromedp.Click(chromedp.CSS(`#preview-panel button[type="submit"]`)),
+			click(`#preview-panel button[type="submit"]`),
 			chromedp.WaitVisible(chromedp.CSS("#preview-panel .preview-result > *")))
 		b.inspect(t, "the source page", "source-status")
 		b.screenshot(t, "source-status", wholePage)
@@ -554,7 +583,7 @@ func TestConsole(t *testing.T) {
 		// the list reads "Healthy" once none waits.
 		waitNoneWaiting(t, stack, sourceID)
 		b.run(t, "the list shows the sync's health",
-			chromedp.Click(chromedp.CSS(`#nav a[data-route="sources"]`)),
+			click(`#nav a[data-route="sources"]`),
 			waitText(fmt.Sprintf(`#sources tr[data-id="%s"] td.health`, sourceID), "Healthy"))
 		b.inspect(t, "the list", "source-list")
 		b.screenshot(t, "source-list", window)
@@ -566,7 +595,7 @@ func TestConsole(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS("#runs tbody tr")),
 			chromedp.WaitVisible(chromedp.CSS("#runs-chart .chart-day")),
 			chromedp.SendKeys(chromedp.CSS("#find-customer"), customer),
-			chromedp.Click(chromedp.CSS(`#find-customer-form button[type="submit"]`)),
+			click(`#find-customer-form button[type="submit"]`),
 			waitHash("#/sources/"+sourceID+"/customers/"+customer),
 			chromedp.WaitVisible(chromedp.CSS("#history tbody tr")))
 		// The first load went through the bulk lane, which records no data
@@ -577,9 +606,9 @@ func TestConsole(t *testing.T) {
 		}
 		b.inspect(t, "a customer's history", "")
 		b.run(t, "back to the source, then to the list",
-			chromedp.Click(chromedp.CSS(".breadcrumb a")),
+			click(".breadcrumb a"),
 			chromedp.WaitVisible(chromedp.CSS("#alerts-form")),
-			chromedp.Click(chromedp.CSS(`#nav a[data-route="sources"]`)),
+			click(`#nav a[data-route="sources"]`),
 			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`#sources tr[data-id="%s"]`, sourceID))))
 	})
 	ok = ok && t.Run("a few failed records do not make the source an error", func(t *testing.T) {
@@ -597,10 +626,10 @@ func TestConsole(t *testing.T) {
 		health := fmt.Sprintf(`#sources tr[data-id="%s"] td.health`, sourceID)
 		b.run(t, "the list counts the failures", chromedp.Reload(), waitText(health, "2 failed in the last hour"))
 		b.run(t, "the source page lists them and can retry one",
-			chromedp.Click(chromedp.CSS(fmt.Sprintf(`#sources tr[data-id="%s"] th a`, sourceID))),
+			click(fmt.Sprintf(`#sources tr[data-id="%s"] th a`, sourceID)),
 			waitText("#status-panel .status-line", "2 failed in the last hour"),
 			waitText("#failures", customers[0]),
-			chromedp.Click(chromedp.CSS(fmt.Sprintf(`#failures tr[data-customer=%q] button.retry`, customers[0]))),
+			click(fmt.Sprintf(`#failures tr[data-customer=%q] button.retry`, customers[0])),
 			waitText(fmt.Sprintf(`#failures tr[data-customer=%q] button.retry`, customers[0]), "Queued"))
 		if got := b.text(t, "#status-panel .status-line"); strings.Contains(got, "Not reading") {
 			t.Errorf("two failed records make the status read %q", got)
@@ -615,7 +644,7 @@ func TestConsole(t *testing.T) {
 		b.run(t, "a page of failed records, then the next",
 			chromedp.Reload(),
 			chromedp.WaitVisible(chromedp.CSS("#more-failures")),
-			chromedp.Click(chromedp.CSS("#more-failures")),
+			click("#more-failures"),
 			chromedp.WaitNotVisible(chromedp.CSS("#more-failures")))
 		// The retried customer may have synced meanwhile, clearing its record.
 		listed := value(t, b, "read the failed records", chromedp.Evaluate[[]string](`[...document.querySelectorAll('#failures tbody tr')].map((tr) => tr.dataset.customer)`))
@@ -633,7 +662,7 @@ func TestConsole(t *testing.T) {
 		}
 		b.run(t, "find one customer's failed record",
 			chromedp.SendKeys(chromedp.CSS("#failures-search"), "customer-07"),
-			chromedp.Click(chromedp.CSS(`#failures-panel form[role="search"] button`)),
+			click(`#failures-panel form[role="search"] button`),
 			chromedp.WaitNotPresent(chromedp.CSS(`#failures tr[data-customer="customer-00"]`)),
 			waitText("#failures", "customer-07"))
 		found := value(t, b, "read the records found", chromedp.Evaluate[[]string](`[...document.querySelectorAll('#failures tbody tr')].map((tr) => tr.dataset.customer)`))
@@ -675,9 +704,9 @@ func TestConsole(t *testing.T) {
 			};
 			return true;
 		})()`)),
-			chromedp.Click(chromedp.CSS("#retry-all-failures")),
+			click("#retry-all-failures"),
 			waitText("#failures-actions", "5 failed records queued again."),
-			chromedp.Click(chromedp.CSS("#export-failures")),
+			click("#export-failures"),
 			waitText("#exported-csv", "c3,c3@example.com"))
 		bodies := value(t, b, "what retry all sent", chromedp.Evaluate[string](`JSON.stringify(window.retryBodies)`))
 		if bodies != `[{"all":true},{"all":true,"cursor":"part2"}]` {
@@ -691,7 +720,7 @@ func TestConsole(t *testing.T) {
 	ok = ok && t.Run("a new webhook secret is shown once", func(t *testing.T) {
 		b.run(t, "make a new secret",
 			acceptConfirm(),
-			chromedp.Click(chromedp.CSS("#webhook-secret")),
+			click("#webhook-secret"),
 			chromedp.WaitVisible(chromedp.CSS("#secret-value")))
 		confirmed := value(t, b, "what was confirmed", chromedp.Evaluate[[]string](`window.confirmed`))
 		if len(confirmed) != 1 || !strings.Contains(confirmed[0], "24 hours") {
@@ -713,7 +742,7 @@ func TestConsole(t *testing.T) {
 		}
 		copies := value(t, b, "count the copy buttons", chromedp.Evaluate[int](`document.querySelectorAll('.secret-box .copy-row button').length`))
 		for i := 1; i <= copies; i++ {
-			b.run(t, "copy", chromedp.Click(chromedp.CSS(fmt.Sprintf(".secret-box .copy-row:nth-of-type(%d) button", i))),
+			b.run(t, "copy", click(fmt.Sprintf(".secret-box .copy-row:nth-of-type(%d) button", i)),
 				waitText("#announcer", "op"))
 		}
 		if copies != 3 {
@@ -727,26 +756,26 @@ func TestConsole(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS("#delete-source")),
 			waitText("#enabled-switch", "Disabled"),
 			acceptConfirm(),
-			chromedp.Click(chromedp.CSS("#delete-source")),
+			click("#delete-source"),
 			waitText(".alert-success", "deleted"),
 			chromedp.WaitNotPresent(chromedp.CSS(fmt.Sprintf(`#sources tr[data-id="%s"]`, otherID))))
 	})
 	ok = ok && t.Run("a forbidden change is refused with its reasons", func(t *testing.T) {
 		b.run(t, "a node another source serves cannot be chosen for a new source",
-			chromedp.Click(chromedp.CSS("#new-source")),
+			click("#new-source"),
 			chromedp.WaitReady(chromedp.CSS(fmt.Sprintf(`#f-node option[value=%q]`, italia))),
 			waitText(fmt.Sprintf(`#f-node option[value=%q]`, italia), "already served by “Newsletter Italia”"))
 		if !value(t, b, "is Italia disabled", chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector('#f-node option[value=%q]').disabled`, italia))) {
 			t.Error("a node another source serves can be chosen")
 		}
-		b.run(t, "cancel", chromedp.Click(chromedp.CSS(".form-actions a")), chromedp.WaitVisible(chromedp.CSS("#new-source")))
+		b.run(t, "cancel", click(".form-actions a"), chromedp.WaitVisible(chromedp.CSS("#new-source")))
 		b.run(t, "change the node of the enabled source",
 			chromedp.Navigate(stack.APIURL+"/#/sources/"+sourceID),
 			chromedp.WaitVisible(chromedp.CSS("#edit-source")),
-			chromedp.Click(chromedp.CSS("#edit-source")),
+			click("#edit-source"),
 			chromedp.WaitVisible(chromedp.CSS(`#mapping-panel tr[data-path="base.contacts.email"] select`)),
 			choose("#f-node", uk),
-			chromedp.Click(chromedp.CSS("#save")),
+			click("#save"),
 			chromedp.WaitVisible(chromedp.CSS("#refused .requirements")))
 		reasons := b.text(t, "#refused .requirements")
 		for _, want := range []string{"the source must be disabled", "the current node must have no customers"} {
@@ -785,7 +814,7 @@ func TestConsole(t *testing.T) {
 		name := value(t, b, "read the name", chromedp.Value(chromedp.CSS("#f-name")))
 		b.run(t, "save without a name",
 			clearInput("#f-name"),
-			chromedp.Click(chromedp.CSS("#save")),
+			click("#save"),
 			waitText("#f-name-error", "è obbligatorio"))
 		b.run(t, "give the name back", chromedp.SendKeys(chromedp.CSS("#f-name"), name))
 		b.inspect(t, "the form in Italian", "")
@@ -797,21 +826,21 @@ func TestConsole(t *testing.T) {
 			t.Fatalf("disable through the API: %d %v", status, body["message"])
 		}
 		b.run(t, "save the stale form",
-			chromedp.Click(chromedp.CSS("#save")),
+			click("#save"),
 			waitText(".alert-error", "Someone changed this source"),
-			chromedp.Click(chromedp.CSS(".alert-error button")),
+			click(".alert-error button"),
 			chromedp.WaitVisible(chromedp.CSS(`#mapping-panel tr[data-path="base.contacts.email"] select`)))
 		if got := value(t, b, "the reloaded node", chromedp.Value(chromedp.CSS("#f-node"))); got != italia {
 			t.Errorf("after reloading the node is %q, want Italia (%s)", got, italia)
 		}
-		b.run(t, "back to the list", chromedp.Click(chromedp.CSS(".breadcrumb a")), chromedp.WaitVisible(chromedp.CSS("#new-source")))
+		b.run(t, "back to the list", click(".breadcrumb a"), chromedp.WaitVisible(chromedp.CSS("#new-source")))
 	})
 	t.Run("workspace settings", func(t *testing.T) {
 		if !ok {
 			t.Skip("an earlier step failed")
 		}
 		b.run(t, "open the workspace settings",
-			chromedp.Click(chromedp.CSS(`#nav a[data-route="workspace"]`)),
+			click(`#nav a[data-route="workspace"]`),
 			waitText("main .hint code", devstack.DemoWorkspace))
 		if got := value(t, b, "read the base URL", chromedp.Value(chromedp.CSS("#w-baseUrl"))); got != stack.ContacthubURL+"/hub/v1" {
 			t.Errorf("base URL %q, want %s/hub/v1", got, stack.ContacthubURL)
@@ -821,7 +850,7 @@ func TestConsole(t *testing.T) {
 			t.Errorf("the token field shows %q; want the masked token", placeholder)
 		}
 		b.run(t, "save without retyping the token",
-			chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)),
+			click(`main form button[type="submit"]`),
 			waitText(".alert-success", "saved"))
 		checkLabels(t, b, "the workspace settings")
 		b.inspect(t, "the workspace settings", "workspace")
@@ -833,7 +862,7 @@ func TestConsole(t *testing.T) {
 			// A new address needs the token again: the stored one only goes
 			// where it was set.
 			chromedp.SendKeys(chromedp.CSS("#w-token"), devstack.DemoHubToken),
-			chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)),
+			click(`main form button[type="submit"]`),
 			waitText(".alert-success", "saved"))
 		b.run(t, "a new source without the node list",
 			chromedp.Navigate(stack.APIURL+"/#/sources/new"),
@@ -851,17 +880,17 @@ func TestConsole(t *testing.T) {
 			waitText("main h1", "Page not found"))
 		b.inspect(t, "page not found", "")
 		b.run(t, "back to the sources",
-			chromedp.Click(chromedp.CSS("main a")),
+			click("main a"),
 			chromedp.WaitVisible(chromedp.CSS("#new-source")))
 		b.run(t, "the skip link moves to the content",
 			chromedp.Focus(chromedp.CSS(".skip-link")),
-			chromedp.Click(chromedp.CSS(".skip-link")),
+			click(".skip-link"),
 			waitHash("#main"))
 		b.run(t, "the brand leads to the sources",
-			chromedp.Click(chromedp.CSS(".brand")),
+			click(".brand"),
 			chromedp.WaitVisible(chromedp.CSS("#new-source")))
 		b.run(t, "sign out",
-			chromedp.Click(chromedp.CSS("#sign-out")),
+			click("#sign-out"),
 			chromedp.WaitVisible(chromedp.CSS("#sign-in")))
 		if role := value(t, b, "read the role", chromedp.Evaluate[string](`document.body.dataset.role`)); role != "" {
 			t.Errorf("signed out, the page still has role %q", role)
@@ -881,7 +910,7 @@ func TestConsole(t *testing.T) {
 			t.Errorf("a viewer is offered %d ways to create a source", n)
 		}
 		b.run(t, "open a source",
-			chromedp.Click(chromedp.CSS("#sources tbody a")),
+			click("#sources tbody a"),
 			chromedp.WaitVisible(chromedp.CSS("#status-panel")),
 			chromedp.WaitVisible(chromedp.CSS("#source-history")))
 		absent := `['#enabled-switch', '#edit-source', '#delete-source', '#operations-panel', '#resync', '#webhook-secret', 'button.retry'].filter((s) => document.querySelector(s))`
@@ -890,13 +919,13 @@ func TestConsole(t *testing.T) {
 		}
 		b.inspect(t, "a source as a viewer", "")
 		b.run(t, "the source's history",
-			chromedp.Click(chromedp.CSS("#source-history")),
+			click("#source-history"),
 			chromedp.WaitVisible(chromedp.CSS(`#history tr[data-action="source.create"]`)))
 		if who := b.text(t, `#history tr[data-action="source.create"] td:nth-child(2)`); who != "admin@demo.example" {
 			t.Errorf("the source was created by %q, want admin@demo.example", who)
 		}
 		b.run(t, "the workspace's history",
-			chromedp.Click(chromedp.CSS(`#nav a[data-route="history"]`)),
+			click(`#nav a[data-route="history"]`),
 			chromedp.WaitVisible(chromedp.CSS(`#history tr[data-action="source.delete"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#history tr[data-action="workspace.connection"]`)))
 		if got := b.text(t, "#history"); strings.Contains(got, devstack.DemoSendAPIKey) || strings.Contains(got, devstack.DemoSendUserKey) || !strings.Contains(got, "changed") {
@@ -904,7 +933,7 @@ func TestConsole(t *testing.T) {
 		}
 		b.inspect(t, "the history", "")
 		b.run(t, "the workspace settings are read only",
-			chromedp.Click(chromedp.CSS(`#nav a[data-route="workspace"]`)),
+			click(`#nav a[data-route="workspace"]`),
 			chromedp.WaitVisible(chromedp.CSS("#viewer-note")),
 			waitText("main .hint code", devstack.DemoWorkspace))
 		if n := value(t, b, "count the save buttons", chromedp.Evaluate[int](`document.querySelectorAll('main form button[type="submit"]').length + document.querySelectorAll('main input:not([readonly])').length`)); n != 0 {
@@ -936,7 +965,7 @@ func TestConsoleRenewsTheSession(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	b.run(t, "still signed in after the renewal",
-		chromedp.Click(chromedp.CSS(`#nav a[data-route="history"]`)),
+		click(`#nav a[data-route="history"]`),
 		chromedp.WaitVisible(chromedp.CSS(`#history tr[data-action="workspace.connection"], main p.empty`)))
 	checkNothingStored(t, b)
 }
@@ -948,9 +977,9 @@ func signIn(t *testing.T, b *browser, user string) {
 	t.Helper()
 	b.run(t, "sign in as "+user,
 		chromedp.WaitVisible(chromedp.CSS("#sign-in")),
-		chromedp.Click(chromedp.CSS("#sign-in")),
+		click("#sign-in"),
 		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`button[data-user=%q]`, user))),
-		chromedp.Click(chromedp.CSS(fmt.Sprintf(`button[data-user=%q]`, user))),
+		click(fmt.Sprintf(`button[data-user=%q]`, user)),
 		chromedp.WaitVisible(chromedp.CSS("#sign-out")))
 	if search := value(t, b, "read the address", chromedp.Evaluate[string](`location.search`)); search != "" {
 		t.Errorf("the address keeps %q after signing in", search)

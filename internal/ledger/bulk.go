@@ -45,9 +45,11 @@ func (e BulkEntry) ClaimedBy(run string, now time.Time) bool {
 }
 
 // Bulk reads and writes many ledger entries a request, without
-// conditions, and takes the bulk lane's claims with conditions, an entry a
-// request: the bulk lane's writes are guarded by its claims and by reading
-// the userdb again before it adds (see package bulk).
+// conditions (the bulk lane's add claims among them), and writes with
+// conditions, an item a request, what must not overwrite another worker's
+// write: a claim on a subscriber the lane is about to write (Claim), the
+// drop or extension of its add claims (PutEach) and a job's lease (Lease).
+// See package bulk for how its writes are guarded.
 type Bulk struct {
 	db    BatchDynamoDB
 	table string
@@ -144,9 +146,9 @@ func (b *Bulk) Claim(ctx context.Context, e BulkEntry, run string, until time.Ti
 // condition Claim sets: that nobody wrote it since it was read. It takes a
 // request per entry, putsInFlight at a time, and returns an error per
 // entry: nil for one written (its version is now e.Version+jump),
-// ErrConflict for one that moved and was left alone. The bulk lane takes
-// and moves its add claims this way: a claim written blindly could take
-// over another worker's, and both would add the subscriber.
+// ErrConflict for one that moved and was left alone. The bulk lane drops
+// and prolongs its add claims this way: written blindly once its own had
+// lapsed, they could undo another worker's claim, and two would add.
 func (b *Bulk) PutEach(ctx context.Context, entries []BulkEntry, jump int64) []error {
 	errs := make([]error, len(entries))
 	sem := make(chan struct{}, putsInFlight)

@@ -100,8 +100,8 @@ func TestBulkRoundTrip(t *testing.T) {
 
 // TestPutEachWritesOnlyWhatDidNotMove: each entry is written only if
 // nobody wrote it since it was read, an absent one only if still absent;
-// two runs claiming the same entries from the same read split them, and
-// never both hold one.
+// of two runs claiming the same entries from the same read, the second
+// finds every one the first took moved: no entry is held by both.
 func TestPutEachWritesOnlyWhatDidNotMove(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -401,11 +401,12 @@ func (w *Worker) write(ctx context.Context, e *env, j jobRef, p plan) result {
 }
 
 // yieldToLower runs after this job added subscriber added and found the
-// ledger entry written over its add claim. Only the bulk lane writes over a
-// claim (in batches, without conditions), and it may have added the
-// customer too: each lane reads the userdb back after adding, and the later
-// reader sees both. Both keep the lowest id, so this job removes its own
-// subscriber when one with the same match values and a lower id exists;
+// ledger entry written over its add claim. The bulk lane writes its add
+// claims in batches, without conditions, over any claim, and it may have
+// added the customer too: each lane reads the userdb back after adding, and
+// the later reader sees both. Both keep the lowest id, so this job removes
+// its own subscriber when one with the same match values and a lower id
+// exists (whoever wrote the entry: a lower id is the one to keep anyway);
 // its retry then links that one.
 func (w *Worker) yieldToLower(ctx context.Context, e *env, j jobRef, q contactsend.Query, added int64) {
 	db := e.src.Properties.UserDBID
