@@ -565,3 +565,38 @@ func (m *meetAtAdd) AddSubscribers(ctx context.Context, cred contactsend.Credent
 	}
 	return m.Send.AddSubscribers(ctx, cred, db, subs)
 }
+
+// TestBulkRunInDoubtKeepsTheLease: a run killed right after an add reached
+// Contactsend leaves that add's outcome unknown to the job; the job's next
+// run must not read the userdb before such an add could land, so it is
+// refused, told when to come back, until the lease ends; then it links what
+// the first run added, adding nothing twice.
+func TestBulkRunInDoubtKeepsTheLease(t *testing.T) {
+	h := startHarness(t, Options{Customers: bulkCustomers})
+	cfg, err := h.bulkConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	killer := &killAfterAdd{Send: cfg.Send, after: 1}
+	cfg.Send, cfg.AddClaim = killer, 8*time.Second
+	loader, err := bulk.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := h.BulkJobs("in-doubt")[0]
+	if _, err := loader.Load(t.Context(), job); !errors.Is(err, bulk.ErrRetry) || killer.count() != 1 {
+		t.Fatalf("killed run = %v (%d killed), want it given back after its add", err, killer.count())
+	}
+	_, err = loader.Load(t.Context(), job)
+	if !errors.Is(err, bulk.ErrRetry) || retry.RetryAfter(err) <= 0 {
+		t.Fatalf("the next run at once = %v, want it refused until the lease ends", err)
+	}
+	rep, err := RunBulk(t.Context(), loader, []jobs.BulkJob{job}, 1, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Removed != 0 || rep.Linked == 0 {
+		t.Errorf("after the lease: %+v, want the first run's adds linked and nothing removed", rep)
+	}
+	checkSynced(t, h, 30*time.Second)
+}
