@@ -22,7 +22,7 @@
 // interrupted run of the same job created (worker killed, connection
 // dropped, timeout) is found and linked, not added twice. The claims name
 // the job, so that its next run takes them over; one run of a job adds at
-// a time, under the job's lease (ledger.Bulk.Lease), because SQS may
+// a time, under the job's lease (checkpoint.Store.AcquireJobLease), because SQS may
 // deliver a job twice at once. After an add whose outcome is unknown it
 // reads again before trying the rest. A customer some per-customer worker
 // is adding (its claim holds) is handed to the per-customer lane instead.
@@ -92,6 +92,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
@@ -130,9 +131,15 @@ type Ledger interface {
 	GetMany(ctx context.Context, sourceID string, customerIDs []string) (map[string]ledger.BulkEntry, error)
 	PutMany(ctx context.Context, entries []ledger.BulkEntry, jump int64) error
 	PutEach(ctx context.Context, entries []ledger.BulkEntry, jump int64) []error
-	Lease(ctx context.Context, sourceID, job, run string, until, now time.Time) error
-	EndLease(ctx context.Context, sourceID, job, run string) error
 	Claim(ctx context.Context, e ledger.BulkEntry, run string, until time.Time, jump int64) (ledger.BulkEntry, error)
+}
+
+// Leases keeps the bulk jobs' leases (*checkpoint.Store): one run of a job
+// works at a time.
+type Leases interface {
+	AcquireJobLease(ctx context.Context, sourceID, job, owner string, now, until time.Time) (checkpoint.Lease, error)
+	HeldJobLease(ctx context.Context, sourceID, job string, now time.Time) (checkpoint.Lease, bool, error)
+	ReleaseLease(ctx context.Context, l checkpoint.Lease) error
 }
 
 // Handoff queues customers for the per-customer lane.
@@ -172,6 +179,7 @@ type Config struct {
 	Hub     HubFactory
 	Send    Send
 	Ledger  Ledger
+	Leases  Leases
 	Handoff Handoff
 	// Stats, when set, receives each job's counts (synced, unchanged), as
 	// the per-customer worker's batches do, for the status endpoint.
@@ -197,8 +205,8 @@ type Loader struct {
 
 // New returns a Loader.
 func New(cfg Config) (*Loader, error) {
-	if cfg.Sources == nil || cfg.Hub == nil || cfg.Send == nil || cfg.Ledger == nil || cfg.Handoff == nil {
-		return nil, errors.New("bulk: Sources, Hub, Send, Ledger and Handoff are required")
+	if cfg.Sources == nil || cfg.Hub == nil || cfg.Send == nil || cfg.Ledger == nil || cfg.Leases == nil || cfg.Handoff == nil {
+		return nil, errors.New("bulk: Sources, Hub, Send, Ledger, Leases and Handoff are required")
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
@@ -59,11 +60,11 @@ type run struct {
 	types  map[string]mapping.SendType // every userdb field's type
 	mapped []string                    // mapped fields, for the searches' projection
 	// owner names the job in its runs' claims; token names this run in
-	// the job's lease (see lease); unsure says the run leaves adds of
-	// unknown outcome behind it (see addPage).
+	// the job's lease, jobLease (see lease); unsure says the run leaves
+	// adds of unknown outcome behind it (see addPage).
 	owner, token string
+	jobLease     checkpoint.Lease
 	unsure       bool
-	leaseEnd     time.Time // when the lease the run holds ends
 	deadline     time.Time // the invocation's, if any
 	rep          Report
 	// final bounds the writes that record the run's work (see finish):
@@ -199,7 +200,7 @@ func (r *run) leaveLease() {
 			}
 			t.Stop()
 		}
-		if err = r.l.cfg.Ledger.EndLease(r.final, r.src.ID, r.owner, r.token); err == nil {
+		if err = r.l.cfg.Leases.ReleaseLease(r.final, r.jobLease); err == nil {
 			return
 		}
 	}
@@ -212,7 +213,7 @@ type leaseHeld struct {
 	err  error
 }
 
-func (e *leaseHeld) Error() string { return "another run of the job holds its lease: " + e.err.Error() }
+func (e *leaseHeld) Error() string { return e.err.Error() }
 func (e *leaseHeld) Unwrap() error { return e.err }
 
 // RetryAfter is how long the lease holds.
@@ -232,14 +233,20 @@ func (r *run) lease(ctx context.Context, until time.Time) error {
 		until = r.deadline
 	}
 	now := r.l.cfg.Clock()
-	err := r.l.cfg.Ledger.Lease(ctx, r.src.ID, r.owner, r.token, until, now)
-	if held, ok := errors.AsType[*ledger.HeldLease](err); ok {
-		return retryable("lease the job", &leaseHeld{wait: max(held.Until.Sub(now), 0), err: err})
+	held, err := r.l.cfg.Leases.AcquireJobLease(ctx, r.src.ID, r.owner, r.token, now, until)
+	if errors.Is(err, checkpoint.ErrLeaseHeld) {
+		// When it ends, the job comes back; unknown, the redelivery
+		// schedule brings it.
+		var wait time.Duration
+		if other, found, gerr := r.l.cfg.Leases.HeldJobLease(ctx, r.src.ID, r.owner, now); gerr == nil && found {
+			wait = max(other.ExpiresAt.Sub(now), 0)
+		}
+		return retryable("lease the job", &leaseHeld{wait: wait, err: err})
 	}
 	if err != nil {
 		return retryable("lease the job", err)
 	}
-	r.leaseEnd = until
+	r.jobLease = held
 	return nil
 }
 
@@ -684,8 +691,8 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 	// deadline margin before.) A timeout, not an instant, so that a test
 	// clock does not end the context early.
 	end := until
-	if r.leaseEnd.Before(end) && !r.leaseEnd.Equal(r.deadline) {
-		end = r.leaseEnd
+	if leaseEnd := r.jobLease.ExpiresAt; leaseEnd.Before(end) && (r.deadline.IsZero() || leaseEnd.Before(r.deadline)) {
+		end = leaseEnd
 	}
 	ctx, cancel := context.WithTimeout(ctx, ledger.ClaimWork(end, r.l.cfg.Clock(), r.l.cfg.AddClaim))
 	defer cancel()
@@ -805,7 +812,7 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 // userdb back after adding (see settle, and the per-customer lane's own),
 // and the later of them sees both and removes the extra one.
 func (r *run) claimAdds(ctx context.Context, page []*customer, until time.Time) error {
-	if r.leaseEnd.Before(until.Add(-r.l.cfg.AddClaim / 2)) {
+	if r.jobLease.ExpiresAt.Before(until.Add(-r.l.cfg.AddClaim / 2)) {
 		if err := r.lease(ctx, until); err != nil {
 			return err
 		}

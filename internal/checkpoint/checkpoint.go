@@ -1,9 +1,10 @@
 // Package checkpoint keeps the scheduler's progress in DynamoDB: per source
 // the change-feed offset, the progress of a backfill, and the lease that
-// lets only one scheduler run work on a source at a time.
+// lets only one scheduler run work on a source at a time; and the leases
+// that let only one run of each of its bulk jobs work at a time.
 //
-// All three live in the partition CHECKPOINT#<sourceId> of the shared
-// single table, under the sort keys FEED, BACKFILL and LEASE.
+// They live in the partition CHECKPOINT#<sourceId> of the shared single
+// table, under the sort keys FEED, BACKFILL, LEASE and LEASE#<job>.
 //
 // Checkpoints are written with optimistic concurrency: every item carries a
 // version, and a save names the version it read. A run that lost its lease
@@ -29,6 +30,7 @@ type DynamoDB interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
 
 // Errors callers branch on.

@@ -3,9 +3,12 @@ package checkpoint_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/testkit"
 )
@@ -163,5 +166,78 @@ func TestBackfillRestart(t *testing.T) {
 	restarted, err := store.StartBackfill(ctx, "s1", "run-3", t0.Add(3*time.Hour))
 	if err != nil || restarted.Status != checkpoint.BackfillRunning || !restarted.FinishedAt.IsZero() {
 		t.Fatalf("restart after done = %+v, %v", restarted, err)
+	}
+}
+
+// TestJobLeaseHoldsOneRunOfAJob: while a run holds a bulk job's lease no
+// other run takes it; its holder extends it; once it lapses another run
+// takes it over, and the old holder can no longer extend it; a run that
+// ends gives it up, and only its own. Job leases are the job's alone:
+// neither another job's nor the source's tick lease.
+func TestJobLeaseHoldsOneRunOfAJob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, table := testkit.Emulators(t).DynamoDB(), testkit.Table(t)
+	store := checkpoint.New(db, table)
+	const job = "bulk:run1:0+20"
+	leases := map[string]checkpoint.Lease{}
+	steps := []struct {
+		name   string
+		run    string
+		until  time.Duration
+		at     time.Duration
+		end    bool
+		refuse bool
+	}{
+		{name: "first run takes it", run: "a", until: time.Minute},
+		{name: "a copy is refused", run: "b", until: time.Minute, at: time.Second, refuse: true},
+		{name: "the holder extends it", run: "a", until: 2 * time.Minute, at: 30 * time.Second},
+		{name: "still refused before the extended end", run: "b", until: 3 * time.Minute, at: 90 * time.Second, refuse: true},
+		{name: "taken over once lapsed", run: "b", until: 5 * time.Minute, at: 2*time.Minute + time.Second},
+		{name: "the old holder cannot extend", run: "a", until: 6 * time.Minute, at: 2*time.Minute + time.Second, refuse: true},
+		{name: "the old holder's end leaves it", run: "a", end: true},
+		{name: "so it still holds", run: "c", until: 6 * time.Minute, at: 3 * time.Minute, refuse: true},
+		{name: "its holder gives it up", run: "b", end: true},
+		{name: "and the next run takes it at once", run: "c", until: 6 * time.Minute, at: 3 * time.Minute},
+	}
+	for _, s := range steps {
+		if s.end {
+			if err := store.ReleaseLease(ctx, leases[s.run]); err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+			continue
+		}
+		l, err := store.AcquireJobLease(ctx, "s1", job, s.run, t0.Add(s.at), t0.Add(s.until))
+		if s.refuse != errors.Is(err, checkpoint.ErrLeaseHeld) || !s.refuse && err != nil {
+			t.Fatalf("%s: AcquireJobLease = %v", s.name, err)
+		}
+		if err == nil {
+			leases[s.run] = l
+		}
+	}
+	if held, found, err := store.HeldJobLease(ctx, "s1", job, t0.Add(3*time.Minute)); err != nil || !found || held.Owner != "c" || !held.ExpiresAt.Equal(t0.Add(6*time.Minute)) {
+		t.Errorf("HeldJobLease = %+v, %v, %v; want c's, until %v", held, found, err, t0.Add(6*time.Minute))
+	}
+	other, err := store.AcquireJobLease(ctx, "s1", "bulk:run1:20+20", "d", t0, t0.Add(time.Hour))
+	if err != nil {
+		t.Errorf("another job's lease: %v", err)
+	}
+	if _, err := store.AcquireLease(ctx, "s1", "d", t0, time.Hour); err != nil {
+		t.Errorf("the source's tick lease: %v", err)
+	}
+	// A released job lease leaves no item behind: each job has its own.
+	for _, l := range []checkpoint.Lease{leases["c"], other} {
+		if err := store.ReleaseLease(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := db.Scan(ctx, &dynamodb.ScanInput{TableName: &table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, item := range out.Items {
+		if sk, _ := item["sk"].(*types.AttributeValueMemberS); sk != nil && strings.HasPrefix(sk.Value, "LEASE#") {
+			t.Errorf("a released job lease is still stored: %s", sk.Value)
+		}
 	}
 }

@@ -13,13 +13,11 @@ import (
 
 // BatchDynamoDB is the part of the DynamoDB client the bulk lane's ledger
 // access uses: batch reads and writes, 100 and 25 items a request, and
-// single conditional writes for claims and job leases.
+// single conditional writes for claims.
 type BatchDynamoDB interface {
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
-	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
-	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 }
 
 // Batch sizes DynamoDB allows.
@@ -47,8 +45,8 @@ func (e BulkEntry) ClaimedBy(run string, now time.Time) bool {
 // Bulk reads and writes many ledger entries a request, without
 // conditions (the bulk lane's add claims among them), and writes with
 // conditions, an item a request, what must not overwrite another worker's
-// write: a claim on a subscriber the lane is about to write (Claim), the
-// drop or extension of its add claims (PutEach) and a job's lease (Lease).
+// write: a claim on a subscriber the lane is about to write (Claim) and
+// the drop or extension of its add claims (PutEach).
 // See package bulk for how its writes are guarded.
 type Bulk struct {
 	db    BatchDynamoDB
@@ -240,83 +238,4 @@ func pause(ctx context.Context, attempt int) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-// leasePK keys the leases of a source's bulk jobs.
-func leasePK(sourceID string) string { return "BULKLEASE#" + sourceID }
-
-const typeBulkLease = "bulk-lease"
-
-// LeaseLinger is how long a bulk job's lease item outlives its end before
-// DynamoDB's TTL removes it.
-const LeaseLinger = 24 * time.Hour
-
-// Lease takes or extends the lease on a bulk job for run until until, with
-// one conditional write: it succeeds when nobody holds the lease, when its
-// holder's lapsed at now, or when run holds it already (an extension is
-// refused once another run took the lapsed lease over); a *HeldLease,
-// matching ErrConflict, when another run holds it. One run of a job works
-// at a time: SQS may deliver a job twice at once.
-func (b *Bulk) Lease(ctx context.Context, sourceID, job, run string, until, now time.Time) error {
-	if sourceID == "" || job == "" || run == "" {
-		return fmt.Errorf("ledger: lease: source, job and run are required")
-	}
-	item := key(leasePK(sourceID), job)
-	item["type"] = str(typeBulkLease)
-	item["sourceId"] = str(sourceID)
-	item["holder"] = str(run)
-	item["untilMs"] = num(until.UnixMilli())
-	item["expiresAt"] = num(until.Add(LeaseLinger).Unix())
-	_, err := b.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 &b.table,
-		Item:                      item,
-		ConditionExpression:       aws.String("attribute_not_exists(pk) OR holder = :run OR untilMs <= :now"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":run": str(run), ":now": num(now.UnixMilli())},
-	})
-	if conditionFailed(err) {
-		held := &HeldLease{Job: job}
-		// Read for how long, so the job comes back when the lease ends; a
-		// failed read leaves that to the redelivery schedule.
-		out, gerr := b.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &b.table, Key: key(leasePK(sourceID), job), ConsistentRead: aws.Bool(true)})
-		if gerr == nil && out.Item != nil {
-			held.Until = time.UnixMilli(getN(out.Item, "untilMs")).UTC()
-		}
-		return held
-	}
-	if err != nil {
-		return fmt.Errorf("ledger: lease of bulk job %s: %w", job, err)
-	}
-	return nil
-}
-
-// HeldLease is the refusal of a bulk job's lease that another run holds,
-// until Until (zero when unknown). It matches ErrConflict.
-type HeldLease struct {
-	Job   string
-	Until time.Time
-}
-
-func (e *HeldLease) Error() string {
-	if e.Until.IsZero() {
-		return fmt.Sprintf("ledger: bulk job %s is leased by another run", e.Job)
-	}
-	return fmt.Sprintf("ledger: bulk job %s is leased by another run until %s", e.Job, timeText(e.Until))
-}
-
-// Is makes a held lease match ErrConflict.
-func (e *HeldLease) Is(target error) bool { return target == ErrConflict }
-
-// EndLease gives run's lease on a bulk job up; a lease another run holds
-// is left alone.
-func (b *Bulk) EndLease(ctx context.Context, sourceID, job, run string) error {
-	_, err := b.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 &b.table,
-		Key:                       key(leasePK(sourceID), job),
-		ConditionExpression:       aws.String("holder = :run"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":run": str(run)},
-	})
-	if err != nil && !conditionFailed(err) {
-		return fmt.Errorf("ledger: end lease of bulk job %s: %w", job, err)
-	}
-	return nil
 }

@@ -11,6 +11,15 @@ import (
 	"github.com/hubsend/hubsend/internal/testkit"
 )
 
+// bulkStores returns the per-customer and the bulk access to one new
+// table, the first on clock c.
+func bulkStores(t *testing.T, c *testkit.Clock) (*Store, *Bulk) {
+	t.Helper()
+	table := testkit.Table(t)
+	db := testkit.Emulators(t).DynamoDB()
+	return New(db, table, WithClock(c.Now)), NewBulk(db, table)
+}
+
 // TestBulkRoundTrip: what the bulk lane writes in batches is what the
 // per-customer lane reads, subscriptions map included; the version jump
 // makes a per-customer write based on an earlier read fail; more entries
@@ -19,10 +28,7 @@ func TestBulkRoundTrip(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c := testkit.NewClock(time.Date(2026, 11, 27, 10, 30, 0, 0, time.UTC))
-	table := testkit.Table(t)
-	db := testkit.Emulators(t).DynamoDB()
-	s := New(db, table, WithClock(c.Now))
-	b := NewBulk(db, table)
+	s, b := bulkStores(t, c)
 
 	// A per-customer entry with a synced subscription.
 	e, err := s.Get(ctx, "src", "c000")
@@ -106,10 +112,7 @@ func TestPutEachWritesOnlyWhatDidNotMove(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	c := testkit.NewClock(time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC))
-	table := testkit.Table(t)
-	db := testkit.Emulators(t).DynamoDB()
-	s := New(db, table, WithClock(c.Now))
-	b := NewBulk(db, table)
+	s, b := bulkStores(t, c)
 
 	stored, err := s.Put(ctx, Entry{SourceID: "src", CustomerID: "stored", SubscriberID: 5})
 	if err != nil {
@@ -156,55 +159,5 @@ func TestPutEachWritesOnlyWhatDidNotMove(t *testing.T) {
 	}
 	if back["stored"].SubscriberID != 5 {
 		t.Errorf("claim lost the entry's subscriber: %+v", back["stored"])
-	}
-}
-
-// TestLeaseHoldsOneRunOfAJob: while a run holds a bulk job's lease no
-// other run takes it; its holder extends it; once it lapses another run
-// takes it over, and the old holder can no longer extend it; a run that
-// ends gives it up, and only its own.
-func TestLeaseHoldsOneRunOfAJob(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	now := time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)
-	b := NewBulk(testkit.Emulators(t).DynamoDB(), testkit.Table(t))
-	const job = "bulk:run1:0+20"
-	steps := []struct {
-		name   string
-		run    string
-		until  time.Time
-		at     time.Time
-		end    bool
-		refuse bool
-	}{
-		{name: "first run takes it", run: "a", until: now.Add(time.Minute), at: now},
-		{name: "a copy is refused", run: "b", until: now.Add(time.Minute), at: now.Add(time.Second), refuse: true},
-		{name: "the holder extends it", run: "a", until: now.Add(2 * time.Minute), at: now.Add(30 * time.Second)},
-		{name: "still refused before the extended end", run: "b", until: now.Add(3 * time.Minute), at: now.Add(90 * time.Second), refuse: true},
-		{name: "taken over once lapsed", run: "b", until: now.Add(5 * time.Minute), at: now.Add(2 * time.Minute)},
-		{name: "the old holder cannot extend", run: "a", until: now.Add(6 * time.Minute), at: now.Add(2 * time.Minute), refuse: true},
-		{name: "the old holder's end leaves it", run: "a", end: true},
-		{name: "so it still holds", run: "c", until: now.Add(6 * time.Minute), at: now.Add(3 * time.Minute), refuse: true},
-		{name: "its holder gives it up", run: "b", end: true},
-		{name: "and the next run takes it at once", run: "c", until: now.Add(6 * time.Minute), at: now.Add(3 * time.Minute)},
-	}
-	for _, s := range steps {
-		if s.end {
-			if err := b.EndLease(ctx, "src", job, s.run); err != nil {
-				t.Fatalf("%s: %v", s.name, err)
-			}
-			continue
-		}
-		err := b.Lease(ctx, "src", job, s.run, s.until, s.at)
-		if s.refuse != errors.Is(err, ErrConflict) || !s.refuse && err != nil {
-			t.Fatalf("%s: Lease = %v", s.name, err)
-		}
-	}
-	// Leases are per job and per source.
-	if err := b.Lease(ctx, "src", "bulk:run1:20+20", "d", now.Add(time.Hour), now); err != nil {
-		t.Errorf("another job's lease: %v", err)
-	}
-	if err := b.Lease(ctx, "other", job, "d", now.Add(time.Hour), now); err != nil {
-		t.Errorf("another source's lease: %v", err)
 	}
 }

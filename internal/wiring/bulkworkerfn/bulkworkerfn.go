@@ -8,6 +8,7 @@ import (
 	"errors"
 
 	"github.com/hubsend/hubsend/internal/bulk"
+	"github.com/hubsend/hubsend/internal/checkpoint"
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
@@ -39,6 +40,7 @@ func Config(d wiring.Deps, queueURL string) (bulk.Config, error) {
 		},
 		Send:    d.Send,
 		Ledger:  ledger.NewBulk(batch, d.Env.TableName),
+		Leases:  checkpoint.New(d.DynamoDB, d.Env.TableName),
 		Handoff: jobs.NewBulkQueue(sqsClient, queueURL),
 		Stats:   ledger.New(d.DynamoDB, d.Env.TableName),
 		Logger:  d.Logger,
