@@ -7,11 +7,15 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/localaws/devstack"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
@@ -117,7 +121,11 @@ func BenchmarkBulkScale(b *testing.B) {
 	// runs in the bulk lane; a hundred samples each, so that p99 is not
 	// simply the slowest.
 	const samples = 100
+	stopIdleProbe := probeLatencies(h)
+	before := h.Snapshot()
 	idle := liveLatencies(b, h, samples, nil)
+	b.Logf("idle live changes: calls %+v for %d changes", h.Snapshot().Since(before), len(idle))
+	idleProbe := stopIdleProbe()
 	if err := h.ForgetLedger(ctx); err != nil {
 		b.Fatal(err)
 	}
@@ -128,7 +136,11 @@ func BenchmarkBulkScale(b *testing.B) {
 		_, backfillErr = RunBulk(ctx, loader, h.BulkJobs("scale-busy"), workers, 5)
 	}()
 	time.Sleep(2 * time.Second) // let the backfill get going before sampling
+	stopBusyProbe := probeLatencies(h)
+	stopProfile := profileBusy(b)
 	busy := liveLatencies(b, h, samples, done)
+	stopProfile()
+	busyProbe := stopBusyProbe()
 	<-done
 	if backfillErr != nil {
 		b.Fatal(backfillErr)
@@ -137,6 +149,14 @@ func BenchmarkBulkScale(b *testing.B) {
 		len(idle), len(busy),
 		percentile(idle, 50).Round(time.Millisecond), percentile(idle, 99).Round(time.Millisecond),
 		percentile(busy, 50).Round(time.Millisecond), percentile(busy, 99).Round(time.Millisecond))
+	for _, p := range []struct {
+		name string
+		p    probes
+	}{{"idle", idleProbe}, {"busy", busyProbe}} {
+		b.Logf("%s probes: DynamoDB GetItem p50 %v p99 %v; a 10 ms timer late by p50 %v p99 %v",
+			p.name, percentile(p.p.dynamo, 50), percentile(p.p.dynamo, 99), percentile(p.p.timer, 50), percentile(p.p.timer, 99))
+		b.ReportMetric(percentile(p.p.dynamo, 99).Seconds()*1000, "probe-"+p.name+"-dynamodb-p99-ms")
+	}
 	for _, l := range []struct {
 		name string
 		d    []time.Duration
@@ -227,7 +247,70 @@ func liveLatencies(tb testing.TB, h *Harness, k int, until <-chan struct{}) []ti
 }
 
 func percentile(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+type probes struct{ dynamo, timer []time.Duration }
+
+// probeLatencies measures, until the returned function is called, what a
+// live job waits for besides its own work: a GetItem's round trip to the
+// DynamoDB emulator, and how late a 10 ms timer fires in this process.
+func probeLatencies(h *Harness) func() probes {
+	ctx, cancel := context.WithCancel(context.Background())
+	var p probes
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		db := h.db.DynamoDB()
+		key := map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: "PROBE"}, "sk": &types.AttributeValueMemberS{Value: "PROBE"},
+		}
+		for ctx.Err() == nil {
+			start := time.Now()
+			if _, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(Table), Key: key}); err == nil {
+				p.dynamo = append(p.dynamo, time.Since(start))
+			}
+			start = time.Now()
+			time.Sleep(10 * time.Millisecond)
+			p.timer = append(p.timer, time.Since(start)-10*time.Millisecond)
+			time.Sleep(90 * time.Millisecond)
+		}
+	}()
+	return func() probes { cancel(); <-done; return p }
+}
+
+// profileBusy writes CPU and mutex profiles of this process, from now
+// until the returned function is called, to the files
+// HUBSEND_BENCH_PROFILE.cpu and .mutex (no profile when it is unset).
+func profileBusy(b *testing.B) func() {
+	prefix := os.Getenv("HUBSEND_BENCH_PROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	cpu, err := os.Create(prefix + ".cpu")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		b.Fatal(err)
+	}
+	runtime.SetMutexProfileFraction(10)
+	return func() {
+		pprof.StopCPUProfile()
+		cpu.Close()
+		runtime.SetMutexProfileFraction(0)
+		f, err := os.Create(prefix + ".mutex")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.Lookup("mutex").WriteTo(f, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -332,7 +332,7 @@ func (c *opCall) updateSubscriber() (bool, error) {
 	if err := db.checkUnique(next); err != nil {
 		return false, err
 	}
-	db.subscribers[id] = next
+	db.store(next)
 	writeSubscriberContent(c.r, db, next, nil)
 	return true, nil
 }
@@ -461,9 +461,28 @@ func (db *userDB) query(conds []condition, keys []sortKey) []*subscriberRow {
 		return db.inIDOrder()
 	}
 	var rows []*subscriberRow
-	for _, row := range db.subscribers {
+	keep := func(row *subscriberRow) {
 		if !slices.ContainsFunc(conds, func(c condition) bool { return !c.matches(row) }) {
 			rows = append(rows, row)
+		}
+	}
+	if i := slices.IndexFunc(conds, func(c condition) bool {
+		return (c.mode == "EQUALS" || c.mode == "IN") && indexed(c.field)
+	}); i >= 0 {
+		// The index names candidates; every condition still decides.
+		c := conds[i]
+		values := c.values
+		if c.mode == "EQUALS" {
+			values = []string{c.value}
+		}
+		for _, id := range db.lookup(c.field, values) {
+			if row, ok := db.subscribers[id]; ok {
+				keep(row)
+			}
+		}
+	} else {
+		for _, row := range db.subscribers {
+			keep(row)
 		}
 	}
 	sortRows(rows, keys)
@@ -631,7 +650,7 @@ func (c *opCall) modifySubscriptionStatus() (bool, error) {
 		if subscribed {
 			status = "1"
 		}
-		row.values[sub.RegistrationField] = status
+		db.setValue(row, sub.RegistrationField, status)
 		return false, nil
 	}
 	return false, receiverf("Web form code not found: %q", truncate(wfc, 64))

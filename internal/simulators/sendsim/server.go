@@ -230,7 +230,7 @@ func (s *Server) SetAttributes(userDB, id int64, attributes map[string]string) e
 	if err := db.checkUnique(next); err != nil {
 		return err
 	}
-	db.subscribers[id] = next
+	db.store(next)
 	return nil
 }
 
@@ -255,7 +255,7 @@ func (s *Server) SetSubscriptionStatus(userDB, id int64, webformCode string, sta
 	if !ok {
 		return unknownSubscriber(id)
 	}
-	row.values[sub.RegistrationField] = strconv.Itoa(status)
+	db.setValue(row, sub.RegistrationField, strconv.Itoa(status))
 	return nil
 }
 
