@@ -1,7 +1,6 @@
 package checkpoint
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -104,7 +103,7 @@ func (s *Store) ReleaseLease(ctx context.Context, l Lease) error {
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                &s.table,
-		Key:                      key(l.SourceID, cmp.Or(l.sk, leaseSK)),
+		Key:                      key(l.SourceID, leaseSK),
 		UpdateExpression:         aws.String("SET expiresAt = :released REMOVE #owner"),
 		ConditionExpression:      aws.String("#owner = :owner"),
 		ExpressionAttributeNames: map[string]string{"#owner": "owner"},

@@ -3,6 +3,7 @@ package sendsim
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -73,4 +74,15 @@ func TestIndexedSearchesFollowEveryWrite(t *testing.T) {
 		t.Fatalf("modifySubscriberSubscriptionStatus: %d %s", code, body)
 	}
 	check("modifySubscriberSubscriptionStatus")
+
+	// Uniqueness (userdb 101's EMAIL, exact values) reads the same index.
+	if _, err := s.AddSubscriber(101, map[string]string{"EMAIL": "moved@x.example"}); err == nil {
+		t.Error("a second subscriber with an e-mail moved by an edit was accepted")
+	}
+	if _, err := s.AddSubscriber(101, map[string]string{"EMAIL": "Person3@x.example"}); err != nil {
+		t.Errorf("the e-mail of a removed subscriber was refused: %v", err)
+	}
+	if code, body := soap(t, s, "addSubscribers", tok(token)+`<sourceIdentifier>101</sourceIdentifier><subscribers><currentPageItems><attributes><key>EMAIL</key><value xsi:type="xs:string">fresh@x.example</value></attributes></currentPageItems><currentPageItems><attributes><key>EMAIL</key><value xsi:type="xs:string">Person4@x.example</value></attributes></currentPageItems></subscribers>`); code != 500 || !strings.Contains(body, "Duplicate value") {
+		t.Errorf("addSubscribers with a stored e-mail: %d %s", code, body)
+	}
 }

@@ -366,8 +366,8 @@ func (db *userDB) checkUnique(row *subscriberRow) error {
 		if !fd.Unique || !ok {
 			continue
 		}
-		for _, other := range db.subscribers {
-			if other.id != row.id && other.values[fd.Name] == v {
+		for _, other := range db.holding(fd, v) {
+			if other.id != row.id {
 				return receiverf("Duplicate value for unique field %s: %q", fd.Name, v)
 			}
 		}
@@ -382,23 +382,38 @@ func (db *userDB) checkUniqueRows(rows []*subscriberRow) error {
 			continue
 		}
 		seen := make(map[string]bool)
-		for _, other := range db.subscribers {
-			if v, ok := other.values[fd.Name]; ok {
-				seen[v] = true
-			}
-		}
 		for _, row := range rows {
 			v, ok := row.values[fd.Name]
 			if !ok {
 				continue
 			}
-			if seen[v] {
+			if seen[v] || len(db.holding(fd, v)) > 0 {
 				return receiverf("Duplicate value for unique field %s: %q", fd.Name, v)
 			}
 			seen[v] = true
 		}
 	}
 	return nil
+}
+
+// holding returns the stored rows whose fd is exactly v, as uniqueness
+// compares: through the index where fd can have one, as a search would.
+func (db *userDB) holding(fd *field, v string) []*subscriberRow {
+	var rows []*subscriberRow
+	if indexed(fd) {
+		for _, id := range db.lookup(fd, []string{v}) {
+			if other, ok := db.subscribers[id]; ok && other.values[fd.Name] == v {
+				rows = append(rows, other)
+			}
+		}
+		return rows
+	}
+	for _, other := range db.subscribers {
+		if other.values[fd.Name] == v {
+			rows = append(rows, other)
+		}
+	}
+	return rows
 }
 
 func (db *userDB) subscription(wfc string) (Subscription, bool) {
