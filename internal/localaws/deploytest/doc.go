@@ -9,4 +9,10 @@
 // their encryption contexts. It needs Python tools (moto_server, boto3, the
 // SAM translator; tools/requirements-deploy.txt): without them the test
 // skips, except in CI (CI=true), where it fails.
+//
+// moto's DynamoDB is not DynamoDB under concurrency: it applies an
+// UpdateItem without a lock, so two requests on one item at once can lose
+// one's changes (counters lose increments; conditions are not atomic). The
+// stack here runs one batch at a time; atomicity is tested on dynalite,
+// whose conditional writes are atomic.
 package deploytest

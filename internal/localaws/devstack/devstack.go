@@ -111,6 +111,12 @@ type Options struct {
 	// (faults.ContacthubProfile, faults.ContactsendProfile); off by default,
 	// so the local stack answers at once.
 	LatencyProfile bool
+	// BatchesAtOnce caps how many batches of one queue run side by side;
+	// zero leaves the template's maximum concurrency (at most four for
+	// the sync lanes on two cores). One is for stand-ins of DynamoDB whose
+	// writes are not atomic (moto), where side-by-side counter updates
+	// lose increments that DynamoDB keeps.
+	BatchesAtOnce int
 }
 
 // Contacthub is a real Contacthub workspace to connect the demo workspace to.
@@ -581,6 +587,9 @@ func (s *Stack) startBackground(ctx context.Context) error {
 			cfg.QueueURL, cfg.Handler, cfg.Concurrency = s.Queues.TickURL, s.sourceTick, min(sub.MaximumConcurrency, 16)
 		default:
 			return fmt.Errorf("the local stack does not know how to feed %s from %s", sub.FunctionID, sub.Queue)
+		}
+		if s.opts.BatchesAtOnce > 0 {
+			cfg.Concurrency = min(cfg.Concurrency, s.opts.BatchesAtOnce)
 		}
 		s.wg.Go(func() { sqstrigger.Run(ctx, cfg) })
 	}
