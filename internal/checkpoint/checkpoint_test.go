@@ -211,6 +211,9 @@ func TestJobLeaseHoldsOneRunOfAJob(t *testing.T) {
 		if s.refuse != errors.Is(err, checkpoint.ErrLeaseHeld) || !s.refuse && err != nil {
 			t.Fatalf("%s: AcquireJobLease = %v", s.name, err)
 		}
+		if s.refuse && !strings.Contains(err.Error(), "job "+job) {
+			t.Errorf("%s: the refusal %q does not name the job", s.name, err)
+		}
 		if err == nil {
 			leases[s.run] = l
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -22,6 +23,14 @@ type Lease struct {
 
 // jobLeaseSK keys the lease of a source's bulk job.
 func jobLeaseSK(job string) string { return leaseSK + "#" + job }
+
+// leaseName says whose lease a sort key holds, for errors.
+func leaseName(sourceID, sk string) string {
+	if job, ok := strings.CutPrefix(sk, leaseSK+"#"); ok {
+		return fmt.Sprintf("lease of job %s of source %s", job, sourceID)
+	}
+	return "lease of source " + sourceID
+}
 
 // AcquireLease claims the source for owner until now+d. It succeeds when no
 // lease exists, when the stored one has expired (DynamoDB deletes expired
@@ -49,7 +58,7 @@ func (s *Store) HeldJobLease(ctx context.Context, sourceID, job string, now time
 
 func (s *Store) acquire(ctx context.Context, sourceID, sk, owner string, now, until time.Time) (Lease, error) {
 	if owner == "" {
-		return Lease{}, fmt.Errorf("acquire lease of source %s: owner is required", sourceID)
+		return Lease{}, fmt.Errorf("acquire %s: owner is required", leaseName(sourceID, sk))
 	}
 	// Whole seconds, as TTL wants; rounded up so a lease never ends early.
 	expires := until.Add(time.Second - 1).Truncate(time.Second)
@@ -72,9 +81,9 @@ func (s *Store) acquire(ctx context.Context, sourceID, sk, owner string, now, un
 	})
 	if err != nil {
 		if conditionFailed(err) {
-			return Lease{}, fmt.Errorf("acquire lease of source %s: %w", sourceID, ErrLeaseHeld)
+			return Lease{}, fmt.Errorf("acquire %s: %w", leaseName(sourceID, sk), ErrLeaseHeld)
 		}
-		return Lease{}, fmt.Errorf("acquire lease of source %s: %w", sourceID, err)
+		return Lease{}, fmt.Errorf("acquire %s: %w", leaseName(sourceID, sk), err)
 	}
 	return Lease{SourceID: sourceID, Owner: owner, ExpiresAt: expires, sk: sk}, nil
 }
@@ -97,7 +106,7 @@ func (s *Store) ReleaseLease(ctx context.Context, l Lease) error {
 			},
 		})
 		if err != nil && !conditionFailed(err) {
-			return fmt.Errorf("release lease of job %s of source %s: %w", l.sk, l.SourceID, err)
+			return fmt.Errorf("release %s: %w", leaseName(l.SourceID, l.sk), err)
 		}
 		return nil
 	}
@@ -113,7 +122,7 @@ func (s *Store) ReleaseLease(ctx context.Context, l Lease) error {
 		},
 	})
 	if err != nil && !conditionFailed(err) {
-		return fmt.Errorf("release lease of source %s: %w", l.SourceID, err)
+		return fmt.Errorf("release %s: %w", leaseName(l.SourceID, leaseSK), err)
 	}
 	return nil
 }
