@@ -302,6 +302,9 @@ func (w *Worker) apply(ctx context.Context, e *env, j jobRef, p plan) result {
 		if p.entry.Failed && !p.entry.Deleted {
 			return w.record(ctx, e, p.entry, p.entry.SubscriberID, p.hash, fieldDigest(p.attrs), p.customer.UpdatedAt.Time, Unchanged)
 		}
+		if p.customer.UpdatedAt.After(p.entry.CustomerUpdatedAt) {
+			return w.markNewer(ctx, p)
+		}
 		return result{outcome: Unchanged, reason: p.reason, subscriber: p.entry.SubscriberID, entry: p.entry}
 	case stepDeleted:
 		return w.deleted(ctx, e, j, p)
@@ -314,6 +317,27 @@ func (w *Worker) apply(ctx context.Context, e *env, j jobRef, p plan) result {
 		})
 	}
 	return r
+}
+
+// markNewer records that the customer was read again, newer, with the
+// values the entry already holds: no Contactsend call, one ledger write.
+// The customer may have changed and changed back while another job still
+// writes the values in between; the entry's new version makes that job's
+// ledger write fail, and its re-run writes these values back. Without the
+// write the older job's values would stay in Contactsend.
+func (w *Worker) markNewer(ctx context.Context, p plan) result {
+	entry := p.entry
+	if now := w.now(); entry.Adding(now) {
+		// The bulk lane writes this subscriber from its own read and
+		// records it without a condition: decide again once it is done.
+		return retryLater("the bulk lane is writing this subscriber", heldClaim{wait: entry.AddingUntil.Sub(now)})
+	}
+	entry.CustomerUpdatedAt = p.customer.UpdatedAt.Time
+	stored, err := w.ledger.Put(ctx, entry)
+	if err != nil {
+		return retryLater("ledger write failed", err)
+	}
+	return result{outcome: Unchanged, reason: p.reason, subscriber: stored.SubscriberID, entry: stored}
 }
 
 // write brings the subscriber to the plan's attributes.

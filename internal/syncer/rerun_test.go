@@ -58,3 +58,43 @@ func (o *overtakeOnce) UpdateSubscriber(ctx context.Context, cred contactsend.Cr
 	o.once.Do(o.overtake)
 	return o.Send.UpdateSubscriber(ctx, cred, db, s)
 }
+
+// TestRevertDuringASlowWriteIsNotLost: a customer changes and changes
+// back while the job carrying the first change is still writing. The job
+// of the revert finds the ledger holding the reverted values and writes
+// nothing to Contactsend; the slow job's values then land. The revert's
+// job must still leave its mark on the entry, so that the slow job's
+// ledger write fails and its re-run writes the reverted values back.
+func TestRevertDuringASlowWriteIsNotLost(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := h.customer("revert@example.com", "First", nil)
+	id := h.put(c)
+	if failed := h.sync(id); failed != nil {
+		t.Fatalf("first sync given back: %v", failed)
+	}
+	c["base"].(map[string]any)["firstName"] = "Middle"
+	h.put(c)
+	plain := h.worker
+	overtaken := &overtakeOnce{Send: h.config.Send, overtake: func() {
+		c["base"].(map[string]any)["firstName"] = "First"
+		h.put(c)
+		slow := h.worker
+		h.worker = plain
+		defer func() { h.worker = slow }()
+		h.calls()
+		if failed := h.sync(id); failed != nil {
+			t.Errorf("the revert's job was given back: %v", failed)
+		}
+		if calls := h.calls(); len(calls) != 0 {
+			t.Errorf("the revert's job called Contactsend %v; the ledger already holds its values", calls)
+		}
+	}}
+	h.worker = h.newWorker(func(cfg *Config) { cfg.Send = overtaken })
+	if failed := h.sync(id); failed != nil {
+		t.Fatalf("the slow job was given back: %v", failed)
+	}
+	if got := h.only("revert@example.com").Attributes["FIRST_NAME"]; got != "First" {
+		t.Fatalf("FIRST_NAME = %v after the revert, want First", got)
+	}
+}
