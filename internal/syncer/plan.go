@@ -162,6 +162,14 @@ func (w *Worker) planEntry(ctx context.Context, e *env, customerID string, p pla
 	if p.step == stepDeleted {
 		return planDeleted(e.src.Properties, p)
 	}
+	if !p.force && entry.Stored() && !entry.Deleted && entry.CustomerUpdatedAt.After(p.customer.UpdatedAt.Time) {
+		// Another job synced a newer read of the customer while this one
+		// held its own: this read's values, data and subscriptions, are
+		// older than what Contactsend was given, and the newer job owns
+		// the customer's state.
+		p.step, p.reason = stepSkip, "a newer read of the customer is synced already"
+		return p
+	}
 	if !p.force && entry.Stored() && entry.SubscriberID != 0 && !entry.Deleted && entry.Hash == p.hash {
 		p.step, p.reason = stepUnchanged, ""
 		return p

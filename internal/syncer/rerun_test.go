@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/hubsend/hubsend/internal/configstore"
+	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
 )
 
@@ -97,4 +99,60 @@ func TestRevertDuringASlowWriteIsNotLost(t *testing.T) {
 	if got := h.only("revert@example.com").Attributes["FIRST_NAME"]; got != "First" {
 		t.Fatalf("FIRST_NAME = %v after the revert, want First", got)
 	}
+}
+
+// TestOlderReadDoesNotOverwriteANewerSync: a job reads the customer, and
+// before it reads the ledger the customer changes and another job syncs
+// the change whole. The first job's values are older than the ledger's:
+// it must not write them.
+func TestOlderReadDoesNotOverwriteANewerSync(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c := h.customer("stale@example.com", "First", nil)
+	id := h.put(c)
+	if failed := h.sync(id); failed != nil {
+		t.Fatalf("first sync given back: %v", failed)
+	}
+	c["base"].(map[string]any)["firstName"] = "Older"
+	h.put(c)
+	plain := h.worker
+	var once sync.Once
+	slowHub := func(conn configstore.Connection) (Hub, error) {
+		hub, err := h.config.Hub(conn)
+		if err != nil {
+			return nil, err
+		}
+		return &overtakenRead{Hub: hub, overtake: func() {
+			once.Do(func() {
+				c["base"].(map[string]any)["firstName"] = "Newer"
+				h.put(c)
+				slow := h.worker
+				h.worker = plain
+				defer func() { h.worker = slow }()
+				if failed := h.sync(id); failed != nil {
+					t.Errorf("the overtaking job was given back: %v", failed)
+				}
+			})
+		}}, nil
+	}
+	h.worker = h.newWorker(func(cfg *Config) { cfg.Hub = slowHub })
+	if failed := h.sync(id); failed != nil {
+		t.Fatalf("the overtaken job was given back: %v", failed)
+	}
+	if got := h.only("stale@example.com").Attributes["FIRST_NAME"]; got != "Newer" {
+		t.Fatalf("FIRST_NAME = %v after the race, want Newer", got)
+	}
+}
+
+// overtakenRead runs overtake after its customer read returns and before
+// the reader sees it, as a pause between a job's two reads would.
+type overtakenRead struct {
+	Hub
+	overtake func()
+}
+
+func (o *overtakenRead) Customer(ctx context.Context, id string) (contacthub.Customer, error) {
+	c, err := o.Hub.Customer(ctx, id)
+	o.overtake()
+	return c, err
 }
