@@ -230,7 +230,24 @@ func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason 
 				return last
 			}
 		}
-		last = w.apply(ctx, e, j, w.planEntry(ctx, e, customerID, provisional))
+		planned := w.planEntry(ctx, e, customerID, provisional)
+		if planned.stale {
+			// Read again: Contacthub now returns the customer at least as
+			// new as the read the ledger records, and the subscriptions
+			// below are decided from this read too.
+			fresh := w.planCustomer(ctx, e, customerID)
+			fresh.force = provisional.force
+			provisional = fresh
+			if fresh.step != stepWrite && fresh.step != stepDeleted {
+				last = w.apply(ctx, e, j, fresh)
+				return last
+			}
+			if planned = w.planEntry(ctx, e, customerID, fresh); planned.stale {
+				last = retryLater("Contacthub returned an older read of the customer than the ledger records", nil)
+				return last
+			}
+		}
+		last = w.apply(ctx, e, j, planned)
 		return last
 	})
 	if provisional.step == stepDeleted || r.outcome != Added && r.outcome != Updated && r.outcome != Unchanged {

@@ -93,6 +93,9 @@ type plan struct {
 	// values were written: set when this job's own earlier write may have
 	// put older ones back.
 	force bool
+	// stale marks a plan whose read of the customer is older than the one
+	// the ledger entry records: planEntry decided nothing.
+	stale bool
 }
 
 func retryPlan(reason string, err error) plan { return plan{step: stepRetry, reason: reason, err: err} }
@@ -107,7 +110,14 @@ func (w *Worker) plan(ctx context.Context, e *env, customerID string) plan {
 	if p.step != stepWrite && p.step != stepDeleted {
 		return p
 	}
-	return w.planEntry(ctx, e, customerID, p)
+	planned := w.planEntry(ctx, e, customerID, p)
+	if planned.stale {
+		if p = w.planCustomer(ctx, e, customerID); p.step != stepWrite && p.step != stepDeleted {
+			return p
+		}
+		planned = w.planEntry(ctx, e, customerID, p)
+	}
+	return planned
 }
 
 // planCustomer reads and maps the customer. Its stepWrite and stepDeleted
@@ -162,12 +172,11 @@ func (w *Worker) planEntry(ctx context.Context, e *env, customerID string, p pla
 	if p.step == stepDeleted {
 		return planDeleted(e.src.Properties, p)
 	}
-	if !p.force && entry.Stored() && !entry.Deleted && entry.CustomerUpdatedAt.After(p.customer.UpdatedAt.Time) {
-		// Another job synced a newer read of the customer while this one
-		// held its own: this read's values, data and subscriptions, are
-		// older than what Contactsend was given, and the newer job owns
-		// the customer's state.
-		p.step, p.reason = stepSkip, "a newer read of the customer is synced already"
+	if older(p.customer, entry) {
+		// Another job synced a newer read of the customer than this
+		// plan's: its values are not to be written. The caller reads the
+		// customer again.
+		p.stale = true
 		return p
 	}
 	if !p.force && entry.Stored() && entry.SubscriberID != 0 && !entry.Deleted && entry.Hash == p.hash {
@@ -178,6 +187,13 @@ func (w *Worker) planEntry(ctx context.Context, e *env, customerID string, p pla
 		return unmatchable(e.src.Properties.UnmatchablePolicy(), p)
 	}
 	return p
+}
+
+// older reports whether the ledger entry records a newer read of the
+// customer than c. Contacthub's updatedAt only grows; a customer without
+// one is never judged older.
+func older(c contacthub.Customer, entry ledger.Entry) bool {
+	return entry.Stored() && !entry.Deleted && !c.UpdatedAt.IsZero() && entry.CustomerUpdatedAt.After(c.UpdatedAt.Time)
 }
 
 // unmatchable is the plan of a customer whose subscriber can be neither

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/hubsend/hubsend/internal/configstore"
@@ -104,7 +105,8 @@ func TestRevertDuringASlowWriteIsNotLost(t *testing.T) {
 // TestOlderReadDoesNotOverwriteANewerSync: a job reads the customer, and
 // before it reads the ledger the customer changes and another job syncs
 // the change whole. The first job's values are older than the ledger's:
-// it must not write them.
+// it must not write them, but read the customer again and decide from
+// that read (its subscriptions too), not drop the job.
 func TestOlderReadDoesNotOverwriteANewerSync(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -117,12 +119,14 @@ func TestOlderReadDoesNotOverwriteANewerSync(t *testing.T) {
 	h.put(c)
 	plain := h.worker
 	var once sync.Once
+	var reads atomic.Int32
 	slowHub := func(conn configstore.Connection) (Hub, error) {
 		hub, err := h.config.Hub(conn)
 		if err != nil {
 			return nil, err
 		}
 		return &overtakenRead{Hub: hub, overtake: func() {
+			reads.Add(1)
 			once.Do(func() {
 				c["base"].(map[string]any)["firstName"] = "Newer"
 				h.put(c)
@@ -141,6 +145,9 @@ func TestOlderReadDoesNotOverwriteANewerSync(t *testing.T) {
 	}
 	if got := h.only("stale@example.com").Attributes["FIRST_NAME"]; got != "Newer" {
 		t.Fatalf("FIRST_NAME = %v after the race, want Newer", got)
+	}
+	if n := reads.Load(); n != 2 {
+		t.Errorf("the overtaken job read the customer %d times, want 2 (its read, then once more after the ledger's newer one)", n)
 	}
 }
 
