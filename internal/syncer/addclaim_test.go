@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/simulators/faults"
 	"github.com/hubsend/hubsend/internal/testkit"
@@ -230,4 +231,47 @@ type beforeAdd struct {
 func (b *beforeAdd) AddSubscriber(ctx context.Context, cred contactsend.Credentials, db int64, s contactsend.Subscriber) (contactsend.Subscriber, error) {
 	b.hook(ctx, b.Send)
 	return b.Send.AddSubscriber(ctx, cred, db, s)
+}
+
+// TestBulkClaimHoldsOffASubscriptionWrite: while the bulk lane holds a
+// linked customer's entry, a Contactsend-side unsubscribe is not carried
+// over: the bulk lane records the entry whole when it is done, and would
+// put back the subscription state it read over the one recorded now. The
+// job comes back and carries the unsubscribe once the claim is gone.
+func TestBulkClaimHoldsOffASubscriptionWrite(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withNewsletter)
+	c := h.customer("held-consent@example.com", "Held", nil)
+	c["base"].(map[string]any)["subscriptions"] = []any{map[string]any{"id": newsletter, "subscribed": true}}
+	id := h.put(c)
+	if failed := h.sync(id); failed != nil {
+		t.Fatalf("first sync given back: %v", failed)
+	}
+	sub := h.only("held-consent@example.com")
+	held := h.entry(id)
+	held.AddingUntil = h.now().Add(15 * time.Minute)
+	if _, err := h.ledger.Put(t.Context(), held); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.send.SetSubscriptionStatus(userDB, sub.ID, webform, -1); err != nil {
+		t.Fatal(err)
+	}
+	unsubscribe := h.event(jobs.Job{SubscriberID: sub.ID, Reason: jobs.FromSendWebhook, EventAt: h.now()})
+	if failed := h.handle(unsubscribe); len(failed) != 1 {
+		t.Fatalf("the unsubscribe was carried while the bulk lane held the entry: given back %v", failed)
+	}
+	if s, _ := h.hubSubscribed(id, newsletter); !s {
+		t.Fatal("Contacthub unsubscribed while the bulk lane held the entry")
+	}
+	released := h.entry(id)
+	released.AddingUntil = time.Time{}
+	if _, err := h.ledger.Put(t.Context(), released); err != nil {
+		t.Fatal(err)
+	}
+	if failed := h.handle(unsubscribe); failed != nil {
+		t.Fatalf("after the claim: given back %v", failed)
+	}
+	if s, _ := h.hubSubscribed(id, newsletter); s {
+		t.Fatal("the unsubscribe did not reach Contacthub once the claim was gone")
+	}
 }

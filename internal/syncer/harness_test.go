@@ -385,3 +385,31 @@ func (h *harness) replaceSource(change func(*source.Source)) {
 		h.t.Fatalf("replace source: %v", err)
 	}
 }
+
+// synced puts a customer and syncs it once.
+func (h *harness) synced(email, first string) (map[string]any, string) {
+	h.t.Helper()
+	c := h.customer(email, first, nil)
+	id := h.put(c)
+	if failed := h.sync(id); failed != nil {
+		h.t.Fatalf("first sync of %s given back: %v", email, failed)
+	}
+	return c, id
+}
+
+// rename changes the customer's first name in Contacthub.
+func (h *harness) rename(c map[string]any, first string) {
+	h.t.Helper()
+	c["base"].(map[string]any)["firstName"] = first
+	h.put(c)
+}
+
+// syncOn runs a batch on w, as another worker would, even from inside a
+// job of the harness's worker.
+func (h *harness) syncOn(w *Worker, customerIDs ...string) []string {
+	h.t.Helper()
+	own := h.worker
+	h.worker = w
+	defer func() { h.worker = own }()
+	return h.sync(customerIDs...)
+}

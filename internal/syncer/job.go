@@ -609,6 +609,13 @@ func (r result) count(c *ledger.Counts) {
 // deleted applies the delete policy to a customer Contacthub no longer has.
 func (w *Worker) deleted(ctx context.Context, e *env, j jobRef, p plan) result {
 	entry := p.entry
+	if now := w.now(); entry.Adding(now) {
+		// A subscriber is being added or written (by another job, or the
+		// bulk lane) under its claim: marked deleted now, the entry would
+		// lose the subscriber that write leaves, and the policy would
+		// never reach it. Wait for the write to record it.
+		return retryLater("another worker is writing this customer's subscriber", heldClaim{wait: entry.AddingUntil.Sub(now)})
+	}
 	if now := w.now(); p.policy != source.KeepSubscriber && now.Before(entry.SubscriptionClaimUntil) {
 		// Another worker is writing this customer's subscriptions (a
 		// subscribe, say): its write could land after this policy's, and

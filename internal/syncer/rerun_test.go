@@ -9,6 +9,7 @@ import (
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/source"
 )
 
 // TestConflictRerunWritesTheNewerValues: two jobs update one customer at
@@ -21,21 +22,12 @@ import (
 func TestConflictRerunWritesTheNewerValues(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	c := h.customer("race@example.com", "First", nil)
-	id := h.put(c)
-	if failed := h.sync(id); failed != nil {
-		t.Fatalf("first sync given back: %v", failed)
-	}
-	c["base"].(map[string]any)["firstName"] = "Older"
-	h.put(c)
+	c, id := h.synced("race@example.com", "First")
+	h.rename(c, "Older")
 	plain := h.worker // the overtaking job's, which is not held up
 	overtaken := &overtakeOnce{Send: h.config.Send, overtake: func() {
-		c["base"].(map[string]any)["firstName"] = "Newer"
-		h.put(c)
-		slow := h.worker
-		h.worker = plain
-		defer func() { h.worker = slow }()
-		if failed := h.sync(id); failed != nil {
+		h.rename(c, "Newer")
+		if failed := h.syncOn(plain, id); failed != nil {
 			t.Errorf("the overtaking job was given back: %v", failed)
 		}
 	}}
@@ -71,22 +63,13 @@ func (o *overtakeOnce) UpdateSubscriber(ctx context.Context, cred contactsend.Cr
 func TestRevertDuringASlowWriteIsNotLost(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	c := h.customer("revert@example.com", "First", nil)
-	id := h.put(c)
-	if failed := h.sync(id); failed != nil {
-		t.Fatalf("first sync given back: %v", failed)
-	}
-	c["base"].(map[string]any)["firstName"] = "Middle"
-	h.put(c)
+	c, id := h.synced("revert@example.com", "First")
+	h.rename(c, "Middle")
 	plain := h.worker
 	overtaken := &overtakeOnce{Send: h.config.Send, overtake: func() {
-		c["base"].(map[string]any)["firstName"] = "First"
-		h.put(c)
-		slow := h.worker
-		h.worker = plain
-		defer func() { h.worker = slow }()
+		h.rename(c, "First")
 		h.calls()
-		if failed := h.sync(id); failed != nil {
+		if failed := h.syncOn(plain, id); failed != nil {
 			t.Errorf("the revert's job was given back: %v", failed)
 		}
 		if calls := h.calls(); len(calls) != 0 {
@@ -110,13 +93,8 @@ func TestRevertDuringASlowWriteIsNotLost(t *testing.T) {
 func TestOlderReadDoesNotOverwriteANewerSync(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	c := h.customer("stale@example.com", "First", nil)
-	id := h.put(c)
-	if failed := h.sync(id); failed != nil {
-		t.Fatalf("first sync given back: %v", failed)
-	}
-	c["base"].(map[string]any)["firstName"] = "Older"
-	h.put(c)
+	c, id := h.synced("stale@example.com", "First")
+	h.rename(c, "Older")
 	plain := h.worker
 	var once sync.Once
 	var reads atomic.Int32
@@ -128,12 +106,8 @@ func TestOlderReadDoesNotOverwriteANewerSync(t *testing.T) {
 		return &overtakenRead{Hub: hub, overtake: func() {
 			reads.Add(1)
 			once.Do(func() {
-				c["base"].(map[string]any)["firstName"] = "Newer"
-				h.put(c)
-				slow := h.worker
-				h.worker = plain
-				defer func() { h.worker = slow }()
-				if failed := h.sync(id); failed != nil {
+				h.rename(c, "Newer")
+				if failed := h.syncOn(plain, id); failed != nil {
 					t.Errorf("the overtaking job was given back: %v", failed)
 				}
 			})
@@ -162,4 +136,50 @@ func (o *overtakenRead) Customer(ctx context.Context, id string) (contacthub.Cus
 	c, err := o.Hub.Customer(ctx, id)
 	o.overtake()
 	return c, err
+}
+
+// TestDeletionWaitsForAnAddInProgress: a customer is deleted in Contacthub
+// while the job that adds its subscriber is between its claim and its
+// record. The deletion's job must wait for the add instead of marking the
+// entry deleted with nothing to remove: the subscriber the add leaves is
+// then removed, as the source's policy says.
+func TestDeletionWaitsForAnAddInProgress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(s *source.Source) { s.Properties.OnCustomerDeleted = source.RemoveSubscriber })
+	id := h.put(h.customer("gone@example.com", "Gone", nil))
+	plain := h.worker
+	var deletionGivenBack []string
+	adding := &overtakenAdd{Send: h.config.Send, overtake: func() {
+		if err := h.hub.DeleteCustomer(hubWorkspace, id); err != nil {
+			t.Error(err)
+		}
+		deletionGivenBack = h.syncOn(plain, id)
+	}}
+	h.worker = h.newWorker(func(cfg *Config) { cfg.Send = adding })
+	if failed := h.sync(id); failed != nil {
+		t.Fatalf("the adding job was given back: %v", failed)
+	}
+	if len(deletionGivenBack) == 0 {
+		t.Fatal("the deletion's job did not wait for the add in progress")
+	}
+	h.worker = plain
+	if failed := h.sync(id); failed != nil {
+		t.Fatalf("the deletion's job, again: given back %v", failed)
+	}
+	if subs := h.subscribers("gone@example.com"); len(subs) != 0 {
+		t.Fatalf("the deleted customer's subscriber stays: %+v", subs)
+	}
+}
+
+// overtakenAdd runs overtake during its first addSubscriber, before the
+// add reaches Contactsend.
+type overtakenAdd struct {
+	Send
+	once     sync.Once
+	overtake func()
+}
+
+func (o *overtakenAdd) AddSubscriber(ctx context.Context, cred contactsend.Credentials, db int64, s contactsend.Subscriber) (contactsend.Subscriber, error) {
+	o.once.Do(o.overtake)
+	return o.Send.AddSubscriber(ctx, cred, db, s)
 }

@@ -276,6 +276,12 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 	if now.Before(entry.SubscriptionClaimUntil) && entry.SubscriptionClaimBy != owner {
 		return retryLater("another worker is writing this customer's subscriptions", heldClaim{wait: entry.SubscriptionClaimUntil.Sub(now)})
 	}
+	if entry.Adding(now) {
+		// The bulk lane holds the entry: it records it whole when its
+		// write is done, and would put back the subscription states it
+		// read over any recorded now.
+		return retryLater("the bulk lane is writing this subscriber", heldClaim{wait: entry.AddingUntil.Sub(now)})
+	}
 	all, err := w.decideRows(ctx, e, cust, entry, rows, sj, nil)
 	if errors.Is(err, errAwaitEvent) {
 		return retryLater(errAwaitEvent.Error(), nil)
