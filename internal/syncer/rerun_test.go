@@ -6,9 +6,12 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/hubsend/hubsend/internal/configstore"
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
+	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -182,4 +185,68 @@ type overtakenAdd struct {
 func (o *overtakenAdd) AddSubscriber(ctx context.Context, cred contactsend.Credentials, db int64, s contactsend.Subscriber) (contactsend.Subscriber, error) {
 	o.once.Do(o.overtake)
 	return o.Send.AddSubscriber(ctx, cred, db, s)
+}
+
+// TestSubscribeThenUnsubscribeInContactsendEndsUnsubscribed: a person
+// subscribes in Contactsend and unsubscribes again while the job carrying
+// the subscribe is between its read of Contactsend and its write to
+// Contacthub. The unsubscribe's job finds Contactsend as the ledger has it
+// and does nothing; the subscribe's job must not then write its read.
+func TestSubscribeThenUnsubscribeInContactsendEndsUnsubscribed(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, withNewsletter)
+	c := h.customer("mind@example.com", "Mind", nil)
+	c["base"].(map[string]any)["subscriptions"] = []any{map[string]any{"id": newsletter, "subscribed": false}}
+	id := h.put(c)
+	if failed := h.sync(id); failed != nil {
+		t.Fatalf("first sync given back: %v", failed)
+	}
+	sub := h.only("mind@example.com")
+	if err := h.send.SetSubscriptionStatus(userDB, sub.ID, webform, 1); err != nil {
+		t.Fatal(err)
+	}
+	job := func() events.SQSEvent {
+		return h.event(jobs.Job{SubscriberID: sub.ID, Reason: jobs.FromSendWebhook, EventAt: h.now()})
+	}
+	subscribeJob := job()
+	plain := h.worker
+	reading := &overtakenGet{fullSend: h.config.Send.(fullSend), overtake: func() {
+		if err := h.send.SetSubscriptionStatus(userDB, sub.ID, webform, -1); err != nil {
+			t.Error(err)
+		}
+		own := h.worker
+		h.worker = plain
+		defer func() { h.worker = own }()
+		if failed := h.handle(job()); failed != nil {
+			t.Errorf("the unsubscribe's job was given back: %v", failed)
+		}
+	}}
+	h.worker = h.newWorker(func(cfg *Config) { cfg.Send = reading })
+	h.handle(subscribeJob)
+	if s, _ := h.hubSubscribed(id, newsletter); s {
+		t.Fatal("Contacthub subscribed after the person unsubscribed again in Contactsend")
+	}
+	if got := h.sendStatus(sub.ID); got != "-1" {
+		t.Fatalf("__cls1 = %q, want the unsubscribe kept", got)
+	}
+}
+
+// fullSend is the Contactsend client with its subscription calls.
+type fullSend interface {
+	Send
+	SubscriptionSend
+}
+
+// overtakenGet runs overtake once its first getSubscriber has answered,
+// before the reader sees the answer.
+type overtakenGet struct {
+	fullSend
+	once     sync.Once
+	overtake func()
+}
+
+func (o *overtakenGet) GetSubscriber(ctx context.Context, cred contactsend.Credentials, db, id int64) (contactsend.Subscriber, error) {
+	s, err := o.fullSend.GetSubscriber(ctx, cred, db, id)
+	o.once.Do(o.overtake)
+	return s, err
 }

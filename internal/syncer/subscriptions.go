@@ -282,29 +282,9 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 		// read over any recorded now.
 		return retryLater("the bulk lane is writing this subscriber", heldClaim{wait: entry.AddingUntil.Sub(now)})
 	}
-	all, err := w.decideRows(ctx, e, cust, entry, rows, sj, nil)
-	if errors.Is(err, errAwaitEvent) {
-		return retryLater(errAwaitEvent.Error(), nil)
-	}
-	if errors.Is(err, errSubscriberGone) {
-		// Removed in Contactsend: the next data sync relinks it.
-		return result{outcome: Unchanged, reason: errSubscriberGone.Error()}
-	}
-	if err != nil {
-		return retryLater("contactsend read of the subscriber failed", err)
-	}
-	decisions := all[:0]
-	writes := 0
-	for _, rd := range all {
-		switch {
-		case rd.unsubscribesLinked():
-			writes++
-		case rd.d.Action == subscriptions.None:
-			continue
-		case rd.d.Action == subscriptions.WriteSend, rd.d.Action == subscriptions.WriteHub:
-			writes++
-		}
-		decisions = append(decisions, rd)
+	decisions, writes, stop := w.pendingRows(ctx, e, cust, entry, rows, sj)
+	if stop != nil {
+		return *stop
 	}
 	if len(decisions) == 0 {
 		if entry.SubscriptionClaimBy == owner {
@@ -316,6 +296,21 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 		entry.SubscriptionClaimUntil, entry.SubscriptionClaimBy = now.Add(w.subClaim), owner
 		if entry, err = w.ledger.Put(ctx, entry); err != nil {
 			return retryLater("ledger claim of subscriptions failed", err)
+		}
+		if readSend(decisions) {
+			// Decided from a read of Contactsend taken before the claim:
+			// the person may have changed their mind since, and the job
+			// carrying that found nothing to do and wrote nothing, so no
+			// condition stops this write. Decide again from a read taken
+			// under the claim; later changes now wait for it.
+			decisions, writes, stop = w.pendingRows(ctx, e, cust, entry, rows, sj)
+			if stop != nil || len(decisions) == 0 {
+				w.releaseClaim(ctx, entry, owner)
+				if stop != nil {
+					return *stop
+				}
+				return result{outcome: Unchanged, subscriber: entry.SubscriberID}
+			}
 		}
 	}
 	// Each row is carried out and recorded on its own: a row the other side
@@ -427,6 +422,47 @@ func (w *Worker) writeSend(ctx context.Context, e *env, row subscriptionRow, sub
 		return errNoSubscriptionClient
 	}
 	return s.ModifySubscriptionStatus(ctx, e.cred, row.WebformCode, subscriberID, subscribed)
+}
+
+// pendingRows decides every row and keeps those with something to do,
+// counting the writes among them; stop is the job's result when no
+// decision could be made.
+func (w *Worker) pendingRows(ctx context.Context, e *env, cust contacthub.Customer, entry ledger.Entry, rows []subscriptionRow, sj sendJob) (decisions []rowDecision, writes int, stop *result) {
+	all, err := w.decideRows(ctx, e, cust, entry, rows, sj, nil)
+	switch {
+	case errors.Is(err, errAwaitEvent):
+		r := retryLater(errAwaitEvent.Error(), nil)
+		return nil, 0, &r
+	case errors.Is(err, errSubscriberGone):
+		// Removed in Contactsend: the next data sync relinks it.
+		return nil, 0, &result{outcome: Unchanged, reason: errSubscriberGone.Error()}
+	case err != nil:
+		r := retryLater("contactsend read of the subscriber failed", err)
+		return nil, 0, &r
+	}
+	decisions = all[:0]
+	for _, rd := range all {
+		switch {
+		case rd.unsubscribesLinked():
+			writes++
+		case rd.d.Action == subscriptions.None:
+			continue
+		case rd.d.Action == subscriptions.WriteSend, rd.d.Action == subscriptions.WriteHub:
+			writes++
+		}
+		decisions = append(decisions, rd)
+	}
+	return decisions, writes, nil
+}
+
+// readSend reports whether any decision rests on a read of Contactsend.
+func readSend(decisions []rowDecision) bool {
+	for _, rd := range decisions {
+		if rd.send.Read {
+			return true
+		}
+	}
+	return false
 }
 
 // releaseClaim drops owner's claim, best effort: a claim left behind only
