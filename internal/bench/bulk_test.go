@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -599,4 +600,62 @@ func TestBulkRunInDoubtKeepsTheLease(t *testing.T) {
 		t.Errorf("after the lease: %+v, want the first run's adds linked and nothing removed", rep)
 	}
 	checkSynced(t, h, 30*time.Second)
+}
+
+// TestBulkAddRacingALiveAdd: a bulk job finds no subscriber for a new
+// customer and is about to add it when the customer changes and the live
+// lane adds it with the newer values and records them. The bulk lane's
+// claims, written in a batch without conditions, write over that record;
+// the bulk job must then find the live lane's subscriber before adding and
+// hand the customer over, not write its older values into it.
+func TestBulkAddRacingALiveAdd(t *testing.T) {
+	h := startHarness(t, Options{Customers: bulkCustomers})
+	ctx := t.Context()
+	cfg, err := h.bulkConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	racer := h.Customers[3]
+	raced := false
+	cfg.Ledger = &beforeClaims{Ledger: cfg.Ledger, hook: func(entries []ledger.BulkEntry) {
+		if raced || !slices.ContainsFunc(entries, func(e ledger.BulkEntry) bool { return e.CustomerID == racer && e.BulkClaimBy != "" }) {
+			return
+		}
+		raced = true
+		if _, err := h.Change(ctx, racer, "Newer"); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Enqueue(ctx, jobs.FromWebhook, racer); err != nil {
+			t.Fatal(err)
+		}
+		waitFirstName(t, h, racer, "Newer")
+	}}
+	racing, err := bulk.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := RunBulk(ctx, racing, []jobs.BulkJob{h.BulkJobs("add-race")[0]}, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !raced {
+		t.Fatal("the bulk job never claimed the new customer")
+	}
+	if rep.HandedOff != 1 {
+		t.Errorf("report %+v, want the raced customer handed over", rep)
+	}
+	checkSynced(t, h, 30*time.Second)
+	waitFirstName(t, h, racer, "Newer")
+}
+
+// beforeClaims runs hook before each batch of entries the bulk lane
+// writes whole (its add claims, and its records).
+type beforeClaims struct {
+	bulk.Ledger
+	hook func([]ledger.BulkEntry)
+}
+
+func (b *beforeClaims) PutMany(ctx context.Context, entries []ledger.BulkEntry, jump int64) error {
+	b.hook(entries)
+	return b.Ledger.PutMany(ctx, entries, jump)
 }

@@ -735,23 +735,21 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 				rest = append(rest, c)
 				continue
 			}
-			keep, err := r.settle(ctx, subs, seen, attempt > 0)
+			if attempt == 0 {
+				// Added since this run's load found no subscriber for the
+				// customer: by a per-customer job (or an earlier run's add
+				// landing late). That job may have read the customer after
+				// this run did, and recorded its values before the blind
+				// claim above wrote over its entry: this run's values may
+				// be the older ones. The per-customer lane links it from a
+				// fresh read.
+				r.release([]*customer{c})
+				handover = append(handover, c.id)
+				continue
+			}
+			keep, err := r.settle(ctx, subs, seen)
 			if err != nil {
 				return linked, handover, retryable("remove a duplicate", err)
-			}
-			if attempt == 0 {
-				// There before any add of this run: an earlier run's add
-				// (or someone else's), linked like any found subscriber.
-				l, err := r.link(ctx, c, keep)
-				if err != nil {
-					if !transient(err) {
-						handover = append(handover, c.id)
-						continue
-					}
-					return linked, handover, retryable("update subscriber", err)
-				}
-				linked = append(linked, l)
-				continue
 			}
 			r.rep.Added++
 			c.entry.SubscriberID = keep.ID
@@ -810,7 +808,9 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 // lane's budget. So a per-customer worker's claim taken since the run read
 // the entry is overwritten, and both may add the customer; each reads the
 // userdb back after adding (see settle, and the per-customer lane's own),
-// and the later of them sees both and removes the extra one.
+// and the later of them sees both and removes the extra one. A worker's
+// finished record is overwritten too: addPage then finds its subscriber
+// before adding, and hands the customer back to the per-customer lane.
 func (r *run) claimAdds(ctx context.Context, page []*customer, until time.Time) error {
 	if r.jobLease.ExpiresAt.Before(until.Add(-r.l.cfg.AddClaim / 2)) {
 		if err := r.lease(ctx, until); err != nil {
@@ -837,11 +837,8 @@ func (r *run) claimAdds(ctx context.Context, page []*customer, until time.Time) 
 // match values: the lowest id. Subscribers that appeared during this run
 // beyond the kept one are duplicates of a race and are removed; ones that
 // were there before are left alone, as the per-customer lane leaves them.
-func (r *run) settle(ctx context.Context, subs []contactsend.Subscriber, seen map[int64]bool, afterAdd bool) (contactsend.Subscriber, error) {
+func (r *run) settle(ctx context.Context, subs []contactsend.Subscriber, seen map[int64]bool) (contactsend.Subscriber, error) {
 	keep := lowest(subs)
-	if !afterAdd {
-		return keep, nil
-	}
 	for _, s := range subs {
 		if s.ID == keep.ID || seen[s.ID] {
 			continue
