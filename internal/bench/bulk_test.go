@@ -641,6 +641,11 @@ func TestBulkAddRacingALiveAdd(t *testing.T) {
 	if !raced {
 		t.Fatal("the bulk job never claimed the new customer")
 	}
+	// Handed over, the customer stays linked to the live lane's subscriber
+	// until that lane writes it again: a deletion in between must find it.
+	if sub, err := h.Subscriber(ctx, racer); err != nil || sub == 0 {
+		t.Errorf("the handed-over customer's entry links subscriber %d (%v), want the live lane's", sub, err)
+	}
 	if rep.HandedOff != 1 {
 		t.Errorf("report %+v, want the raced customer handed over", rep)
 	}

@@ -742,7 +742,10 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 				// this run did, and recorded its values before the blind
 				// claim above wrote over its entry: this run's values may
 				// be the older ones. The per-customer lane links it from a
-				// fresh read.
+				// fresh read. The entry keeps the subscriber meanwhile (its
+				// hash cleared, so that lane writes it): a deletion that
+				// comes first must find it for its policy.
+				c.entry.SubscriberID, c.entry.Hash = lowest(subs).ID, ""
 				r.release([]*customer{c})
 				handover = append(handover, c.id)
 				continue

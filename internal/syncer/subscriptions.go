@@ -313,6 +313,9 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 			}
 		}
 	}
+	// The claim, when held, is this run's to record over or to release,
+	// even when the second decision left only rows to record.
+	claimed := entry.SubscriptionClaimBy == owner
 	// Each row is carried out and recorded on its own: a row the other side
 	// refuses (a web form code Contactsend no longer knows, say) must not
 	// keep the customer's other rows, an unsubscribe among them, from
@@ -361,7 +364,7 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 	if len(done) > 0 {
 		entry.SubscriptionClaimUntil, entry.SubscriptionClaimBy = time.Time{}, ""
 		recorded, err := w.ledger.Put(ctx, entry)
-		if errors.Is(err, ledger.ErrConflict) && writes > 0 {
+		if errors.Is(err, ledger.ErrConflict) && claimed {
 			recorded, err = w.recordOver(ctx, entry, owner, done)
 		}
 		if err != nil {
@@ -377,7 +380,7 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 			}
 			w.remember(ctx, e, trail...)
 		}
-	} else if writes > 0 {
+	} else if claimed {
 		// Nothing written: let the next attempt in at once.
 		w.releaseClaim(ctx, entry, owner)
 	}
