@@ -617,18 +617,28 @@ func TestBulkAddRacingALiveAdd(t *testing.T) {
 	}
 	racer := h.Customers[3]
 	raced := false
+	var raceErr error // the hook runs on the bulk run's goroutine
 	cfg.Ledger = &beforeClaims{Ledger: cfg.Ledger, hook: func(entries []ledger.BulkEntry) {
 		if raced || !slices.ContainsFunc(entries, func(e ledger.BulkEntry) bool { return e.CustomerID == racer && e.BulkClaimBy != "" }) {
 			return
 		}
 		raced = true
 		if _, err := h.Change(ctx, racer, "Newer"); err != nil {
-			t.Fatal(err)
+			raceErr = err
+			return
 		}
 		if err := h.Enqueue(ctx, jobs.FromWebhook, racer); err != nil {
-			t.Fatal(err)
+			raceErr = err
+			return
 		}
-		waitFirstName(t, h, racer, "Newer")
+		if problems := Eventually(ctx, 30*time.Second, func(ctx context.Context) []string {
+			if sub, err := h.Subscriber(ctx, racer); err != nil || sub == 0 {
+				return []string{"the live lane has not linked the customer yet"}
+			}
+			return nil
+		}); len(problems) > 0 {
+			raceErr = fmt.Errorf("live add: %v", problems)
+		}
 	}}
 	racing, err := bulk.New(cfg)
 	if err != nil {
@@ -638,8 +648,8 @@ func TestBulkAddRacingALiveAdd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !raced {
-		t.Fatal("the bulk job never claimed the new customer")
+	if !raced || raceErr != nil {
+		t.Fatalf("the bulk job never claimed the new customer, or the live add failed: %v", raceErr)
 	}
 	// Handed over, the customer stays linked to the live lane's subscriber
 	// until that lane writes it again: a deletion in between must find it.

@@ -18,9 +18,12 @@
 //
 // No duplicates. Before adding, the loader writes an add claim on every
 // customer of the page (the per-customer lane then waits, as it does for
-// its own claims) and reads the userdb again: a subscriber an earlier,
-// interrupted run of the same job created (worker killed, connection
-// dropped, timeout) is found and linked, not added twice. The claims name
+// its own claims) and reads the userdb again: a subscriber that appeared
+// since the load read it (a per-customer job's add, or a late add of an
+// earlier, interrupted run of the same job) is found, not added twice, and
+// its customer handed to the per-customer lane, which writes it from a
+// fresh read; what an interrupted run added before the load is linked by
+// the load. The claims name
 // the job, so that its next run takes them over; one run of a job adds at
 // a time, under the job's lease (checkpoint.Store.AcquireJobLease), because SQS may
 // deliver a job twice at once. After an add whose outcome is unknown it

@@ -678,8 +678,9 @@ func (r *run) update(ctx context.Context, id int64, c *customer) error {
 
 // addPage creates the subscribers of customers the userdb does not hold,
 // under add claims, reading back before every add and after it. It returns
-// the customers linked, those to hand over (refused by Contactsend), and an
-// error that brings the job back while some outcome is unknown.
+// the customers linked, those to hand over (refused by Contactsend, or
+// found added by someone else since the load), and an error that brings
+// the job back while some outcome is unknown.
 func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer, handover []string, err error) {
 	until := r.l.cfg.Clock().Add(r.l.cfg.AddClaim)
 	if err := r.claimAdds(ctx, page, until); err != nil {
@@ -744,9 +745,12 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 				// be the older ones. The per-customer lane links it from a
 				// fresh read. The entry keeps the subscriber meanwhile (its
 				// hash cleared, so that lane writes it): a deletion that
-				// comes first must find it for its policy.
+				// comes first finds it for its policy. Unrecorded, the
+				// job comes back rather than leave the entry unlinked.
 				c.entry.SubscriberID, c.entry.Hash = lowest(subs).ID, ""
-				r.release([]*customer{c})
+				if err := r.setClaims(r.final, []*customer{c}, "", time.Time{}); err != nil {
+					return linked, handover, retryable("record a subscriber added meanwhile", err)
+				}
 				handover = append(handover, c.id)
 				continue
 			}

@@ -243,7 +243,7 @@ func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason 
 				return last
 			}
 			if planned = w.planEntry(ctx, e, customerID, fresh); planned.stale {
-				last = retryLater("Contacthub returned an older read of the customer than the ledger records", nil)
+				last = retryLater(errOlderRead, nil)
 				return last
 			}
 		}
@@ -608,15 +608,15 @@ func (r result) count(c *ledger.Counts) {
 
 // deleted applies the delete policy to a customer Contacthub no longer has.
 func (w *Worker) deleted(ctx context.Context, e *env, j jobRef, p plan) result {
-	entry := p.entry
-	if now := w.now(); entry.Adding(now) {
+	entry, now := p.entry, w.now()
+	if entry.Adding(now) {
 		// A subscriber is being added or written (by another job, or the
 		// bulk lane) under its claim: marked deleted now, the entry would
 		// lose the subscriber that write leaves, and the policy would
 		// never reach it. Wait for the write to record it.
 		return retryLater("another worker is writing this customer's subscriber", heldClaim{wait: entry.AddingUntil.Sub(now)})
 	}
-	if now := w.now(); p.policy != source.KeepSubscriber && now.Before(entry.SubscriptionClaimUntil) {
+	if p.policy != source.KeepSubscriber && now.Before(entry.SubscriptionClaimUntil) {
 		// Another worker is writing this customer's subscriptions (a
 		// subscribe, say): its write could land after this policy's, and
 		// the deletion is handled once. Wait for it to record its write.

@@ -115,10 +115,16 @@ func (w *Worker) plan(ctx context.Context, e *env, customerID string) plan {
 		if p = w.planCustomer(ctx, e, customerID); p.step != stepWrite && p.step != stepDeleted {
 			return p
 		}
-		planned = w.planEntry(ctx, e, customerID, p)
+		if planned = w.planEntry(ctx, e, customerID, p); planned.stale {
+			return retryPlan(errOlderRead, nil)
+		}
 	}
 	return planned
 }
+
+// errOlderRead is why a job gives back a customer Contacthub returned
+// older, twice, than the read the ledger records.
+const errOlderRead = "Contacthub returned an older read of the customer than the ledger records"
 
 // planCustomer reads and maps the customer. Its stepWrite and stepDeleted
 // are provisional: planEntry settles them against the ledger.
@@ -162,7 +168,9 @@ func (w *Worker) planCustomer(ctx context.Context, e *env, customerID string) pl
 }
 
 // planEntry reads the ledger entry and settles a provisional plan: a
-// conflict on a write re-runs only this half, on fresh ledger state.
+// conflict on a write re-runs only this half, on fresh ledger state. A
+// plan whose read of the customer is older than the entry's comes back
+// stale, undecided: the caller reads the customer again.
 func (w *Worker) planEntry(ctx context.Context, e *env, customerID string, p plan) plan {
 	entry, err := w.ledger.Get(ctx, e.src.ID, customerID)
 	if err != nil {

@@ -13,6 +13,7 @@
 // moto's DynamoDB is not DynamoDB under concurrency: it applies an
 // UpdateItem without a lock, so two requests on one item at once can lose
 // one's changes (counters lose increments; conditions are not atomic). The
-// stack here runs one batch at a time; atomicity is tested on dynalite,
-// whose conditional writes are atomic.
+// stack here runs one batch of each queue at a time (it feeds one queue,
+// the sync queue); atomicity is tested on dynalite, whose conditional
+// writes are atomic.
 package deploytest

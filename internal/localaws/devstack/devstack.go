@@ -111,11 +111,12 @@ type Options struct {
 	// (faults.ContacthubProfile, faults.ContactsendProfile); off by default,
 	// so the local stack answers at once.
 	LatencyProfile bool
-	// BatchesAtOnce caps how many batches of one queue run side by side;
-	// zero leaves the template's maximum concurrency (at most four for
-	// the sync lanes on two cores). One is for stand-ins of DynamoDB whose
-	// writes are not atomic (moto), where side-by-side counter updates
-	// lose increments that DynamoDB keeps.
+	// BatchesAtOnce caps how many batches of each queue run side by side
+	// (each queue apart); zero leaves the local default, the template's
+	// maximum concurrency but at most four for the sync and bulk lanes and
+	// sixteen for source ticks on two cores. One is for stand-ins of
+	// DynamoDB whose writes are not atomic (moto), where side-by-side
+	// counter updates lose increments that DynamoDB keeps.
 	BatchesAtOnce int
 }
 
