@@ -28,7 +28,7 @@ func TestConflictRerunWritesTheNewerValues(t *testing.T) {
 	c, id := h.synced("race@example.com", "First")
 	h.rename(c, "Older")
 	plain := h.worker // the overtaking job's, which is not held up
-	overtaken := &overtakeOnce{Send: h.config.Send, overtake: func() {
+	overtaken := &overtaking{fullSend: h.config.Send.(fullSend), at: "updateSubscriber", overtake: func() {
 		h.rename(c, "Newer")
 		if failed := h.syncOn(plain, id); failed != nil {
 			t.Errorf("the overtaking job was given back: %v", failed)
@@ -43,20 +43,6 @@ func TestConflictRerunWritesTheNewerValues(t *testing.T) {
 	}
 }
 
-// overtakeOnce runs overtake during its first updateSubscriber, before the
-// update reaches Contactsend, as a slower connection would let another
-// worker's whole job pass it.
-type overtakeOnce struct {
-	Send
-	once     sync.Once
-	overtake func()
-}
-
-func (o *overtakeOnce) UpdateSubscriber(ctx context.Context, cred contactsend.Credentials, db int64, s contactsend.Subscriber) (contactsend.Subscriber, error) {
-	o.once.Do(o.overtake)
-	return o.Send.UpdateSubscriber(ctx, cred, db, s)
-}
-
 // TestRevertDuringASlowWriteIsNotLost: a customer changes and changes
 // back while the job carrying the first change is still writing. The job
 // of the revert finds the ledger holding the reverted values and writes
@@ -69,7 +55,7 @@ func TestRevertDuringASlowWriteIsNotLost(t *testing.T) {
 	c, id := h.synced("revert@example.com", "First")
 	h.rename(c, "Middle")
 	plain := h.worker
-	overtaken := &overtakeOnce{Send: h.config.Send, overtake: func() {
+	overtaken := &overtaking{fullSend: h.config.Send.(fullSend), at: "updateSubscriber", overtake: func() {
 		h.rename(c, "First")
 		h.calls()
 		if failed := h.syncOn(plain, id); failed != nil {
@@ -152,7 +138,7 @@ func TestDeletionWaitsForAnAddInProgress(t *testing.T) {
 	id := h.put(h.customer("gone@example.com", "Gone", nil))
 	plain := h.worker
 	var deletionGivenBack []string
-	adding := &overtakenAdd{Send: h.config.Send, overtake: func() {
+	adding := &overtaking{fullSend: h.config.Send.(fullSend), at: "addSubscriber", overtake: func() {
 		if err := h.hub.DeleteCustomer(hubWorkspace, id); err != nil {
 			t.Error(err)
 		}
@@ -172,19 +158,6 @@ func TestDeletionWaitsForAnAddInProgress(t *testing.T) {
 	if subs := h.subscribers("gone@example.com"); len(subs) != 0 {
 		t.Fatalf("the deleted customer's subscriber stays: %+v", subs)
 	}
-}
-
-// overtakenAdd runs overtake during its first addSubscriber, before the
-// add reaches Contactsend.
-type overtakenAdd struct {
-	Send
-	once     sync.Once
-	overtake func()
-}
-
-func (o *overtakenAdd) AddSubscriber(ctx context.Context, cred contactsend.Credentials, db int64, s contactsend.Subscriber) (contactsend.Subscriber, error) {
-	o.once.Do(o.overtake)
-	return o.Send.AddSubscriber(ctx, cred, db, s)
 }
 
 // TestSubscribeThenUnsubscribeInContactsendEndsUnsubscribed: a person
@@ -210,7 +183,7 @@ func TestSubscribeThenUnsubscribeInContactsendEndsUnsubscribed(t *testing.T) {
 	}
 	subscribeJob := job()
 	plain := h.worker
-	reading := &overtakenGet{fullSend: h.config.Send.(fullSend), overtake: func() {
+	reading := &overtaking{fullSend: h.config.Send.(fullSend), at: "getSubscriber", overtake: func() {
 		if err := h.send.SetSubscriptionStatus(userDB, sub.ID, webform, -1); err != nil {
 			t.Error(err)
 		}
@@ -237,16 +210,35 @@ type fullSend interface {
 	SubscriptionSend
 }
 
-// overtakenGet runs overtake once its first getSubscriber has answered,
-// before the reader sees the answer.
-type overtakenGet struct {
+// overtaking runs overtake once, at the first call of the operation at:
+// before an update or an add reaches Contactsend, after a read answered and
+// before its reader sees it, as a slower connection would let another
+// worker's whole job pass.
+type overtaking struct {
 	fullSend
+	at       string // updateSubscriber, addSubscriber or getSubscriber
 	once     sync.Once
 	overtake func()
 }
 
-func (o *overtakenGet) GetSubscriber(ctx context.Context, cred contactsend.Credentials, db, id int64) (contactsend.Subscriber, error) {
+func (o *overtaking) pass(operation string) {
+	if operation == o.at {
+		o.once.Do(o.overtake)
+	}
+}
+
+func (o *overtaking) UpdateSubscriber(ctx context.Context, cred contactsend.Credentials, db int64, s contactsend.Subscriber) (contactsend.Subscriber, error) {
+	o.pass("updateSubscriber")
+	return o.fullSend.UpdateSubscriber(ctx, cred, db, s)
+}
+
+func (o *overtaking) AddSubscriber(ctx context.Context, cred contactsend.Credentials, db int64, s contactsend.Subscriber) (contactsend.Subscriber, error) {
+	o.pass("addSubscriber")
+	return o.fullSend.AddSubscriber(ctx, cred, db, s)
+}
+
+func (o *overtaking) GetSubscriber(ctx context.Context, cred contactsend.Credentials, db, id int64) (contactsend.Subscriber, error) {
 	s, err := o.fullSend.GetSubscriber(ctx, cred, db, id)
-	o.once.Do(o.overtake)
+	o.pass("getSubscriber")
 	return s, err
 }
