@@ -230,23 +230,9 @@ func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason 
 				return last
 			}
 		}
-		planned := w.planEntry(ctx, e, customerID, provisional)
-		if planned.stale {
-			// Read again: Contacthub now returns the customer at least as
-			// new as the read the ledger records, and the subscriptions
-			// below are decided from this read too.
-			fresh := w.planCustomer(ctx, e, customerID)
-			fresh.force = provisional.force
-			provisional = fresh
-			if fresh.step != stepWrite && fresh.step != stepDeleted {
-				last = w.apply(ctx, e, j, fresh)
-				return last
-			}
-			if planned = w.planEntry(ctx, e, customerID, fresh); planned.stale {
-				last = retryLater(errOlderRead, nil)
-				return last
-			}
-		}
+		// The subscriptions below are decided from the read the data was.
+		var planned plan
+		provisional, planned = w.settle(ctx, e, customerID, provisional)
 		last = w.apply(ctx, e, j, planned)
 		return last
 	})
@@ -336,6 +322,16 @@ func (w *Worker) apply(ctx context.Context, e *env, j jobRef, p plan) result {
 	return r
 }
 
+// heldByAdd is the result of a job that meets an add claim on entry (a
+// per-customer add, or the bulk lane writing the subscriber), and whether
+// it met one: it comes back once the claim's holder is likely done.
+func heldByAdd(entry ledger.Entry, now time.Time, reason string) (result, bool) {
+	if !entry.Adding(now) {
+		return result{}, false
+	}
+	return retryLater(reason, heldClaim{wait: entry.AddingUntil.Sub(now)}), true
+}
+
 // markNewer records that the customer was read again, newer, with the
 // values the entry already holds: no Contactsend call, one ledger write.
 // The customer may have changed and changed back while another job still
@@ -344,10 +340,10 @@ func (w *Worker) apply(ctx context.Context, e *env, j jobRef, p plan) result {
 // write the older job's values would stay in Contactsend.
 func (w *Worker) markNewer(ctx context.Context, p plan) result {
 	entry := p.entry
-	if now := w.now(); entry.Adding(now) {
-		// The bulk lane writes this subscriber from its own read and
-		// records it without a condition: decide again once it is done.
-		return retryLater("the bulk lane is writing this subscriber", heldClaim{wait: entry.AddingUntil.Sub(now)})
+	// The bulk lane writes this subscriber from its own read and records
+	// it without a condition: decide again once it is done.
+	if r, held := heldByAdd(entry, w.now(), "the bulk lane is writing this subscriber"); held {
+		return r
 	}
 	entry.CustomerUpdatedAt = p.customer.UpdatedAt.Time
 	stored, err := w.ledger.Put(ctx, entry)
@@ -362,11 +358,11 @@ func (w *Worker) write(ctx context.Context, e *env, j jobRef, p plan) result {
 	entry, updatedAt := p.entry, p.customer.UpdatedAt.Time
 	digest := fieldDigest(p.attrs)
 	if id := entry.SubscriberID; id != 0 {
-		if now := w.now(); entry.Adding(now) {
-			// The bulk lane holds the entry while it writes this
-			// subscriber from an older read of the customer: writing now
-			// would let its values land after these.
-			return retryLater("the bulk lane is writing this subscriber", heldClaim{wait: entry.AddingUntil.Sub(now)})
+		// The bulk lane holds the entry while it writes this subscriber
+		// from an older read of the customer: writing now would let its
+		// values land after these.
+		if r, held := heldByAdd(entry, w.now(), "the bulk lane is writing this subscriber"); held {
+			return r
 		}
 		err := w.update(ctx, e, id, p.wire)
 		switch {
@@ -389,8 +385,8 @@ func (w *Worker) write(ctx context.Context, e *env, j jobRef, p plan) result {
 	}
 
 	now := w.now()
-	if entry.Adding(now) {
-		return retryLater("another worker is adding this subscriber", heldClaim{wait: entry.AddingUntil.Sub(now)})
+	if r, held := heldByAdd(entry, now, "another worker is adding this subscriber"); held {
+		return r
 	}
 	// Claim the add so that two workers cannot both add the customer.
 	entry.AddingUntil = now.Add(w.claim)
@@ -609,12 +605,12 @@ func (r result) count(c *ledger.Counts) {
 // deleted applies the delete policy to a customer Contacthub no longer has.
 func (w *Worker) deleted(ctx context.Context, e *env, j jobRef, p plan) result {
 	entry, now := p.entry, w.now()
-	if entry.Adding(now) {
-		// A subscriber is being added or written (by another job, or the
-		// bulk lane) under its claim: marked deleted now, the entry would
-		// lose the subscriber that write leaves, and the policy would
-		// never reach it. Wait for the write to record it.
-		return retryLater("another worker is writing this customer's subscriber", heldClaim{wait: entry.AddingUntil.Sub(now)})
+	// A subscriber is being added or written (by another job, or the bulk
+	// lane) under its claim: marked deleted now, the entry would lose the
+	// subscriber that write leaves, and the policy would never reach it.
+	// Wait for the write to record it.
+	if r, held := heldByAdd(entry, now, "another worker is writing this customer's subscriber"); held {
+		return r
 	}
 	if p.policy != source.KeepSubscriber && now.Before(entry.SubscriptionClaimUntil) {
 		// Another worker is writing this customer's subscriptions (a

@@ -110,16 +110,27 @@ func (w *Worker) plan(ctx context.Context, e *env, customerID string) plan {
 	if p.step != stepWrite && p.step != stepDeleted {
 		return p
 	}
-	planned := w.planEntry(ctx, e, customerID, p)
-	if planned.stale {
-		if p = w.planCustomer(ctx, e, customerID); p.step != stepWrite && p.step != stepDeleted {
-			return p
-		}
-		if planned = w.planEntry(ctx, e, customerID, p); planned.stale {
-			return retryPlan(errOlderRead, nil)
-		}
-	}
+	_, planned := w.settle(ctx, e, customerID, p)
 	return planned
+}
+
+// settle settles the provisional plan p against the ledger entry. A read
+// of the customer older than the one the entry records is read again,
+// once: Contacthub then returns it at least as new. It returns the
+// provisional plan of the read it decided from, and the decision.
+func (w *Worker) settle(ctx context.Context, e *env, customerID string, p plan) (read, planned plan) {
+	if planned = w.planEntry(ctx, e, customerID, p); !planned.stale {
+		return p, planned
+	}
+	fresh := w.planCustomer(ctx, e, customerID)
+	fresh.force = p.force
+	if fresh.step != stepWrite && fresh.step != stepDeleted {
+		return fresh, fresh
+	}
+	if planned = w.planEntry(ctx, e, customerID, fresh); planned.stale {
+		return fresh, retryPlan(errOlderRead, nil)
+	}
+	return fresh, planned
 }
 
 // errOlderRead is why a job gives back a customer Contacthub returned

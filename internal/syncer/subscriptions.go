@@ -276,11 +276,11 @@ func (w *Worker) syncSubscriptions(ctx context.Context, e *env, j jobRef, cust c
 	if now.Before(entry.SubscriptionClaimUntil) && entry.SubscriptionClaimBy != owner {
 		return retryLater("another worker is writing this customer's subscriptions", heldClaim{wait: entry.SubscriptionClaimUntil.Sub(now)})
 	}
-	if entry.Adding(now) {
-		// The bulk lane holds the entry: it records it whole when its
-		// write is done, and would put back the subscription states it
-		// read over any recorded now.
-		return retryLater("the bulk lane is writing this subscriber", heldClaim{wait: entry.AddingUntil.Sub(now)})
+	// The bulk lane holds the entry: it records it whole when its write is
+	// done, and would put back the subscription states it read over any
+	// recorded now.
+	if r, held := heldByAdd(entry, now, "the bulk lane is writing this subscriber"); held {
+		return r
 	}
 	decisions, writes, stop := w.pendingRows(ctx, e, cust, entry, rows, sj)
 	if stop != nil {
