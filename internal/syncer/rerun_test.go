@@ -28,13 +28,12 @@ func TestConflictRerunWritesTheNewerValues(t *testing.T) {
 	c, id := h.synced("race@example.com", "First")
 	h.rename(c, "Older")
 	plain := h.worker // the overtaking job's, which is not held up
-	overtaken := &overtaking{fullSend: h.config.Send.(fullSend), at: "updateSubscriber", overtake: func() {
+	h.worker = h.overtakenAt("updateSubscriber", func() {
 		h.rename(c, "Newer")
 		if failed := h.syncOn(plain, id); failed != nil {
 			t.Errorf("the overtaking job was given back: %v", failed)
 		}
-	}}
-	h.worker = h.newWorker(func(cfg *Config) { cfg.Send = overtaken })
+	})
 	if failed := h.sync(id); failed != nil {
 		t.Fatalf("the overtaken job was given back: %v", failed)
 	}
@@ -55,7 +54,7 @@ func TestRevertDuringASlowWriteIsNotLost(t *testing.T) {
 	c, id := h.synced("revert@example.com", "First")
 	h.rename(c, "Middle")
 	plain := h.worker
-	overtaken := &overtaking{fullSend: h.config.Send.(fullSend), at: "updateSubscriber", overtake: func() {
+	h.worker = h.overtakenAt("updateSubscriber", func() {
 		h.rename(c, "First")
 		h.calls()
 		if failed := h.syncOn(plain, id); failed != nil {
@@ -64,8 +63,7 @@ func TestRevertDuringASlowWriteIsNotLost(t *testing.T) {
 		if calls := h.calls(); len(calls) != 0 {
 			t.Errorf("the revert's job called Contactsend %v; the ledger already holds its values", calls)
 		}
-	}}
-	h.worker = h.newWorker(func(cfg *Config) { cfg.Send = overtaken })
+	})
 	if failed := h.sync(id); failed != nil {
 		t.Fatalf("the slow job was given back: %v", failed)
 	}
@@ -138,13 +136,12 @@ func TestDeletionWaitsForAnAddInProgress(t *testing.T) {
 	id := h.put(h.customer("gone@example.com", "Gone", nil))
 	plain := h.worker
 	var deletionGivenBack []string
-	adding := &overtaking{fullSend: h.config.Send.(fullSend), at: "addSubscriber", overtake: func() {
+	h.worker = h.overtakenAt("addSubscriber", func() {
 		if err := h.hub.DeleteCustomer(hubWorkspace, id); err != nil {
 			t.Error(err)
 		}
 		deletionGivenBack = h.syncOn(plain, id)
-	}}
-	h.worker = h.newWorker(func(cfg *Config) { cfg.Send = adding })
+	})
 	if failed := h.sync(id); failed != nil {
 		t.Fatalf("the adding job was given back: %v", failed)
 	}
@@ -183,7 +180,7 @@ func TestSubscribeThenUnsubscribeInContactsendEndsUnsubscribed(t *testing.T) {
 	}
 	subscribeJob := job()
 	plain := h.worker
-	reading := &overtaking{fullSend: h.config.Send.(fullSend), at: "getSubscriber", overtake: func() {
+	h.worker = h.overtakenAt("getSubscriber", func() {
 		if err := h.send.SetSubscriptionStatus(userDB, sub.ID, webform, -1); err != nil {
 			t.Error(err)
 		}
@@ -193,8 +190,7 @@ func TestSubscribeThenUnsubscribeInContactsendEndsUnsubscribed(t *testing.T) {
 		if failed := h.handle(job()); failed != nil {
 			t.Errorf("the unsubscribe's job was given back: %v", failed)
 		}
-	}}
-	h.worker = h.newWorker(func(cfg *Config) { cfg.Send = reading })
+	})
 	h.handle(subscribeJob)
 	if s, _ := h.hubSubscribed(id, newsletter); s {
 		t.Fatal("Contacthub subscribed after the person unsubscribed again in Contactsend")
@@ -202,6 +198,14 @@ func TestSubscribeThenUnsubscribeInContactsendEndsUnsubscribed(t *testing.T) {
 	if got := h.sendStatus(sub.ID); got != "-1" {
 		t.Fatalf("__cls1 = %q, want the unsubscribe kept", got)
 	}
+}
+
+// overtakenAt returns a worker whose first call of operation lets
+// overtake run first (see overtaking).
+func (h *harness) overtakenAt(operation string, overtake func()) *Worker {
+	h.t.Helper()
+	o := &overtaking{fullSend: h.config.Send.(fullSend), at: operation, overtake: overtake}
+	return h.newWorker(func(cfg *Config) { cfg.Send = o })
 }
 
 // fullSend is the Contactsend client with its subscription calls.
