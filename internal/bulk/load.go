@@ -729,7 +729,7 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 		if err != nil {
 			return linked, handover, err
 		}
-		var rest []*customer
+		var rest, appeared []*customer
 		for _, c := range pending {
 			subs := found[c.key]
 			if len(subs) == 0 {
@@ -745,13 +745,9 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 				// be the older ones. The per-customer lane links it from a
 				// fresh read. The entry keeps the subscriber meanwhile (its
 				// hash cleared, so that lane writes it): a deletion that
-				// comes first finds it for its policy. Unrecorded, the
-				// job comes back rather than leave the entry unlinked.
+				// comes first finds it for its policy.
 				c.entry.SubscriberID, c.entry.Hash = lowest(subs).ID, ""
-				if err := r.setClaims(r.final, []*customer{c}, "", time.Time{}); err != nil {
-					return linked, handover, retryable("record a subscriber added meanwhile", err)
-				}
-				handover = append(handover, c.id)
+				appeared = append(appeared, c)
 				continue
 			}
 			keep, err := r.settle(ctx, subs, seen)
@@ -761,6 +757,16 @@ func (r *run) addPage(ctx context.Context, page []*customer) (linked []*customer
 			r.rep.Added++
 			c.entry.SubscriberID = keep.ID
 			linked = append(linked, c)
+		}
+		if len(appeared) > 0 {
+			// Unrecorded, the job comes back rather than leave the
+			// entries unlinked.
+			if err := r.setClaims(r.final, appeared, "", time.Time{}); err != nil {
+				return linked, handover, retryable("record subscribers added meanwhile", err)
+			}
+			for _, c := range appeared {
+				handover = append(handover, c.id)
+			}
 		}
 		if attempt == 0 {
 			for _, subs := range found {
