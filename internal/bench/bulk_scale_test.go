@@ -262,16 +262,17 @@ func liveLatencies(tb testing.TB, h *Harness, live []liveSample, until <-chan st
 		if err := h.Enqueue(ctx, jobs.FromWebhook, sample.customer); err != nil {
 			tb.Fatal(err)
 		}
-		deadline := start.Add(time.Minute)
-		for {
+		if problems := EventuallyEvery(ctx, time.Minute, 5*time.Millisecond, func(context.Context) []string {
 			s, err := h.Stack.Send.Subscriber(devstack.DemoUserDB, sample.subscriber)
-			if err == nil && s.Attributes["FIRST_NAME"] == name {
-				break
+			if err != nil {
+				return []string{err.Error()}
 			}
-			if time.Now().After(deadline) {
-				tb.Fatalf("live change of %s not in subscriber %d within a minute", sample.customer, sample.subscriber)
+			if got := s.Attributes["FIRST_NAME"]; got != name {
+				return []string{fmt.Sprintf("FIRST_NAME %v, want %s", got, name)}
 			}
-			time.Sleep(5 * time.Millisecond) // polling an in-process map
+			return nil
+		}); len(problems) > 0 {
+			tb.Fatalf("live change of %s not in subscriber %d within a minute: %v", sample.customer, sample.subscriber, problems)
 		}
 		out = append(out, time.Since(start))
 	}

@@ -437,13 +437,20 @@ func (c Calls) Since(before Calls) Calls {
 // Eventually polls check until it reports no problem or within passes, and
 // returns the last problems.
 func Eventually(ctx context.Context, within time.Duration, check func(context.Context) []string) []string {
+	return EventuallyEvery(ctx, within, 100*time.Millisecond, check)
+}
+
+// EventuallyEvery is Eventually polling every interval: a check that
+// reads only this process's memory may poll often without loading what
+// it watches.
+func EventuallyEvery(ctx context.Context, within, interval time.Duration, check func(context.Context) []string) []string {
 	deadline := time.Now().Add(within)
 	for {
 		problems := check(ctx)
 		if len(problems) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 			return problems
 		}
-		t := time.NewTimer(100 * time.Millisecond) // polling interval
+		t := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
 		case <-t.C:
