@@ -50,6 +50,12 @@ type Job struct {
 	// RunID names the scheduler pass that made the job (package runs), so
 	// the worker can add its outcome to that run; empty for jobs of no run.
 	RunID string `json:"runId,omitempty"`
+	// Receives is how many times SQS delivered the job in the messages it
+	// was sent again from: a worker sends a job that waits long for
+	// another run's claim again as a new message, so that waiting does not
+	// use up the receives after which SQS gives it to the dead-letter
+	// queue. The redelivery schedule goes on from it. 0 for a job sent once.
+	Receives int `json:"receives,omitempty"`
 }
 
 type runKey struct{}
@@ -76,6 +82,9 @@ func (j Job) Validate() error {
 	}
 	if strings.TrimSpace(j.CustomerID) == "" && j.SubscriberID <= 0 {
 		errs = append(errs, errors.New("customerId or subscriberId is required"))
+	}
+	if j.Receives < 0 {
+		errs = append(errs, errors.New("receives must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -21,6 +21,8 @@ func TestDecode(t *testing.T) {
 	}{
 		{"customer job", `{"sourceId":"s1","customerId":"c1","reason":"feed","enqueuedAt":"2026-11-27T10:00:00Z"}`, true},
 		{"subscriber job", `{"sourceId":"s1","subscriberId":2147483648,"reason":"reconcile"}`, true},
+		{"job sent again", `{"sourceId":"s1","customerId":"c1","reason":"webhook","receives":7}`, true},
+		{"negative receives", `{"sourceId":"s1","customerId":"c1","receives":-1}`, false},
 		{"no source", `{"customerId":"c1"}`, false},
 		{"no customer or subscriber", `{"sourceId":"s1"}`, false},
 		{"not JSON", `hello`, false},

@@ -57,7 +57,7 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	defer cancelJobs()
 	var order []*group
 	groups := make(map[string]*group)
-	messages := make(map[string]events.SQSMessage, len(ev.Records))
+	messages := make(map[string]delivered, len(ev.Records))
 	for _, rec := range ev.Records {
 		job, err := jobs.Decode(rec.Body)
 		if err != nil {
@@ -65,7 +65,7 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 			w.log.WarnContext(ctx, "sync job undecodable, acknowledged", "message_id", rec.MessageId, "error", err.Error())
 			continue
 		}
-		messages[rec.MessageId] = rec
+		messages[rec.MessageId] = delivered{record: rec, job: job}
 		g := groups[job.SourceID]
 		if g == nil {
 			g = &group{sourceID: job.SourceID, byKey: make(map[string]*task)}
@@ -103,14 +103,17 @@ func (w *Worker) HandleSQS(ctx context.Context, ev events.SQSEvent) (events.SQSE
 	// left of the time: it runs on its own bounded context.
 	finishCtx, cancelFinish := w.finishContext(ctx)
 	defer cancelFinish()
-	var resp events.SQSEventResponse
 	var backs []givenBack
 	for i := range results {
 		for j, b := range results[i].failed {
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: b.messageID})
-			results[i].failed[j].delay = b.delayAfter(receiveCount(messages[b.messageID]))
+			results[i].failed[j].delay = b.delayAfter(messages[b.messageID].receives())
 		}
 		backs = append(backs, results[i].failed...)
+	}
+	backs = w.sendAgain(finishCtx, messages, backs)
+	var resp events.SQSEventResponse
+	for _, b := range backs {
+		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: b.messageID})
 	}
 	w.postpone(finishCtx, messages, backs)
 	var wg sync.WaitGroup
@@ -370,8 +373,9 @@ func (w *Worker) tally(res *groupResult, t *task, r result) {
 	case Retry:
 		res.counts.Retried++
 		after := retry.RetryAfter(r.err)
+		held, claimed := errors.AsType[heldClaim](r.err)
 		for _, id := range t.messageIDs {
-			res.failed = append(res.failed, givenBack{messageID: id, key: t.key(), after: after})
+			res.failed = append(res.failed, givenBack{messageID: id, key: t.key(), after: after, othersClaim: claimed && !held.own})
 		}
 		res.lastError = r.reason
 		if r.err != nil {

@@ -11,13 +11,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
 )
 
 // Queue is the part of the SQS client that postpones the next delivery of
-// the messages a batch gives back.
+// the messages a batch gives back, and sends again the jobs that wait long
+// for another run's claim.
 type Queue interface {
 	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
 }
 
 // The redelivery schedule of a message given back after a transient
@@ -33,6 +36,23 @@ const (
 	RedeliveryMax  = 10 * time.Minute
 	// maxVisibility is SQS's limit on a message's visibility timeout.
 	maxVisibility = 12 * time.Hour
+	// maxSendDelay is SQS's limit on a message's delay.
+	maxSendDelay = 15 * time.Minute
+)
+
+// A job given back because another run holds the customer's claim is
+// waiting, not failing, and a bulk run's claim may hold half an hour: the
+// ordinary schedule would spend most of the message's receives on it,
+// and a deletion or an unsubscribe behind it could reach the dead-letter
+// queue. Once its message has been received SendAgainAfter times for it,
+// the job is sent again as a new message, which starts from no receives,
+// and the old one is deleted; the job keeps its count of receives, so its
+// schedule goes on from where it was. Up to MaxClaimReceives in all
+// (about eight hours at RedeliveryMax), longer than any claim is held by
+// a run at work: past that it is given back the ordinary way.
+const (
+	SendAgainAfter   = 6
+	MaxClaimReceives = 54
 )
 
 // RedeliveryDelay is how long a message given back after its receive-th
@@ -56,6 +76,20 @@ type givenBack struct {
 	key       string // the task's, see task.key
 	after     time.Duration
 	delay     time.Duration
+	// othersClaim marks a job waiting for another run's claim.
+	othersClaim bool
+}
+
+// delivered is a message of the batch and the job it holds.
+type delivered struct {
+	record events.SQSMessage
+	job    jobs.Job
+}
+
+// receives counts the deliveries of the job, those of the messages it
+// was sent again from included.
+func (d delivered) receives() int {
+	return d.job.Receives + receiveCount(d.record)
 }
 
 // delayAfter is how long the message stays invisible after its receive-th
@@ -86,7 +120,7 @@ func (t *task) key() string {
 // done. Only redelivered messages can hold a mark, so a first delivery
 // that succeeds costs no write. Without a Queue the worker cannot say when
 // a job comes back, and marks nothing. Failures cost visibility, not data.
-func (w *Worker) trackWaiting(ctx context.Context, sourceID string, messages map[string]events.SQSMessage, r groupResult) {
+func (w *Worker) trackWaiting(ctx context.Context, sourceID string, messages map[string]delivered, r groupResult) {
 	if w.queue == nil || w.queueURL == "" {
 		return
 	}
@@ -102,7 +136,7 @@ func (w *Worker) trackWaiting(ctx context.Context, sourceID string, messages map
 	var done []string
 	for _, t := range r.finished {
 		for _, id := range t.messageIDs {
-			if receiveCount(messages[id]) > 1 && !seen[t.key()] {
+			if messages[id].receives() > 1 && !seen[t.key()] {
 				seen[t.key()] = true
 				done = append(done, t.key())
 			}
@@ -120,7 +154,7 @@ func (w *Worker) trackWaiting(ctx context.Context, sourceID string, messages map
 // redelivery delay. Without it (no Queue configured, or the call fails)
 // they come back after the queue's visibility timeout, which is slower
 // but loses nothing: failures here are logged, never fatal.
-func (w *Worker) postpone(ctx context.Context, messages map[string]events.SQSMessage, backs []givenBack) {
+func (w *Worker) postpone(ctx context.Context, messages map[string]delivered, backs []givenBack) {
 	if w.queue == nil || w.queueURL == "" || len(backs) == 0 {
 		return
 	}
@@ -130,13 +164,13 @@ func (w *Worker) postpone(ctx context.Context, messages map[string]events.SQSMes
 		in := &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: &w.queueURL}
 		for i, b := range chunk {
 			m, ok := messages[b.messageID]
-			if !ok || m.ReceiptHandle == "" {
+			if !ok || m.record.ReceiptHandle == "" {
 				continue
 			}
-			id, handle := strconv.Itoa(i), m.ReceiptHandle
+			id, handle := strconv.Itoa(i), m.record.ReceiptHandle
 			secs := int32((b.delay + time.Second - 1) / time.Second)
 			in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{Id: &id, ReceiptHandle: &handle, VisibilityTimeout: secs})
-			w.log.DebugContext(ctx, "sync job postponed", "message_id", b.messageID, "receive", receiveCount(m), "delay_s", secs)
+			w.log.DebugContext(ctx, "sync job postponed", "message_id", b.messageID, "receive", m.receives(), "delay_s", secs)
 		}
 		if len(in.Entries) == 0 {
 			continue
@@ -150,6 +184,78 @@ func (w *Worker) postpone(ctx context.Context, messages map[string]events.SQSMes
 			w.log.WarnContext(ctx, "postpone a job given back; it returns after the visibility timeout", "code", aws.ToString(f.Code), "message", aws.ToString(f.Message))
 		}
 	}
+}
+
+// sendAgain sends the jobs of backs that wait for another run's claim, and
+// whose message was received SendAgainAfter times, again as new messages
+// delayed as the redelivery would have been (see SendAgainAfter), and
+// returns the rest, to be given back. A job whose send fails is given back
+// as well: it loses a receive, nothing else. Should the old message come
+// back anyway (the invocation dies before it answers), the job runs twice,
+// which jobs may.
+func (w *Worker) sendAgain(ctx context.Context, messages map[string]delivered, backs []givenBack) []givenBack {
+	if w.queue == nil || w.queueURL == "" {
+		return backs
+	}
+	var keep, again []givenBack
+	for _, b := range backs {
+		m, ok := messages[b.messageID]
+		if ok && b.othersClaim && receiveCount(m.record) >= SendAgainAfter && m.receives() < MaxClaimReceives {
+			again = append(again, b)
+		} else {
+			keep = append(keep, b)
+		}
+	}
+	for start := 0; start < len(again); start += 10 { // SQS's batch limit
+		keep = append(keep, w.sendBatchAgain(ctx, messages, again[start:min(start+10, len(again))])...)
+	}
+	return keep
+}
+
+// sendBatchAgain sends up to ten jobs again and returns those it did not.
+func (w *Worker) sendBatchAgain(ctx context.Context, messages map[string]delivered, batch []givenBack) []givenBack {
+	in := &sqs.SendMessageBatchInput{QueueUrl: &w.queueURL}
+	pending := make(map[string]givenBack, len(batch))
+	var keep []givenBack
+	for _, b := range batch {
+		job := messages[b.messageID].job
+		job.Receives = messages[b.messageID].receives()
+		body, err := job.Encode()
+		if err != nil {
+			keep = append(keep, b)
+			continue
+		}
+		id := strconv.Itoa(len(in.Entries))
+		pending[id] = b
+		delay := int32((min(b.delay, maxSendDelay) + time.Second - 1) / time.Second)
+		in.Entries = append(in.Entries, types.SendMessageBatchRequestEntry{Id: &id, MessageBody: &body, DelaySeconds: delay})
+	}
+	if len(in.Entries) == 0 {
+		return keep
+	}
+	out, err := w.queue.SendMessageBatch(ctx, in)
+	if err != nil {
+		w.log.WarnContext(ctx, "send again the jobs waiting for a claim; they are given back", "messages", len(in.Entries), "error", err.Error())
+		return batch
+	}
+	for _, ok := range out.Successful {
+		b, found := pending[aws.ToString(ok.Id)]
+		if !found {
+			continue
+		}
+		delete(pending, aws.ToString(ok.Id))
+		w.log.InfoContext(ctx, "sync job sent again while another run's claim holds", "message_id", b.messageID,
+			"new_message_id", aws.ToString(ok.MessageId), "receives", messages[b.messageID].receives())
+	}
+	for _, f := range out.Failed {
+		w.log.WarnContext(ctx, "send again a job waiting for a claim; it is given back", "message_id", pending[aws.ToString(f.Id)].messageID,
+			"code", aws.ToString(f.Code), "message", aws.ToString(f.Message))
+	}
+	// Whatever SQS did not report sent is given back, not dropped.
+	for _, b := range pending {
+		keep = append(keep, b)
+	}
+	return keep
 }
 
 // heldClaim is the cause of a job given back while a customer's claim

@@ -185,3 +185,116 @@ func receiveOne(t *testing.T, client *sqs.Client, url string, within time.Durati
 	t.Fatalf("no message within %v", within)
 	return events.SQSMessage{}
 }
+
+// TestAJobWaitingLongForAClaimIsSentAgain: a job given back while another
+// run's claim holds is waiting, not failing. Once its message has been
+// received SendAgainAfter times it goes back to the queue as a new message
+// (delayed as the redelivery would have been) carrying its count, and the
+// old message is acknowledged, so a claim held for half an hour cannot
+// push a deletion or an unsubscribe into the dead-letter queue. A job that
+// failed for any other reason, or has waited for claims past
+// MaxClaimReceives, is given back the ordinary way.
+func TestAJobWaitingLongForAClaimIsSentAgain(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		receive  int // the message's ApproximateReceiveCount
+		earlier  int // the job's receives before this message
+		fault    bool
+		sent     bool
+		receives int // the receives the job sent again carries
+	}{
+		{"fifth receive: given back", SendAgainAfter - 1, 0, false, false, 0},
+		{"sixth receive: sent again", SendAgainAfter, 0, false, true, SendAgainAfter},
+		{"sent again before: counts go on", SendAgainAfter, 20, false, true, 20 + SendAgainAfter},
+		{"past the bound: given back", SendAgainAfter, MaxClaimReceives - SendAgainAfter, false, false, 0},
+		{"a failure, not a claim: given back", SendAgainAfter, 0, true, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			queues := testkit.Queues(t)
+			client := &sendRecorder{Client: testkit.Emulators(t).SQS()}
+			w := h.newWorker(func(c *Config) { c.Queue, c.QueueURL = client, queues.SyncURL })
+			id := h.put(h.customer("claimed@example.com", "Claimed", nil))
+			job := jobs.Job{SourceID: h.src.ID, CustomerID: id, Reason: jobs.FromWebhook, Receives: tt.earlier}
+			if err := jobs.NewQueue(client.Client, queues.SyncURL).Send(t.Context(), job); err != nil {
+				t.Fatal(err)
+			}
+			first := receiveOne(t, client.Client, queues.SyncURL, 5*time.Second)
+			first.Attributes["ApproximateReceiveCount"] = fmt.Sprint(tt.receive)
+			if tt.fault {
+				if _, err := h.send.Faults().Add(faults.Rule{Operation: "findSubscribersBy", Kind: faults.Status, Status: 503, Rate: 1}); err != nil {
+					t.Fatal(err)
+				}
+			} else if _, err := h.ledger.Put(context.Background(), ledger.Entry{SourceID: h.src.ID, CustomerID: id, AddingUntil: h.now().Add(30 * time.Minute)}); err != nil {
+				t.Fatal(err)
+			}
+			resp, err := w.HandleSQS(context.Background(), events.SQSEvent{Records: []events.SQSMessage{first}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 1
+			if tt.sent {
+				want = 0
+			}
+			if got := len(resp.BatchItemFailures); got != want {
+				t.Fatalf("HandleSQS gave back %d messages, want %d", got, want)
+			}
+			// The job waits either way, and the status says when it comes.
+			if waiting, err := h.ledger.Waiting(context.Background(), h.src.ID); err != nil || waiting.Count != 1 {
+				t.Errorf("waiting = %+v, %v; want the job", waiting, err)
+			}
+			if !tt.sent {
+				if len(client.sent) != 0 {
+					t.Errorf("sent again: %+v", client.sent)
+				}
+				return
+			}
+			if len(client.sent) != 1 {
+				t.Fatalf("sent again %d messages, want 1", len(client.sent))
+			}
+			again, err := jobs.Decode(aws.ToString(client.sent[0].MessageBody))
+			if err != nil {
+				t.Fatal(err)
+			}
+			original, err := jobs.Decode(first.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			original.Receives = tt.receives
+			if again != original {
+				t.Errorf("sent again %+v, want %+v", again, original)
+			}
+			// Delayed as the redelivery after that many receives would be.
+			longest := min(RedeliveryMax, RedeliveryBase<<(tt.receives-1))
+			if d := time.Duration(client.sent[0].DelaySeconds) * time.Second; d < longest*3/4 || d > longest+time.Second {
+				t.Errorf("delay %v, want within [%v, %v]", d, longest*3/4, longest)
+			}
+			attrs, err := client.GetQueueAttributes(t.Context(), &sqs.GetQueueAttributesInput{
+				QueueUrl: aws.String(queues.SyncURL), AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := attrs.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed)]; got != "1" {
+				t.Errorf("the queue holds %s delayed messages, want the job sent again", got)
+			}
+		})
+	}
+}
+
+// sendRecorder is the SQS client, noting the messages the worker sends.
+type sendRecorder struct {
+	*sqs.Client
+	sent []sqstypes.SendMessageBatchRequestEntry
+}
+
+func (r *sendRecorder) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, opts ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	out, err := r.Client.SendMessageBatch(ctx, in, opts...)
+	if err == nil {
+		r.sent = append(r.sent, in.Entries...)
+	}
+	return out, err
+}

@@ -92,11 +92,11 @@ func TestTemplateFunctions(t *testing.T) {
 			grants: []grant{
 				{[]string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:DeleteItem"}, tableResources},
 				{[]string{"kms:Decrypt"}, []any{GetAtt("SecretsKey", "Arn")}},
-				// Backs off a job it holds by changing its visibility.
-				{[]string{"sqs:ChangeMessageVisibility"}, []any{GetAtt("SyncQueue", "Arn")}},
+				// Backs off a job it holds by changing its visibility, and sends
+				// again a job that waits long for another run's claim.
+				{[]string{"sqs:SendMessage", "sqs:ChangeMessageVisibility"}, []any{GetAtt("SyncQueue", "Arn")}},
 			},
-			// The worker never enqueues.
-			denied: []string{"dynamodb:Scan", "kms:GenerateDataKey", "sqs:SendMessage"},
+			denied: []string{"dynamodb:Scan", "kms:GenerateDataKey"},
 		},
 		{
 			id: "BulkWorkerFunction", dir: "functions/bulkworker", timeout: 300 * time.Second,
