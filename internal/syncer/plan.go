@@ -96,41 +96,6 @@ type plan struct {
 	// stale marks a plan whose read of the customer is older than the one
 	// the ledger entry records: planEntry decided nothing.
 	stale bool
-	// early is the read of the ledger entry planCustomer started beside
-	// the customer's; planEntry takes it instead of reading again.
-	early *entryRead
-}
-
-// entryRead is a read of a ledger entry running beside the read of its
-// customer. The two are independent, and a live job waiting for them one
-// after the other would wait for a DynamoDB round trip more; reading the
-// entry no later than the customer is safe, since every write that
-// follows is conditional on the entry's version as read.
-type entryRead struct {
-	done  chan struct{}
-	entry ledger.Entry
-	err   error
-	taken bool
-}
-
-func (w *Worker) readEntry(ctx context.Context, sourceID, customerID string) *entryRead {
-	r := &entryRead{done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		r.entry, r.err = w.ledger.Get(ctx, sourceID, customerID)
-	}()
-	return r
-}
-
-// entry returns the early read once, and reads afresh after that: a
-// second decision on the same plan must see the entry as it is now.
-func (w *Worker) entry(ctx context.Context, sourceID, customerID string, early *entryRead) (ledger.Entry, error) {
-	if early == nil || early.taken {
-		return w.ledger.Get(ctx, sourceID, customerID)
-	}
-	<-early.done
-	early.taken = true
-	return early.entry, early.err
 }
 
 func retryPlan(reason string, err error) plan { return plan{step: stepRetry, reason: reason, err: err} }
@@ -175,20 +140,6 @@ const errOlderRead = "Contacthub returned an older read of the customer than the
 // planCustomer reads and maps the customer. Its stepWrite and stepDeleted
 // are provisional: planEntry settles them against the ledger.
 func (w *Worker) planCustomer(ctx context.Context, e *env, customerID string) plan {
-	early := w.readEntry(ctx, e.src.ID, customerID)
-	p := w.readCustomer(ctx, e, customerID)
-	if p.step == stepWrite || p.step == stepDeleted {
-		p.early = early
-	} else {
-		// Decided without the entry; its read still ends before the job
-		// does, rather than be cut off by the job's context.
-		<-early.done
-	}
-	return p
-}
-
-// readCustomer reads and maps the customer.
-func (w *Worker) readCustomer(ctx context.Context, e *env, customerID string) plan {
 	cust, err := e.hub.Customer(ctx, customerID)
 	if errors.Is(err, contacthub.ErrNotFound) {
 		return plan{step: stepDeleted}
@@ -232,7 +183,7 @@ func (w *Worker) readCustomer(ctx context.Context, e *env, customerID string) pl
 // plan whose read of the customer is older than the entry's comes back
 // stale, undecided: the caller reads the customer again.
 func (w *Worker) planEntry(ctx context.Context, e *env, customerID string, p plan) plan {
-	entry, err := w.entry(ctx, e.src.ID, customerID, p.early)
+	entry, err := w.ledger.Get(ctx, e.src.ID, customerID)
 	if err != nil {
 		return retryPlan("ledger read failed", err)
 	}

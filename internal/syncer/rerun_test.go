@@ -5,7 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/jobs"
-	"github.com/hubsend/hubsend/internal/ledger"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -87,7 +85,6 @@ func TestOlderReadDoesNotOverwriteANewerSync(t *testing.T) {
 	plain := h.worker
 	var once sync.Once
 	var reads atomic.Int32
-	overtaken := make(chan struct{})
 	slowHub := func(conn configstore.Connection) (Hub, error) {
 		hub, err := h.config.Hub(conn)
 		if err != nil {
@@ -96,7 +93,6 @@ func TestOlderReadDoesNotOverwriteANewerSync(t *testing.T) {
 		return &overtakenRead{Hub: hub, overtake: func() {
 			reads.Add(1)
 			once.Do(func() {
-				defer close(overtaken)
 				h.rename(c, "Newer")
 				if failed := h.syncOn(plain, id); failed != nil {
 					t.Errorf("the overtaking job was given back: %v", failed)
@@ -104,12 +100,7 @@ func TestOlderReadDoesNotOverwriteANewerSync(t *testing.T) {
 			})
 		}}, nil
 	}
-	// The job reads its entry beside the customer; the entry read waits
-	// for the overtaking job, so that it sees the newer record: the order
-	// in which the values read first would otherwise be written and
-	// recorded without a conflict.
-	late := &lateLedger{Ledger: h.ledger, until: overtaken}
-	h.worker = h.newWorker(func(cfg *Config) { cfg.Hub = slowHub; cfg.Ledger = late })
+	h.worker = h.newWorker(func(cfg *Config) { cfg.Hub = slowHub })
 	if failed := h.sync(id); failed != nil {
 		t.Fatalf("the overtaken job was given back: %v", failed)
 	}
@@ -119,69 +110,6 @@ func TestOlderReadDoesNotOverwriteANewerSync(t *testing.T) {
 	if n := reads.Load(); n != 2 {
 		t.Errorf("the overtaken job read the customer %d times, want 2 (its read, then once more after the ledger's newer one)", n)
 	}
-}
-
-// TestEntryIsReadBesideTheCustomer: a job's two reads are independent, and
-// a live job waiting for them one after the other waits a DynamoDB round
-// trip more. The customer read here returns only once the entry read has
-// begun.
-func TestEntryIsReadBesideTheCustomer(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t)
-	id := h.put(h.customer("beside@example.com", "Beside", nil))
-	begun := make(chan struct{})
-	var once sync.Once
-	started := &startedLedger{Ledger: h.ledger, started: func() { once.Do(func() { close(begun) }) }}
-	var waited atomic.Bool
-	hub := func(conn configstore.Connection) (Hub, error) {
-		hub, err := h.config.Hub(conn)
-		if err != nil {
-			return nil, err
-		}
-		return &overtakenRead{Hub: hub, overtake: func() {
-			select {
-			case <-begun:
-				waited.Store(true)
-			case <-time.After(10 * time.Second):
-			}
-		}}, nil
-	}
-	h.worker = h.newWorker(func(cfg *Config) { cfg.Hub = hub; cfg.Ledger = started })
-	if failed := h.sync(id); failed != nil {
-		t.Fatalf("the job was given back: %v", failed)
-	}
-	if !waited.Load() {
-		t.Error("the entry read had not begun while the customer was read")
-	}
-	if got := h.only("beside@example.com").Attributes["FIRST_NAME"]; got != "Beside" {
-		t.Errorf("FIRST_NAME = %v, want Beside", got)
-	}
-}
-
-// startedLedger calls started as each entry read begins.
-type startedLedger struct {
-	Ledger
-	started func()
-}
-
-func (l *startedLedger) Get(ctx context.Context, sourceID, customerID string) (ledger.Entry, error) {
-	l.started()
-	return l.Ledger.Get(ctx, sourceID, customerID)
-}
-
-// lateLedger holds every entry read until the channel until is closed.
-type lateLedger struct {
-	Ledger
-	until <-chan struct{}
-}
-
-func (l *lateLedger) Get(ctx context.Context, sourceID, customerID string) (ledger.Entry, error) {
-	select {
-	case <-l.until:
-	case <-ctx.Done():
-		return ledger.Entry{}, ctx.Err()
-	}
-	return l.Ledger.Get(ctx, sourceID, customerID)
 }
 
 // overtakenRead runs overtake after its customer read returns and before
