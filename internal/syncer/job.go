@@ -214,6 +214,10 @@ func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason 
 	}
 	provisional := p
 	var last result
+	// unsure holds while this run's write may have put older values in
+	// Contactsend than the ledger records and no later write of it
+	// covered them.
+	unsure := false
 	r := w.again(ctx, func() result {
 		if last.outcome == Retry {
 			// The entry changed under the first decision: another worker
@@ -234,12 +238,41 @@ func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason 
 		var planned plan
 		provisional, planned = w.settle(ctx, e, customerID, provisional)
 		last = w.apply(ctx, e, j, planned)
+		unsure = last.wrote || unsure && last.outcome == Retry
 		return last
 	})
+	if unsure {
+		w.markUnsure(ctx, e, customerID)
+	}
 	if provisional.step == stepDeleted || r.outcome != Added && r.outcome != Updated && r.outcome != Unchanged {
 		return r
 	}
 	return w.applySubscriptions(ctx, e, j, provisional.customer, sj, r)
+}
+
+// markUnsure clears the hash of the customer's entry after this run wrote
+// the subscriber, found the entry written by another worker meanwhile, and
+// could not write the current values over its own (its re-run went back to
+// SQS). Its values may have landed after the other worker's, and the entry
+// would tell the job's next run that Contactsend holds what Contacthub
+// does: with the hash cleared, that run writes the current values.
+func (w *Worker) markUnsure(ctx context.Context, e *env, customerID string) {
+	ctx, cancel := w.cleanupContext(ctx)
+	defer cancel()
+	var err error
+	for range 3 {
+		var entry ledger.Entry
+		if entry, err = w.ledger.Get(ctx, e.src.ID, customerID); err != nil || !entry.Stored() || entry.Hash == "" {
+			break
+		}
+		entry.Hash = ""
+		if _, err = w.ledger.Put(ctx, entry); !errors.Is(err, ledger.ErrConflict) {
+			break
+		}
+	}
+	if err != nil {
+		w.log.WarnContext(ctx, "mark a subscriber for rewriting after a race", "source_id", e.src.ID, "customer_id", customerID, "error", err.Error())
+	}
 }
 
 // applySubscriptions runs the subscription sync after a successful data

@@ -44,8 +44,9 @@ const (
 // waiting, not failing, and a bulk run's claim may hold half an hour: the
 // ordinary schedule would spend most of the message's receives on it,
 // and a deletion or an unsubscribe behind it could reach the dead-letter
-// queue. Once its message has been received SendAgainAfter times for it,
-// the job is sent again as a new message, which starts from no receives,
+// queue. Given back for such a claim on its message's SendAgainAfter-th
+// receive or later (whatever the earlier ones were for), the job is sent
+// again as a new message, which starts from no receives,
 // and the old one is deleted; the job keeps its count of receives, so its
 // schedule goes on from where it was. Up to MaxClaimReceives in all
 // (about eight hours at RedeliveryMax), longer than any claim is held by

@@ -12,6 +12,7 @@ import (
 	"github.com/hubsend/hubsend/internal/contacthub"
 	"github.com/hubsend/hubsend/internal/contactsend"
 	"github.com/hubsend/hubsend/internal/jobs"
+	"github.com/hubsend/hubsend/internal/simulators/faults"
 	"github.com/hubsend/hubsend/internal/source"
 )
 
@@ -39,6 +40,42 @@ func TestConflictRerunWritesTheNewerValues(t *testing.T) {
 	}
 	if got := h.only("race@example.com").Attributes["FIRST_NAME"]; got != "Newer" {
 		t.Fatalf("FIRST_NAME = %v after the race, want Newer", got)
+	}
+}
+
+// TestForcedRewriteSurvivesAFailedRerun: as in the test above, the first
+// job's older values land after the second job's newer ones and its ledger
+// write fails; but its re-run cannot read the customer (Contacthub
+// answers 503), and the job goes back to SQS. Its next run finds the
+// ledger holding the newer values, as Contacthub does: it must still write
+// them, for Contactsend holds the older ones.
+func TestForcedRewriteSurvivesAFailedRerun(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	c, id := h.synced("rerun@example.com", "First")
+	h.rename(c, "Older")
+	plain := h.worker
+	h.worker = h.overtakenAt("updateSubscriber", func() {
+		h.rename(c, "Newer")
+		if failed := h.syncOn(plain, id); failed != nil {
+			t.Errorf("the overtaking job was given back: %v", failed)
+		}
+		if _, err := h.hub.Faults().Add(faults.Rule{Operation: "customers.get", Kind: faults.Status, Status: 503, Rate: 1}); err != nil {
+			t.Error(err)
+		}
+	})
+	if failed := h.sync(id); len(failed) != 1 {
+		t.Fatalf("the overtaken job's re-run could not read the customer, yet the job was not given back (%v)", failed)
+	}
+	if got := h.only("rerun@example.com").Attributes["FIRST_NAME"]; got != "Older" {
+		t.Fatalf("FIRST_NAME = %v after the race, want Older (the set-up went wrong)", got)
+	}
+	h.hub.Faults().Reset()
+	if failed := h.syncOn(plain, id); failed != nil {
+		t.Fatalf("the job's next run was given back: %v", failed)
+	}
+	if got := h.only("rerun@example.com").Attributes["FIRST_NAME"]; got != "Newer" {
+		t.Fatalf("FIRST_NAME = %v after the job's next run, want Newer", got)
 	}
 }
 
