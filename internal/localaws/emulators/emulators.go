@@ -6,10 +6,13 @@
 // `npm ci` at the module root installs them. Each runs as a child process in
 // its own process group on a loopback port and speaks the real AWS wire
 // protocol, so the production aws-sdk-go-v2 clients work against it unchanged.
+// dynalite runs with a guard script (dynalite_guard.cjs) that keeps it up
+// when a client hangs up in the middle of a request, as DynamoDB stays up.
 package emulators
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -75,6 +78,7 @@ type Stack struct {
 	stopTimeout time.Duration
 	dynamo      *process
 	sqs         *process
+	guardDir    string // holds dynalite's guard script, removed by Close
 
 	config       aws.Config
 	dynamoClient *dynamodb.Client
@@ -84,6 +88,12 @@ type Stack struct {
 	closeOnce sync.Once
 	closed    atomic.Bool // Close was called: an exit is expected
 }
+
+// dynaliteGuard keeps dynalite running when a client hangs up mid-request
+// (see the file).
+//
+//go:embed dynalite_guard.cjs
+var dynaliteGuard []byte
 
 // Start starts dynalite and fauxqs and waits until both answer.
 func Start(ctx context.Context, opts Options) (*Stack, error) {
@@ -130,9 +140,19 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		}
 	}
 
+	guardDir, err := os.MkdirTemp("", "hubsend-dynalite-")
+	if err != nil {
+		return nil, fmt.Errorf("emulators: %w", err)
+	}
+	guard := filepath.Join(guardDir, "guard.cjs")
+	if err := os.WriteFile(guard, dynaliteGuard, 0o644); err != nil {
+		os.RemoveAll(guardDir)
+		return nil, fmt.Errorf("emulators: %w", err)
+	}
+
 	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
 	defer cancel()
-	s := &Stack{template: tmpl, stopTimeout: opts.StopTimeout}
+	s := &Stack{template: tmpl, stopTimeout: opts.StopTimeout, guardDir: guardDir}
 
 	// Start both at once; node start-up dominates the wait.
 	type result struct {
@@ -143,7 +163,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	dynamoDone, sqsDone := make(chan result, 1), make(chan result, 1)
 	go func() {
 		p, port, err := startReady(ctx, "dynalite", opts.DynamoPort, func(port int) ([]string, []string) {
-			argv := []string{opts.Node, dynaliteCLI, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
+			argv := []string{opts.Node, "--require", guard, dynaliteCLI, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
 				"--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0"}
 			if opts.DataDir != "" {
 				argv = append(argv, "--path", opts.DataDir)
@@ -228,6 +248,7 @@ func (s *Stack) Close() error {
 			wg.Go(func() { p.stop(s.stopTimeout) })
 		}
 		wg.Wait()
+		os.RemoveAll(s.guardDir)
 	})
 	return nil
 }

@@ -1,9 +1,13 @@
 package emulators
 
 import (
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
 // TestExitedNamesTheEmulatorThatStopped: an emulator that dies under a
@@ -29,5 +33,33 @@ func TestExitedNamesTheEmulatorThatStopped(t *testing.T) {
 	stack.Close()
 	if err := stack.Exited(); err != nil {
 		t.Fatalf("Exited after Close = %v, want nil", err)
+	}
+}
+
+// TestDynaliteSurvivesAClientHangingUp: a client that hangs up half way
+// through sending a request (a context cancelled mid-call, a killed
+// worker) costs DynamoDB that request, nothing more. dynalite, unguarded,
+// throws on it and exits, taking every later test's table with it.
+func TestDynaliteSurvivesAClientHangingUp(t *testing.T) {
+	stack := StartT(t)
+	addr := strings.TrimPrefix(stack.DynamoEndpoint(), "http://")
+	for range 3 {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The headers promise a body of 1,000 bytes; a few are sent.
+		if _, err := io.WriteString(conn, "POST / HTTP/1.1\r\nHost: "+addr+"\r\nContent-Type: application/x-amz-json-1.0\r\n"+
+			"X-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Length: 1000\r\n\r\n{\"Lim"); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		// The next request is served, after the hang-up was.
+		if _, err := stack.DynamoDB().ListTables(t.Context(), &dynamodb.ListTablesInput{}); err != nil {
+			t.Fatalf("ListTables after a client hung up: %v (%v)", err, stack.Exited())
+		}
+	}
+	if err := stack.Exited(); err != nil {
+		t.Fatal(err)
 	}
 }
