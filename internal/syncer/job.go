@@ -331,6 +331,9 @@ func (w *Worker) apply(ctx context.Context, e *env, j jobRef, p plan) result {
 		if p.unmatchable {
 			return w.skipUnmatchable(ctx, e, p)
 		}
+		if p.tombstone {
+			return w.tombstone(ctx, p)
+		}
 		return result{outcome: Skipped, reason: p.reason}
 	case stepFail:
 		return w.fail(ctx, e, j, p.failure)
@@ -384,6 +387,20 @@ func (w *Worker) markNewer(ctx context.Context, p plan) result {
 		return retryLater("ledger write failed", err)
 	}
 	return result{outcome: Unchanged, reason: p.reason, subscriber: stored.SubscriberID, entry: stored}
+}
+
+// tombstone records a customer deleted before it was ever synced as
+// deleted. A job that read the customer before the deletion would
+// otherwise add its subscriber afterwards: its add claim, conditional on
+// the entry it read (none), now fails, and a later read of the entry
+// sends it back to Contacthub, which says the customer is gone.
+func (w *Worker) tombstone(ctx context.Context, p plan) result {
+	entry := p.entry
+	entry.Deleted, entry.SyncedAt = true, w.now()
+	if _, err := w.ledger.Put(ctx, entry); err != nil {
+		return retryLater("ledger write failed", err)
+	}
+	return result{outcome: Skipped, reason: p.reason}
 }
 
 // write brings the subscriber to the plan's attributes.

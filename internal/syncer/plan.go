@@ -94,8 +94,14 @@ type plan struct {
 	// put older ones back.
 	force bool
 	// stale marks a plan whose read of the customer is older than the one
-	// the ledger entry records: planEntry decided nothing.
+	// the ledger entry records, or than its deletion: planEntry decided
+	// nothing.
 	stale bool
+	// reread marks a plan from a customer read made after a stale one.
+	reread bool
+	// tombstone marks the skip of a customer deleted before it was ever
+	// synced: the entry is written as deleted all the same.
+	tombstone bool
 }
 
 func retryPlan(reason string, err error) plan { return plan{step: stepRetry, reason: reason, err: err} }
@@ -123,7 +129,7 @@ func (w *Worker) settle(ctx context.Context, e *env, customerID string, p plan) 
 		return p, planned
 	}
 	fresh := w.planCustomer(ctx, e, customerID)
-	fresh.force = p.force
+	fresh.force, fresh.reread = p.force, true
 	if fresh.step != stepWrite && fresh.step != stepDeleted {
 		return fresh, fresh
 	}
@@ -191,10 +197,13 @@ func (w *Worker) planEntry(ctx context.Context, e *env, customerID string, p pla
 	if p.step == stepDeleted {
 		return planDeleted(e.src.Properties, p)
 	}
-	if older(p.customer, entry) {
+	if older(p.customer, entry) || entry.Deleted && !p.reread {
 		// Another job synced a newer read of the customer than this
-		// plan's: its values are not to be written. The caller reads the
-		// customer again.
+		// plan's: its values are not to be written. Or another job found
+		// the customer deleted, and this read may be from before: written,
+		// it would bring an erased customer's subscriber back (added again,
+		// subscribed again). The caller reads the customer again; a customer
+		// Contacthub returns after that is there.
 		p.stale = true
 		return p
 	}
@@ -233,7 +242,7 @@ func planDeleted(props source.Properties, p plan) plan {
 	entry := p.entry
 	p.policy = props.DeletePolicy()
 	if !entry.Stored() {
-		p.step, p.reason = stepSkip, "customer not found and never synced"
+		p.step, p.reason, p.tombstone = stepSkip, "customer not found and never synced", true
 		return p
 	}
 	remove := p.policy == source.RemoveSubscriber && entry.SubscriberID != 0

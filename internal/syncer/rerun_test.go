@@ -149,6 +149,66 @@ func TestOlderReadDoesNotOverwriteANewerSync(t *testing.T) {
 	}
 }
 
+// TestAReadFromBeforeADeletionBringsNothingBack: a job reads the customer;
+// before it reads the ledger, the customer is deleted in Contacthub and
+// the deletion's job runs whole. The first job's read is from before the
+// deletion: written, it would add the erased customer's subscriber again
+// (the source removes them) or write a subscriber for a customer never
+// synced. It must read the customer again, and find it gone.
+func TestAReadFromBeforeADeletionBringsNothingBack(t *testing.T) {
+	t.Parallel()
+	for _, synced := range []bool{true, false} {
+		name := "synced customer"
+		if !synced {
+			name = "customer never synced"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, func(s *source.Source) { s.Properties.OnCustomerDeleted = source.RemoveSubscriber })
+			const email = "erased@example.com"
+			var id string
+			if synced {
+				_, id = h.synced(email, "Erased")
+			} else {
+				id = h.put(h.customer(email, "Erased", nil))
+			}
+			plain := h.worker
+			var once sync.Once
+			var reads atomic.Int32
+			hub := func(conn configstore.Connection) (Hub, error) {
+				hub, err := h.config.Hub(conn)
+				if err != nil {
+					return nil, err
+				}
+				return &overtakenRead{Hub: hub, overtake: func() {
+					reads.Add(1)
+					once.Do(func() {
+						if err := h.hub.DeleteCustomer(hubWorkspace, id); err != nil {
+							t.Error(err)
+						}
+						if failed := h.syncOn(plain, id); failed != nil {
+							t.Errorf("the deletion's job was given back: %v", failed)
+						}
+					})
+				}}, nil
+			}
+			h.worker = h.newWorker(func(cfg *Config) { cfg.Hub = hub })
+			if failed := h.sync(id); failed != nil {
+				t.Fatalf("the job with the older read was given back: %v", failed)
+			}
+			if subs := h.subscribers(email); len(subs) != 0 {
+				t.Errorf("subscribers of the erased customer after the race: %+v, want none", subs)
+			}
+			if e := h.entry(id); !e.Deleted || e.SubscriberID != 0 {
+				t.Errorf("entry %+v, want deleted with no subscriber", e)
+			}
+			if n := reads.Load(); n != 2 {
+				t.Errorf("the job read the customer %d times, want 2 (its read, then once more after the deletion)", n)
+			}
+		})
+	}
+}
+
 // overtakenRead runs overtake after its customer read returns and before
 // the reader sees it, as a pause between a job's two reads would.
 type overtakenRead struct {
