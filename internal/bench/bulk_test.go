@@ -663,6 +663,33 @@ func TestBulkAddRacingALiveAdd(t *testing.T) {
 	waitFirstName(t, h, racer, "Newer")
 }
 
+// TestBulkLoadHandsDeletedCustomersOver: a customer the per-customer lane
+// found deleted, still on a page the bulk lane reads (Contacthub's list
+// lags its writes), is not the bulk lane's to add: a deletion is final
+// unless Contacthub returns the customer again, which only the
+// per-customer lane asks. Here Contacthub still has it, so that lane
+// syncs it; the bulk lane must not have added it itself.
+func TestBulkLoadHandsDeletedCustomersOver(t *testing.T) {
+	h := startHarness(t, Options{Customers: bulkCustomers})
+	ctx := t.Context()
+	loader, err := h.NewLoader(h.Queues.SyncURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := h.Customers[5]
+	if _, err := ledger.New(h.db.DynamoDB(), Table).Put(ctx, ledger.Entry{SourceID: h.SourceID, CustomerID: gone, Deleted: true, SyncedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := RunBulk(ctx, loader, []jobs.BulkJob{h.BulkJobs("after-deletion")[0]}, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.HandedOff != 1 {
+		t.Errorf("report %+v, want the customer found deleted handed over", rep)
+	}
+	checkSynced(t, h, 30*time.Second)
+}
+
 // beforeClaims runs hook before each batch of entries the bulk lane
 // writes whole (its add claims, and its records).
 type beforeClaims struct {

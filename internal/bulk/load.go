@@ -357,13 +357,18 @@ func (r *run) load(ctx context.Context, mapper *mapping.Mapper, customers []cont
 			// A failed record to clear, or another worker at work: the
 			// per-customer lane knows how to wait and to clear.
 			handoff = append(handoff, c.id)
-		case e.Stored() && e.SubscriberID != 0 && !e.Deleted && e.Hash == c.hash:
+		case e.Deleted:
+			// A per-customer job found the customer gone: this page may be
+			// older than that (Contacthub's list lags its writes), and a
+			// deletion is final. That lane reads the customer again first.
+			handoff = append(handoff, c.id)
+		case e.Stored() && e.SubscriberID != 0 && e.Hash == c.hash:
 			r.rep.Unchanged++
-		case e.SubscriberID != 0 && !e.Deleted && c.updatedAt.Before(e.CustomerUpdatedAt):
+		case e.SubscriberID != 0 && c.updatedAt.Before(e.CustomerUpdatedAt):
 			// Contacthub's list lags its writes: the per-customer lane has
 			// synced a newer state than this page shows. Never go back.
 			r.rep.Unchanged++
-		case e.SubscriberID != 0 && !e.Deleted:
+		case e.SubscriberID != 0:
 			stale = append(stale, c)
 		case c.place == beforeRange:
 			// Not linked yet: the previous range's job may be adding it
