@@ -238,7 +238,9 @@ func (w *Worker) runCustomer(ctx context.Context, e *env, customerID, jobReason 
 		var planned plan
 		provisional, planned = w.settle(ctx, e, customerID, provisional)
 		last = w.apply(ctx, e, j, planned)
-		unsure = last.wrote || unsure && last.outcome == Retry
+		// Only a write of the current values (or the deletion's) covers
+		// this run's own: a refusal recorded as a failure does not.
+		unsure = last.wrote || unsure && last.outcome != Added && last.outcome != Updated && last.outcome != Deleted
 		return last
 	})
 	if unsure {

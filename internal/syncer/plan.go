@@ -197,13 +197,19 @@ func (w *Worker) planEntry(ctx context.Context, e *env, customerID string, p pla
 	if p.step == stepDeleted {
 		return planDeleted(e.src.Properties, p)
 	}
-	if older(p.customer, entry) || entry.Deleted && !p.reread {
+	stale := older(p.customer, entry)
+	if entry.Deleted {
+		// Another job found the customer deleted, and this read may be
+		// from before: written, it would bring an erased customer's
+		// subscriber back (added again, subscribed again). The caller reads
+		// the customer again; a customer Contacthub returns after that is
+		// there, unless the read is older than the last one synced.
+		stale = !p.reread || readBefore(p.customer, entry)
+	}
+	if stale {
 		// Another job synced a newer read of the customer than this
-		// plan's: its values are not to be written. Or another job found
-		// the customer deleted, and this read may be from before: written,
-		// it would bring an erased customer's subscriber back (added again,
-		// subscribed again). The caller reads the customer again; a customer
-		// Contacthub returns after that is there.
+		// plan's: its values are not to be written. The caller reads the
+		// customer again.
 		p.stale = true
 		return p
 	}
@@ -221,7 +227,12 @@ func (w *Worker) planEntry(ctx context.Context, e *env, customerID string, p pla
 // customer than c. Contacthub's updatedAt only grows; a customer without
 // one is never judged older.
 func older(c contacthub.Customer, entry ledger.Entry) bool {
-	return entry.Stored() && !entry.Deleted && !c.UpdatedAt.IsZero() && entry.CustomerUpdatedAt.After(c.UpdatedAt.Time)
+	return entry.Stored() && !entry.Deleted && readBefore(c, entry)
+}
+
+// readBefore reports whether c was read before the read the entry records.
+func readBefore(c contacthub.Customer, entry ledger.Entry) bool {
+	return !c.UpdatedAt.IsZero() && entry.CustomerUpdatedAt.After(c.UpdatedAt.Time)
 }
 
 // unmatchable is the plan of a customer whose subscriber can be neither

@@ -45,38 +45,82 @@ func TestConflictRerunWritesTheNewerValues(t *testing.T) {
 
 // TestForcedRewriteSurvivesAFailedRerun: as in the test above, the first
 // job's older values land after the second job's newer ones and its ledger
-// write fails; but its re-run cannot read the customer (Contacthub
-// answers 503), and the job goes back to SQS. Its next run finds the
-// ledger holding the newer values, as Contacthub does: it must still write
-// them, for Contactsend holds the older ones.
+// write fails; but its re-run does not write the newer values back: it
+// cannot read the customer (Contacthub answers 503) and the job goes back
+// to SQS, or Contactsend refuses the rewrite and the job ends as a failed
+// record. Either way the job's next run finds the ledger holding the newer
+// values, as Contacthub does: it must still write them, for Contactsend
+// holds the older ones.
 func TestForcedRewriteSurvivesAFailedRerun(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	c, id := h.synced("rerun@example.com", "First")
-	h.rename(c, "Older")
-	plain := h.worker
-	h.worker = h.overtakenAt("updateSubscriber", func() {
-		h.rename(c, "Newer")
-		if failed := h.syncOn(plain, id); failed != nil {
-			t.Errorf("the overtaking job was given back: %v", failed)
-		}
-		if _, err := h.hub.Faults().Add(faults.Rule{Operation: "customers.get", Kind: faults.Status, Status: 503, Rate: 1}); err != nil {
-			t.Error(err)
-		}
-	})
-	if failed := h.sync(id); len(failed) != 1 {
-		t.Fatalf("the overtaken job's re-run could not read the customer, yet the job was not given back (%v)", failed)
+	tests := []struct {
+		name     string
+		givenUp  bool // the job goes back to SQS
+		failRead bool // Contacthub fails the re-run's read; else Contactsend refuses its write
+	}{
+		{"re-run cannot read the customer", true, true},
+		{"re-run's write refused", false, false},
 	}
-	if got := h.only("rerun@example.com").Attributes["FIRST_NAME"]; got != "Older" {
-		t.Fatalf("FIRST_NAME = %v after the race, want Older (the set-up went wrong)", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			c, id := h.synced("rerun@example.com", "First")
+			h.rename(c, "Older")
+			plain := h.worker
+			w := &secondUpdate{fullSend: h.config.Send.(fullSend)}
+			w.first = func() {
+				h.rename(c, "Newer")
+				if failed := h.syncOn(plain, id); failed != nil {
+					t.Errorf("the overtaking job was given back: %v", failed)
+				}
+				if tt.failRead {
+					if _, err := h.hub.Faults().Add(faults.Rule{Operation: "customers.get", Kind: faults.Status, Status: 503, Rate: 1}); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+			w.second = func() {
+				if _, err := h.send.Faults().Add(faults.Rule{Operation: "updateSubscriber", Kind: faults.SOAPFault, Count: 1,
+					Message: "Invalid value for field FIRST_NAME of type STRING"}); err != nil {
+					t.Error(err)
+				}
+			}
+			h.worker = h.newWorker(func(cfg *Config) { cfg.Send = w })
+			if failed := h.sync(id); (len(failed) == 1) != tt.givenUp {
+				t.Fatalf("the overtaken job gave back %v, want given back: %v", failed, tt.givenUp)
+			}
+			if got := h.only("rerun@example.com").Attributes["FIRST_NAME"]; got != "Older" {
+				t.Fatalf("FIRST_NAME = %v after the race, want Older (the set-up went wrong)", got)
+			}
+			h.hub.Faults().Reset()
+			h.send.Faults().Reset()
+			if failed := h.syncOn(plain, id); failed != nil {
+				t.Fatalf("the job's next run was given back: %v", failed)
+			}
+			if got := h.only("rerun@example.com").Attributes["FIRST_NAME"]; got != "Newer" {
+				t.Fatalf("FIRST_NAME = %v after the job's next run, want Newer", got)
+			}
+		})
 	}
-	h.hub.Faults().Reset()
-	if failed := h.syncOn(plain, id); failed != nil {
-		t.Fatalf("the job's next run was given back: %v", failed)
+}
+
+// secondUpdate runs first before the first updateSubscriber it passes on,
+// and second before the second.
+type secondUpdate struct {
+	fullSend
+	calls         atomic.Int32
+	first, second func()
+}
+
+func (s *secondUpdate) UpdateSubscriber(ctx context.Context, cred contactsend.Credentials, db int64, sub contactsend.Subscriber) (contactsend.Subscriber, error) {
+	switch s.calls.Add(1) {
+	case 1:
+		s.first()
+	case 2:
+		s.second()
 	}
-	if got := h.only("rerun@example.com").Attributes["FIRST_NAME"]; got != "Newer" {
-		t.Fatalf("FIRST_NAME = %v after the job's next run, want Newer", got)
-	}
+	return s.fullSend.UpdateSubscriber(ctx, cred, db, sub)
 }
 
 // TestRevertDuringASlowWriteIsNotLost: a customer changes and changes
