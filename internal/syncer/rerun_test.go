@@ -164,24 +164,13 @@ func TestOlderReadDoesNotOverwriteANewerSync(t *testing.T) {
 	c, id := h.synced("stale@example.com", "First")
 	h.rename(c, "Older")
 	plain := h.worker
-	var once sync.Once
-	var reads atomic.Int32
-	slowHub := func(conn configstore.Connection) (Hub, error) {
-		hub, err := h.config.Hub(conn)
-		if err != nil {
-			return nil, err
+	var reads *atomic.Int32
+	h.worker, reads = h.overtakenAtRead(func() {
+		h.rename(c, "Newer")
+		if failed := h.syncOn(plain, id); failed != nil {
+			t.Errorf("the overtaking job was given back: %v", failed)
 		}
-		return &overtakenRead{Hub: hub, overtake: func() {
-			reads.Add(1)
-			once.Do(func() {
-				h.rename(c, "Newer")
-				if failed := h.syncOn(plain, id); failed != nil {
-					t.Errorf("the overtaking job was given back: %v", failed)
-				}
-			})
-		}}, nil
-	}
-	h.worker = h.newWorker(func(cfg *Config) { cfg.Hub = slowHub })
+	})
 	if failed := h.sync(id); failed != nil {
 		t.Fatalf("the overtaken job was given back: %v", failed)
 	}
@@ -217,26 +206,15 @@ func TestAReadFromBeforeADeletionBringsNothingBack(t *testing.T) {
 				id = h.put(h.customer(email, "Erased", nil))
 			}
 			plain := h.worker
-			var once sync.Once
-			var reads atomic.Int32
-			hub := func(conn configstore.Connection) (Hub, error) {
-				hub, err := h.config.Hub(conn)
-				if err != nil {
-					return nil, err
+			var reads *atomic.Int32
+			h.worker, reads = h.overtakenAtRead(func() {
+				if err := h.hub.DeleteCustomer(hubWorkspace, id); err != nil {
+					t.Error(err)
 				}
-				return &overtakenRead{Hub: hub, overtake: func() {
-					reads.Add(1)
-					once.Do(func() {
-						if err := h.hub.DeleteCustomer(hubWorkspace, id); err != nil {
-							t.Error(err)
-						}
-						if failed := h.syncOn(plain, id); failed != nil {
-							t.Errorf("the deletion's job was given back: %v", failed)
-						}
-					})
-				}}, nil
-			}
-			h.worker = h.newWorker(func(cfg *Config) { cfg.Hub = hub })
+				if failed := h.syncOn(plain, id); failed != nil {
+					t.Errorf("the deletion's job was given back: %v", failed)
+				}
+			})
 			if failed := h.sync(id); failed != nil {
 				t.Fatalf("the job with the older read was given back: %v", failed)
 			}
@@ -251,6 +229,25 @@ func TestAReadFromBeforeADeletionBringsNothingBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// overtakenAtRead returns a worker whose first customer read is followed,
+// before the worker sees it, by overtake, and the count of its reads.
+func (h *harness) overtakenAtRead(overtake func()) (*Worker, *atomic.Int32) {
+	h.t.Helper()
+	var once sync.Once
+	reads := new(atomic.Int32)
+	hub := func(conn configstore.Connection) (Hub, error) {
+		hub, err := h.config.Hub(conn)
+		if err != nil {
+			return nil, err
+		}
+		return &overtakenRead{Hub: hub, overtake: func() {
+			reads.Add(1)
+			once.Do(overtake)
+		}}, nil
+	}
+	return h.newWorker(func(cfg *Config) { cfg.Hub = hub }), reads
 }
 
 // overtakenRead runs overtake after its customer read returns and before
