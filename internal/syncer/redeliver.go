@@ -13,6 +13,7 @@ import (
 
 	"github.com/hubsend/hubsend/internal/jobs"
 	"github.com/hubsend/hubsend/internal/ledger"
+	"github.com/hubsend/hubsend/internal/retry"
 )
 
 // Queue is the part of the SQS client that postpones the next delivery of
@@ -169,7 +170,7 @@ func (w *Worker) postpone(ctx context.Context, messages map[string]delivered, ba
 				continue
 			}
 			id, handle := strconv.Itoa(i), m.record.ReceiptHandle
-			secs := int32((b.delay + time.Second - 1) / time.Second)
+			secs := wholeSeconds(b.delay)
 			in.Entries = append(in.Entries, types.ChangeMessageVisibilityBatchRequestEntry{Id: &id, ReceiptHandle: &handle, VisibilityTimeout: secs})
 			w.log.DebugContext(ctx, "sync job postponed", "message_id", b.messageID, "receive", m.receives(), "delay_s", secs)
 		}
@@ -213,10 +214,11 @@ func (w *Worker) sendAgain(ctx context.Context, messages map[string]delivered, b
 	return keep
 }
 
-// sendBatchAgain sends up to ten jobs again and returns those it did not.
+// sendBatchAgain sends up to ten jobs again, once (a failure costs the job
+// a receive, not a wait), and returns those SQS did not take.
 func (w *Worker) sendBatchAgain(ctx context.Context, messages map[string]delivered, batch []givenBack) []givenBack {
-	in := &sqs.SendMessageBatchInput{QueueUrl: &w.queueURL}
-	pending := make(map[string]givenBack, len(batch))
+	pending := make(map[string]types.SendMessageBatchRequestEntry, len(batch))
+	byID := make(map[string]givenBack, len(batch))
 	var keep []givenBack
 	for _, b := range batch {
 		job := messages[b.messageID].job
@@ -226,37 +228,31 @@ func (w *Worker) sendBatchAgain(ctx context.Context, messages map[string]deliver
 			keep = append(keep, b)
 			continue
 		}
-		id := strconv.Itoa(len(in.Entries))
-		pending[id] = b
-		delay := int32((min(b.delay, maxSendDelay) + time.Second - 1) / time.Second)
-		in.Entries = append(in.Entries, types.SendMessageBatchRequestEntry{Id: &id, MessageBody: &body, DelaySeconds: delay})
+		id := strconv.Itoa(len(byID))
+		byID[id] = b
+		pending[id] = types.SendMessageBatchRequestEntry{Id: &id, MessageBody: &body, DelaySeconds: wholeSeconds(min(b.delay, maxSendDelay))}
 	}
-	if len(in.Entries) == 0 {
+	if len(pending) == 0 {
 		return keep
 	}
-	out, err := w.queue.SendMessageBatch(ctx, in)
+	err := jobs.SendEntries(ctx, w.queue, w.queueURL, retry.Policy{Attempts: 1}, "jobs waiting for a claim", pending,
+		func(id string) string { return "message " + byID[id].messageID })
 	if err != nil {
-		w.log.WarnContext(ctx, "send again the jobs waiting for a claim; they are given back", "messages", len(in.Entries), "error", err.Error())
-		return batch
+		w.log.WarnContext(ctx, "send again the jobs waiting for a claim; those not sent are given back", "error", err.Error())
 	}
-	for _, ok := range out.Successful {
-		b, found := pending[aws.ToString(ok.Id)]
-		if !found {
+	for id, b := range byID {
+		if _, unsent := pending[id]; unsent {
+			keep = append(keep, b)
 			continue
 		}
-		delete(pending, aws.ToString(ok.Id))
-		w.log.InfoContext(ctx, "sync job sent again while another run's claim holds", "message_id", b.messageID,
-			"new_message_id", aws.ToString(ok.MessageId), "receives", messages[b.messageID].receives())
-	}
-	for _, f := range out.Failed {
-		w.log.WarnContext(ctx, "send again a job waiting for a claim; it is given back", "message_id", pending[aws.ToString(f.Id)].messageID,
-			"code", aws.ToString(f.Code), "message", aws.ToString(f.Message))
-	}
-	// Whatever SQS did not report sent is given back, not dropped.
-	for _, b := range pending {
-		keep = append(keep, b)
+		w.log.InfoContext(ctx, "sync job sent again while another run's claim holds", "message_id", b.messageID, "receives", messages[b.messageID].receives())
 	}
 	return keep
+}
+
+// wholeSeconds rounds d up to SQS's unit of delays and visibility timeouts.
+func wholeSeconds(d time.Duration) int32 {
+	return int32((d + time.Second - 1) / time.Second)
 }
 
 // heldClaim is the cause of a job given back while a customer's claim
