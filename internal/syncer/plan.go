@@ -197,19 +197,9 @@ func (w *Worker) planEntry(ctx context.Context, e *env, customerID string, p pla
 	if p.step == stepDeleted {
 		return planDeleted(e.src.Properties, p)
 	}
-	stale := older(p.customer, entry)
-	if entry.Deleted {
-		// Another job found the customer deleted, and this read may be
-		// from before: written, it would bring an erased customer's
-		// subscriber back (added again, subscribed again). The caller reads
-		// the customer again; a customer Contacthub returns after that is
-		// there, unless the read is older than the last one synced.
-		stale = !p.reread || readBefore(p.customer, entry)
-	}
-	if stale {
-		// Another job synced a newer read of the customer than this
-		// plan's: its values are not to be written. The caller reads the
-		// customer again.
+	if staleRead(p, entry) {
+		// Its values are not to be written: the caller reads the customer
+		// again.
 		p.stale = true
 		return p
 	}
@@ -223,16 +213,23 @@ func (w *Worker) planEntry(ctx context.Context, e *env, customerID string, p pla
 	return p
 }
 
-// older reports whether the ledger entry records a newer read of the
-// customer than c. Contacthub's updatedAt only grows; a customer without
-// one is never judged older.
-func older(c contacthub.Customer, entry ledger.Entry) bool {
-	return entry.Stored() && !entry.Deleted && readBefore(c, entry)
-}
-
-// readBefore reports whether c was read before the read the entry records.
-func readBefore(c contacthub.Customer, entry ledger.Entry) bool {
-	return !c.UpdatedAt.IsZero() && entry.CustomerUpdatedAt.After(c.UpdatedAt.Time)
+// staleRead reports whether p's read of the customer may be older than
+// the entry: another job synced a newer read (Contacthub's updatedAt only
+// grows; a customer without one is never judged older), or found the
+// customer deleted, and a read from before the deletion, written, would
+// bring an erased customer's subscriber back (added again, subscribed
+// again). A read made again after that is taken: a customer Contacthub
+// returns then is there, unless the read is older than the last synced.
+func staleRead(p plan, entry ledger.Entry) bool {
+	readBefore := !p.customer.UpdatedAt.IsZero() && entry.CustomerUpdatedAt.After(p.customer.UpdatedAt.Time)
+	switch {
+	case !entry.Stored():
+		return false
+	case entry.Deleted:
+		return !p.reread || readBefore
+	default:
+		return readBefore
+	}
 }
 
 // unmatchable is the plan of a customer whose subscriber can be neither
