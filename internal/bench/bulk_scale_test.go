@@ -66,8 +66,8 @@ func BenchmarkBulkScale(b *testing.B) {
 	// dynalite keeps its items on disk (LevelDB, outside Node's heap). Kept
 	// in its memory store, the items of a 100,000-customer load stall the
 	// emulator's every request for up to a second during the backfill
-	// (probe GetItem p99 0.86–1.0 s, against 0.14 s on disk; most likely
-	// the collector of a JavaScript heap holding them all): a pause of the
+	// (probe GetItem p99 0.86–1.0 s, against 0.10–0.14 s on disk; most
+	// likely the collector of a JavaScript heap holding them all): a pause of the
 	// emulator that DynamoDB does not have, and that the live-latency
 	// figure measured instead of the design.
 	h, err := Start(startCtx, Options{Customers: 2 * n, VisibilityTimeout: 2 * time.Minute, Logger: benchLog(b), Persist: true})
